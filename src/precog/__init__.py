@@ -1,0 +1,3 @@
+"""Precog: automated trading for prediction-market event contracts."""
+
+__version__ = "0.1.0"

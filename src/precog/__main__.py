@@ -1,0 +1,3 @@
+from precog.cli.main import run
+
+run()

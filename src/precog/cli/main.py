@@ -1,0 +1,89 @@
+"""The `precog` command. Command groups live in sibling modules exposing `register(app)`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+import traceback
+
+import typer
+
+import precog
+from precog.cli.errors import readable_errors
+from precog.cli.output import err_console
+
+app = typer.Typer(
+    name="precog",
+    help="Precog: automated trading for prediction-market event contracts.\n\n"
+    "Quick start: `precog demo` runs a complete paper-trading session on the built-in local exchange.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+
+_state = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"precog {precog.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
+) -> None:
+    _state["debug"] = debug or os.environ.get("PRECOG_DEBUG", "") in ("1", "true", "yes")
+    logging.basicConfig(level=logging.DEBUG if _state["debug"] else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register_commands() -> None:
+    package = importlib.import_module("precog.cli")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name in {"main", "errors", "output"} or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"precog.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
+
+
+_register_commands()
+
+
+def run() -> None:
+    """Console-script entry point: readable one-line errors, tracebacks only with --debug."""
+    debug = "--debug" in sys.argv or os.environ.get("PRECOG_DEBUG", "") in ("1", "true", "yes")
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if debug:
+            traceback.print_exc()
+        if isinstance(exc, readable_errors()):
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        else:
+            err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}  (run with --debug for the traceback)",
+                              highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,2 @@
+class ConfigError(ValueError):
+    """Invalid configuration. The message names the file, the key, the value and what is allowed."""

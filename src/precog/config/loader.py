@@ -1,0 +1,298 @@
+"""Configuration loading with precedence and validation.
+
+Precedence (highest first): active, unexpired DB override (`config_overrides`) > environment variable >
+user YAML directory (`PRECOG_CONFIG_DIR`) > packaged default. A user file holds only the keys it changes
+and is merged over the packaged default of the same name.
+
+Keys are dotted paths whose first part is the file: `trading.account.daily_loss_limit_dollars`.
+Environment variables: `PRECOG_CFG__TRADING__ACCOUNT__DAILY_LOSS_LIMIT_DOLLARS=300` (double underscores
+separate the parts), plus the aliases in ENV_ALIASES.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from precog.config.errors import ConfigError
+from precog.config.schema import CONFIG_FILES, FILE_MODELS, OPEN_MAPPINGS
+from precog.config.yamlio import load_yaml_file
+
+ENV_PREFIX = "PRECOG_CFG__"
+ENV_ALIASES: dict[str, str] = {
+    "TRADING_ENV": "system.environment.active",
+    "LOG_LEVEL": "system.logging.level",
+}
+_MISSING = object()
+
+
+def defaults_dir() -> Path:
+    return Path(str(resources.files("precog.config") / "defaults"))
+
+
+def user_config_dir() -> Path | None:
+    env = os.environ.get("PRECOG_CONFIG_DIR", "").strip()
+    return Path(env).expanduser() if env else None
+
+
+@dataclass
+class Config:
+    """The effective configuration: one merged mapping per file, and where each overridden key came from."""
+
+    data: dict[str, dict[str, Any]]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        try:
+            return _lookup(self.data, key)
+        except KeyError:
+            if default is _MISSING:
+                raise ConfigError(f"unknown configuration key {key!r}") from None
+            return default
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.data[name]
+
+    def source_of(self, key: str) -> str:
+        parts = key.split(".")
+        for i in range(len(parts), 0, -1):
+            found = self.sources.get(".".join(parts[:i]))
+            if found:
+                return found
+        return "default"
+
+    def flat(self) -> dict[str, Any]:
+        return dict(_flatten(self.data))
+
+
+def _lookup(data: Mapping[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(key)
+    return node
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for k, v in data.items():
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            yield from _flatten(v, path)
+        else:
+            yield path, v
+
+
+def _is_open(path: str) -> bool:
+    if path in OPEN_MAPPINGS:
+        return True
+    parts = path.split(".")
+    for pattern in OPEN_MAPPINGS:
+        p = pattern.split(".")
+        if len(p) == len(parts) and all(a == "*" or a == b for a, b in zip(p, parts, strict=True)):
+            return True
+    return False
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, source: str,
+           sources: dict[str, str]) -> None:
+    """Deep-merge `over` into `base`, refusing keys the defaults do not know (typos) outside open mappings."""
+    for key, value in over.items():
+        key = str(key)
+        sub = f"{path}.{key}"
+        if key not in base and not _is_open(path):
+            known = ", ".join(sorted(map(str, base))) or "none"
+            raise ConfigError(f"{source}: unknown key {sub.split('.', 1)[1]!r} (known keys here: {known})")
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and not _is_open(sub):
+            _merge(base[key], value, sub, source, sources)
+        else:
+            base[key] = copy.deepcopy(value)
+            sources[sub] = source
+
+
+def coerce(key: str, text: str, current: Any) -> Any:
+    """Parse a string (env var, CLI) into the type of the key's current value. Refuses a wrong type."""
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{key}: {text!r} is not a valid {expected}")
+
+    if isinstance(current, bool):
+        low = text.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise fail("boolean (true/false)")
+    if isinstance(current, int):
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise fail("integer") from None
+    if isinstance(current, Decimal):
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            raise fail("decimal number") from None
+        if not value.is_finite():
+            raise fail("finite decimal number")
+        return value
+    if isinstance(current, list | dict):
+        try:
+            parsed = json.loads(text, parse_float=Decimal)
+        except json.JSONDecodeError:
+            raise fail("JSON " + ("list" if isinstance(current, list) else "object")) from None
+        if not isinstance(parsed, type(current)):
+            raise fail("JSON " + ("list" if isinstance(current, list) else "object"))
+        return parsed
+    return text
+
+
+def data_type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, Decimal):
+        return "decimal"
+    if isinstance(value, list | dict):
+        return "json"
+    return "string"
+
+
+def decode_override(value: Any, data_type: str) -> Any:
+    """Override values are stored as JSON {"value": ...} with Decimals as strings."""
+    if data_type in ("decimal", "float"):
+        return Decimal(str(value))
+    if data_type == "int":
+        return int(value)
+    if data_type == "bool":
+        return bool(value)
+    return value
+
+
+def _set(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _range_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    node: Any = model
+    info = None
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str) and part in node.model_fields:
+            info = node.model_fields[part]
+            node = info.annotation
+        else:
+            args = getattr(node, "__args__", ())
+            node = args[-1] if args else None
+            info = None
+    if info is None:
+        return ""
+    bounds: dict[str, Any] = {}
+    for meta in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                bounds[attr] = getattr(meta, attr)
+    if not bounds:
+        return ""
+    lo = f">= {bounds['ge']}" if "ge" in bounds else (f"> {bounds['gt']}" if "gt" in bounds else "")
+    hi = f"<= {bounds['le']}" if "le" in bounds else (f"< {bounds['lt']}" if "lt" in bounds else "")
+    return " (allowed: " + " and ".join(x for x in (lo, hi) if x) + ")"
+
+
+def validate_file(name: str, data: dict[str, Any], file_for_key: Any) -> None:
+    model = FILE_MODELS[name]
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            dotted = ".".join(str(p) for p in loc)
+            where = file_for_key(f"{name}.{dotted}")
+            if err["type"] == "missing":
+                problems.append(f"{where}: key {dotted!r} is required")
+                continue
+            value = err.get("input")
+            shown = str(value) if isinstance(value, Decimal | int) else repr(value)
+            problems.append(f"{where}: {dotted} = {shown} is invalid: {err['msg']}{_range_hint(model, loc)}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def active_overrides(db_url: str) -> list[tuple[int, str, Any, str]]:
+    from precog.db.connection import connect
+
+    with connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT override_id, config_key, override_value, data_type FROM config_overrides "
+            "WHERE active AND (expires_at IS NULL OR expires_at > now()) ORDER BY applied_at"
+        ).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def load_config(config_dir: Path | None = None, *, db_url: str | None = None, use_env: bool = True,
+                use_overrides: bool = True, environ: Mapping[str, str] | None = None) -> Config:
+    """Load, merge and validate all seven files. Raises ConfigError naming file, key, value and range."""
+    env = os.environ if environ is None else environ
+    sources: dict[str, str] = {}
+    default_dir = defaults_dir()
+    data: dict[str, dict[str, Any]] = {name: load_yaml_file(default_dir / f"{name}.yaml") for name in CONFIG_FILES}
+
+    user_dir = config_dir if config_dir is not None else user_config_dir()
+    if user_dir is not None:
+        if not user_dir.is_dir():
+            raise ConfigError(f"configuration directory {user_dir} does not exist")
+        for path in sorted(user_dir.glob("*.yaml")) + sorted(user_dir.glob("*.yml")):
+            name = path.stem
+            if name not in data:
+                raise ConfigError(f"{path}: unknown configuration file (expected one of: {', '.join(CONFIG_FILES)})")
+            _merge(data[name], load_yaml_file(path), name, str(path), sources)
+
+    def current(key: str, origin: str) -> Any:
+        try:
+            return _lookup(data, key)
+        except KeyError:
+            raise ConfigError(f"{origin}: unknown configuration key {key!r}") from None
+
+    if use_env:
+        for var, value in env.items():
+            key = None
+            if var.startswith(ENV_PREFIX):
+                key = ".".join(p.lower() for p in var[len(ENV_PREFIX):].split("__"))
+            elif var in ENV_ALIASES:
+                key = ENV_ALIASES[var]
+            if key is None:
+                continue
+            origin = f"environment variable {var}"
+            _set(data, key, coerce(key, value, current(key, origin)))
+            sources[key] = origin
+
+    if use_overrides and db_url:
+        for override_id, key, stored, data_type in active_overrides(db_url):
+            origin = f"database override #{override_id}"
+            current(key, origin)
+            raw = stored.get("value") if isinstance(stored, dict) else stored
+            _set(data, key, decode_override(raw, data_type))
+            sources[key] = origin
+
+    def file_for_key(key: str) -> str:
+        src = Config(data, sources).source_of(key)
+        if src == "default":
+            return str(default_dir / f"{key.split('.')[0]}.yaml")
+        return src
+
+    for name in CONFIG_FILES:
+        validate_file(name, data[name], file_for_key)
+    return Config(data, sources)

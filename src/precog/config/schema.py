@@ -1,0 +1,255 @@
+"""Pydantic schema of the seven configuration files: types and allowed ranges of the keys people change.
+
+Sections not modelled here are still checked for unknown keys (against the packaged defaults) by the
+loader. Money and probability values are Decimal (the YAML reader already produced exact Decimals).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Prob = Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("1"))]
+Dollars = Annotated[Decimal, Field(ge=Decimal("0"))]
+PosInt = Annotated[int, Field(ge=1)]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=False)
+
+
+# ---------------------------------------------------------------- system.yaml
+class Environment(_Open):
+    active: Literal["demo", "prod", "test"]
+
+
+class Logging(_Open):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ChannelRate(_Open):
+    per_hour: Annotated[int, Field(ge=0, le=100000)]
+    per_day: Annotated[int, Field(ge=0, le=1000000)]
+    cooldown_seconds: Annotated[int, Field(ge=0, le=86400)]
+
+
+class NotifRetry(_Open):
+    max_attempts: Annotated[int, Field(ge=1, le=50)]
+    initial_seconds: Annotated[Decimal, Field(gt=0, le=3600)]
+    max_seconds: Annotated[Decimal, Field(gt=0, le=86400)]
+
+
+class Notifications(_Open):
+    rate_limits: dict[str, ChannelRate]
+    dedup_window_minutes: Annotated[int, Field(ge=0, le=10080)]
+    dedup_window_minutes_by_type: dict[str, Annotated[int, Field(ge=0, le=10080)]]
+    renotify_minutes: Annotated[int, Field(ge=1, le=10080)]
+    retry: NotifRetry
+
+
+Channel = Literal["console", "file", "email", "sms", "slack", "webhook", "apprise", "database"]
+
+
+class AlertRouting(_Open):
+    critical: list[Channel]
+    high: list[Channel]
+    medium: list[Channel]
+    low: list[Channel]
+    by_type: dict[str, list[Channel]]
+
+
+class SystemConfig(_Open):
+    environment: Environment
+    logging: Logging
+    notifications: Notifications
+    alert_routing: AlertRouting
+
+
+# ---------------------------------------------------------------- trading.yaml
+class Account(_Open):
+    initial_capital: Dollars
+    max_total_exposure_dollars: Dollars
+    # Absolute cap: the daily loss limit may never exceed $2,000 (spec 4.1 non-customizable safety cap).
+    daily_loss_limit_dollars: Annotated[Decimal, Field(gt=0, le=Decimal("2000"))]
+    weekly_loss_limit_dollars: Annotated[Decimal, Field(gt=0, le=Decimal("10000"))]
+    min_balance_to_trade_dollars: Dollars
+    max_trades_per_hour: PosInt
+    max_trades_per_day: PosInt
+
+
+class Kelly(_Open):
+    default_fraction: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    min_edge_threshold: Prob
+    max_position_pct: Annotated[Decimal, Field(gt=0, le=Decimal("0.25"))]
+    min_position_dollars: Dollars
+    # Absolute cap $5,000 per position (spec 4.1); allowed range $10-$5,000.
+    max_position_dollars: Annotated[Decimal, Field(ge=Decimal("10"), le=Decimal("5000"))]
+
+
+class PositionSizing(_Open):
+    method: Literal["kelly", "fixed", "fixed_fraction"]
+    kelly: Kelly
+    sport_fractions: dict[str, Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]]
+
+
+class Edges(_Open):
+    min_edge_global: Prob
+    confidence_min: Prob
+    market_order_edge: Prob
+
+
+class TradingBreakers(_Open):
+    # Non-customizable safety constants (spec 4.1).
+    consecutive_losses: Literal[5]
+    rapid_loss_dollars: Annotated[Decimal, Field(ge=Decimal("200"), le=Decimal("200"))]
+    rapid_loss_minutes: PosInt
+
+
+class Freshness(_Open):
+    max_price_age_seconds: Annotated[int, Field(ge=1, le=3600)]
+    max_game_state_age_seconds: Annotated[int, Field(ge=1, le=3600)]
+
+
+class TradingConfig(_Open):
+    environment: Literal["demo", "prod", "test"]
+    live_trading_confirmed: bool
+    account: Account
+    position_sizing: PositionSizing
+    edges: Edges
+    circuit_breakers: TradingBreakers
+    data_freshness: Freshness
+
+
+# ---------------------------------------------------------------- position_management.yaml
+class Monitoring(_Open):
+    normal_frequency: Annotated[int, Field(ge=10, le=120)]
+    urgent_frequency: Annotated[int, Field(ge=3, le=15)]
+    price_cache_ttl_seconds: Annotated[int, Field(ge=0, le=300)]
+    max_api_calls_per_minute: Literal[60]
+
+
+class TrailingStop(_Open):
+    enabled: bool
+    activation_threshold: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.20"))]
+    initial_distance: Annotated[Decimal, Field(ge=Decimal("0.02"), le=Decimal("0.10"))]
+    tightening_rate: Annotated[Decimal, Field(ge=Decimal("0.005"), le=Decimal("0.02"))]
+    floor_distance: Annotated[Decimal, Field(ge=Decimal("0.01"), le=Decimal("0.05"))]
+
+
+class StopLoss(_Open):
+    high_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+    medium_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+    low_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+
+
+class ProfitTarget(_Open):
+    high_confidence: Annotated[Decimal, Field(ge=Decimal("0.10"), le=Decimal("0.50"))]
+    medium_confidence: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    low_confidence: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+
+
+class ExitRules(_Open):
+    stop_loss: StopLoss
+    profit_target: ProfitTarget
+
+
+class PartialStage(_Open):
+    name: str
+    profit_threshold: Prob
+    exit_percentage: Annotated[int, Field(ge=1, le=100)]
+
+
+class PartialExits(_Open):
+    enabled: bool
+    stages: list[PartialStage]
+
+
+class Portfolio(_Open):
+    max_open_positions: Annotated[int, Field(ge=1, le=1000)]
+    max_total_capital_deployed: Dollars
+    max_correlated_exposure: Dollars
+    max_positions_per_game: Annotated[int, Field(ge=1, le=100)]
+    max_exposure_per_game: Dollars
+    max_exposure_by_sport: dict[str, Prob]
+
+
+class PositionManagementConfig(_Open):
+    portfolio: Portfolio
+    monitoring: Monitoring
+    exit_rules: ExitRules
+    trailing_stop: TrailingStop
+    partial_exits: PartialExits
+
+
+# ---------------------------------------------------------------- the rest
+class EdgeDetection(_Open):
+    shrinkage_factor: Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("0.5"))]
+    expected_slippage_pct: Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("0.10"))]
+
+
+class ProbabilityModelsConfig(_Open):
+    edge_detection: EdgeDetection
+
+
+class League(_Open):
+    enabled: bool
+    series_ticker: str
+    kelly_fraction: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    min_edge: Prob
+    max_spread: Prob
+
+
+class MarketsConfig(_Open):
+    leagues: dict[str, League]
+
+
+class StrategyBlock(_Open):
+    version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+$")]
+    enabled: bool
+    min_edge: Prob
+
+
+class TradeStrategiesConfig(_Open):
+    strategies: dict[str, StrategyBlock]
+
+
+class Espn(_Open):
+    base_url: str
+    poll_live_seconds: Annotated[int, Field(ge=1, le=600)]
+    poll_idle_seconds: Annotated[int, Field(ge=1, le=86400)]
+    timeout_seconds: Annotated[int, Field(ge=1, le=120)]
+
+
+class DataSourcesConfig(_Open):
+    espn: Espn
+
+
+FILE_MODELS: dict[str, type[BaseModel]] = {
+    "system": SystemConfig,
+    "trading": TradingConfig,
+    "trade_strategies": TradeStrategiesConfig,
+    "position_management": PositionManagementConfig,
+    "probability_models": ProbabilityModelsConfig,
+    "markets": MarketsConfig,
+    "data_sources": DataSourcesConfig,
+}
+
+CONFIG_FILES: tuple[str, ...] = tuple(FILE_MODELS)
+
+# Mappings whose keys are the user's to choose (sports, alert types, strategy names ...): new keys there are
+# not typos.
+OPEN_MAPPINGS: frozenset[str] = frozenset({
+    "system.notifications.dedup_window_minutes_by_type",
+    "system.notifications.rate_limits",
+    "system.alert_routing.by_type",
+    "trading.position_sizing.sport_fractions",
+    "position_management.portfolio.max_exposure_by_sport",
+    "trade_strategies.strategies",
+    "trade_strategies.strategies.*.sports",
+    "probability_models.elo",
+    "probability_models.ensemble.weights",
+    "markets.leagues",
+    "data_sources.espn.paths",
+})

@@ -1,0 +1,81 @@
+"""Which database Precog talks to, and connections to it.
+
+No PRECOG_DATABASE_URL -> the embedded PostgreSQL under $PRECOG_HOME. Otherwise that server. Same SQL.
+NUMERIC columns come back as Decimal (psycopg's default), so money never passes through float.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps
+
+from precog.db.embedded import embedded_url
+from precog.domain.jsonutil import dumps as json_dumps
+
+# JSONB parameters (psycopg Json/Jsonb) serialize Decimal exactly, as strings.
+set_json_dumps(json_dumps)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; the message is one readable line without credentials."""
+
+
+_PASSWORD_RE = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    url = _PASSWORD_RE.sub(r"\1***\3", url)
+    return re.sub(r"(password=)[^&\s]+", r"\1***", url)
+
+
+def database_url() -> str:
+    """PRECOG_DATABASE_URL if set, else the embedded server's precog database (started on demand)."""
+    url = os.environ.get("PRECOG_DATABASE_URL", "").strip()
+    if url:
+        return url
+    return embedded_url()
+
+
+def is_embedded() -> bool:
+    return not os.environ.get("PRECOG_DATABASE_URL", "").strip()
+
+
+def connect(url: str | None = None, *, autocommit: bool = False, dict_rows: bool = False,
+            connect_timeout: int = 10) -> psycopg.Connection[Any]:
+    """A new connection. Raises DatabaseUnavailable with a clear, password-free message on failure."""
+    target = url or database_url()
+    try:
+        conn: psycopg.Connection[Any] = psycopg.connect(
+            target, autocommit=autocommit, connect_timeout=connect_timeout,
+            row_factory=dict_row if dict_rows else psycopg.rows.tuple_row,  # type: ignore[arg-type]
+        )
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot connect to the database at {redact_url(target)}: {reason}") from exc
+    return conn
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """A connection inside one transaction: committed on success, rolled back on error, then closed."""
+    conn = connect(url)
+    try:
+        with conn.transaction():
+            yield conn
+    finally:
+        conn.close()
+
+
+def make_pool(url: str | None = None, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    """A psycopg_pool.ConnectionPool for long-running processes (engine, dashboard)."""
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(url or database_url(), min_size=min_size, max_size=max_size, timeout=timeout, open=True)

@@ -1,0 +1,48 @@
+"""Kalshi's fee schedule, the one fee function used by edges, sizing, the exchange and backtests.
+
+Kalshi charges per order fill: ceil_to_cent(rate x multiplier x C x P x (1 - P)) where C is the
+number of contracts and P the price in dollars. The general taker rate is 0.07; makers pay a lower
+rate (0.0175 on series that charge makers, 0 on most). Series carry a fee multiplier (1 by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from precog.domain.money import ONE, ZERO, ceil_cent
+
+TAKER_RATE = Decimal("0.07")
+MAKER_RATE = Decimal("0.0175")
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    taker_rate: Decimal = TAKER_RATE
+    maker_rate: Decimal = ZERO
+    multiplier: Decimal = ONE
+
+    def fee(self, count: int, price: Decimal, *, taker: bool = True) -> Decimal:
+        """Fee in dollars for `count` contracts filled at `price`, rounded up to the cent."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if not (ZERO <= price <= ONE):
+            raise ValueError(f"price must be within [0, 1], got {price}")
+        if count == 0:
+            return ZERO
+        rate = self.taker_rate if taker else self.maker_rate
+        raw = rate * self.multiplier * Decimal(count) * price * (ONE - price)
+        return ceil_cent(raw) if raw > 0 else ZERO
+
+    def fee_per_contract(self, count: int, price: Decimal, *, taker: bool = True) -> Decimal:
+        """Average fee per contract for an order of `count` (the ceil spreads over the whole order)."""
+        if count <= 0:
+            return ZERO
+        return self.fee(count, price, taker=taker) / Decimal(count)
+
+
+DEFAULT_FEES = FeeSchedule()
+
+
+def taker_fee(count: int, price: Decimal, multiplier: Decimal = ONE) -> Decimal:
+    return FeeSchedule(multiplier=multiplier).fee(count, price, taker=True)
