@@ -97,3 +97,12 @@ def test_failed_batch_leaves_nothing_behind(conn):
     conn.rollback()
     assert scd2.current(conn, scd2.MARKETS, ["A"])["yes_bid"] == Decimal("0.4000")
     assert scd2.current(conn, scd2.MARKETS, ["B"]) is None
+
+
+def test_two_batches_inside_one_caller_transaction(conn):
+    with conn.transaction():
+        scd2.write_batch(conn, scd2.MARKETS, [market("A", "0.40"), market("B", "0.30")], T0)
+        r = scd2.write_batch(conn, scd2.MARKETS, [market("A", "0.50")], T0 + timedelta(seconds=1))
+    assert r.versions_written == 1
+    assert len(scd2.history(conn, scd2.MARKETS, ["A"])) == 2
+    assert len(scd2.history(conn, scd2.MARKETS, ["B"])) == 1

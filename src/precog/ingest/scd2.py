@@ -1,9 +1,10 @@
 """The one SCD2 writer used by every versioned table (markets, game_states, edges, positions, account_balance).
 
-A batch is written set-based in one transaction: COPY into a temporary staging table, keep the latest
-row per business key, compare with the current version (the table's change rule), then ONE UPDATE closes
-the superseded versions and ONE INSERT adds the new ones. Within one batch only the latest state of a key
-is kept (batches are a flush interval apart); between batches every material change is a new version.
+A batch is written set-based in one transaction: COPY into a temporary staging table, then ONE UPDATE
+closes the current versions that the incoming rows change (the table's change rule) and ONE INSERT adds a
+new version for every key left without a current one. Within one batch only the latest state of a key is
+kept (batches are a flush interval apart); between batches every material change is a new version. A
+snapshot older than the stored version of its key is stale and ignored.
 
 Point-in-time reads return the version valid at T: created_at <= T < row_end_ts (or still current).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -141,11 +142,14 @@ class WriteResult:
     keys_in_batch: int
 
 
-def _adapt(table: SCD2Table, row: Mapping[str, Any], col: str) -> Any:
-    value = row.get(col)
-    if value is not None and col in table.json_columns and not isinstance(value, str):
-        return dumps(value)
-    return value
+def _ensure_stage(cur: psycopg.Cursor[Any], table: SCD2Table,
+                  stage: sql.Identifier, col_ids: list[sql.Identifier], target: sql.Identifier) -> None:
+    """The session's staging table (IF NOT EXISTS: a rolled-back batch may have taken it with it; every
+    commit or rollback empties it)."""
+    cur.execute(sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        "SELECT {cols}, created_at, 0::bigint AS _seq FROM {target} WITH NO DATA"
+    ).format(stage=stage, cols=sql.SQL(", ").join(col_ids), target=target))
 
 
 def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[Mapping[str, Any]],
@@ -166,44 +170,48 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
 
     cols = table.columns
     stage = sql.Identifier(f"_scd2_stage_{table.name}")
-    changed = sql.Identifier(f"_scd2_changed_{table.name}")
     target = sql.Identifier(table.name)
     key_ids = [sql.Identifier(k) for k in table.key_columns]
     col_ids = [sql.Identifier(c) for c in cols]
-    id_col = sql.Identifier(table.id_column)
 
+    keys_in_batch = len({tuple(r.get(k) for k in table.key_columns) for r in rows})
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols}, created_at FROM {target} WITH NO DATA"
-        ).format(stage=stage, cols=sql.SQL(", ").join(col_ids), target=target))
-        cur.execute(sql.SQL("ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS _seq BIGINT").format(stage=stage))
-        cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
+        _ensure_stage(cur, table, stage, col_ids, target)
+        # Inside a caller's transaction an earlier batch's rows/tables are still there until it commits.
+        cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=stage))
         copy_cols = sql.SQL(", ").join([*col_ids, sql.Identifier("created_at"), sql.Identifier("_seq")])
+        now = datetime.now(UTC)
+        json_idx = [i for i, c in enumerate(cols) if c in table.json_columns]
         with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=copy_cols)) as copy:
             for seq, (row, ts) in enumerate(zip(rows, times, strict=True)):
-                copy.write_row([*(_adapt(table, row, c) for c in cols), ts, seq])
-        cur.execute(sql.SQL("UPDATE {stage} SET created_at = clock_timestamp() WHERE created_at IS NULL").format(stage=stage))
+                values = [row.get(c) for c in cols]
+                for i in json_idx:  # JSONB travels as text; Decimals inside stay exact strings
+                    if values[i] is not None and not isinstance(values[i], str):
+                        values[i] = dumps(values[i])
+                values.append(ts or now)
+                values.append(seq)
+                copy.write_row(values)
 
         key_list = sql.SQL(", ").join(key_ids)
         join_on = sql.SQL(" AND ").join(sql.SQL("c.{k} = s.{k}").format(k=k) for k in key_ids)
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {changed}").format(changed=changed))
+        # Only when a key repeats in the batch is the (sorting) latest-per-key step needed.
+        source = (sql.SQL("{stage}").format(stage=stage) if keys_in_batch == len(rows) else
+                  sql.SQL("(SELECT DISTINCT ON ({keys}) * FROM {stage} ORDER BY {keys}, _seq DESC)").format(
+                      keys=key_list, stage=stage))
+        # 1) close the current versions that the incoming rows materially change. A snapshot older than
+        #    the stored version is stale information and is ignored.
         cur.execute(sql.SQL(
-            "CREATE TEMP TABLE {changed} ON COMMIT DROP AS "
-            "SELECT s.*, c.{id} AS _cur_id, GREATEST(s.created_at, c.created_at) AS _valid_from "
-            "FROM (SELECT DISTINCT ON ({keys}) * FROM {stage} ORDER BY {keys}, _seq DESC) s "
-            "LEFT JOIN {target} c ON {join_on} AND c.row_current_ind "
-            "WHERE c.{id} IS NULL OR ({pred})"
-        ).format(changed=changed, id=id_col, keys=key_list, stage=stage, target=target, join_on=join_on,
-                 pred=table.predicate()))
-        keys_in_batch = len({tuple(r.get(k) for k in table.key_columns) for r in rows})
-        cur.execute(sql.SQL(
-            "UPDATE {target} t SET row_current_ind = FALSE, row_end_ts = ch._valid_from "
-            "FROM {changed} ch WHERE t.{id} = ch._cur_id"
-        ).format(target=target, changed=changed, id=id_col))
+            "UPDATE {target} c SET row_current_ind = FALSE, row_end_ts = s.created_at "
+            "FROM {source} s WHERE {join_on} AND c.row_current_ind AND s.created_at >= c.created_at AND ({pred})"
+        ).format(target=target, source=source, join_on=join_on, pred=table.predicate()))
+        # 2) every key that now has no current version (new, or just closed) gets the incoming row.
         cur.execute(sql.SQL(
             "INSERT INTO {target} ({cols}, created_at, row_current_ind) "
-            "SELECT {cols}, COALESCE(_valid_from, created_at), TRUE FROM {changed}"
-        ).format(target=target, cols=sql.SQL(", ").join(col_ids), changed=changed))
+            "SELECT {s_cols}, s.created_at, TRUE FROM {source} s "
+            "WHERE NOT EXISTS (SELECT 1 FROM {target} c WHERE {join_on} AND c.row_current_ind)"
+        ).format(target=target, cols=sql.SQL(", ").join(col_ids),
+                 s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in col_ids), source=source,
+                 join_on=join_on))
         written = cur.rowcount
     return WriteResult(len(rows), written, keys_in_batch)
 

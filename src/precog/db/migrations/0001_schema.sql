@@ -142,7 +142,6 @@ CREATE TABLE markets (
 CREATE UNIQUE INDEX idx_markets_unique_current ON markets (market_id) WHERE row_current_ind;
 CREATE INDEX idx_markets_history ON markets (market_id, created_at);
 CREATE INDEX idx_markets_event ON markets (event_id);
-CREATE INDEX idx_markets_platform ON markets (platform_id);
 CREATE INDEX idx_markets_status ON markets (status) WHERE row_current_ind;
 CREATE INDEX idx_markets_row_end ON markets (row_end_ts) WHERE row_end_ts IS NOT NULL;
 
