@@ -41,12 +41,49 @@ class NotifRetry(_Open):
     max_seconds: Annotated[Decimal, Field(gt=0, le=86400)]
 
 
+class ChannelToggle(_Open):
+    enabled: bool
+
+
+class EmailNotif(ChannelToggle):
+    use_tls: Literal["starttls", "ssl", "none"]
+    subject_prefix: str
+
+
+class SmsNotif(ChannelToggle):
+    twilio_base_url: Annotated[str, Field(pattern=r"^https?://")]
+
+
+class FileNotif(_Open):
+    path: str
+    max_bytes: Annotated[int, Field(ge=1024)]
+    backup_count: Annotated[int, Field(ge=0, le=1000)]
+
+
+class InhibitRule(_Open):
+    source_type: str
+    target_types: list[str]
+    equal: list[Literal["component", "environment", "category"]] = []
+    max_age_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
+
+
 class Notifications(_Open):
+    email: EmailNotif
+    sms: SmsNotif
+    slack: ChannelToggle
+    webhook: ChannelToggle
+    apprise: ChannelToggle
+    file: FileNotif
     rate_limits: dict[str, ChannelRate]
     dedup_window_minutes: Annotated[int, Field(ge=0, le=10080)]
     dedup_window_minutes_by_type: dict[str, Annotated[int, Field(ge=0, le=10080)]]
     renotify_minutes: Annotated[int, Field(ge=1, le=10080)]
+    renotify_acknowledged: bool
     retry: NotifRetry
+    inhibit_rules: list[InhibitRule]
+    timeout_seconds: Annotated[int, Field(ge=1, le=300)]
+    group_commit_ms: Annotated[int, Field(ge=0, le=10000)]
+    worker_poll_seconds: Annotated[Decimal, Field(gt=0, le=3600)]
 
 
 Channel = Literal["console", "file", "email", "sms", "slack", "webhook", "apprise", "database"]
@@ -105,6 +142,12 @@ class TradingBreakers(_Open):
     consecutive_losses: Literal[5]
     rapid_loss_dollars: Annotated[Decimal, Field(ge=Decimal("200"), le=Decimal("200"))]
     rapid_loss_minutes: PosInt
+    # seconds until automatic reset (>= 1), or "manual"
+    reset: dict[str, Annotated[int, Field(ge=1)] | Literal["manual"]]
+
+
+class Risk(_Open):
+    approval_ttl_seconds: Annotated[int, Field(ge=1, le=3600)]
 
 
 class Freshness(_Open):
@@ -120,6 +163,7 @@ class TradingConfig(_Open):
     edges: Edges
     circuit_breakers: TradingBreakers
     data_freshness: Freshness
+    risk: Risk
 
 
 # ---------------------------------------------------------------- position_management.yaml
@@ -211,8 +255,26 @@ class StrategyBlock(_Open):
     min_edge: Prob
 
 
+class MethodActivation(_Open):
+    min_paper_trades: Annotated[int, Field(ge=0)]
+    min_paper_roi: Decimal
+
+
+class MethodAutoDeprecation(_Open):
+    window_days: Annotated[int, Field(ge=1, le=3650)]
+    min_win_rate: Prob
+    min_roi: Annotated[Decimal, Field(ge=Decimal("-1"), le=Decimal("1"))]
+    min_trades: Annotated[int, Field(ge=1)]
+
+
+class MethodRules(_Open):
+    activation: MethodActivation
+    auto_deprecation: MethodAutoDeprecation
+
+
 class TradeStrategiesConfig(_Open):
     strategies: dict[str, StrategyBlock]
+    methods: MethodRules
 
 
 class Espn(_Open):
@@ -248,6 +310,8 @@ OPEN_MAPPINGS: frozenset[str] = frozenset({
     "position_management.portfolio.max_exposure_by_sport",
     "trade_strategies.strategies",
     "trade_strategies.strategies.*.sports",
+    "trade_strategies.strategies.*.certainty_rules",
+    "trading.circuit_breakers.reset",
     "probability_models.elo",
     "probability_models.ensemble.weights",
     "markets.leagues",

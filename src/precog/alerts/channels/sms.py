@@ -1,0 +1,84 @@
+"""SMS through Twilio's REST API: a form-encoded POST with Basic auth per recipient.
+
+Environment: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER, CRITICAL_ALERT_PHONE_NUMBERS and
+HIGH_ALERT_PHONE_NUMBERS (E.164, comma/space separated; a severity without its own list uses the critical one).
+The API base URL is `system.notifications.sms.twilio_base_url` (tests point it at a local server).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from precog.alerts.channels import render
+from precog.alerts.channels.base import ChannelConfigError, DeliveryResult, Notification
+from precog.alerts.channels.http import new_client, post
+from precog.alerts.redact import Redactor, split_urls
+
+PHONE_VARS = {"critical": "CRITICAL_ALERT_PHONE_NUMBERS", "high": "HIGH_ALERT_PHONE_NUMBERS"}
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+class TwilioSmsChannel:
+    name = "sms"
+    batchable = False
+
+    def __init__(self, environ: Mapping[str, str], *, base_url: str, timeout: float, redactor: Redactor) -> None:
+        self.env = {k: environ.get(k, "").strip() for k in
+                    ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", *PHONE_VARS.values())}
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.redactor = redactor
+        self._client: httpx.Client | None = None
+
+    def recipients(self, severity: str) -> list[str]:
+        own = split_urls(self.env.get(PHONE_VARS.get(severity, ""), ""))
+        return own or split_urls(self.env["CRITICAL_ALERT_PHONE_NUMBERS"])
+
+    def problems(self) -> list[str]:
+        out = [f"{v} is not set" for v in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER") if not self.env[v]]
+        if not (self.env["CRITICAL_ALERT_PHONE_NUMBERS"] or self.env["HIGH_ALERT_PHONE_NUMBERS"]):
+            out.append("no recipients: set CRITICAL_ALERT_PHONE_NUMBERS (and optionally HIGH_ALERT_PHONE_NUMBERS)")
+        for var in ("TWILIO_FROM_NUMBER", *PHONE_VARS.values()):
+            for number in split_urls(self.env[var]):
+                if not _E164.match(number):
+                    out.append(f"{var}: {number!r} is not an E.164 phone number like +15551234567")
+        return out
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        problems = [p for p in self.problems() if "recipients" not in p]
+        if problems:
+            raise ChannelConfigError("sms is not configured: " + "; ".join(problems))
+        severity = notification.alert.severity
+        numbers = self.recipients(severity)
+        if not numbers:
+            raise ChannelConfigError(f"no SMS recipients for severity {severity}: set CRITICAL_ALERT_PHONE_NUMBERS")
+        if self._client is None:
+            self._client = new_client(self.timeout)
+        sid = self.env["TWILIO_ACCOUNT_SID"]
+        url = f"{self.base_url}/2010-04-01/Accounts/{sid}/Messages.json"
+        body = render.sms_text(notification.alert, notification.kind)
+        reached = list(notification.delivered_to)
+        for number in numbers:
+            if number in reached:
+                continue
+            post(self._client, url, f"Twilio SMS to {_mask_number(number)}", self.redactor,
+                 delivered_to=tuple(reached),
+                 data={"To": number, "From": self.env["TWILIO_FROM_NUMBER"], "Body": body},
+                 auth=(sid, self.env["TWILIO_AUTH_TOKEN"]))
+            reached.append(number)
+        return DeliveryResult(f"sent {len(numbers)} SMS via Twilio", tuple(reached))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _mask_number(number: str) -> str:
+    return number[:-4].rstrip() + "****" if len(number) > 6 else "****"
+
+
+

@@ -1,0 +1,310 @@
+"""Historical NFL seasons as backtest events: closing-line pre-game markets, play-by-play in-game states,
+settlement from the final score.
+
+Sources (the shared data folder, never copied into the repository):
+- `spreadspoke_scores_1966_2014.csv`: schedule, final score and closing spread. The pre-game market is
+  priced at P(home) = Phi(home expected margin / sigma) (sigma = `closing_line_sigma_points`, 13.5).
+- `fivethirtyeight_nfl_games_1920_2014.csv`: every game with its result; the archive the Elo model is
+  trained on (only up to the simulated clock, through `GuardedArchive`).
+- `nflfastr_wp_plays_2020_2022.csv.gz` (optional): in-game states for 2020-2022. Those games get a market
+  that stays open during the game and is quoted around nflfastR's win probability of each play; the
+  pre-game price is the kickoff play's.
+
+Times: kickoff at 18:00 UTC on the game's date (the files have no kickoff times); a market is listed
+26 hours before kickoff and quoted again 2 hours before; a pre-game-only market closes at kickoff; the
+result is known 3 h 10 min after kickoff. The data itself carries no later facts inside earlier events.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from precog.backtest.errors import BacktestError
+from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, dt_to_ms
+from precog.forecast.teams import canonical_team
+
+SPREADSPOKE = "spreadspoke_scores_1966_2014.csv"
+FIVETHIRTYEIGHT = "fivethirtyeight_nfl_games_1920_2014.csv"
+TEAMS = "nfl_teams.csv"
+PLAYS = "nflfastr_wp_plays_2020_2022.csv.gz"
+
+KICKOFF_HOUR_UTC = 18
+LIST_BEFORE = timedelta(hours=26)
+REQUOTE_BEFORE = timedelta(hours=2)
+GAME_LENGTH = timedelta(hours=3, minutes=10)
+SERIES = "KXNFLGAME"
+
+
+def phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def fair_from_spread(home_margin: float, sigma: float) -> Decimal:
+    """P(home wins) implied by the closing line, 4 places (the model maths is float, the price Decimal)."""
+    p = min(max(phi(home_margin / sigma), 0.0001), 0.9999)
+    return Decimal(f"{p:.4f}")
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """The state before one play, home perspective, plus the market's fair value then."""
+
+    home_score: int
+    away_score: int
+    period: int
+    clock_seconds: int
+    possession: str  # home | away
+    down: int | None
+    distance: int | None
+    yards_to_goal: int
+    home_timeouts: int
+    away_timeouts: int
+    fair: Decimal  # P(home) the market quotes around (nflfastR's wp, home side)
+
+
+@dataclass
+class HistGame:
+    game_id: str
+    day: date
+    season: int
+    week: str
+    playoff: bool
+    neutral: bool
+    home: str
+    away: str
+    home_score: int
+    away_score: int
+    fair: Decimal  # the pre-game closing-line P(home)
+    home_margin: float | None  # expected home margin from the closing spread (None: priced from plays)
+    plays: list[Play] = field(default_factory=list)
+
+    @property
+    def kickoff(self) -> datetime:
+        return datetime(self.day.year, self.day.month, self.day.day, KICKOFF_HOUR_UTC, tzinfo=UTC)
+
+    @property
+    def ticker(self) -> str:
+        return f"{SERIES}-{self.day:%y%b%d}{self.away}{self.home}-{self.home}".upper()
+
+    @property
+    def settlement_value(self) -> Decimal:
+        if self.home_score > self.away_score:
+            return Decimal(1)
+        if self.home_score < self.away_score:
+            return Decimal(0)
+        return Decimal("0.5")
+
+    def archived(self) -> ArchivedGame:
+        k = self.kickoff
+        return ArchivedGame(self.game_id, self.day, self.season, self.home, self.away, self.neutral, self.playoff,
+                            dt_to_ms(k), dt_to_ms(k + GAME_LENGTH), self.home_score, self.away_score)
+
+
+@dataclass
+class NflHistory:
+    folder: Path
+    games: list[HistGame]  # the games with a market (a closing line or plays), date order
+    archive: list[ArchivedGame]  # every finished game we know of (538 + the above), for model training
+    sources: list[str]
+
+    def between(self, start: date | None, end: date | None) -> list[HistGame]:
+        return [g for g in self.games if (start is None or g.day >= start) and (end is None or g.day <= end)]
+
+
+def resolve_folder(path: Path) -> Path:
+    """The folder holding the NFL files: PATH itself, PATH/nfl, or the folder of a spreadspoke file."""
+    if path.is_file():
+        path = path.parent
+    for cand in (path, path / "nfl"):
+        if (cand / SPREADSPOKE).is_file() or (cand / PLAYS).is_file():
+            return cand
+    raise BacktestError(f"{path}: no NFL history here (expected {SPREADSPOKE} and/or {PLAYS}, or a recording "
+                        "directory of *.jsonl.gz files from `precog ingest run --record`)")
+
+
+def _team_codes(folder: Path) -> dict[str, str]:
+    codes: dict[str, str] = {}
+    f = folder / TEAMS
+    if not f.is_file():
+        raise BacktestError(f"{f}: missing (maps spreadspoke's team names to codes)")
+    with f.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            codes[row["team_name"].strip()] = canonical_team(row["team_id"])
+    return codes
+
+
+def _bool(text: str) -> bool:
+    return text.strip().upper() in ("TRUE", "1", "YES")
+
+
+def read_spreadspoke(folder: Path, sigma: float) -> list[HistGame]:
+    """Games with a final score and a closing spread (rows without a spread have no market: skipped)."""
+    codes = _team_codes(folder)
+    path = folder / SPREADSPOKE
+    out: list[HistGame] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.DictReader(fh), start=2):
+            fav = row["team_favorite_id"].strip()
+            spread = row["spread_favorite"].strip()
+            if not fav or not spread or not row["score_home"].strip():
+                continue
+
+            def bad(col: str, why: str, row_no: int = i) -> BacktestError:
+                return BacktestError(f"{path.name} line {row_no}, column {col}: {why}")
+
+            try:
+                m, d, y = (int(x) for x in row["schedule_date"].split("/"))
+                day = date(y, m, d)
+            except ValueError:
+                raise bad("schedule_date", f"{row['schedule_date']!r} is not M/D/YYYY") from None
+            home = codes.get(row["team_home"].strip())
+            away = codes.get(row["team_away"].strip())
+            if home is None or away is None:
+                raise bad("team_home" if home is None else "team_away", "unknown team name (not in nfl_teams.csv)")
+            try:
+                pts = abs(float(spread))
+                hs, as_ = int(row["score_home"]), int(row["score_away"])
+            except ValueError:
+                raise bad("spread_favorite", f"{spread!r} or the score is not a number") from None
+            favc = canonical_team(fav)
+            margin = 0.0 if favc == "PICK" else pts if favc == home else -pts if favc == away else None
+            if margin is None:
+                raise bad("team_favorite_id", f"{fav!r} is neither the home team {home} nor the away team {away}")
+            out.append(HistGame(f"{day:%Y%m%d}_{away}_{home}", day, int(row["schedule_season"]),
+                                row["schedule_week"].strip(), _bool(row["schedule_playoff"]),
+                                _bool(row["stadium_neutral"]), home, away, hs, as_, fair_from_spread(margin, sigma),
+                                margin))
+    return out
+
+
+def read_538(folder: Path) -> list[ArchivedGame]:
+    path = folder / FIVETHIRTYEIGHT
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if not row["score1"].strip():
+                continue
+            day = date.fromisoformat(row["date"])
+            k = datetime(day.year, day.month, day.day, KICKOFF_HOUR_UTC, tzinfo=UTC)
+            home, away = canonical_team(row["team1"]), canonical_team(row["team2"])
+            out.append(ArchivedGame(f"{day:%Y%m%d}_{away}_{home}", day, int(row["season"]), home, away,
+                                    row["neutral"] == "1", row["playoff"] not in ("0", ""), dt_to_ms(k),
+                                    dt_to_ms(k + GAME_LENGTH), int(row["score1"]), int(row["score2"])))
+    return out
+
+
+def _num(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if text and text != "NA" else None
+
+
+def read_plays(folder: Path, seasons: set[int] | None = None) -> list[HistGame]:
+    """Games of the nflfastR file with every play's state (home perspective) and nflfastR's home wp."""
+    path = folder / PLAYS
+    if not path.is_file():
+        return []
+    rows_by_game: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if seasons is not None and int(row["season"]) not in seasons:
+                continue
+            rows_by_game[row["game_id"]].append(row)
+    games = []
+    for gid, rows in rows_by_game.items():
+        first = rows[0]
+        home, away = canonical_team(first["home_team"]), canonical_team(first["away_team"])
+        plays = []
+        for r in rows:
+            wp = _num(r["wp"])
+            diff = _num(r["score_differential"])
+            if wp is None or diff is None:
+                continue  # a play without a probability (e.g. end of a period): no quote
+            pos_home = canonical_team(r["posteam"]) == home
+            ps, ds = int(float(r["posteam_score"] or 0)), int(float(r["defteam_score"] or 0))
+            hs, as_ = (ps, ds) if pos_home else (ds, ps)
+            qtr = int(float(r["qtr"]))
+            qsec = _num(r["quarter_seconds_remaining"]) or 0.0
+            down = _num(r["down"])
+            ytg = _num(r["ydstogo"])
+            p_home = wp if pos_home else 1.0 - wp
+            p_home = min(max(p_home, 0.0001), 0.9999)
+            pt, dt = int(float(r["posteam_timeouts_remaining"])), int(float(r["defteam_timeouts_remaining"]))
+            plays.append(Play(hs, as_, qtr, int(min(qsec, 900)), "home" if pos_home else "away",
+                              int(down) if down else None, int(ytg) if ytg is not None and down else None,
+                              int(float(r["yardline_100"])), pt if pos_home else dt, dt if pos_home else pt,
+                              Decimal(f"{p_home:.4f}")))
+        if not plays:
+            continue
+        day = date.fromisoformat(first["game_date"])
+        games.append(HistGame(f"{day:%Y%m%d}_{away}_{home}", day, int(first["season"]), first["week"], False,
+                              False, home, away, int(float(first["home_score"])), int(float(first["away_score"])),
+                              plays[0].fair, None, plays))
+    return games
+
+
+def load_nfl(path: Path, *, sigma: float = 13.5, start: date | None = None, end: date | None = None,
+             in_game: bool = True) -> NflHistory:
+    folder = resolve_folder(path)
+    sources: list[str] = []
+    games: list[HistGame] = []
+    if (folder / SPREADSPOKE).is_file():
+        games.extend(read_spreadspoke(folder, sigma))
+        sources.append(SPREADSPOKE)
+    if in_game and (folder / PLAYS).is_file() and (end is None or end.year >= 2020):
+        seasons = None
+        if start is not None or end is not None:
+            lo = start.year - 1 if start else 2020
+            hi = end.year if end else 2022
+            seasons = set(range(lo, hi + 1))
+        games.extend(read_plays(folder, seasons))
+        sources.append(PLAYS)
+    games.sort(key=lambda g: (g.day, g.game_id))
+    archive = {g.game_id: g for g in read_538(folder)}
+    if archive:
+        sources.append(FIVETHIRTYEIGHT)
+    for g in games:
+        archive.setdefault(g.game_id, g.archived())
+    return NflHistory(folder, games, sorted(archive.values(), key=lambda g: (g.final_ms, g.game_id)), sources)
+
+
+def game_events(games: list[HistGame], seq_start: int = 0) -> Iterator[Event]:
+    """The events of each game; facts appear only at the time they became known."""
+    seq = seq_start
+    for g in games:
+        k = g.kickoff
+        t = g.ticker
+        schedule: dict[str, Any] = {"game_id": g.game_id, "home": g.home, "away": g.away, "season": g.season,
+                                    "week": g.week, "playoff": g.playoff, "neutral": g.neutral,
+                                    "kickoff_ms": dt_to_ms(k), "in_game": bool(g.plays),
+                                    "close_ms": dt_to_ms(k + (GAME_LENGTH if g.plays else timedelta(0)))}
+        seq += 1
+        yield Event(dt_to_ms(k - LIST_BEFORE), seq, LIST, t, {**schedule, "fair": g.fair})
+        seq += 1
+        yield Event(dt_to_ms(k - REQUOTE_BEFORE), seq, QUOTE, t, {"fair": g.fair})
+        if g.plays:
+            span = GAME_LENGTH.total_seconds() * 1000 - 60_000
+            n = len(g.plays)
+            for i, p in enumerate(g.plays):
+                seq += 1
+                yield Event(dt_to_ms(k) + int(span * i / n), seq, STATE, t, {
+                    "home_score": p.home_score, "away_score": p.away_score, "period": p.period,
+                    "clock_seconds": p.clock_seconds, "possession": p.possession, "down": p.down,
+                    "distance": p.distance, "yards_to_goal": p.yards_to_goal, "home_timeouts": p.home_timeouts,
+                    "away_timeouts": p.away_timeouts, "fair": p.fair})
+        else:
+            seq += 1
+            yield Event(dt_to_ms(k), seq, CLOSE, t, {})
+        seq += 1
+        yield Event(dt_to_ms(k + GAME_LENGTH), seq, FINAL, t, {
+            "home_score": g.home_score, "away_score": g.away_score, "settlement_value": g.settlement_value})

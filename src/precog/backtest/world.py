@@ -1,0 +1,216 @@
+"""The simulated market a backtest trades in: markets on the local exchange, a market maker quoting each
+one around the data's fair value, and the engine's ProbabilitySource, all fed by released events only.
+
+Fills come from the exchange's matching engine: our orders trade against the market maker's resting
+quotes (price-time priority, the queue respected), never at a price the book did not offer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+from precog.backtest.errors import LookAheadError
+from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, Event, ms_to_dt
+from precog.backtest.models import BacktestModel, GameInfo
+from precog.engine.core import Estimate, TrackedMarket
+from precog.venues.exchange import model as xm
+from precog.venues.exchange.engine import Exchange
+from precog.venues.exchange.errors import ExchangeError
+
+MM_USER = "backtest-market-maker"
+_C = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class MakerConfig:
+    half_spread: Decimal = Decimal("0.01")  # trade_strategies.yaml backtesting.market_half_spread
+    level_size: int = 500  # contracts on the first level; deeper levels 2x, 3x
+    levels: int = 3
+
+
+@dataclass
+class ForecastRecord:
+    model: str
+    ticker: str
+    ts_ms: int
+    phase: str
+    p_yes: Decimal
+    market: Decimal  # the market's fair value at that moment
+
+
+class QuoteMaker:
+    """Quotes a market at fair -/+ half spread (whole cents, at least one cent wide), several levels deep."""
+
+    def __init__(self, exchange: Exchange, config: MakerConfig) -> None:
+        self.exchange = exchange
+        self.config = config
+        self.orders: dict[str, list[str]] = {}
+
+    def pull(self, ticker: str) -> None:
+        for oid in self.orders.pop(ticker, []):
+            o = self.exchange.orders.get(oid)
+            if o is not None and o.status == xm.RESTING:
+                self.exchange.cancel_order(MM_USER, oid)
+
+    def quote(self, ticker: str, fair: Decimal) -> tuple[Decimal, Decimal]:
+        self.pull(ticker)
+        h = self.config.half_spread
+        bid = max(_C, min(Decimal("0.98"), (fair - h).quantize(_C, rounding=ROUND_FLOOR)))
+        ask = min(Decimal("0.99"), max(bid + _C, (fair + h).quantize(_C, rounding=ROUND_CEILING)))
+        placed = []
+        for lvl in range(self.config.levels):
+            qty = self.config.level_size * (lvl + 1)
+            b, a = bid - lvl * _C, ask + lvl * _C
+            try:
+                if b >= _C:
+                    placed.append(self.exchange.place_order(MM_USER, ticker, "yes", "buy", qty, b).order_id)
+                if a <= Decimal("0.99"):
+                    placed.append(self.exchange.place_order(MM_USER, ticker, "no", "buy", qty, 1 - a).order_id)
+            except ExchangeError:
+                continue
+        self.orders[ticker] = placed
+        return bid, ask
+
+
+@dataclass
+class WorldStats:
+    markets: int = 0
+    quotes: int = 0
+    states: int = 0
+    finals: int = 0
+    events: int = 0
+
+
+class BacktestWorld:
+    def __init__(self, exchange: Exchange, clock_ms: Callable[[], int], models: dict[str, BacktestModel],
+                 maker: MakerConfig, series: str = "KXNFLGAME") -> None:
+        self.exchange = exchange
+        self.clock_ms = clock_ms
+        self.models = models
+        self.maker = QuoteMaker(exchange, maker)
+        self.series = series
+        exchange.create_series(series, "NFL game winner (backtest)", category="Sports", tags=["Football"])
+        exchange.create_account(MM_USER, Decimal("1000000000"))
+        self.games: dict[str, GameInfo] = {}
+        self.new_markets: list[TrackedMarket] = []
+        self.forecasts: list[ForecastRecord] = []
+        self._logged: set[tuple[str, str, str]] = set()
+        self.closing: dict[str, Decimal] = {}  # the last fair value before trading ended
+        self.outcomes: dict[str, Decimal] = {}  # settlement values, once known
+        self.stats = WorldStats()
+        self.peek_guard = True
+
+    # ------------------------------------------------------------------ events
+
+    def apply(self, events: list[Event]) -> None:
+        now = self.clock_ms()
+        for ev in events:
+            if ev.ts_ms > now:
+                raise LookAheadError(f"event {ev.kind} for {ev.ticker} at {ms_to_dt(ev.ts_ms)} applied before its "
+                                     f"time ({ms_to_dt(now)})")
+            self.stats.events += 1
+            getattr(self, "_on_" + ev.kind)(ev)
+            g = self.games.get(ev.ticker)
+            if g is not None:
+                for m in self.models.values():
+                    m.observe(ev, g)
+
+    def _on_list(self, ev: Event) -> None:
+        d = ev.data
+        event_ticker = ev.ticker.rsplit("-", 1)[0]
+        if event_ticker not in self.exchange.events:
+            self.exchange.create_event(event_ticker, self.series, f"{d['away']} at {d['home']}",
+                                       sub_title=f"{d['away']} @ {d['home']}", strike_date_ms=d["kickoff_ms"])
+        self.exchange.create_market(ev.ticker, event_ticker, title=f"Will {d['home']} beat {d['away']}?",
+                                    yes_sub_title=d["home"], no_sub_title=d["away"], close_ms=d["close_ms"],
+                                    settlement_timer_s=0)
+        schedule = {k: v for k, v in d.items() if k != "fair"}
+        self.games[ev.ticker] = GameInfo(ev.ticker, schedule, d["fair"])
+        self.new_markets.append(TrackedMarket(ev.ticker, event_ticker, "nfl", ms_to_dt(d["close_ms"])))
+        self.stats.markets += 1
+        self._requote(ev.ticker, d["fair"])
+
+    def _requote(self, ticker: str, fair: Decimal) -> None:
+        g = self.games[ticker]
+        g.fair = fair
+        g.history.append(fair)
+        if self.exchange.markets[ticker].status == xm.ACTIVE:
+            self.maker.quote(ticker, fair)
+            self.closing[ticker] = fair
+            self.stats.quotes += 1
+
+    def _on_quote(self, ev: Event) -> None:
+        if ev.ticker in self.games:
+            self._requote(ev.ticker, ev.data["fair"])
+
+    def _on_state(self, ev: Event) -> None:
+        g = self.games.get(ev.ticker)
+        if g is None:
+            return
+        g.state = {k: v for k, v in ev.data.items() if k != "fair"}
+        self.stats.states += 1
+        self._requote(ev.ticker, ev.data["fair"])
+
+    def _on_close(self, ev: Event) -> None:
+        if ev.ticker in self.games:
+            self.maker.pull(ev.ticker)
+            m = self.exchange.markets[ev.ticker]
+            if m.status == xm.ACTIVE:
+                self.exchange.set_market_status(ev.ticker, xm.CLOSED)
+
+    def _on_final(self, ev: Event) -> None:
+        g = self.games.get(ev.ticker)
+        if g is None:
+            return
+        self.maker.pull(ev.ticker)
+        g.final = True
+        value = Decimal(ev.data["settlement_value"])
+        self.outcomes[ev.ticker] = value
+        self.exchange.determine_market(ev.ticker, value)  # settlement_timer 0: pays out at once
+        self.stats.finals += 1
+
+    def take_new_markets(self) -> list[TrackedMarket]:
+        out, self.new_markets = self.new_markets, []
+        return out
+
+    # ------------------------------------------------------------------ ProbabilitySource
+
+    def estimate(self, model_key: str, ticker: str, now: datetime) -> Estimate | None:
+        g = self.games.get(ticker)
+        model = self.models.get(model_key)
+        if g is None or model is None:
+            return None
+        est = model.estimate(g, self.clock_ms())
+        if est is not None:
+            key = (model_key, ticker, g.phase if g.phase != "live" else f"live:{len(g.history)}")
+            if key not in self._logged:
+                self._logged.add(key)
+                self.forecasts.append(ForecastRecord(model_key, ticker, self.clock_ms(), g.phase, est.p_yes, g.fair))
+        return est
+
+    def phase(self, ticker: str, now: datetime) -> str:
+        g = self.games.get(ticker)
+        return g.phase if g is not None else "final"
+
+    # ------------------------------------------------------------------ reporting helpers
+
+    def calibration_pairs(self) -> dict[str, tuple[list[float], list[float], list[float]]]:
+        """Per model: the forecasts it made (first per game and phase), the outcomes, the market's price then."""
+        out: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        for f in self.forecasts:
+            y = self.outcomes.get(f.ticker)
+            if y is None:
+                continue
+            p, ys, mk = out.setdefault(f.model, ([], [], []))
+            p.append(float(f.p_yes))
+            ys.append(float(y))
+            mk.append(float(f.market))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"markets": self.stats.markets, "quotes": self.stats.quotes, "states": self.stats.states,
+                "finals": self.stats.finals, "events": self.stats.events}

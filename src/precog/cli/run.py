@@ -1,0 +1,224 @@
+"""`precog run`: the trading loop as a long-running process, with a live status view."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from precog.cli.errors import UserError
+from precog.cli.output import console
+from precog.domain.money import fmt_money
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirmed: bool) -> None:
+    """Live trading on prod needs an explicit confirmation (flag or config key); everything else may run."""
+    if live and env == "prod" and not (confirm_live or config_confirmed):
+        raise UserError("refusing to trade live on prod: pass --confirm-live or set "
+                        "trading.live_trading_confirmed: true in trading.yaml")
+
+
+def _table(s: Any) -> Table:
+    t = Table(title=f"precog run {s.run_id} — {s.mode} on {s.venue}", show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    for k, v in (("trading state", s.trading_state), ("cycles", s.steps), ("open positions", s.open_positions),
+                 ("open orders", s.open_orders), ("orders sent", s.orders_sent), ("fills", s.fills),
+                 ("P&L (realized + unrealized)", fmt_money(s.pnl)),
+                 ("breakers tripped", ", ".join(s.breakers) or "none"), ("", s.note or "Ctrl-C to stop")):
+        t.add_row(k, str(v))
+    return t
+
+
+def run(
+    paper: bool = typer.Option(True, "--paper/--live", help="Paper (simulated fills on real data) or live orders."),
+    venue: str = typer.Option("local", "--venue", help="local (the built-in exchange) or kalshi."),
+    env: str = typer.Option(None, "--env", help="Kalshi environment: demo or prod (default: trading.environment)."),
+    confirm_live: bool = typer.Option(False, "--confirm-live", help="Required for --live --env prod."),
+    games: int = typer.Option(4, "--games", min=1, max=16, help="--venue local: simulated NFL games."),
+    speed: float = typer.Option(1.0, "--speed", min=0.01, help="--venue local: simulated seconds per real second."),
+    seed: int = typer.Option(None, "--seed", help="--venue local: random seed of the simulated games."),
+    interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between engine cycles."),
+    duration: float = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live status view (one line at the end)."),
+    ingest: bool = typer.Option(True, "--ingest/--no-ingest",
+                                help="--venue kalshi: run market and game ingestion in this process."),
+    notify: bool = typer.Option(True, "--notify/--no-notify", help="Deliver alerts (notifier) in this process."),
+) -> None:
+    """Run ingestion-fed decisions, execution, monitoring, exits and settlement until Ctrl-C.
+
+    --venue local runs the built-in exchange with simulated NFL games (paced by --speed); --venue kalshi
+    trades the markets ingestion keeps in the database, with the active methods. Live trading on prod
+    requires --live --env prod and --confirm-live (or trading.live_trading_confirmed: true).
+
+    Example: precog run --paper --venue local --speed 30
+    """
+    from precog.config.loader import load_config
+    from precog.db.connection import database_url
+    from precog.db.migrate import ensure_migrated
+
+    if venue not in ("local", "kalshi"):
+        raise UserError(f"--venue must be local or kalshi, got {venue!r}")
+    url = database_url()
+    ensure_migrated(url)
+    cfg = load_config(db_url=url)
+    env = env or str(cfg.get("trading.environment", "demo"))
+    if env not in ("demo", "prod"):
+        raise UserError(f"--env must be demo or prod, got {env!r}")
+    live = not paper
+    check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)))
+    mode = "live" if live else "paper"
+    runner = _run_local if venue == "local" else _run_kalshi
+    notifier = None
+    if notify:
+        from precog.alerts.notifier import Notifier
+
+        notifier = Notifier(url)
+        notifier.start()
+    try:
+        final = asyncio.run(runner(url, cfg, mode=mode, env=env, games=games, speed=speed, seed=seed,
+                                   interval=interval, duration=duration, quiet=quiet, ingest=ingest))
+    finally:
+        if notifier is not None:
+            notifier.stop(timeout=10)
+    typer.echo(f"run {final.run_id}: {final.steps} cycles, {final.fills} fills, {final.open_positions} open positions, "
+               f"P&L {fmt_money(final.pnl)}, state {final.trading_state}")
+
+
+async def _loop(engine: Any, label: str, *, interval: float, duration: float | None, quiet: bool,
+                before_step: Any = None, until: Any = None, stop: asyncio.Event | None = None) -> Any:
+    from precog.engine.runner import run_loop
+
+    if quiet:
+        return await run_loop(engine, interval_s=interval, venue_label=label, before_step=before_step, until=until,
+                              duration_s=duration, stop=stop)
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        return await run_loop(engine, interval_s=interval, venue_label=label,
+                              on_status=lambda s: live.update(_table(s)), before_step=before_step, until=until,
+                              duration_s=duration, stop=stop)
+
+
+async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, speed: float, seed: int | None,
+                     interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
+    from precog.db.connection import connect
+    from precog.engine.alert_sink import make_alert_raiser
+    from precog.engine.core import Engine
+    from precog.engine.demo import DemoWorld, demo_teams, ensure_demo_methods
+    from precog.engine.kalshi_venue import http_venue_for_local_exchange
+    from precog.engine.paper_venue import PaperVenue
+    from precog.venues.exchange.clock import SimClock
+    from precog.venues.exchange.engine import Exchange
+
+    conn = connect(url, autocommit=True)
+    rng = random.Random(seed)
+    clock = SimClock()
+    exchange = Exchange(clock)
+    tag_row = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM engine_runs").fetchone()
+    world = DemoWorld(exchange, clock, demo_teams(conn), games, rng, f"R{tag_row[0] if tag_row else 1}")
+    cash = Decimal(str(cfg.get("trading.account.initial_capital", "10000")))
+    exchange.create_account("precog", cash)
+    http, close = await http_venue_for_local_exchange(exchange, "precog")
+    venue: Any = http
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
+
+    if mode == "paper":
+        venue = PaperVenue(http, cash, clock=now)
+    try:
+        engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=ensure_demo_methods(conn),
+                        probabilities=world, markets=world.tracked, clock=now,
+                        alerts=make_alert_raiser(conn, url, environment=env), environment=env, initial_cash=cash)
+        pending = [0.0]
+
+        def advance(elapsed: float) -> None:
+            pending[0] += elapsed * speed
+            while pending[0] >= 1.0:  # the world moves in whole simulated seconds
+                step = min(pending[0], 5.0)
+                world.advance(step)
+                pending[0] -= step
+
+        return await _loop(engine, f"local exchange ({len(world.games)} simulated NFL games)", interval=interval,
+                           duration=duration, quiet=quiet, before_step=advance,
+                           until=lambda: world.all_settled() and not engine.portfolio.open_positions())
+    finally:
+        await close()
+        conn.close()
+
+
+async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, speed: float, seed: int | None,
+                      interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
+    from precog.db.connection import connect
+    from precog.engine.alert_sink import make_alert_raiser
+    from precog.engine.core import Engine
+    from precog.engine.decision_planner import DecisionPlanner
+    from precog.engine.kalshi_venue import KalshiVenue
+    from precog.engine.paper_venue import PaperVenue
+    from precog.venues.kalshi.client import AsyncKalshiClient
+    from precog.venues.kalshi.errors import KalshiConfigError
+
+    try:
+        client = AsyncKalshiClient.from_env(env, require_auth=mode == "live")
+    except KalshiConfigError as exc:
+        raise UserError(str(exc)) from exc
+    conn = connect(url, autocommit=True)
+    alerts = make_alert_raiser(conn, url, environment=env)
+    try:
+        planner = DecisionPlanner(conn, cfg, lambda: connect(url, autocommit=True), mode=mode, alerts=alerts)
+        if not planner.has_units:
+            raise UserError("nothing to trade with: no active method (or active strategy + model pair); "
+                            "see `precog methods` — " + "; ".join(planner.last_notes))
+        venue: Any = KalshiVenue(client)
+        cash = Decimal(str(cfg.get("trading.account.initial_capital", "10000")))
+        if mode == "paper":
+            venue = PaperVenue(venue, cash)
+
+        def now() -> datetime:
+            return datetime.now(UTC)
+
+        engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=[], probabilities=_NoModels(),
+                        markets=[], clock=now, alerts=alerts, environment=env,
+                        initial_cash=cash if mode == "paper" else None, planner=planner, market_data="poll")
+        stop = asyncio.Event()
+        if ingest:  # markets and game states flow into the database the decision scan reads
+            from precog.ingest.runner import IngestOptions, run_ingest
+            from precog.ingest.settings import IngestSettingsError, load_ingest_settings
+
+            try:
+                settings = load_ingest_settings(cfg)
+            except IngestSettingsError as exc:
+                raise UserError(str(exc)) from exc
+            ingest_task = asyncio.create_task(run_ingest(url, settings, IngestOptions(venue="kalshi", env=env),
+                                                         alerts=alerts, stop=stop))
+        try:
+            return await _loop(engine, f"kalshi {env}", interval=interval, duration=duration, quiet=quiet, stop=stop)
+        finally:
+            stop.set()
+            if ingest:
+                try:
+                    await asyncio.wait_for(ingest_task, timeout=15)
+                except Exception:  # noqa: BLE001 - ingestion problems were alerted; do not mask the run's result
+                    pass
+    finally:
+        await client.aclose()
+        conn.close()
+
+
+class _NoModels:
+    """With the decision layer planning entries there is no per-position model re-run in the monitor."""
+
+    def estimate(self, model_key: str, ticker: str, now: datetime) -> None:
+        return None
+
+    def phase(self, ticker: str, now: datetime) -> str:
+        return "live"

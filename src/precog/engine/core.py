@@ -1,0 +1,514 @@
+"""The trading loop: market data -> probability -> edge -> sized, approved order -> fills -> positions ->
+trailing stops and exits -> settlement -> P&L, one `step()` at a time.
+
+The same Engine runs live, paper, the demo and the tests; only the venue and the clock differ. `step()` is
+clock-agnostic (timeouts are compared with `clock()`), so the demo drives it in accelerated simulated
+time and `precog run` drives it in real time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import psycopg
+
+from precog.alerts.api import AlertRaiser
+from precog.config.loader import Config
+from precog.domain.fees import FeeSchedule
+from precog.domain.market import Market, MarketStatus
+from precog.domain.money import ZERO
+from precog.engine import entries
+from precog.engine.venue import Venue
+from precog.ingest.scd2 import jsonb
+from precog.trading import exits as ex
+from precog.trading import trailing
+from precog.trading.executor import Executor, ExitManager, OrderIntent
+from precog.trading.monitor import MonitorConfig, PositionMonitor, PriceCache
+from precog.trading.orders import TERMINAL, OrderStore
+from precog.trading.portfolio import BookedFill, Portfolio
+from precog.trading.reconcile import ReconcileReport, reconcile
+from precog.trading.settlement import settle_market, venue_settlement_for
+
+log = logging.getLogger(__name__)
+
+
+def prepare_connection(conn: psycopg.Connection[Any]) -> None:
+    """Session settings of the engine's connection.
+
+    synchronous_commit = off: a commit returns once it is in the WAL buffer, not after the disk flush (~4 ms
+    each here). A killed engine process loses nothing (the server still writes everything it acknowledged);
+    only a crash of the database server itself can lose the last fraction of a second of writes, and then
+    startup reconciliation restores them from the venue, which is the source of truth for orders and fills
+    (unknown orders are adopted, missed fills booked)."""
+    conn.execute("SET synchronous_commit = off")
+
+
+@dataclass
+class TrackedMarket:
+    ticker: str
+    event_id: str
+    sport: str
+    close_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    p_yes: Decimal
+    confidence: str = "medium"  # high | medium | low
+
+
+class ProbabilitySource(Protocol):
+    def estimate(self, model_key: str, ticker: str, now: datetime) -> Estimate | None:
+        """P(YES) from one model for one market now, or None when the model has nothing to say."""
+        ...
+
+    def phase(self, ticker: str, now: datetime) -> str:
+        """pre_game | live | final for the game behind the market."""
+        ...
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0
+    entries_sent: int = 0
+    entries_refused: dict[str, int] = field(default_factory=dict)
+    exits_started: dict[str, int] = field(default_factory=dict)
+    breakers: list[str] = field(default_factory=list)
+    settled_positions: int = 0
+    reconcile: ReconcileReport | None = None
+
+
+class Engine:
+    def __init__(self, conn: psycopg.Connection[Any], venue: Venue, *, config: Config, mode: str, kind: str,
+                 methods: list[entries.MethodSpec], probabilities: ProbabilitySource,
+                 markets: list[TrackedMarket], clock: Callable[[], datetime], alerts: AlertRaiser | None = None,
+                 environment: str | None = None, fees: FeeSchedule | None = None,
+                 initial_cash: Decimal | None = None, decision_interval_s: float = 15,
+                 planner: Any = None, market_data: str = "stream", reconcile_interval_s: float = 300,
+                 breakers: Any = None) -> None:
+        if not conn.autocommit:
+            raise ValueError("the engine needs an autocommit connection (each write is its own transaction)")
+        prepare_connection(conn)
+        self.conn = conn
+        self.venue = venue
+        self.config = config
+        self.mode = mode
+        self.kind = kind
+        self.methods = methods
+        self.probabilities = probabilities
+        self.markets = {m.ticker: m for m in markets}
+        self.clock = clock
+        self.alerts = alerts
+        self.environment = environment
+        self.fees = fees or FeeSchedule()
+        self.initial_cash = initial_cash
+        self.decision_interval = timedelta(seconds=decision_interval_s)
+        # optional: entries from the decision layer (precog.trading.decide) instead of the built-in planner
+        self.planner = planner
+        # stream: every cycle reads each market (a push feed: the local exchange, a WebSocket book);
+        # poll: reads go through the 10 s TTL price cache and its 60-calls-a-minute budget (spec 5.5)
+        if market_data not in ("stream", "poll"):
+            raise ValueError(f"market_data must be stream or poll, got {market_data!r}")
+        self.market_data = market_data
+        self.reconcile_interval = timedelta(seconds=reconcile_interval_s)
+        # the decision layer's BreakerBoard (precog.trading.breakers): fed by this loop, it owns the trading
+        # state; without one the loop applies its own daily-loss and consecutive-loss breakers
+        self.board: Any = breakers if breakers is not None else getattr(planner, "board", None)
+        self._last_reconcile: datetime | None = None
+        self._planned: dict[str, Any] = {}  # client_order_id -> PlannedEntry whose approval is reserved
+        self._last_scan: datetime | None = None
+        pm = config.section("position_management")
+        trading_cfg = config.section("trading")
+        self.limits = entries.RiskLimits.from_config(trading_cfg, pm)
+        self.rules = ex.ExitRules.from_config(pm)
+        self.trailing_config = trailing.TrailingConfig.from_mapping(pm.get("trailing_stop", {}))
+        self.monitor_config = MonitorConfig.from_mapping(pm.get("monitoring", {}))
+        self.daily_loss_limit = Decimal(str(trading_cfg.get("account", {}).get("daily_loss_limit_dollars", "500")))
+        self.consecutive_losses_limit = int(trading_cfg.get("circuit_breakers", {}).get("consecutive_losses", 5))
+        self.trading_state = "ACTIVE"
+        self.breaker_active = False
+        self.stats = EngineStats()
+        self.snapshots: dict[str, Market] = {}
+        self._last_decision: dict[tuple[int, str], datetime] = {}
+        self._settled_markets: set[str] = set()
+        self._loss_streak = 0
+        # the best edge an entry had that was refused only for lack of room (positions/exposure): a reason
+        # to rebalance out of a weaker, profitable position
+        self._blocked_edge: Decimal | None = None
+        self._blocked_at: datetime | None = None
+        self.rebalance_margin = Decimal("0.05")
+        self.run_id = self._start_run()
+        self.store = OrderStore(conn)
+        self.portfolio = Portfolio(conn, venue.platform_id, mode, self.trailing_config, venue.account_ref)
+        self.executor = Executor(venue, self.store, self.portfolio, run_id=self.run_id, mode=mode, clock=clock,
+                                 alerts=alerts, on_fill=self._on_fill)
+        self.exits = ExitManager(self.executor, pm.get("exit_execution"), alerts)
+        self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
+                                       self.monitor_config)
+        for m in methods:
+            if m.position_mgmt:
+                self.monitor.method_rules[m.method_id] = (
+                    ex.rules_for_method(self.rules, m.position_mgmt),
+                    trailing.TrailingConfig.from_mapping(
+                        {**pm.get("trailing_stop", {}), **m.position_mgmt.get("trailing_stop", {})}))
+        self.prices = PriceCache(venue.market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
+                                 max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start_run(self) -> int:
+        row = self.conn.execute(
+            "INSERT INTO engine_runs (kind, mode, platform_id, environment, account_ref) VALUES (%s, %s, %s, %s, %s) "
+            "RETURNING run_id",
+            (self.kind, self.mode, self.venue.platform_id, self.environment, self.venue.account_ref)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def start(self) -> ReconcileReport:
+        """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
+        rep = await reconcile(self.executor, startup=True, alerts=self.alerts)
+        self.stats.reconcile = rep
+        self._last_reconcile = self.clock()
+        self.stats.settled_positions += rep.positions_settled
+        if not rep.ok:
+            self._halt_for_reconciliation(rep, "startup reconciliation")
+        return rep
+
+    async def stop(self, summary: dict[str, Any] | None = None) -> None:
+        for rec in list(self.executor.open.values()):
+            if rec.status not in TERMINAL and rec.purpose == "entry":
+                await self.executor.cancel(rec, reason="engine stopping")
+        await self.executor.sync_fills()
+        self.conn.execute("UPDATE engine_runs SET ended_at = now(), summary = %s WHERE run_id = %s",
+                          (jsonb(summary or {}), self.run_id))
+
+    async def _reconcile_periodically(self, now: datetime) -> None:
+        """Orders, fills and positions against the venue; a mismatch that survives a second look (a fill may
+        land between reading our books and the venue's) halts trading."""
+        self._last_reconcile = now
+        rep = await reconcile(self.executor, startup=False)
+        if not rep.ok:
+            rep = await reconcile(self.executor, startup=False, alerts=self.alerts)
+        self.stats.settled_positions += rep.positions_settled
+        if not rep.ok and self.trading_state != "HALTED":
+            self._halt_for_reconciliation(rep, "periodic reconciliation")
+
+    def _halt_for_reconciliation(self, rep: ReconcileReport, what: str) -> None:
+        if self.board is not None:
+            self.board.trip("reconciliation", f"{what}: {len(rep.mismatches)} unexplained difference(s)",
+                            trigger_value={"mismatches": rep.mismatches}, now=self.clock().timestamp())
+        else:
+            self._record_breaker("reconciliation", {"mismatches": rep.mismatches}, "halt")
+        self.set_state("HALTED", f"{what}: {rep.mismatches}")
+
+    def set_state(self, state: str, reason: str) -> None:
+        if state == self.trading_state:
+            return
+        log.warning("trading state %s -> %s: %s", self.trading_state, state, reason)
+        self.trading_state = state
+        self.conn.execute("UPDATE engine_runs SET trading_state = %s, state_reason = %s WHERE run_id = %s",
+                          (state, reason[:1000], self.run_id))
+
+    # ------------------------------------------------------------------ one cycle
+
+    async def step(self) -> None:
+        now = self.clock()
+        self.stats.steps += 1
+        await self._refresh_markets()
+        await self.executor.sync_fills()
+        await self._manage_entry_orders(now)
+        await self._settle(now)
+        self._check_breakers(now)
+        await self._monitor(now)
+        await self.exits.step(self.snapshots, now)
+        if self._last_reconcile is not None and now - self._last_reconcile >= self.reconcile_interval:
+            await self._reconcile_periodically(now)
+        if self.trading_state == "ACTIVE":
+            if self.planner is not None:
+                await self._enter_planned(now)
+            else:
+                await self._enter(now)
+
+    async def _refresh_markets(self) -> None:
+        tickers = set(self.markets) | {p.market_id for p in self.portfolio.open_positions()}
+        for t in tickers:
+            if t in self._settled_markets and t not in {p.market_id for p in self.portfolio.open_positions()}:
+                continue
+            if self.market_data == "poll":
+                cached = await self.prices.get(t)
+                if cached is not None:
+                    self.snapshots[t] = cached
+                continue
+            m = await self.venue.market(t)
+            self.snapshots[t] = m
+            self.prices.put(m)
+
+    async def _manage_entry_orders(self, now: datetime) -> None:
+        for rec in list(self.executor.open.values()):
+            if rec.purpose != "entry" or rec.status in TERMINAL:
+                continue
+            await self.executor.refresh(rec)
+            if rec.status not in TERMINAL and rec.expires_at is not None and now >= rec.expires_at:
+                await self.executor.cancel(rec, reason="entry limit order timed out")
+        for cid in [c for c, _ in self._planned.items()
+                    if c not in self.executor.open or self.executor.open[c].status in TERMINAL]:
+            self.planner.release(self._planned.pop(cid))
+
+    async def _settle(self, now: datetime) -> None:
+        settlements = None
+        for t, m in self.snapshots.items():
+            if m.status is not MarketStatus.SETTLED or m.settlement_value is None or t in self._settled_markets:
+                continue
+            if self.portfolio.open_in_market(t):
+                if settlements is None:
+                    settlements = await self.venue.settlements()
+                done = settle_market(self.portfolio, t, m.settlement_value, now,
+                                     venue_settlement=venue_settlement_for(settlements, t), run_id=self.run_id,
+                                     market_result=m.result or None)
+                self.stats.settled_positions += len(done)
+                for s in done:
+                    self._record_outcome(s.realized)
+            self._settled_markets.add(t)
+
+    def _on_fill(self, booked: BookedFill, order: Any) -> None:
+        if self.board is not None:
+            self.board.record_fill(at=self.clock().timestamp())
+        if not booked.position.is_open and booked.position.status == "closed":
+            self._record_outcome(booked.position.realized_pnl)
+
+    def _record_outcome(self, realized: Decimal) -> None:
+        self._loss_streak = self._loss_streak + 1 if realized < 0 else 0
+        if self.board is not None:
+            self.board.record_trade_result(realized, at=self.clock().timestamp())
+
+    # ------------------------------------------------------------------ breakers
+
+    def run_pnl(self) -> Decimal:
+        row = self.conn.execute(
+            "SELECT coalesce(sum(realized_pnl), 0) + coalesce(sum(unrealized_pnl) FILTER (WHERE status = 'open'), 0) "
+            "FROM positions WHERE row_current_ind AND (position_metadata->>'run_id')::bigint = %s",
+            (self.run_id,)).fetchone()
+        return row[0] if row else ZERO
+
+    def _check_breakers(self, now: datetime) -> None:
+        if self.board is not None:
+            self._follow_board(now)
+            return
+        if self.breaker_active:
+            return
+        pnl = self.run_pnl()
+        if pnl <= -self.daily_loss_limit:
+            self.trip("daily_loss_limit", {"pnl": str(pnl), "limit": str(self.daily_loss_limit)})
+        elif self._loss_streak >= self.consecutive_losses_limit:
+            self.trip("consecutive_losses", {"streak": self._loss_streak})
+
+    def _follow_board(self, now: datetime) -> None:
+        """Report the marks and position count to the breaker board and take its trading state; a tripped
+        close-all breaker closes every position with CRITICAL exits."""
+        from precog.trading.breakers import CLOSE_ALL
+
+        at = now.timestamp()
+        open_pos = self.portfolio.open_positions()
+        self.board.record_pnl(sum((p.unrealized_pnl or ZERO for p in open_pos), ZERO), at=at)
+        self.board.record_open_positions(len(open_pos), at=at)
+        self.board.entry_block(at)  # lets expired breakers reset
+        mode = str(self.board.mode)
+        if mode != self.trading_state:
+            self.set_state(mode, "breaker board: " + ", ".join(b.name for b in self.board.open_breakers()))
+        closing = [b.name for b in self.board.open_breakers() if b.action == CLOSE_ALL]
+        if closing and not self.breaker_active:
+            self.breaker_active = True
+            self.stats.breakers.extend(closing)
+        elif not closing:
+            self.breaker_active = False
+
+    def trip(self, breaker: str, value: dict[str, Any]) -> None:
+        """A breaker that closes every position: CRITICAL `circuit_breaker` exits, and trading halts."""
+        self.breaker_active = True
+        self.stats.breakers.append(breaker)
+        self._record_breaker(breaker, value, "close_all_positions")
+        self.set_state("HALTED", f"circuit breaker {breaker}")
+
+    def _record_breaker(self, breaker: str, value: dict[str, Any], action: str) -> None:
+        row = self.conn.execute(
+            "INSERT INTO circuit_breaker_events (breaker_type, trigger_value, action, environment, notes) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING event_id",
+            (breaker, jsonb(value), action, self.environment, f"run {self.run_id}")).fetchone()
+        if self.alerts is not None:
+            self.alerts.raise_alert("circuit_breaker", "critical", "trading_engine",
+                                    f"circuit breaker {breaker} tripped: {action}", value,
+                                    source_table="circuit_breaker_events", source_id=int(row[0]) if row else None,
+                                    dedup_key=f"breaker:{breaker}:{self.run_id}", category="risk")
+
+    # ------------------------------------------------------------------ positions
+
+    async def _monitor(self, now: datetime) -> None:
+        for pos in list(self.portfolio.open_positions()):
+            last = pos.last_check_time
+            if last is not None and (now - last).total_seconds() > 120 and self.alerts is not None:
+                # spec 5.5: no update for 2 minutes means the position is not being watched
+                self.alerts.raise_alert("position_unmonitored", "critical", "position_monitor",
+                                        f"position {pos.position_id} on {pos.market_id} not checked for "
+                                        f"{(now - last).total_seconds():.0f} s", {"position_id": pos.position_id},
+                                        source_table="positions", source_id=pos.position_id,
+                                        dedup_key=f"unmonitored:{pos.position_id}", category="trading")
+            if not self.breaker_active and not self.monitor.due(pos, now):
+                continue
+            market = await self.prices.get(pos.market_id)
+            edge = self._recomputed_edge(pos, now)
+            better = (self._blocked_edge is not None and edge is not None
+                      and self._blocked_edge > edge + self.rebalance_margin)
+            result = await self.monitor.check(pos, market, now, recomputed_edge=edge,
+                                              breaker_active=self.breaker_active, better_opportunity=better)
+            if result.decision is not None and self.exits.jobs.get(pos.position_id) is not None:
+                job = self.exits.jobs[pos.position_id]
+                if job.started_at == now:
+                    name = job.condition
+                    self.stats.exits_started[name] = self.stats.exits_started.get(name, 0) + 1
+
+    def _recomputed_edge(self, pos: Any, now: datetime) -> Decimal | None:
+        """The edge of holding the position now, from the model that opened it, at the current exit price."""
+        method = next((m for m in self.methods if m.method_id == pos.method_id), None)
+        snap = self.snapshots.get(pos.market_id)
+        if method is None or snap is None:
+            return None
+        est = self.probabilities.estimate(method.model_key, pos.market_id, now)
+        if est is None:
+            return None
+        p_side = entries.shrink(est.p_yes if pos.side == "yes" else 1 - est.p_yes)
+        bid = snap.yes_bid if pos.side == "yes" else snap.no_bid
+        if bid <= 0:
+            return None
+        return p_side - bid
+
+    # ------------------------------------------------------------------ entries
+
+    def _portfolio_view(self, balance: Decimal) -> entries.PortfolioView:
+        open_pos = self.portfolio.open_positions()
+        by_game: dict[str, int] = {}
+        exp_game: dict[str, Decimal] = {}
+        exposure = ZERO
+        for p in open_pos:
+            game = p.event_id or p.market_id
+            by_game[game] = by_game.get(game, 0) + 1
+            exp_game[game] = exp_game.get(game, ZERO) + p.cost_basis
+            exposure += p.cost_basis
+        held = {p.market_id for p in open_pos}
+        for rec in self.executor.open.values():
+            if rec.purpose == "entry" and rec.status not in TERMINAL:
+                held.add(rec.market_id)
+                exposure += rec.limit_price * rec.remaining
+        bankroll = self.initial_cash if self.initial_cash is not None else balance + exposure
+        return entries.PortfolioView(balance=balance, bankroll=bankroll, open_positions=len(open_pos),
+                                     exposure=exposure, markets_held=frozenset(held), positions_by_game=by_game,
+                                     exposure_by_game=exp_game, trading_state=self.trading_state)
+
+    async def _enter(self, now: datetime) -> None:
+        balance: Decimal | None = None
+        if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
+            self._blocked_edge = None  # the blocked opportunity was not seen again: it is gone
+        for tm in self.markets.values():
+            snap = self.snapshots.get(tm.ticker)
+            if snap is None or not snap.is_tradable:
+                continue
+            phase = self.probabilities.phase(tm.ticker, now)
+            for method in self.methods:
+                if method.phase != phase:
+                    continue
+                key = (method.method_id, tm.ticker)
+                last = self._last_decision.get(key)
+                if last is not None and now - last < self.decision_interval:
+                    continue
+                self._last_decision[key] = now
+                est = self.probabilities.estimate(method.model_key, tm.ticker, now)
+                if est is None:
+                    continue
+                if balance is None:
+                    balance = (await self.venue.balance()).balance
+                pv = self._portfolio_view(balance)
+                plan, reason = entries.plan_entry(est.p_yes, snap, method, pv, self.limits, self.fees, tm.event_id)
+                if plan is None:
+                    if reason in ("max open positions", "exposure limit reached", "max positions per game"):
+                        blocked = entries.best_edge(est.p_yes, snap, self.fees)
+                        if blocked is not None and blocked.edge >= max(self.limits.min_edge_global, method.min_edge):
+                            self._blocked_edge = max(self._blocked_edge or blocked.edge, blocked.edge)
+                            self._blocked_at = now
+                    short = reason.split(" ")[0] if reason[0].isalpha() else reason
+                    self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
+                    continue
+                bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
+                intent = OrderIntent(
+                    market_id=tm.ticker, side=plan.side, action="buy", quantity=plan.quantity,
+                    limit_price=plan.limit_price, purpose="entry",
+                    decision_key=f"method={method.method_id}|market={tm.ticker}|side={plan.side}|buy|t={bucket}",
+                    order_type=plan.order_type, time_in_force=plan.time_in_force, method_id=method.method_id,
+                    strategy_id=method.strategy_id, model_id=method.model_id, edge=plan.edge.edge,
+                    confidence=est.confidence,
+                    expires_at=now + timedelta(seconds=float(
+                        self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
+                    metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
+                              "ev_pct": str(plan.edge.ev_pct)})
+                rec = await self.executor.submit(intent)
+                self.stats.entries_sent += 1
+                await self.executor.sync_fills()
+                balance = None
+                if rec.status.value == "rejected":
+                    self.stats.entries_refused["venue_rejected"] = self.stats.entries_refused.get(
+                        "venue_rejected", 0) + 1
+
+    async def _enter_planned(self, now: datetime) -> None:
+        """Entries approved by the decision layer; each approval is consumed right before its order goes."""
+        if self._last_scan is not None and now - self._last_scan < self.decision_interval:
+            return
+        self._last_scan = now
+        bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
+        held = {p.market_id for p in self.portfolio.open_positions()}
+        for entry in self.planner.plan():
+            if entry.ticker in held:
+                self.planner.release(entry)
+                continue
+            self.planner.consume(entry)  # raises unless the approval is valid: no order without one
+            tif = "immediate_or_cancel" if entry.order_type == "market" else "good_till_canceled"
+            intent = OrderIntent(
+                market_id=entry.ticker, side=entry.side, action="buy", quantity=entry.count,
+                limit_price=entry.price, purpose="entry",
+                decision_key=f"method={entry.method_id}|strategy={entry.strategy_id}|model={entry.model_id}|"
+                             f"market={entry.ticker}|side={entry.side}|buy|t={bucket}",
+                order_type=entry.order_type, time_in_force=tif, method_id=entry.method_id,
+                strategy_id=entry.strategy_id, model_id=entry.model_id, edge=entry.edge,
+                confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
+                expires_at=now + timedelta(seconds=float(
+                    self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
+                metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side)})
+            rec = await self.executor.submit(intent)
+            self.stats.entries_sent += 1
+            if self.board is not None:
+                if rec.status.value == "rejected":
+                    self.board.record_order_rejected(f"{entry.ticker}: venue refused the order", at=now.timestamp())
+                else:
+                    self.board.record_order_accepted(at=now.timestamp())
+            held.add(entry.ticker)
+            if rec.status in TERMINAL:
+                self.planner.release(entry)
+            else:
+                self._planned[rec.client_order_id] = entry
+        await self.executor.sync_fills()
+
+    # ------------------------------------------------------------------ ledger
+
+    def our_cash_delta(self) -> Decimal:
+        """Cash our books say this run moved: sells - buys - fees + settlement payouts."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(CASE WHEN action = 'sell' THEN price * quantity ELSE -price * quantity END "
+            "- fees), 0) FROM trades WHERE (trade_metadata->>'run_id')::bigint = %s", (self.run_id,)).fetchone()
+        trades = row[0] if row else ZERO
+        row = self.conn.execute(
+            "SELECT coalesce(sum(s.payout), 0) FROM settlements s JOIN positions p ON p.position_id = s.position_id "
+            "AND p.row_current_ind WHERE (p.position_metadata->>'run_id')::bigint = %s", (self.run_id,)).fetchone()
+        payouts = row[0] if row else ZERO
+        return trades + payouts

@@ -1,0 +1,183 @@
+"""Live game ingestion: poll ESPN per sport (adaptively), check quality, store game_states on change, link events.
+
+One `GameFeed` serves the whole process: `latest` holds the current state of every game for in-process
+readers (the engine); the database holds the history. A scoreboard that fails to download keeps the last
+known states; live games whose data grows older than max_game_state_age are reported stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from precog.domain.jsonutil import canonical
+from precog.feeds.espn import EspnClient, EspnFetchError
+from precog.feeds.espn_parse import EspnSchemaError
+from precog.feeds.game_state import GameState
+from precog.ingest.game_link import DEFAULT_GAME_SERIES, GameLink, link_events
+from precog.ingest.game_store import GameStateStore
+from precog.ingest.poll_schedule import PollSchedule
+from precog.ingest.quality import DataQualityMonitor, GameStateGate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollOutcome:
+    sport: str
+    ok: bool
+    games: int = 0
+    changed: int = 0
+    versions_written: int = 0
+    rejected: int = 0
+    schema_errors: int = 0
+    links: list[GameLink] = field(default_factory=list)
+    error: str = ""
+    next_poll_seconds: float = 0.0
+
+
+class GameFeed:
+    def __init__(
+        self,
+        client: EspnClient,
+        *,
+        sports: Sequence[str],
+        monitor: DataQualityMonitor,
+        store: GameStateStore | None = None,
+        schedule: PollSchedule | None = None,
+        date: str | None = None,
+        series_prefixes: dict[str, list[str]] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.sports = list(sports)
+        self.monitor = monitor
+        self.store = store
+        self.schedule = schedule or PollSchedule()
+        self.date = date
+        self.series_prefixes = series_prefixes or {}
+        self.now = now
+        self.gate = GameStateGate(monitor)
+        self.latest: dict[tuple[str, str], GameState] = {}
+        self.last_success: dict[str, datetime] = {}
+        self._written_key: dict[tuple[str, str], tuple[Any, ...]] = {}
+        if store is not None:
+            stored = store.current(self.sports)
+            self.gate.seed(stored)
+            for state in stored:
+                self.latest[(state.sport, state.game_id)] = state
+                self._written_key[(state.sport, state.game_id)] = _change_key(state)
+
+    def games(self, sport: str) -> list[GameState]:
+        return [g for (s, _), g in self.latest.items() if s == sport]
+
+    async def poll(self, sport: str) -> PollOutcome:
+        """Fetch one scoreboard, check it, store what changed. Never raises for feed problems."""
+        source = f"espn:{sport}"
+        try:
+            response = await self.client.fetch(sport, self.date)
+        except EspnFetchError as exc:
+            self._report_staleness(sport)
+            return self._finish(PollOutcome(sport, ok=False, error=str(exc)))
+        received = response.received_at
+        try:
+            board = response.parse()
+        except EspnSchemaError as exc:
+            self.monitor.schema_drift(source, str(exc))
+            self._report_staleness(sport)
+            return self._finish(PollOutcome(sport, ok=False, error=str(exc), schema_errors=1))
+
+        outcome = PollOutcome(sport, ok=True, games=len(board.games), schema_errors=len(board.errors))
+        for error in board.errors:
+            self.monitor.schema_drift(source, str(error), {"game_id": error.game_id})
+        for name in sorted(set(board.unknown_statuses)):
+            self.monitor.schema_drift(source, f"unknown status name {name!r}")
+
+        changed: list[GameState] = []
+        for game in board.games:
+            admitted = self.gate.admit(game)
+            if admitted is None:
+                outcome.rejected += 1
+                continue
+            key = (sport, game.game_id)
+            self.latest[key] = admitted
+            if self._written_key.get(key) != _change_key(admitted):
+                changed.append(admitted)
+        self.last_success[sport] = received
+        outcome.changed = len(changed)
+
+        if self.store is not None:
+            prefixes = self.series_prefixes.get(sport) or DEFAULT_GAME_SERIES.get(sport, [])
+            try:
+                outcome.links = link_events(self.store.conn, self.games(sport), series_prefixes=prefixes)
+                if outcome.links:  # a new link is a change of event_id for these games
+                    linked = {link.game.game_id for link in outcome.links}
+                    changed.extend(g for g in self.games(sport) if g.game_id in linked and g not in changed)
+                if changed:
+                    result = self.store.write(changed, received)
+                    outcome.versions_written = result.versions_written
+            except Exception as exc:  # noqa: BLE001 - a DB failure must not stop the feed; it is alerted
+                log.exception("storing %s game states failed", sport)
+                if self.monitor.alerts is not None:
+                    self.monitor.alerts.raise_alert(
+                        "database_error", "high", "ingest", f"storing {sport} game states failed: {exc}",
+                        {"sport": sport}, dedup_key=f"ingest:game_store:{sport}", category="system")
+                return self._finish(outcome)
+        for game in changed:
+            self._written_key[(sport, game.game_id)] = _change_key(game)
+        return self._finish(outcome)
+
+    def relink(self) -> list[GameLink]:
+        """Link venue events stored since the last poll (called after market discovery) and stamp the games."""
+        if self.store is None:
+            return []
+        links: list[GameLink] = []
+        for sport in self.sports:
+            games = self.games(sport)
+            prefixes = self.series_prefixes.get(sport) or DEFAULT_GAME_SERIES.get(sport, [])
+            new = link_events(self.store.conn, games, series_prefixes=prefixes)
+            if new:
+                linked = {link.game.game_id for link in new}
+                changed = [g for g in games if g.game_id in linked]
+                self.store.write(changed, self.last_success.get(sport) or self.now())
+                for game in changed:
+                    self._written_key[(sport, game.game_id)] = _change_key(game)
+            links.extend(new)
+        return links
+
+    def _finish(self, outcome: PollOutcome) -> PollOutcome:
+        outcome.next_poll_seconds = self.schedule.interval(self.games(outcome.sport), self.now())
+        return outcome
+
+    def _report_staleness(self, sport: str) -> None:
+        live = [g.game_id for g in self.games(sport) if g.is_live]
+        if live:
+            self.monitor.check_game_staleness(live, self.last_success.get(sport), self.now(), f"espn:{sport}")
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False,
+                  on_poll: Callable[[PollOutcome], None] | None = None) -> None:
+        """Poll every sport on its own adaptive interval until `stop` is set (or once each)."""
+        loop = asyncio.get_running_loop()
+        due = {sport: loop.time() for sport in self.sports}
+        while not stop.is_set():
+            now = loop.time()
+            for sport in [s for s, t in due.items() if t <= now]:
+                outcome = await self.poll(sport)
+                if on_poll is not None:
+                    on_poll(outcome)
+                due[sport] = loop.time() + outcome.next_poll_seconds
+            if once:
+                return
+            wait = max(0.0, min(due.values()) - loop.time())
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+
+def _change_key(state: GameState) -> tuple[Any, ...]:
+    return (state.state_key(), canonical(state.metadata))  # key order-insensitive (JSONB reorders keys)

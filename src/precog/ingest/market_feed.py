@@ -1,0 +1,590 @@
+"""Market ingestion: series -> events -> markets in sync, prices streamed, history written in batches.
+
+- Discovery: REST with cursor paging (`/events`, `/markets` per configured series), on start and every
+  `discovery_seconds`; new markets join the WebSocket subscription.
+- Prices: WebSocket `ticker` (+ `market_lifecycle_v2`) updates are checked (data quality), merged into the
+  market's last known full row and written through the SCD2 writer every `flush_interval` seconds in one
+  set-based batch (the material-change rule decides what becomes a new version).
+- Fallback: while the stream is not subscribed, the markets are polled over REST every
+  `fallback_poll_seconds`; when the stream comes back one REST snapshot fills the gap.
+- Every raw message can be recorded (Recorder) for replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from precog.domain.market import Market, Quote
+from precog.domain.money import ONE, ZERO
+from precog.ingest.market_store import MarketStore, derive_prices, market_row
+from precog.ingest.quality import DataQualityMonitor, QualityIssue, quote_issues
+from precog.ingest.recorder import Recorder
+from precog.venues.kalshi.client import AsyncKalshiClient
+from precog.venues.kalshi.errors import KalshiError, KalshiSchemaError
+from precog.venues.kalshi.events import (
+    BookResync,
+    BookUpdated,
+    ConnectionState,
+    MarketLifecycle,
+    StateChanged,
+    StreamError,
+    StreamEvent,
+    TickerUpdated,
+)
+from precog.venues.kalshi.websocket import LIFECYCLE, ORDERBOOK, TICKER, KalshiWebSocket
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RESULTS = {"yes", "no", "void", "scalar"}
+_STREAM_FIELDS = frozenset({"yes_bid", "yes_ask", "no_bid", "no_ask", "last_price", "volume", "open_interest",
+                            "yes_price", "no_price", "spread"})
+_ENVELOPE_SEQ = re.compile(r'\{"type":\s*"(?P<type>[a-z_0-9]+)",\s*"sid":\s*(?P<sid>\d+),\s*"seq":\s*(?P<seq>\d+)')
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFeedSettings:
+    platform_id: str  # 'kalshi' or 'local'
+    series: dict[str, str | None]  # series ticker -> sport (nfl, ncaaf ...)
+    flush_interval: float = 0.1
+    discovery_seconds: float = 300.0  # markets.yaml discovery.poll_seconds
+    fallback_poll_seconds: float = 60.0  # spec 6.7: REST every 60 s while the stream is down
+    fallback_grace_seconds: float = 5.0  # a reconnect within this time does not switch to polling
+    max_price_age_seconds: float = 120.0  # trading.yaml data_freshness.max_price_age_seconds
+    status_seconds: float = 5.0
+    discovery_status: str | None = "open"
+    use_websocket: bool = True
+    orderbook: bool = False  # needs a signed connection on Kalshi
+    freshness_samples: int = 200_000
+    page_size: int = 1000  # REST cursor paging (Kalshi allows up to 1000 markets, 200 events per page)
+
+
+class RecordingWebSocket(KalshiWebSocket):
+    """The Kalshi WebSocket client, plus: every raw frame is timestamped (and recorded) on arrival."""
+
+    def __init__(self, *args: Any, recorder: Recorder | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorder = recorder
+        self.last_message_at: float | None = None  # epoch seconds
+        self.messages = 0
+        self.frame_time: datetime | None = None
+        self.gaps = 0
+        self.on_gap: Callable[[int, int, int], None] | None = None
+        self._last_seq: dict[int, int] = {}
+
+    def _on_raw(self, raw: str | bytes) -> None:
+        now = time.time()
+        self.last_message_at = now
+        self.messages += 1
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if self.recorder is not None:
+            self.recorder.record("kalshi:ws", text, datetime.fromtimestamp(now, UTC))
+        # The typed ticker keeps only `ts` (whole seconds); the frame's `time` has milliseconds. It is read
+        # here and used by the on_event callback, which the parent calls synchronously for this frame.
+        self.frame_time = _frame_time(text)
+        kind = self._check_sequence(text)
+        if kind == "ticker" and self.on_event is not None:
+            quote = fast_ticker(text, self.frame_time)
+            if quote is not None:  # the common case, without the generic parser's per-field machinery
+                self.on_event(TickerUpdated(quote))
+                return
+        super()._on_raw(raw)
+
+    def _check_sequence(self, text: str) -> str | None:
+        """Ticker/lifecycle subscriptions carry a per-subscription `seq` too; a jump means lost messages.
+
+        Returns the message type when the envelope starts the usual way."""
+        match = _ENVELOPE_SEQ.match(text)
+        if match is None:
+            return None
+        if match["type"] in ("orderbook_snapshot", "orderbook_delta"):
+            return match["type"]  # books are checked (and resynced) by the client itself
+        sid, seq = int(match["sid"]), int(match["seq"])
+        expected = self._last_seq.get(sid, seq - 1) + 1
+        self._last_seq[sid] = seq
+        if seq > expected:
+            self.gaps += 1
+            if self.on_gap is not None:
+                self.on_gap(sid, expected, seq)
+        return match["type"]
+
+
+@dataclass
+class FeedStats:
+    updates: int = 0  # price/lifecycle updates accepted into a batch
+    rejected: int = 0  # updates refused by the quality checks
+    unknown_ticker: int = 0
+    rest_snapshots: int = 0
+    rows_flushed: int = 0
+    versions_written: int = 0
+    batches: int = 0
+    committed_updates: int = 0
+    flush_seconds: float = 0.0
+    freshness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+
+
+class MarketFeed:
+    def __init__(
+        self,
+        rest: AsyncKalshiClient,
+        store: MarketStore,
+        settings: MarketFeedSettings,
+        monitor: DataQualityMonitor,
+        *,
+        ws_url: str | None = None,
+        signer: Any = None,
+        recorder: Recorder | None = None,
+        on_commit: Callable[[int, int], None] | None = None,
+        on_discovered: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.rest = rest
+        self.store = store
+        self.settings = settings
+        self.monitor = monitor
+        self.ws_url = ws_url
+        self.signer = signer
+        self.recorder = recorder
+        self.on_commit = on_commit
+        self.on_discovered = on_discovered
+        self.stats = FeedStats(freshness_ms=deque(maxlen=settings.freshness_samples))
+        self.cache: dict[str, dict[str, Any]] = {}  # ticker -> last known full row
+        self._pending: dict[str, dict[str, Any]] = {}  # ticker -> fields changed since the last flush
+        self._pending_at: dict[str, float] = {}  # ticker -> receive time (epoch s) of its latest update
+        self._pending_ts: list[float] = []  # event times (epoch s) of every update in the batch
+        self._db_lock = asyncio.Lock()
+        self._conn_lock = threading.Lock()
+        self.ws: RecordingWebSocket | None = None
+        self.mode = "down"
+        self._down_since: float | None = time.monotonic()
+        self._needs_refresh = asyncio.Event()
+        self._last_rest_poll = 0.0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._last_stream: dict[str, float] = {}  # ticker -> when its last stream price arrived
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking database call in a worker thread. The thread lock outlives a cancelled await, so
+        two calls can never use the connection at once (a cancelled task's thread finishes first)."""
+
+        def locked() -> T:
+            with self._conn_lock:
+                return fn(*args)
+
+        return await asyncio.to_thread(locked)
+
+    # ----------------------------------------------------------------------------------- discovery
+
+    async def discover(self) -> list[str]:
+        """Series, events and markets of every configured series via REST (cursor paging); returns tickers."""
+        requested_at = time.time()
+        markets: list[Market] = []
+        failures: list[KalshiError] = []
+        for series_ticker, sport in self.settings.series.items():
+            try:
+                series = await self.rest.get_series(series_ticker)
+            except KalshiError as exc:
+                log.warning("series %s: %s", series_ticker, exc)
+                failures.append(exc)
+                if _is_schema(exc):
+                    self.monitor.schema_drift(f"{self.settings.platform_id}:series", str(exc))
+                continue
+            events = [e async for e in self.rest.iter_events(series_ticker=series_ticker,
+                                                              status=self.settings.discovery_status,
+                                                              page_size=min(200, self.settings.page_size))]
+            found = [m async for m in self.rest.iter_markets(series_ticker=series_ticker,
+                                                              status=self.settings.discovery_status,
+                                                              page_size=self.settings.page_size)]
+            async with self._db_lock:
+                await self._db(self._store_hierarchy, series, sport, events, found)
+            markets.extend(found)
+        if failures and len(failures) == len(self.settings.series):
+            raise failures[0]  # nothing could be discovered: the venue is unreachable or refuses us
+        self.ingest_snapshot(markets, datetime.now(UTC), requested_at)
+        await self.flush()
+        tickers = [m.ticker for m in markets]
+        if self.on_discovered is not None:
+            try:
+                self.on_discovered(tickers)
+            except Exception:  # noqa: BLE001 - a consumer's failure must not stop market ingestion
+                log.exception("on_discovered callback failed")
+        return tickers
+
+    def _store_hierarchy(self, series: Any, sport: str | None, events: Sequence[Any], markets: Sequence[Market]) -> None:
+        self.store.upsert_series(series, sport)
+        self.store.upsert_events(events, sport)
+        self.store.ensure_events([m.event_ticker for m in markets])
+
+    async def refresh_from_rest(self, tickers: Iterable[str] | None = None) -> int:
+        """One REST snapshot of the followed markets (the fallback poll, and gap filling after a reconnect)."""
+        requested_at = time.time()
+        markets: list[Market] = []
+        try:
+            if tickers is None:
+                for series_ticker in self.settings.series:
+                    markets.extend([m async for m in self.rest.iter_markets(
+                        series_ticker=series_ticker, status=self.settings.discovery_status,
+                        page_size=self.settings.page_size)])
+                # followed markets that left the status filter (closed, settled): fetch them by ticker
+                seen = {m.ticker for m in markets}
+                missing = [t for t, row in self.cache.items() if t not in seen and row.get("status") != "settled"]
+            else:
+                missing = list(tickers)
+            for i in range(0, len(missing), 100):
+                page = await self.rest.get_markets(tickers=missing[i:i + 100], limit=100)
+                markets.extend(page.items)
+        except KalshiError as exc:
+            log.warning("REST market refresh failed: %s", exc)
+            if _is_schema(exc):
+                self.monitor.schema_drift(f"{self.settings.platform_id}:rest", str(exc))
+            return 0
+        self.ingest_snapshot(markets, datetime.now(UTC), requested_at)
+        self.stats.rest_snapshots += 1
+        self._last_rest_poll = time.monotonic()
+        return len(markets)
+
+    def ingest_snapshot(self, markets: Sequence[Market], received: datetime, requested_at: float | None = None) -> None:
+        """Full market objects (REST): checked, then queued for the next batch as complete rows.
+
+        Prices of a market that the stream updated after the REST request went out are newer than the
+        snapshot's, so for those markets only the non-price fields are taken from the snapshot."""
+        for m in markets:
+            issues = quote_issues(m.ticker, yes_bid=m.yes_bid, yes_ask=m.yes_ask, no_bid=m.no_bid, no_ask=m.no_ask,
+                                  last_price=m.last_price, event_time=None, received_at=None,
+                                  max_age_seconds=self.settings.max_price_age_seconds)
+            row = market_row(m, self.settings.platform_id)
+            if issues:
+                self.monitor.report(issues)
+                self.stats.rejected += 1
+                if m.ticker in self.cache:
+                    continue
+                # a new market with a bad quote: keep its identity, not its prices
+                row.update(yes_bid=None, yes_ask=None, no_bid=None, no_ask=None, last_price=None)
+                derive_prices(row)
+            self.cache.setdefault(m.ticker, row)
+            if requested_at is not None and self._last_stream.get(m.ticker, 0.0) > requested_at:
+                row = {k: v for k, v in row.items() if k not in _STREAM_FIELDS}
+            self._queue(m.ticker, row, received.timestamp(), received.timestamp())
+
+    # ----------------------------------------------------------------------------------- stream
+
+    def on_event(self, event: StreamEvent) -> None:
+        """Called by the WebSocket client for every message (in its reader task)."""
+        if isinstance(event, TickerUpdated):
+            self._on_quote(event)
+        elif isinstance(event, BookUpdated):
+            book = event.book  # an empty side quotes like Kalshi's REST: YES bid 0, YES ask 1
+            yes_bid = book.best_yes_bid.price if book.best_yes_bid else ZERO
+            yes_ask = book.yes_ask if book.yes_ask is not None else ONE
+            self._on_prices(event.ticker, yes_bid, yes_ask, None, None, None, book.ts)
+        elif isinstance(event, MarketLifecycle):
+            self._on_lifecycle(event)
+        elif isinstance(event, StateChanged):
+            self._on_state(event)
+        elif isinstance(event, BookResync):
+            self._needs_refresh.set()
+        elif isinstance(event, StreamError):
+            text = event.message
+            check = "price_out_of_range" if "outside [0, 1]" in text else "schema_drift"
+            if event.code is None:  # a message we could not read (codes are venue command errors)
+                if check == "schema_drift":
+                    self.monitor.schema_drift(f"{self.settings.platform_id}:ws", text)
+                else:
+                    self.monitor.report([QualityIssue(check, f"{self.settings.platform_id}:ws", text)])
+            else:
+                log.warning("venue stream error %s: %s", event.code, text)
+
+    def _on_quote(self, event: TickerUpdated) -> None:
+        q = event.quote
+        no_bid = ONE - q.yes_ask if q.yes_ask is not None else None
+        no_ask = ONE - q.yes_bid if q.yes_bid is not None else None
+        precise = self.ws.frame_time if self.ws is not None else None
+        self._on_prices(q.ticker, q.yes_bid, q.yes_ask, q.last_price, q.volume, q.open_interest, precise or q.ts,
+                        no_bid=no_bid, no_ask=no_ask)
+
+    def _on_prices(self, ticker: str, yes_bid: Decimal | None, yes_ask: Decimal | None, last: Decimal | None,
+                   volume: Decimal | None, open_interest: Decimal | None, ts: datetime | None, *,
+                   no_bid: Decimal | None = None, no_ask: Decimal | None = None) -> None:
+        if ticker not in self.cache:
+            self.stats.unknown_ticker += 1
+            return
+        received = time.time()
+        if no_bid is None and yes_ask is not None:
+            no_bid = ONE - yes_ask
+        if no_ask is None and yes_bid is not None:
+            no_ask = ONE - yes_bid
+        event_ts = ts.timestamp() if ts is not None else received
+        # fast screen (every message); the detailed checks run only when something looks wrong
+        if not (_price_ok(yes_bid) and _price_ok(yes_ask) and _price_ok(last) and _price_ok(no_bid)
+                and _price_ok(no_ask) and (yes_bid is None or yes_ask is None or yes_bid <= yes_ask
+                                           or yes_bid == ZERO)
+                and received - event_ts <= self.settings.max_price_age_seconds):
+            issues = quote_issues(ticker, yes_bid=yes_bid, yes_ask=yes_ask, no_bid=no_bid, no_ask=no_ask,
+                                  last_price=last, event_time=ts,
+                                  received_at=datetime.fromtimestamp(received, UTC),
+                                  max_age_seconds=self.settings.max_price_age_seconds)
+            if issues:
+                self.monitor.report(issues)
+                if any(i.check != "stale_price" for i in issues):
+                    self.stats.rejected += 1
+                    return  # a bad price is never stored; a stale one is (it is still the venue's latest)
+        fields: dict[str, Any] = {}
+        if yes_bid is not None:
+            fields["yes_bid"] = yes_bid
+            fields["no_ask"] = no_ask
+        if yes_ask is not None:
+            fields["yes_ask"] = yes_ask
+            fields["no_bid"] = no_bid
+        if last is not None:
+            fields["last_price"] = last
+        if volume is not None:
+            fields["volume"] = int(volume)
+        if open_interest is not None:
+            fields["open_interest"] = int(open_interest)
+        # validity starts when we learned it (never earlier: no look-ahead in backtests); freshness is
+        # measured from the venue's own event time
+        self._last_stream[ticker] = received
+        self._queue(ticker, fields, received, event_ts)
+
+    def _on_lifecycle(self, event: MarketLifecycle) -> None:
+        if event.ticker not in self.cache:
+            self.stats.unknown_ticker += 1
+            return
+        fields: dict[str, Any] = {}
+        if event.status is not None:
+            fields["status"] = event.status.value
+        if event.result and event.result.lower() in _RESULTS:
+            fields["result"] = event.result.lower()
+        if event.settlement_value is not None:
+            fields["settlement_value"] = event.settlement_value
+        if event.close_time is not None:
+            fields["close_time"] = event.close_time
+        if event.event_type:
+            fields["venue_status"] = event.event_type[:30]
+        now = time.time()
+        self._queue(event.ticker, fields, now, now)
+
+    def _on_gap(self, sid: int, expected: int, got: int) -> None:
+        log.warning("market stream gap on sid %d: expected seq %d, got %d; refreshing over REST", sid, expected, got)
+        self._needs_refresh.set()
+
+    def _on_state(self, event: StateChanged) -> None:
+        if event.state is ConnectionState.SUBSCRIBED:
+            if self.mode != "streaming" and self.stats.batches:
+                self._needs_refresh.set()  # fill whatever was missed while the stream was down
+            self.mode = "streaming"
+            self._down_since = None
+        elif event.state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING):
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+
+    def _queue(self, ticker: str, fields: dict[str, Any], when: float, event_ts: float) -> None:
+        pending = self._pending.get(ticker)
+        if pending is None:
+            self._pending[ticker] = dict(fields)
+        else:
+            pending.update(fields)
+        self._pending_at[ticker] = when
+        self._pending_ts.append(event_ts)
+        self.stats.updates += 1
+
+    # ----------------------------------------------------------------------------------- batches
+
+    async def flush(self) -> int:
+        """Write everything pending as one SCD2 batch. Returns the number of new versions."""
+        if not self._pending:
+            return 0
+        pending, times, stamps = self._pending, self._pending_at, self._pending_ts
+        self._pending, self._pending_at, self._pending_ts = {}, {}, []
+        rows: list[dict[str, Any]] = []
+        observed: list[datetime] = []
+        for ticker, fields in pending.items():
+            row = self.cache.get(ticker)
+            if row is None:
+                continue
+            row = derive_prices({**row, **fields})
+            self.cache[ticker] = row
+            rows.append(row)
+            observed.append(datetime.fromtimestamp(times[ticker], UTC))
+        started = time.perf_counter()
+        async with self._db_lock:
+            try:
+                result = await self._db(self.store.write_markets, rows, observed)
+            except Exception as exc:  # noqa: BLE001 - keep the data and retry on the next flush
+                log.exception("writing %d market rows failed", len(rows))
+                for ticker, fields in pending.items():  # newer updates (arrived meanwhile) win
+                    self._pending[ticker] = {**fields, **self._pending.get(ticker, {})}
+                    self._pending_at.setdefault(ticker, times[ticker])
+                self._pending_ts.extend(stamps)
+                if self.monitor.alerts is not None:
+                    self.monitor.alerts.raise_alert(
+                        "database_error", "high", "ingest", f"writing market history failed: {exc}",
+                        {"rows": len(rows)}, dedup_key="ingest:market_store", category="system")
+                return 0
+        committed = time.time()
+        self.stats.flush_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.rows_flushed += len(rows)
+        self.stats.versions_written += result.versions_written
+        self.stats.committed_updates += len(stamps)
+        self.stats.freshness_ms.extend((committed - ts) * 1000.0 for ts in stamps)
+        if self.on_commit is not None:
+            self.on_commit(len(stamps), result.versions_written)
+        return result.versions_written
+
+    # ----------------------------------------------------------------------------------- running
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        tickers = await self.discover()
+        if once:
+            return
+        if self.settings.use_websocket and self.ws_url:
+            channels = [TICKER, LIFECYCLE] + ([ORDERBOOK] if self.settings.orderbook else [])
+            self.ws = RecordingWebSocket(self.ws_url, signer=self.signer, tickers=tickers, channels=channels,
+                                         on_event=self.on_event, alerts=self.monitor.alerts, book_event_depth=1,
+                                         recorder=self.recorder, max_queue=16)
+            self.ws.on_gap = self._on_gap
+            self.ws.start()
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(stop), name="ingest-flush"),
+            asyncio.create_task(self._discovery_loop(stop), name="ingest-discovery"),
+            asyncio.create_task(self._fallback_loop(stop), name="ingest-fallback"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.ws is not None:
+                await self.ws.stop()
+            await self.flush()
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        interval = self.settings.flush_interval
+        while not stop.is_set():
+            started = time.monotonic()
+            await self.flush()
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    async def _discovery_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.settings.discovery_seconds)
+            known = set(self.cache)
+            try:
+                tickers = await self.discover()
+            except KalshiError as exc:
+                log.warning("discovery failed: %s", exc)
+                continue
+            new = [t for t in tickers if t not in known]
+            if new and self.ws is not None:
+                await self.ws.add_markets(new)
+            async with self._db_lock:
+                await self._db(self.store.mark_events_final)
+
+    async def _fallback_loop(self, stop: asyncio.Event) -> None:
+        """REST polling while the stream is down; one REST snapshot after a reconnect or a book gap."""
+        while not stop.is_set():
+            if self._needs_refresh.is_set():
+                self._needs_refresh.clear()
+                await self.refresh_from_rest()
+            streaming = self.ws is not None and self.ws.state is ConnectionState.SUBSCRIBED
+            if not streaming:
+                down_for = time.monotonic() - (self._down_since or time.monotonic())
+                if self.ws is None or down_for >= self.settings.fallback_grace_seconds:
+                    self.mode = "polling"
+                    if time.monotonic() - self._last_rest_poll >= self.settings.fallback_poll_seconds:
+                        await self.refresh_from_rest()
+            else:
+                self._check_silence()
+            try:
+                await asyncio.wait_for(self._needs_refresh.wait(), timeout=0.2)
+            except TimeoutError:
+                pass
+
+    def _check_silence(self) -> None:
+        ws = self.ws
+        if ws is None or ws.last_message_at is None:
+            return
+        last = datetime.fromtimestamp(ws.last_message_at, UTC)
+        self.monitor.check_feed_silence(f"{self.settings.platform_id}:ws", last, datetime.now(UTC),
+                                        self.settings.max_price_age_seconds * 5)
+
+    def status(self) -> dict[str, Any]:
+        ws = self.ws
+        return {
+            "mode": self.mode,
+            "reliable_realtime": self.mode == "streaming",
+            "last_message_at": datetime.fromtimestamp(ws.last_message_at, UTC) if ws and ws.last_message_at else None,
+            "messages": ws.messages if ws else 0,
+            "markets": len(self.cache),
+            "updates": self.stats.updates,
+            "rejected": self.stats.rejected,
+            "versions_written": self.stats.versions_written,
+            "batches": self.stats.batches,
+            "rest_snapshots": self.stats.rest_snapshots,
+            "ws_connects": ws.connects if ws else 0,
+            "ws_resyncs": ws.resyncs if ws else 0,
+            "ws_gaps": ws.gaps if ws else 0,
+        }
+
+
+def _price_ok(value: Decimal | None) -> bool:
+    return value is None or ZERO <= value <= ONE
+
+
+def fast_ticker(text: str, frame_time: datetime | None) -> Quote | None:
+    """A ticker frame in Kalshi's current shape (`*_dollars` strings) -> Quote; None for anything else,
+    which then goes through the venue client's full parser (legacy cents, missing fields, errors)."""
+    try:
+        msg = json.loads(text)["msg"]
+        ticker = msg["market_ticker"]
+        bid, ask = msg["yes_bid_dollars"], msg["yes_ask_dollars"]
+        if not (isinstance(ticker, str) and isinstance(bid, str) and isinstance(ask, str)):
+            return None
+        last = msg.get("price_dollars")
+        volume = msg.get("volume_fp", msg.get("volume"))
+        interest = msg.get("open_interest_fp", msg.get("open_interest"))
+        ts = frame_time
+        if ts is None and isinstance(msg.get("ts"), int):
+            ts = datetime.fromtimestamp(msg["ts"], UTC)
+        return Quote(
+            ticker=ticker,
+            yes_bid=Decimal(bid),
+            yes_ask=Decimal(ask),
+            last_price=Decimal(last) if isinstance(last, str) else None,
+            volume=Decimal(volume) if isinstance(volume, str | int) and not isinstance(volume, bool) else None,
+            open_interest=(Decimal(interest) if isinstance(interest, str | int) and not isinstance(interest, bool)
+                           else None),
+            ts=ts,
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _frame_time(text: str) -> datetime | None:
+    start = text.find('"time":"')
+    if start < 0:
+        return None
+    end = text.find('"', start + 8)
+    try:
+        parsed = datetime.fromisoformat(text[start + 8:end].replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_schema(exc: Exception) -> bool:
+    return isinstance(exc, KalshiSchemaError)

@@ -1,0 +1,83 @@
+"""Ingestion settings from the configuration (markets.yaml, data_sources.yaml, trading.yaml, system.yaml)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from precog.feeds.espn import DEFAULT_BASE_URL
+from precog.feeds.game_state import SPORTS
+from precog.ingest.poll_schedule import PollSchedule
+from precog.ingest.quality import QualityLimits
+
+
+class IngestSettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    sports: tuple[str, ...]
+    series: dict[str, str]  # series ticker -> sport
+    espn_base_url: str
+    espn_timeout: float
+    espn_retries: int
+    espn_min_interval: float
+    schedule: PollSchedule
+    limits: QualityLimits
+    breaker_bad_points: int
+    breaker_open_seconds: float
+    discovery_seconds: float
+
+
+def _get(config: Any, key: str, default: Any) -> Any:
+    try:
+        return config.get(key, default)
+    except Exception:  # noqa: BLE001 - a key missing from an older config file falls back to the default
+        return default
+
+
+def espn_base_from(config_value: str | None) -> str:
+    """Env (PRECOG_ESPN_BASE_URL / ESPN_API_BASE) > config > ESPN; `.../v2/sports` and `.../v2` both work."""
+    url = os.environ.get("PRECOG_ESPN_BASE_URL") or os.environ.get("ESPN_API_BASE") or config_value or DEFAULT_BASE_URL
+    url = url.rstrip("/")
+    return url[: -len("/sports")] if url.endswith("/sports") else url
+
+
+def load_ingest_settings(config: Any, sports: list[str] | None = None) -> IngestSettings:
+    leagues: dict[str, Any] = _get(config, "markets.leagues", {}) or {}
+    if sports:
+        unknown = [s for s in sports if s not in SPORTS]
+        if unknown:
+            raise IngestSettingsError(
+                f"--sports: unknown sport(s) {', '.join(unknown)}; expected some of {', '.join(SPORTS)}")
+        chosen = list(dict.fromkeys(sports))
+    else:
+        chosen = [s for s, league in leagues.items() if s in SPORTS and league.get("enabled")]
+        if not chosen:
+            raise IngestSettingsError("no league is enabled in markets.yaml; pass --sports nfl,ncaaf,...")
+    series: dict[str, str] = {}
+    for sport in chosen:
+        ticker = (leagues.get(sport) or {}).get("series_ticker") or f"KX{sport.upper()}GAME"
+        series[str(ticker)] = sport
+    live = float(_get(config, "data_sources.espn.poll_live_seconds", 15))
+    idle = float(_get(config, "data_sources.espn.poll_idle_seconds", 300))
+    per_minute = float(_get(config, "data_sources.espn.requests_per_minute", 60))
+    return IngestSettings(
+        sports=tuple(chosen),
+        series=series,
+        espn_base_url=espn_base_from(_get(config, "data_sources.espn.base_url", None)),
+        espn_timeout=float(_get(config, "data_sources.espn.timeout_seconds", 10)),
+        espn_retries=int(_get(config, "data_sources.espn.retries", 3)),
+        espn_min_interval=60.0 / per_minute if per_minute > 0 else 1.0,
+        schedule=PollSchedule(live_seconds=live, idle_seconds=idle, crunch_seconds=min(5.0, live),
+                              halftime_seconds=max(live, 30.0), pregame_seconds=max(live, 30.0)),
+        limits=QualityLimits(
+            max_game_state_age_seconds=float(_get(config, "trading.data_freshness.max_game_state_age_seconds", 60)),
+            max_price_age_seconds=float(_get(config, "trading.data_freshness.max_price_age_seconds", 120)),
+        ),
+        breaker_bad_points=int(_get(config, "system.circuit_breakers.data_quality.bad_points", 3)),
+        breaker_open_seconds=float(_get(config, "system.circuit_breakers.data_quality.open_seconds", 600)),
+        discovery_seconds=float(_get(config, "markets.discovery.poll_seconds", 300)),
+    )

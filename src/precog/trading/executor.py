@@ -1,0 +1,436 @@
+"""Order execution: send, track, cancel, book fills; exits that walk their price (spec §5.9, §5.10).
+
+The executor persists an order (state `created`) before the venue hears of it, so a crash at any point
+leaves a row whose client_order_id finds the venue's order again. A lost answer moves the order to
+`unresolved` and a lookup by client_order_id resolves it. Fills are booked from the venue's fill list,
+once each, so a partial fill updates the position the moment it is seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from precog.alerts.api import AlertRaiser
+from precog.domain.market import Market
+from precog.domain.money import ONE, ZERO
+from precog.domain.order import Fill, OrderRequest, OrderType, TimeInForce
+from precog.domain.order import Order as VenueOrder
+from precog.engine.venue import Venue, VenueOutcomeUnknown, VenueRejected
+from precog.ingest.scd2 import jsonb
+from precog.trading import exits as ex
+from precog.trading.orders import (
+    TERMINAL,
+    OrderRecord,
+    OrderState,
+    OrderStore,
+    derive_client_order_id,
+    state_from_venue,
+)
+from precog.trading.portfolio import BookedFill, Portfolio, PositionState
+
+log = logging.getLogger(__name__)
+S = OrderState
+FAR_SELL = Decimal("0.01")  # a sell limit at 1 cent takes every bid: market-style
+FAR_BUY = Decimal("0.99")
+
+
+@dataclass
+class OrderIntent:
+    market_id: str
+    side: str
+    action: str
+    quantity: int
+    limit_price: Decimal
+    purpose: str  # entry | exit
+    decision_key: str
+    order_type: str = "limit"
+    time_in_force: str = "good_till_canceled"
+    position_id: int | None = None
+    method_id: int | None = None
+    strategy_id: int | None = None
+    model_id: int | None = None
+    edge_id: int | None = None
+    exit_condition: str | None = None
+    exit_priority: str | None = None
+    edge: Decimal | None = None
+    confidence: str | None = None
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+class Executor:
+    def __init__(self, venue: Venue, store: OrderStore, portfolio: Portfolio, *, run_id: int | None, mode: str,
+                 clock: Callable[[], datetime], alerts: AlertRaiser | None = None,
+                 on_fill: Callable[[BookedFill, OrderRecord], None] | None = None) -> None:
+        self.venue = venue
+        self.store = store
+        self.portfolio = portfolio
+        self.run_id = run_id
+        self.mode = mode
+        self.clock = clock
+        self.alerts = alerts
+        self.on_fill = on_fill
+        self.open: dict[str, OrderRecord] = {
+            o.client_order_id: o for o in store.open_orders(venue.platform_id, venue.account_ref)}
+        self._booked: set[str] = {r[0] for r in store.conn.execute(
+            "SELECT fill_id FROM trades WHERE platform_id = %s AND fill_id IS NOT NULL", (venue.platform_id,))}
+        self.orders_sent = 0
+        self._fills_seen_ms: int | None = None
+        self.fills_booked = 0  # fills this process booked
+
+    # ------------------------------------------------------------------ sending
+
+    async def submit(self, intent: OrderIntent) -> OrderRecord:
+        cid = derive_client_order_id(intent.purpose, intent.decision_key)
+        rec = self.store.create(OrderRecord(
+            id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id,
+            platform_id=self.venue.platform_id, market_id=intent.market_id, position_id=intent.position_id,
+            purpose=intent.purpose, side=intent.side, action=intent.action, order_type=intent.order_type,
+            time_in_force=intent.time_in_force, limit_price=intent.limit_price, quantity=intent.quantity,
+            filled_quantity=0, fees=ZERO, status=S.CREATED, mode=self.mode, method_id=intent.method_id,
+            strategy_id=intent.strategy_id, model_id=intent.model_id, edge_id=intent.edge_id,
+            exit_condition=intent.exit_condition, exit_priority=intent.exit_priority,
+            decision_key=intent.decision_key, edge_at_decision=intent.edge, confidence=intent.confidence,
+            expires_at=intent.expires_at, metadata=dict(intent.metadata)))
+        if rec.status is not S.CREATED:
+            return rec  # this decision was already sent (idempotent): nothing goes out twice
+        return await self._send(rec)
+
+    async def _send(self, rec: OrderRecord) -> OrderRecord:
+        tif = TimeInForce(rec.time_in_force)
+        req = OrderRequest(ticker=rec.market_id, side=rec.side, action=rec.action,  # type: ignore[arg-type]
+                           count=Decimal(rec.quantity), price=rec.limit_price, client_order_id=rec.client_order_id,
+                           type=OrderType.LIMIT, time_in_force=tif)
+        self.open[rec.client_order_id] = rec
+        self.orders_sent += 1
+        try:
+            vo = await self.venue.place_order(req)
+        except VenueRejected as exc:
+            self.store.transition(rec, S.REJECTED, reason=str(exc)[:500])
+            self.open.pop(rec.client_order_id, None)
+            return rec
+        except (VenueOutcomeUnknown, OSError, TimeoutError) as exc:
+            self.store.transition(rec, S.UNRESOLVED, reason=f"outcome unknown: {exc}"[:500])
+            return await self.resolve(rec)
+        self._apply_venue(rec, vo, submitted=True)
+        return rec
+
+    async def resolve(self, rec: OrderRecord) -> OrderRecord:
+        """Find an order whose outcome is unknown by its client_order_id."""
+        try:
+            vo = await self.venue.find_order(rec.market_id, rec.client_order_id)
+        except (VenueOutcomeUnknown, OSError, TimeoutError) as exc:
+            log.warning("lookup of %s failed: %s", rec.client_order_id, exc)
+            return rec
+        if vo is None:
+            # The venue never received it (it refuses duplicate ids, so it cannot arrive later as a second order).
+            if rec.status is S.CREATED:
+                self.store.transition(rec, S.SUBMITTED, reason="resubmitting after restart")
+                self.store.transition(rec, S.UNRESOLVED, reason="not yet at the venue")
+            self.store.transition(rec, S.REJECTED, reason="not found at the venue by client_order_id")
+            self.open.pop(rec.client_order_id, None)
+            return rec
+        self._apply_venue(rec, vo, submitted=rec.status in (S.CREATED, S.UNRESOLVED))
+        return rec
+
+    def _apply_venue(self, rec: OrderRecord, vo: VenueOrder, *, submitted: bool = False) -> None:
+        new = state_from_venue(vo)
+        if submitted and rec.status is S.CREATED:
+            if new is S.SUBMITTED:
+                self.store.transition(rec, S.SUBMITTED, venue=vo)
+            else:  # one transaction: created -> submitted -> the venue's state
+                self.store.transition(rec, new, venue=vo, via=S.SUBMITTED, filled_quantity=int(vo.fill_count),
+                                      fees=vo.fees)
+                if rec.status in TERMINAL:
+                    self.open.pop(rec.client_order_id, None)
+                return
+        if rec.status is S.CANCEL_PENDING and new in (S.RESTING, S.PARTIALLY_FILLED):
+            new = S.CANCEL_PENDING
+        if rec.status is S.UNRESOLVED and new is S.SUBMITTED:
+            new = S.SUBMITTED
+        if rec.status is S.SUBMITTED and new is S.SUBMITTED and vo.order_id == rec.venue_order_id:
+            return
+        if new != rec.status or int(vo.fill_count) != rec.filled_quantity or rec.venue_order_id is None:
+            if rec.status is S.UNRESOLVED and new not in (S.SUBMITTED, S.REJECTED):
+                self.store.transition(rec, S.SUBMITTED, venue=vo, reason="resolved by client_order_id lookup")
+            if rec.status in (S.RESTING,) and new is S.RESTING and int(vo.fill_count) == rec.filled_quantity:
+                return
+            self.store.transition(rec, new, venue=vo, filled_quantity=int(vo.fill_count), fees=vo.fees)
+        if rec.status in TERMINAL:
+            self.open.pop(rec.client_order_id, None)
+
+    async def refresh(self, rec: OrderRecord) -> OrderRecord:
+        if rec.status in TERMINAL:
+            return rec
+        if rec.status in (S.CREATED, S.UNRESOLVED) or rec.venue_order_id is None:
+            return await self.resolve(rec)
+        vo = await self.venue.get_order(rec.venue_order_id)
+        self._apply_venue(rec, vo)
+        return rec
+
+    async def cancel(self, rec: OrderRecord, reason: str = "cancel") -> OrderRecord:
+        if rec.status in TERMINAL:
+            return rec
+        if rec.venue_order_id is None:
+            await self.resolve(rec)
+            if rec.status in TERMINAL or rec.venue_order_id is None:
+                return rec
+        if rec.status is not S.CANCEL_PENDING:
+            self.store.transition(rec, S.CANCEL_PENDING, reason=reason)
+        vo = await self.venue.cancel_order(rec.venue_order_id)
+        if vo is None:
+            vo = await self.venue.get_order(rec.venue_order_id)
+        self._apply_venue(rec, vo)
+        return rec
+
+    # ------------------------------------------------------------------ fills
+
+    async def sync_fills(self, since_ms: int | None = None) -> list[BookedFill]:
+        """Book every venue fill not booked yet, oldest first. Without `since_ms`, fills from the newest one
+        already seen on (a full history read happens once, at the first call)."""
+        booked: list[BookedFill] = []
+        since = since_ms if since_ms is not None else self._fills_seen_ms
+        for fill in await self.venue.fills(since):
+            if fill.created_time is not None:
+                ms = _ms(fill.created_time)
+                if self._fills_seen_ms is None or ms > self._fills_seen_ms:
+                    self._fills_seen_ms = ms
+            if fill.fill_id in self._booked:
+                continue
+            b = await self.book(fill)
+            self._booked.add(fill.fill_id)
+            if b is not None:
+                booked.append(b)
+                self.fills_booked += 1
+        return booked
+
+    async def book(self, fill: Fill) -> BookedFill | None:
+        rec = self.store.by_client_id(fill.client_order_id) if fill.client_order_id else None
+        if rec is None:
+            rec = self.store.by_venue_id(self.venue.platform_id, fill.order_id)
+        if rec is None:
+            rec = await self.adopt(fill.order_id)
+        live = self.open.get(rec.client_order_id)
+        if live is not None:
+            rec = live
+        when = fill.created_time or self.clock()
+        b = self.portfolio.book_fill(fill, rec, when, sport=rec.metadata.get("sport"),
+                                     event_id=rec.metadata.get("event_id"))
+        if b is not None and self.on_fill is not None:
+            self.on_fill(b, rec)
+        return b
+
+    async def adopt(self, venue_order_id: str) -> OrderRecord:
+        """An order the venue has and we do not (sent by a crashed process before its row, or by hand)."""
+        vo = await self.venue.get_order(venue_order_id)
+        cid = vo.client_order_id or f"adopted-{venue_order_id}"[:64]
+        existing = self.store.by_client_id(cid)
+        if existing is not None:
+            return existing
+        rec = self.store.create(OrderRecord(
+            id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id, platform_id=self.venue.platform_id,
+            market_id=vo.ticker, position_id=None, purpose="adopted", side=vo.side.value, action=vo.action.value,
+            order_type="limit", time_in_force="good_till_canceled", limit_price=min(max(vo.price, Decimal("0.01")),
+                                                                                     Decimal("0.99")),
+            quantity=int(vo.initial_count), filled_quantity=0, fees=ZERO, status=S.CREATED, mode=self.mode,
+            metadata={"adopted": True}))
+        self._apply_venue(rec, vo, submitted=True)
+        if rec.status not in TERMINAL:
+            self.open[rec.client_order_id] = rec
+        if self.alerts is not None:
+            self.alerts.raise_alert("order_adopted", "high", "reconciliation",
+                                    f"adopted venue order {venue_order_id} on {vo.ticker} not in our records",
+                                    {"venue_order_id": venue_order_id, "client_order_id": cid},
+                                    source_table="orders", source_id=rec.id, dedup_key=f"adopt:{venue_order_id}",
+                                    category="trading")
+        return rec
+
+
+# ------------------------------------------------------------------------------------------ exits
+
+@dataclass
+class ExitJob:
+    position_id: int
+    market_id: str
+    side: str
+    condition: str
+    priority: str
+    target_quantity: int
+    policy: ex.ExecutionPolicy
+    started_at: datetime
+    stage: str | None = None
+    conflicting: list[dict[str, Any]] = field(default_factory=list)
+    attempt: int = 0
+    walks: int = 0
+    filled: int = 0
+    order: OrderRecord | None = None
+    order_price: Decimal | None = None
+    order_type: str = "limit"
+    deadline: datetime | None = None
+    done: bool = False
+    gave_up: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return self.target_quantity - self.filled
+
+
+class ExitManager:
+    """One exit job per position at a time; a higher-priority trigger replaces a lower one."""
+
+    def __init__(self, executor: Executor, execution_config: dict[str, Any] | None = None,
+                 alerts: AlertRaiser | None = None) -> None:
+        self.executor = executor
+        self.config = {**ex.DEFAULT_EXECUTION, **(execution_config or {})}
+        self.alerts = alerts
+        self.jobs: dict[int, ExitJob] = {}
+        self.completed: list[ExitJob] = []
+
+    def has_job(self, position_id: int) -> bool:
+        return position_id in self.jobs
+
+    async def start(self, pos: PositionState, decision: ex.ExitDecision, now: datetime) -> ExitJob | None:
+        trig = decision.trigger
+        current = self.jobs.get(pos.position_id)
+        if current is not None:
+            if ex.PRIORITY_RANK[trig.priority] >= ex.PRIORITY_RANK[current.priority]:
+                return None  # an exit of equal or higher priority is already working
+            if current.order is not None and current.order.status not in TERMINAL:
+                await self.executor.cancel(current.order, reason=f"preempted by {trig.condition}")
+                await self._finish_attempt(current, now)
+            current.done = True
+            self.jobs.pop(pos.position_id, None)
+        qty = min(trig.quantity, pos.quantity)
+        if qty <= 0:
+            return None
+        policy = ex.ExecutionPolicy.from_config(trig.priority, self.config[trig.priority], trig.condition)
+        job = ExitJob(pos.position_id, pos.market_id, pos.side, trig.condition, trig.priority, qty, policy, now,
+                      stage=trig.stage, conflicting=decision.conflicting_json())
+        self.jobs[pos.position_id] = job
+        return job
+
+    async def step(self, markets: dict[str, Market], now: datetime) -> None:
+        for job in list(self.jobs.values()):
+            await self._step_job(job, markets.get(job.market_id), now)
+            if job.done:
+                self.jobs.pop(job.position_id, None)
+                self.completed.append(job)
+
+    async def _step_job(self, job: ExitJob, market: Market | None, now: datetime) -> None:
+        pos = self.executor.portfolio.get(job.position_id)
+        if pos is None or not pos.is_open:
+            if job.order is not None:
+                if job.order.status not in TERMINAL:
+                    await self.executor.cancel(job.order, reason="position closed")
+                await self._finish_attempt(job, now)
+            job.done = True
+            return
+        if job.order is not None:
+            await self.executor.refresh(job.order)
+            if job.order.status not in TERMINAL:
+                if job.deadline is not None and now >= job.deadline:
+                    await self.executor.cancel(job.order, reason="exit attempt timed out")
+                if job.order.status not in TERMINAL:
+                    return
+            await self._finish_attempt(job, now)
+            if job.remaining <= 0 or pos.quantity <= 0:
+                job.done = True
+                return
+        if market is None or not market.is_tradable:
+            return  # nothing can be sent now; settlement will close the position if the market is over
+        job.target_quantity = min(job.target_quantity, job.filled + pos.quantity)
+        await self._next_attempt(job, pos, market, now)
+
+    def _side_quotes(self, job: ExitJob, m: Market) -> tuple[Decimal | None, Decimal | None]:
+        if job.side == "yes":
+            bid = m.yes_bid if m.yes_bid > 0 else None
+            ask = m.yes_ask if m.yes_ask < ONE else None
+        else:
+            bid = m.no_bid if m.no_bid > 0 else None
+            ask = m.no_ask if m.no_ask < ONE else None
+        return bid, ask
+
+    async def _next_attempt(self, job: ExitJob, pos: PositionState, m: Market, now: datetime) -> None:
+        p = job.policy
+        bid, ask = self._side_quotes(job, m)
+        market_style = p.order_type == "market"
+        if job.attempt > 0 and not market_style:
+            if job.walks >= p.max_walks:
+                if p.escalation == "walk_then_market":
+                    market_style = True
+                else:
+                    job.gave_up = True
+                    job.done = True
+                    self._alert_failed(job, pos)
+                    return
+            else:
+                job.walks += 1
+        if market_style:
+            price, tif, otype = FAR_SELL, "immediate_or_cancel", "market"
+        elif job.attempt == 0 or job.order_price is None:
+            if bid is None:
+                price, tif, otype = FAR_SELL, "immediate_or_cancel", "market"
+            else:
+                price, tif, otype = ex.start_price(p.price_style, bid, ask), "good_till_canceled", "limit"
+        else:
+            price = ex.walked_price(job.order_price, p.escalation, job.walks - 1, bid, ask)
+            tif, otype = "good_till_canceled", "limit"
+        job.attempt += 1
+        qty = min(job.remaining, pos.quantity)
+        intent = OrderIntent(
+            market_id=job.market_id, side=job.side, action="sell", quantity=qty, limit_price=price, purpose="exit",
+            decision_key=f"pos={job.position_id}|cond={job.condition}|stage={job.stage}|start={_ms(job.started_at)}"
+                         f"|attempt={job.attempt}",
+            time_in_force=tif, position_id=job.position_id, method_id=pos.method_id, strategy_id=pos.strategy_id,
+            model_id=pos.model_id, exit_condition=job.condition, exit_priority=job.priority,
+            metadata={"stage": job.stage, "conflicting_triggers": job.conflicting, "attempt": job.attempt,
+                      "walks": job.walks})
+        job.order_price = price
+        job.order_type = otype
+        job.deadline = now + timedelta(seconds=p.timeout_seconds)
+        job.order = await self.executor.submit(intent)
+
+    async def _finish_attempt(self, job: ExitJob, now: datetime) -> None:
+        o = job.order
+        if o is None:
+            return
+        await self.executor.sync_fills()
+        fill_price = None
+        if o.filled_quantity:
+            row = self.executor.store.conn.execute(
+                "SELECT sum(price * quantity) / sum(quantity) FROM trades WHERE client_order_id = %s",
+                (o.client_order_id,)).fetchone()
+            fill_price = row[0] if row else None
+        job.filled += o.filled_quantity
+        self.executor.store.conn.execute(
+            "INSERT INTO exit_attempts (position_id, exit_condition, priority_level, order_type, limit_price, "
+            "fill_price, quantity, filled_quantity, attempt_number, timeout_seconds, success, order_id, "
+            "attempt_metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (job.position_id, job.condition, job.priority, job.order_type, o.limit_price,
+             fill_price.quantize(Decimal("0.0001")) if fill_price is not None else None, o.quantity,
+             o.filled_quantity, job.attempt, Decimal(str(job.policy.timeout_seconds)),
+             o.filled_quantity == o.quantity, o.venue_order_id or o.client_order_id,
+             jsonb({"client_order_id": o.client_order_id, "status": o.status.value, "walks": job.walks,
+                    "stage": job.stage, "run_id": self.executor.run_id})))
+        self.executor.store.conn.commit()
+        job.order = None
+
+    def _alert_failed(self, job: ExitJob, pos: PositionState) -> None:
+        log.warning("exit %s of position %s gave up after %s attempts", job.condition, pos.position_id, job.attempt)
+        if self.alerts is not None:
+            self.alerts.raise_alert(
+                "exit_failed", "high", "exit_executor",
+                f"{job.condition} exit of position {pos.position_id} on {pos.market_id} not filled after "
+                f"{job.attempt} attempts; position stays open", {"position_id": pos.position_id,
+                                                                 "condition": job.condition},
+                source_table="positions", source_id=pos.position_id,
+                dedup_key=f"exit_failed:{pos.position_id}:{job.condition}", category="trading")

@@ -1,0 +1,277 @@
+"""Exit conditions, the priority resolver, partial-exit stages and exit pricing (spec §5.6, §5.8, §5.9).
+
+Everything here is pure: a position's situation goes in, the triggers (and the price of each walk) come
+out. The executor turns a decision into orders and `exit_attempts` rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from precog.domain.money import CENT, ZERO, to_decimal
+
+PRIORITY_RANK = {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 3, "LOW": 4}
+
+# The 10 conditions, their priority and their order within a priority (spec §5.6 table order).
+CONDITIONS: tuple[tuple[str, str], ...] = (
+    ("stop_loss", "CRITICAL"), ("circuit_breaker", "CRITICAL"), ("trailing_stop", "HIGH"),
+    ("time_based_urgent", "HIGH"), ("liquidity_dried_up", "HIGH"), ("profit_target", "MEDIUM"),
+    ("partial_exit_target", "MEDIUM"), ("early_exit", "LOW"), ("edge_disappeared", "LOW"), ("rebalance", "LOW"),
+)
+PRIORITY_OF = dict(CONDITIONS)
+_ORDER = {name: i for i, (name, _) in enumerate(CONDITIONS)}
+MIN_PX = Decimal("0.01")
+MAX_PX = Decimal("0.99")
+
+
+@dataclass(frozen=True)
+class PartialStage:
+    name: str
+    profit_threshold: Decimal
+    exit_percentage: int
+
+
+@dataclass(frozen=True)
+class ExitRules:
+    stop_loss: dict[str, Decimal]
+    profit_target: dict[str, Decimal]
+    time_based_urgent_seconds: int = 300
+    liquidity_max_spread: Decimal = Decimal("0.03")
+    liquidity_min_volume: int = 50
+    early_exit_edge: Decimal = Decimal("0.02")
+    edge_disappeared_edge: Decimal = ZERO
+    partial_enabled: bool = True
+    stages: tuple[PartialStage, ...] = ()
+
+    @classmethod
+    def from_config(cls, pm: dict[str, Any]) -> ExitRules:
+        """From the position_management section (exit_rules + partial_exits)."""
+        er = pm.get("exit_rules", {})
+        pe = pm.get("partial_exits", {})
+
+        def dmap(block: dict[str, Any], name: str) -> dict[str, Decimal]:
+            return {k.split("_")[0]: to_decimal(v, field=f"exit_rules.{name}.{k}") for k, v in block.items()}
+
+        liq = er.get("liquidity", {})
+        stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
+                                    int(s["exit_percentage"])) for s in pe.get("stages", []))
+        return cls(
+            stop_loss=dmap(er.get("stop_loss", {"high_confidence": "-0.15", "medium_confidence": "-0.12",
+                                                "low_confidence": "-0.08"}), "stop_loss"),
+            profit_target=dmap(er.get("profit_target", {"high_confidence": "0.25", "medium_confidence": "0.20",
+                                                        "low_confidence": "0.15"}), "profit_target"),
+            time_based_urgent_seconds=int(er.get("time_based_urgent_minutes", 5)) * 60,
+            liquidity_max_spread=to_decimal(liq.get("max_spread", "0.03"), field="exit_rules.liquidity.max_spread"),
+            liquidity_min_volume=int(liq.get("min_volume", 50)),
+            early_exit_edge=to_decimal(er.get("early_exit_edge", "0.02"), field="exit_rules.early_exit_edge"),
+            edge_disappeared_edge=to_decimal(er.get("edge_disappeared_edge", "0"),
+                                             field="exit_rules.edge_disappeared_edge"),
+            partial_enabled=bool(pe.get("enabled", True)), stages=stages)
+
+
+def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
+    """A method's position_mgmt_config (method_templates shape: stop_loss, profit_targets, partial_exits,
+    early_exit) over the global rules; keys it does not set keep the global value."""
+    from dataclasses import replace
+
+    def dmap(block: dict[str, Any] | None, name: str, current: dict[str, Decimal]) -> dict[str, Decimal]:
+        if not block:
+            return current
+        out = dict(current)
+        out.update({k.split("_")[0]: to_decimal(v, field=f"position_mgmt_config.{name}.{k}") for k, v in block.items()})
+        return out
+
+    rules = replace(base, stop_loss=dmap(pm.get("stop_loss"), "stop_loss", base.stop_loss),
+                    profit_target=dmap(pm.get("profit_targets"), "profit_targets", base.profit_target))
+    pe = pm.get("partial_exits")
+    if isinstance(pe, dict):
+        stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
+                                    int(s["exit_percentage"])) for s in pe.get("stages", []))
+        rules = replace(rules, partial_enabled=bool(pe.get("enabled", True)), stages=stages or rules.stages)
+    liq = pm.get("liquidity")
+    if isinstance(liq, dict):
+        rules = replace(rules, liquidity_max_spread=to_decimal(liq.get("max_spread", rules.liquidity_max_spread),
+                                                               field="liquidity.max_spread"),
+                        liquidity_min_volume=int(liq.get("min_volume", rules.liquidity_min_volume)))
+    ee = pm.get("early_exit")
+    if isinstance(ee, dict) and "edge_threshold" in ee:
+        rules = replace(rules, early_exit_edge=to_decimal(ee["edge_threshold"], field="early_exit.edge_threshold"))
+    return rules
+
+
+@dataclass(frozen=True)
+class ExitSituation:
+    """What the monitor knows about one open position at one moment (prices of the position's side)."""
+
+    quantity: int
+    initial_quantity: int
+    entry_price: Decimal
+    bid: Decimal | None  # what we can sell at now
+    ask: Decimal | None
+    bid_size: int | None
+    confidence: str = "medium"
+    trailing_triggered: bool = False
+    seconds_to_close: float | None = None
+    recomputed_edge: Decimal | None = None
+    breaker_active: bool = False
+    better_opportunity: bool = False
+    executed_stages: frozenset[str] = frozenset()
+
+    @property
+    def pnl_pct(self) -> Decimal | None:
+        if self.bid is None or self.entry_price <= 0:
+            return None
+        return (self.bid - self.entry_price) / self.entry_price
+
+
+@dataclass(frozen=True)
+class ExitTrigger:
+    condition: str
+    priority: str
+    quantity: int
+    stage: str | None = None
+    detail: str = ""
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return PRIORITY_RANK[self.priority], _ORDER[self.condition]
+
+
+@dataclass(frozen=True)
+class ExitDecision:
+    trigger: ExitTrigger
+    conflicting: tuple[ExitTrigger, ...] = field(default_factory=tuple)
+
+    def conflicting_json(self) -> list[dict[str, Any]]:
+        return [{"condition": t.condition, "priority": t.priority, "quantity": t.quantity, "stage": t.stage,
+                 "detail": t.detail} for t in self.conflicting]
+
+
+def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
+    """All exit conditions that hold now (unsorted)."""
+    out: list[ExitTrigger] = []
+    full = s.quantity
+    pct = s.pnl_pct
+    conf = s.confidence if s.confidence in ("high", "medium", "low") else "medium"
+    if pct is not None and pct < rules.stop_loss[conf]:
+        out.append(ExitTrigger("stop_loss", "CRITICAL", full, detail=f"pnl {pct:.4f} < {rules.stop_loss[conf]}"))
+    if s.breaker_active:
+        out.append(ExitTrigger("circuit_breaker", "CRITICAL", full, detail="circuit breaker tripped"))
+    if s.trailing_triggered:
+        out.append(ExitTrigger("trailing_stop", "HIGH", full, detail="price at or below the trailing stop"))
+    if s.seconds_to_close is not None and s.seconds_to_close < rules.time_based_urgent_seconds:
+        out.append(ExitTrigger("time_based_urgent", "HIGH", full,
+                               detail=f"{s.seconds_to_close:.0f} s to close"))
+    spread = (s.ask - s.bid) if s.ask is not None and s.bid is not None else None
+    if s.bid is None or (spread is not None and spread > rules.liquidity_max_spread) \
+            or (s.bid_size is not None and s.bid_size < rules.liquidity_min_volume):
+        out.append(ExitTrigger("liquidity_dried_up", "HIGH", full,
+                               detail=f"spread {spread} bid size {s.bid_size}"))
+    if pct is not None:
+        if not rules.partial_enabled and pct >= rules.profit_target[conf]:
+            out.append(ExitTrigger("profit_target", "MEDIUM", full, detail=f"pnl {pct:.4f}"))
+        if rules.partial_enabled:
+            stage = next_stage(s, rules)
+            if stage is not None and pct >= stage.profit_threshold:
+                qty = stage_quantity(stage, s.initial_quantity, s.quantity)
+                if qty > 0:
+                    out.append(ExitTrigger("partial_exit_target", "MEDIUM", qty, stage=stage.name,
+                                           detail=f"pnl {pct:.4f} >= {stage.profit_threshold}"))
+    if s.recomputed_edge is not None:
+        if s.recomputed_edge < rules.edge_disappeared_edge:
+            out.append(ExitTrigger("edge_disappeared", "LOW", full, detail=f"edge {s.recomputed_edge}"))
+        elif s.recomputed_edge < rules.early_exit_edge:
+            out.append(ExitTrigger("early_exit", "LOW", full, detail=f"edge {s.recomputed_edge}"))
+    if s.better_opportunity and pct is not None and pct > 0:  # never sell losers to rebalance
+        out.append(ExitTrigger("rebalance", "LOW", full, detail="better opportunity"))
+    return out
+
+
+def next_stage(s: ExitSituation, rules: ExitRules) -> PartialStage | None:
+    for stage in rules.stages:
+        if stage.name not in s.executed_stages:
+            return stage
+    return None
+
+
+def stage_quantity(stage: PartialStage, initial: int, current: int) -> int:
+    """Stage sizes are percentages of the ORIGINAL quantity (100 -> 50, 25, 25 rides the trailing stop)."""
+    return min(initial * stage.exit_percentage // 100, current)
+
+
+def resolve(triggers: list[ExitTrigger]) -> ExitDecision | None:
+    """Highest priority first (CRITICAL=1 .. LOW=4; table order within a priority); the rest are recorded."""
+    if not triggers:
+        return None
+    ordered = sorted(triggers, key=lambda t: t.rank)
+    return ExitDecision(ordered[0], tuple(ordered[1:]))
+
+
+# ------------------------------------------------------------------------------------------ execution policy
+
+@dataclass(frozen=True)
+class ExecutionPolicy:
+    priority: str
+    order_type: str  # market | limit
+    price_style: str | None  # aggressive | fair | conservative
+    timeout_seconds: float
+    escalation: str  # immediate_market | walk_then_market | walk_price | walk_slowly
+    max_walks: int
+
+    @classmethod
+    def from_config(cls, priority: str, block: dict[str, Any], condition: str | None = None) -> ExecutionPolicy:
+        timeout = float(block.get("timeout_seconds", 10))
+        walks = int(block.get("max_walks", 0))
+        if priority == "HIGH" and condition == "liquidity_dried_up":
+            timeout, walks = 15.0, 3  # spec §5.9: liquidity exits wait longer and walk more
+        return cls(priority, str(block.get("order_type", "limit")), block.get("price"), timeout,
+                   str(block.get("escalation", "walk_price")), walks)
+
+
+DEFAULT_EXECUTION = {
+    "CRITICAL": {"order_type": "market", "timeout_seconds": 5, "escalation": "immediate_market", "max_walks": 0},
+    "HIGH": {"order_type": "limit", "price": "aggressive", "timeout_seconds": 10, "escalation": "walk_then_market",
+             "max_walks": 2},
+    "MEDIUM": {"order_type": "limit", "price": "fair", "timeout_seconds": 30, "escalation": "walk_price",
+               "max_walks": 5},
+    "LOW": {"order_type": "limit", "price": "conservative", "timeout_seconds": 60, "escalation": "walk_slowly",
+            "max_walks": 10},
+}
+
+
+def _cent(value: Decimal, rounding: str) -> Decimal:
+    return min(max(value.quantize(CENT, rounding=rounding), MIN_PX), MAX_PX)
+
+
+def start_price(style: str | None, bid: Decimal, ask: Decimal | None) -> Decimal:
+    """Opening limit of a sell (spec §5.9 exit prices): aggressive = max(bid - 0.01, bid x 0.98),
+    fair = mid, conservative = ask."""
+    if style == "aggressive":
+        return _cent(max(bid - CENT, bid * Decimal("0.98")), ROUND_FLOOR)
+    if style == "fair" and ask is not None:
+        return _cent((bid + ask) / 2, ROUND_HALF_UP)
+    if style == "conservative" and ask is not None:
+        return _cent(ask, ROUND_CEILING)
+    return _cent(bid, ROUND_FLOOR)
+
+
+def walk_step(escalation: str, n: int) -> Decimal:
+    """Price step of the n-th walk (n from 0): $0.01 x aggressiveness."""
+    if escalation == "walk_then_market":
+        factor = Decimal("1.5") + Decimal("0.5") * n
+    elif escalation == "walk_slowly":
+        factor = Decimal("1.0") + Decimal("0.3") * n
+    else:
+        factor = Decimal("1.0") + Decimal("0.5") * n
+    return CENT * factor
+
+
+def walked_price(previous: Decimal, escalation: str, n: int, bid: Decimal | None, ask: Decimal | None) -> Decimal:
+    """Move a sell limit down by the walk step, never below bid - spread, within [0.01, 0.99]."""
+    target = previous - walk_step(escalation, n)
+    if bid is not None:
+        spread = (ask - bid) if ask is not None else ZERO
+        target = max(target, bid - spread)
+    return _cent(target, ROUND_FLOOR)

@@ -1,0 +1,88 @@
+"""A method version's configs (spec 8.1) parsed into the values decisions use.
+
+Method configs are JSON with Decimals as strings; `MethodRuntime.from_configs` reads them once so the scan
+and the risk checks never parse JSON. A sport missing from `sport_config` (or `enabled: false`) is not
+traded by the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from precog.domain.money import to_decimal
+
+
+def _opt(config: Mapping[str, Any], key: str, where: str) -> Decimal | None:
+    value = config.get(key)
+    return None if value is None else to_decimal(value, field=f"{where}.{key}")
+
+
+@dataclass(frozen=True, slots=True)
+class SportRule:
+    enabled: bool
+    kelly_fraction_override: Decimal | None = None
+    min_volume: int | None = None
+    max_spread: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRuntime:
+    method_id: int | None
+    name: str
+    version: str
+    status: str
+    kelly_fraction: Decimal | None = None
+    max_position_dollars: Decimal | None = None
+    max_total_exposure: Decimal | None = None
+    max_correlated_exposure: Decimal | None = None
+    min_edge: Decimal | None = None
+    max_slippage_pct: Decimal | None = None
+    order_type: str = "limit"
+    capital_share: Decimal | None = None
+    sports: dict[str, SportRule] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def sport_enabled(self, sport: str) -> bool:
+        rule = self.sports.get(sport)
+        return rule is not None and rule.enabled
+
+    def kelly_for(self, sport: str) -> Decimal | None:
+        rule = self.sports.get(sport)
+        if rule is not None and rule.kelly_fraction_override is not None:
+            return rule.kelly_fraction_override
+        return self.kelly_fraction
+
+    @classmethod
+    def from_configs(cls, *, method_id: int | None, name: str, version: str, status: str,
+                     risk_config: Mapping[str, Any], sport_config: Mapping[str, Any],
+                     execution_config: Mapping[str, Any] | None = None,
+                     capital_share: Decimal | None = None) -> MethodRuntime:
+        where = f"method {name}@{version}"
+        sports = {}
+        for sport, rule in (sport_config or {}).items():
+            rule = rule or {}
+            sports[str(sport)] = SportRule(
+                enabled=bool(rule.get("enabled", True)),
+                kelly_fraction_override=_opt(rule, "kelly_fraction_override", f"{where} sport_config.{sport}"),
+                min_volume=int(rule["min_volume"]) if rule.get("min_volume") is not None else None,
+                max_spread=_opt(rule, "max_spread", f"{where} sport_config.{sport}"),
+            )
+        execution = execution_config or {}
+        return cls(
+            method_id=method_id, name=name, version=version, status=status,
+            kelly_fraction=_opt(risk_config, "kelly_fraction", f"{where} risk_config"),
+            max_position_dollars=_opt(risk_config, "max_position_size_dollars", f"{where} risk_config"),
+            max_total_exposure=_opt(risk_config, "max_total_exposure_dollars", f"{where} risk_config"),
+            max_correlated_exposure=_opt(risk_config, "max_correlated_exposure_dollars", f"{where} risk_config"),
+            min_edge=_opt(risk_config, "min_edge_threshold", f"{where} risk_config"),
+            max_slippage_pct=_opt(execution, "max_slippage_percent", f"{where} execution_config"),
+            order_type=str(execution.get("default_order_type", "limit")),
+            capital_share=capital_share,
+            sports=sports,
+        )

@@ -1,0 +1,741 @@
+"""Methods (spec 8.1, ADR-021): immutable bundles of a strategy version, a model version and the position,
+risk, execution and sport configs that trade them.
+
+* create from a template (`method_templates`) with `section.key=value` overrides, validated, hashed (MD5 of
+  canonical JSON of {strategy_id, model_id, position_mgmt, risk, execution, sport}); an identical bundle
+  already stored under another name is refused (duplicate detection).
+* lifecycle: draft -> testing -> active -> inactive -> deprecated. Activation only from testing, with at
+  least N paper trades and paper ROI >= the minimum (trade_strategies.yaml `methods.activation`).
+  Deprecated is terminal. Automatic deprecation: win rate below 50% over 30 days, or ROI below -10%.
+  Every change is recorded in `method_status_changes`.
+* JSON export/import naming the strategy and model by name+version, so a method moves between databases.
+* A/B capital split between active methods: explicit shares, or automatically the newest active method
+  gets `ab_testing.new_share` (0.30) and the others share `existing_share` (0.70).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from precog.domain.jsonutil import canonical
+from precog.domain.money import ONE, ZERO
+from precog.trading.method_config import MethodRuntime
+from precog.trading.normalize import normalized_for_hash
+
+VERSION_RE = re.compile(r"^v\d+\.\d+$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+SECTIONS: dict[str, str] = {
+    "position_mgmt": "position_mgmt_config",
+    "risk": "risk_config",
+    "execution": "execution_config",
+    "sport": "sport_config",
+}
+STATUSES = ("draft", "testing", "active", "inactive", "deprecated")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"testing", "deprecated"}),
+    "testing": frozenset({"active", "deprecated"}),
+    "active": frozenset({"inactive", "deprecated"}),
+    "inactive": frozenset({"testing", "deprecated"}),
+    "deprecated": frozenset(),
+}
+SPORT_KEYS = frozenset({"enabled", "kelly_fraction_override", "min_volume", "max_spread", "time_restrictions"})
+EXPORT_FORMAT = "precog.method/v1"
+_DEC = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class MethodError(ValueError):
+    """A refused method operation; the message names the method, field or rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationRules:
+    min_paper_trades: int = 10
+    min_paper_roi: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class DeprecationRules:
+    window_days: int = 30
+    min_win_rate: Decimal = Decimal("0.50")
+    min_roi: Decimal = Decimal("-0.10")
+    min_trades: int = 10
+
+
+def rules_from_config(cfg: Any) -> tuple[ActivationRules, DeprecationRules]:
+    act = cfg.get("trade_strategies.methods.activation")
+    dep = cfg.get("trade_strategies.methods.auto_deprecation")
+    return (ActivationRules(int(act["min_paper_trades"]), Decimal(str(act["min_paper_roi"]))),
+            DeprecationRules(int(dep["window_days"]), Decimal(str(dep["min_win_rate"])),
+                             Decimal(str(dep["min_roi"])), int(dep["min_trades"])))
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRecord:
+    method_id: int
+    name: str
+    version: str
+    status: str
+    strategy_id: int
+    strategy: str  # name@version
+    model_id: int
+    model: str
+    template: str | None
+    position_mgmt: dict[str, Any]
+    risk: dict[str, Any]
+    execution: dict[str, Any]
+    sport: dict[str, Any]
+    config_hash: str
+    capital_share: Decimal | None
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    paper_trades_count: int
+    live_trades_count: int
+    paper_roi: Decimal | None
+    live_roi: Decimal | None
+    paper_win_rate: Decimal | None
+    live_win_rate: Decimal | None
+    win_rate: Decimal | None
+    sharpe_ratio: Decimal | None
+    total_trades: int
+    description: str | None
+    created_by: str | None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        return {"position_mgmt": self.position_mgmt, "risk": self.risk, "execution": self.execution,
+                "sport": self.sport}
+
+    def runtime(self, capital_share: Decimal | None = None) -> MethodRuntime:
+        return MethodRuntime.from_configs(
+            method_id=self.method_id, name=self.name, version=self.version, status=self.status,
+            risk_config=self.risk, sport_config=self.sport, execution_config=self.execution,
+            capital_share=capital_share if capital_share is not None else self.capital_share)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method_id": self.method_id, "ref": self.ref, "name": self.name, "version": self.version,
+            "status": self.status, "strategy": self.strategy, "model": self.model, "template": self.template,
+            "config_hash": self.config_hash, "capital_share": self.capital_share,
+            "activated_at": self.activated_at, "deactivated_at": self.deactivated_at,
+            "paper_trades_count": self.paper_trades_count, "live_trades_count": self.live_trades_count,
+            "paper_roi": self.paper_roi, "live_roi": self.live_roi, "paper_win_rate": self.paper_win_rate,
+            "live_win_rate": self.live_win_rate, "win_rate": self.win_rate, "sharpe_ratio": self.sharpe_ratio,
+            "total_trades": self.total_trades, "description": self.description, "created_by": self.created_by,
+            "created_at": self.created_at,
+            "position_mgmt_config": self.position_mgmt, "risk_config": self.risk,
+            "execution_config": self.execution, "sport_config": self.sport,
+        }
+
+
+_SELECT = (
+    "SELECT me.*, s.strategy_name || '@' || s.strategy_version AS strategy_ref,"
+    " m.model_name || '@' || m.model_version AS model_ref, t.template_name"
+    " FROM methods me JOIN strategies s ON s.strategy_id = me.strategy_id"
+    " JOIN probability_models m ON m.model_id = me.model_id"
+    " LEFT JOIN method_templates t ON t.template_id = me.template_id"
+)
+
+
+def _record(r: Mapping[str, Any]) -> MethodRecord:
+    return MethodRecord(
+        method_id=r["method_id"], name=r["method_name"], version=r["method_version"], status=r["status"],
+        strategy_id=r["strategy_id"], strategy=r["strategy_ref"], model_id=r["model_id"], model=r["model_ref"],
+        template=r["template_name"], position_mgmt=dict(r["position_mgmt_config"] or {}),
+        risk=dict(r["risk_config"] or {}), execution=dict(r["execution_config"] or {}),
+        sport=dict(r["sport_config"] or {}), config_hash=r["config_hash"], capital_share=r["capital_share"],
+        activated_at=r["activated_at"], deactivated_at=r["deactivated_at"],
+        paper_trades_count=r["paper_trades_count"], live_trades_count=r["live_trades_count"],
+        paper_roi=r["paper_roi"], live_roi=r["live_roi"], paper_win_rate=r["paper_win_rate"],
+        live_win_rate=r["live_win_rate"], win_rate=r["win_rate"], sharpe_ratio=r["sharpe_ratio"],
+        total_trades=r["total_trades"], description=r["description"], created_by=r["created_by"],
+        created_at=r["created_at"])
+
+
+def _rows(conn: Any, where: str = "", params: Sequence[Any] = ()) -> list[MethodRecord]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_SELECT + where, params)
+        return [_record(r) for r in cur.fetchall()]
+
+
+def parse_ref(ref: str, what: str = "method") -> tuple[str, str | None]:
+    """`name@vX.Y` -> (name, version); `name` -> (name, None)."""
+    name, _, version = ref.strip().partition("@")
+    if not name or not NAME_RE.match(name):
+        raise MethodError(f"{what} {ref!r}: expected NAME@vX.Y")
+    if version and not VERSION_RE.match(version):
+        raise MethodError(f"{what} {ref!r}: version {version!r} must look like v1.0")
+    return name, version or None
+
+
+def get_method(conn: Any, ref: str) -> MethodRecord:
+    name, version = parse_ref(ref)
+    if version is None:
+        found = _rows(conn, " WHERE me.method_name = %s", (name,))
+        if not found:
+            raise MethodError(f"no method named {name!r} (see `precog methods list`)")
+        return max(found, key=lambda m: _version_key(m.version))
+    found = _rows(conn, " WHERE me.method_name = %s AND me.method_version = %s", (name, version))
+    if not found:
+        raise MethodError(f"no method {name}@{version} (see `precog methods list`)")
+    return found[0]
+
+
+def list_methods(conn: Any, status: str | None = None) -> list[MethodRecord]:
+    if status is not None:
+        if status not in STATUSES:
+            raise MethodError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        return _rows(conn, " WHERE me.status = %s ORDER BY me.method_name, me.method_version", (status,))
+    return _rows(conn, " ORDER BY me.method_name, me.method_version")
+
+
+def _version_key(version: str) -> tuple[int, int]:
+    major, minor = version.lstrip("v").split(".")
+    return int(major), int(minor)
+
+
+# ---------------------------------------------------------------- configs: overrides, validation, hash
+def parse_override(text: str) -> tuple[str, tuple[str, ...], str]:
+    """`risk.kelly_fraction=0.2` -> ("risk", ("kelly_fraction",), "0.2")."""
+    path, sep, value = text.partition("=")
+    if not sep:
+        raise MethodError(f"--set {text!r}: expected SECTION.KEY=VALUE (e.g. risk.kelly_fraction=0.20)")
+    parts = tuple(p.strip() for p in path.strip().split("."))
+    if len(parts) < 2 or not all(parts):
+        raise MethodError(f"--set {text!r}: expected SECTION.KEY=VALUE (e.g. risk.kelly_fraction=0.20)")
+    section = parts[0]
+    if section not in SECTIONS:
+        raise MethodError(f"--set {text!r}: unknown section {section!r} (one of: {', '.join(SECTIONS)})")
+    return section, parts[1:], value.strip()
+
+
+def _coerce(text: str, existing: Any, where: str) -> Any:
+    low = text.lower()
+    if isinstance(existing, bool) or (existing is None and low in ("true", "false")):
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise MethodError(f"{where}: {text!r} is not true/false")
+    if isinstance(existing, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise MethodError(f"{where}: {text!r} is not a whole number") from None
+    if isinstance(existing, str) and _DEC.match(existing.strip()):
+        if not _DEC.match(text):
+            raise MethodError(f"{where}: {text!r} is not a decimal number")
+        return text
+    if existing is None:
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        if _DEC.match(text):
+            return text
+    if isinstance(existing, dict | list):
+        raise MethodError(f"{where} is a group of settings; set one of its keys instead")
+    return text
+
+
+def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """A deep copy of `configs` with each `section.key=value` applied. Unknown keys are refused (typos),
+    except new sports and their known keys under `sport`."""
+    out = {k: copy.deepcopy(dict(v)) for k, v in configs.items()}
+    for text in overrides:
+        section, path, value = parse_override(text)
+        node: dict[str, Any] = out.setdefault(section, {})
+        where = f"{section}.{'.'.join(path)}"
+        for i, key in enumerate(path[:-1]):
+            if key not in node:
+                if section == "sport" and i == 0:
+                    node[key] = {}
+                elif section == "sport" and i == 1 and key == "time_restrictions":
+                    node[key] = {}
+                else:
+                    raise MethodError(f"--set {where}: {'.'.join(path[:i + 1])!r} does not exist in {section} "
+                                      f"(known: {', '.join(sorted(node)) or 'none'})")
+            if not isinstance(node[key], dict):
+                raise MethodError(f"--set {where}: {key!r} is a value, not a group")
+            node = node[key]
+        leaf = path[-1]
+        if leaf not in node:
+            new_sport_key = section == "sport" and len(path) == 2 and leaf in SPORT_KEYS
+            new_time_key = section == "sport" and len(path) == 3 and path[1] == "time_restrictions"
+            if not (new_sport_key or new_time_key):
+                raise MethodError(f"--set {where}: unknown key {leaf!r} (known here: {', '.join(sorted(node)) or 'none'})")
+        node[leaf] = _coerce(value, node.get(leaf), where)
+    return out
+
+
+def _dec(value: Any, where: str, problems: list[str]) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        problems.append(f"{where}: {value!r} must be a decimal string")
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        problems.append(f"{where}: {value!r} is not a number")
+        return None
+    if not d.is_finite():
+        problems.append(f"{where}: {value!r} is not finite")
+        return None
+    return d
+
+
+def _range(value: Any, where: str, lo: str, hi: str, problems: list[str]) -> None:
+    d = _dec(value, where, problems)
+    if d is not None and not (Decimal(lo) <= d <= Decimal(hi)):
+        problems.append(f"{where} = {value} is outside the allowed range [{lo}, {hi}]")
+
+
+def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Spec 8.1 rules plus allowed ranges; raises MethodError listing every problem."""
+    problems: list[str] = []
+    if not NAME_RE.match(name):
+        problems.append(f"name {name!r} must start with a letter and use letters, digits, _ . -")
+    if not VERSION_RE.match(version):
+        problems.append(f"version {version!r} must match vMAJOR.MINOR (e.g. v1.0)")
+    pm, risk = configs.get("position_mgmt") or {}, configs.get("risk") or {}
+    execution, sport = configs.get("execution") or {}, configs.get("sport") or {}
+    for key in ("trailing_stop", "profit_targets", "stop_loss"):
+        if key not in pm:
+            problems.append(f"position_mgmt.{key} is required")
+    for key in ("kelly_fraction", "max_position_size_dollars"):
+        if key not in risk:
+            problems.append(f"risk.{key} is required")
+    _range(risk.get("kelly_fraction"), "risk.kelly_fraction", "0.05", "0.50", problems)
+    _range(risk.get("max_position_size_dollars"), "risk.max_position_size_dollars", "1", "5000", problems)
+    for key in ("max_total_exposure_dollars", "max_correlated_exposure_dollars", "daily_loss_limit_dollars"):
+        if key in risk:
+            _range(risk[key], f"risk.{key}", "0", "1000000", problems)
+    if "min_edge_threshold" in risk:
+        _range(risk["min_edge_threshold"], "risk.min_edge_threshold", "0", "1", problems)
+    ts = pm.get("trailing_stop") or {}
+    for key, lo, hi in (("activation_threshold", "0.05", "0.20"), ("initial_distance", "0.02", "0.10"),
+                        ("tightening_rate", "0.005", "0.02"), ("floor_distance", "0.01", "0.05")):
+        if key in ts:
+            _range(ts[key], f"position_mgmt.trailing_stop.{key}", lo, hi, problems)
+    for level, value in (pm.get("stop_loss") or {}).items():
+        _range(value, f"position_mgmt.stop_loss.{level}", "-0.50", "-0.01", problems)
+    for level, value in (pm.get("profit_targets") or {}).items():
+        _range(value, f"position_mgmt.profit_targets.{level}", "0.01", "1.00", problems)
+    if execution.get("algorithm") not in (None, "simple_limit", "dynamic_depth_walker"):
+        problems.append(f"execution.algorithm {execution.get('algorithm')!r} must be simple_limit or dynamic_depth_walker")
+    if execution.get("default_order_type") not in (None, "limit", "market"):
+        problems.append(f"execution.default_order_type {execution.get('default_order_type')!r} must be limit or market")
+    if "max_slippage_percent" in execution:
+        _range(execution["max_slippage_percent"], "execution.max_slippage_percent", "0", "0.10", problems)
+    enabled = 0
+    for sport_name, rule in sport.items():
+        if not isinstance(rule, Mapping):
+            problems.append(f"sport.{sport_name} must be a group of settings")
+            continue
+        unknown = set(rule) - SPORT_KEYS
+        if unknown:
+            problems.append(f"sport.{sport_name}: unknown key(s) {', '.join(sorted(unknown))}")
+        if not isinstance(rule.get("enabled", True), bool):
+            problems.append(f"sport.{sport_name}.enabled must be true or false")
+        elif rule.get("enabled", True):
+            enabled += 1
+        if "kelly_fraction_override" in rule:
+            _range(rule["kelly_fraction_override"], f"sport.{sport_name}.kelly_fraction_override", "0.05", "0.50",
+                   problems)
+        if "max_spread" in rule:
+            _range(rule["max_spread"], f"sport.{sport_name}.max_spread", "0", "1", problems)
+        if "min_volume" in rule and (not isinstance(rule["min_volume"], int) or rule["min_volume"] < 0):
+            problems.append(f"sport.{sport_name}.min_volume must be a whole number >= 0")
+    if enabled == 0:
+        problems.append("at least one sport must be enabled (sport.<name>.enabled=true)")
+    if name.lower().startswith("aggressive"):
+        kelly = _dec(risk.get("kelly_fraction"), "risk.kelly_fraction", [])
+        if kelly is not None and kelly < Decimal("0.20"):
+            problems.append(f"method {name!r} is named aggressive but risk.kelly_fraction {kelly} < 0.20")
+    if problems:
+        raise MethodError(f"method {name}@{version} is invalid: " + "; ".join(problems))
+
+
+def method_hash(strategy_id: int, model_id: int, configs: Mapping[str, Mapping[str, Any]]) -> str:
+    """MD5 hex of canonical JSON of {strategy_id, model_id, position_mgmt, risk, execution, sport}."""
+    payload = {"strategy_id": strategy_id, "model_id": model_id,
+               **{k: normalized_for_hash(dict(configs.get(k) or {})) for k in SECTIONS}}
+    return hashlib.md5(canonical(payload).encode(), usedforsecurity=False).hexdigest()
+
+
+# ---------------------------------------------------------------- create / import
+def _strategy_id(conn: Any, ref: str) -> int:
+    name, version = parse_ref(ref, "strategy")
+    if version is None:
+        rows = conn.execute("SELECT strategy_id, strategy_version FROM strategies WHERE strategy_name = %s",
+                            (name,)).fetchall()
+        if not rows:
+            raise MethodError(f"strategy {name!r} not found (strategies come from trade_strategies.yaml: "
+                              "run `precog edges scan` or `precog methods list` to sync them)")
+        return int(max(rows, key=lambda r: _version_key(r[1]))[0])
+    row = conn.execute("SELECT strategy_id FROM strategies WHERE strategy_name = %s AND strategy_version = %s",
+                       (name, version)).fetchone()
+    if row is None:
+        raise MethodError(f"strategy {name}@{version} not found")
+    return int(row[0])
+
+
+def _model_id(conn: Any, ref: str) -> int:
+    name, version = parse_ref(ref, "model")
+    if version is None:
+        rows = conn.execute("SELECT model_id, model_version FROM probability_models WHERE model_name = %s",
+                            (name,)).fetchall()
+        if not rows:
+            raise MethodError(f"model {name!r} not found (see `precog models list`)")
+        return int(max(rows, key=lambda r: _version_key(r[1]))[0])
+    row = conn.execute("SELECT model_id FROM probability_models WHERE model_name = %s AND model_version = %s",
+                       (name, version)).fetchone()
+    if row is None:
+        raise MethodError(f"model {name}@{version} not found (see `precog models list`)")
+    return int(row[0])
+
+
+def templates(conn: Any) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT template_id, template_name, description, position_mgmt_config, risk_config,"
+                    " execution_config, sport_config, usage_count FROM method_templates ORDER BY template_id")
+        return list(cur.fetchall())
+
+
+def _insert(conn: Any, *, name: str, version: str, strategy_id: int, model_id: int, template_id: int | None,
+            configs: Mapping[str, Mapping[str, Any]], description: str | None, created_by: str | None,
+            reason: str) -> MethodRecord:
+    validate_method(name, version, configs)
+    digest = method_hash(strategy_id, model_id, configs)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('precog.methods'))")
+        same = conn.execute("SELECT config_hash FROM methods WHERE method_name = %s AND method_version = %s",
+                            (name, version)).fetchone()
+        if same is not None:
+            if same[0] == digest:
+                raise MethodError(f"method {name}@{version} already exists with this configuration")
+            raise MethodError(f"method {name}@{version} already exists with a different configuration; method "
+                              f"versions are immutable - create {name}@{_bump(version)} instead")
+        dup = conn.execute("SELECT method_name || '@' || method_version FROM methods WHERE config_hash = %s",
+                           (digest,)).fetchone()
+        if dup is not None:
+            raise MethodError(f"this configuration is identical to method {dup[0]} (config hash {digest}); a new "
+                              "method must differ in strategy, model or a config value")
+        row = conn.execute(
+            "INSERT INTO methods (method_name, method_version, strategy_id, model_id, template_id, position_mgmt_config,"
+            " risk_config, execution_config, sport_config, config_hash, status, description, created_by)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'draft', %s, %s) RETURNING method_id",
+            (name, version, strategy_id, model_id, template_id, Jsonb(dict(configs["position_mgmt"])),
+             Jsonb(dict(configs["risk"])), Jsonb(dict(configs["execution"])), Jsonb(dict(configs["sport"])),
+             digest, description, created_by),
+        ).fetchone()
+        if template_id is not None:
+            conn.execute("UPDATE method_templates SET usage_count = usage_count + 1 WHERE template_id = %s",
+                         (template_id,))
+        conn.execute("INSERT INTO method_status_changes (method_id, from_status, to_status, reason, changed_by)"
+                     " VALUES (%s, NULL, 'draft', %s, %s)", (row[0], reason, created_by))
+    return get_method(conn, f"{name}@{version}")
+
+
+def _bump(version: str) -> str:
+    major, minor = _version_key(version)
+    return f"v{major}.{minor + 1}"
+
+
+def create_method(conn: Any, *, template: str, name: str, version: str, strategy: str, model: str,
+                  overrides: Iterable[str] = (), description: str | None = None,
+                  created_by: str | None = None) -> MethodRecord:
+    """A new draft method from `template` with `section.key=value` overrides."""
+    found = [t for t in templates(conn) if t["template_name"] == template]
+    if not found:
+        names = ", ".join(t["template_name"] for t in templates(conn))
+        raise MethodError(f"template {template!r} not found (one of: {names})")
+    t = found[0]
+    base = {"position_mgmt": t["position_mgmt_config"], "risk": t["risk_config"],
+            "execution": t["execution_config"], "sport": t["sport_config"] or {}}
+    configs = apply_overrides(base, overrides)
+    return _insert(conn, name=name, version=version, strategy_id=_strategy_id(conn, strategy),
+                   model_id=_model_id(conn, model), template_id=int(t["template_id"]), configs=configs,
+                   description=description, created_by=created_by, reason=f"created from template {template}")
+
+
+def export_method(conn: Any, ref: str) -> dict[str, Any]:
+    m = get_method(conn, ref)
+    s_name, s_version = m.strategy.split("@")
+    mo_name, mo_version = m.model.split("@")
+    return {
+        "format": EXPORT_FORMAT, "method_name": m.name, "method_version": m.version,
+        "strategy": {"name": s_name, "version": s_version}, "model": {"name": mo_name, "version": mo_version},
+        "template": m.template, "description": m.description, "position_mgmt_config": m.position_mgmt,
+        "risk_config": m.risk, "execution_config": m.execution, "sport_config": m.sport,
+        "config_hash": m.config_hash, "status_at_export": m.status,
+    }
+
+
+def import_method(conn: Any, data: Any, *, created_by: str | None = None, source: str = "file"
+                  ) -> tuple[MethodRecord, bool]:
+    """Create the exported method here (as draft). Returns (record, created); an identical existing
+    method is returned with created=False."""
+    if not isinstance(data, dict):
+        raise MethodError(f"{source}: a method export is a JSON object")
+    if data.get("format") != EXPORT_FORMAT:
+        raise MethodError(f"{source}: field 'format' must be {EXPORT_FORMAT!r} (got {data.get('format')!r})")
+    for key in ("method_name", "method_version", "strategy", "model", "position_mgmt_config", "risk_config",
+                "execution_config", "sport_config"):
+        if key not in data:
+            raise MethodError(f"{source}: field {key!r} is missing")
+    for key in ("strategy", "model"):
+        ref = data[key]
+        if not isinstance(ref, dict) or "name" not in ref or "version" not in ref:
+            raise MethodError(f"{source}: field {key!r} must be {{\"name\": ..., \"version\": ...}}")
+    for key in ("position_mgmt_config", "risk_config", "execution_config", "sport_config"):
+        if not isinstance(data[key], dict):
+            raise MethodError(f"{source}: field {key!r} must be a JSON object")
+    name, version = str(data["method_name"]), str(data["method_version"])
+    strategy_id = _strategy_id(conn, f"{data['strategy']['name']}@{data['strategy']['version']}")
+    model_id = _model_id(conn, f"{data['model']['name']}@{data['model']['version']}")
+    configs = {"position_mgmt": data["position_mgmt_config"], "risk": data["risk_config"],
+               "execution": data["execution_config"], "sport": data["sport_config"]}
+    digest = method_hash(strategy_id, model_id, configs)
+    existing = conn.execute("SELECT config_hash FROM methods WHERE method_name = %s AND method_version = %s",
+                            (name, version)).fetchone()
+    if existing is not None and existing[0] == digest:
+        return get_method(conn, f"{name}@{version}"), False
+    template_id = None
+    if data.get("template"):
+        row = conn.execute("SELECT template_id FROM method_templates WHERE template_name = %s",
+                           (data["template"],)).fetchone()
+        template_id = int(row[0]) if row else None
+    record = _insert(conn, name=name, version=version, strategy_id=strategy_id, model_id=model_id,
+                     template_id=template_id, configs=configs, description=data.get("description"),
+                     created_by=created_by, reason=f"imported from {source}")
+    return record, True
+
+
+# ---------------------------------------------------------------- performance and lifecycle
+@dataclass(frozen=True, slots=True)
+class Performance:
+    trades: int
+    wins: int
+    pnl: Decimal
+    cost: Decimal
+    roi: Decimal | None
+    win_rate: Decimal | None
+    sharpe: Decimal | None
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.0001"))
+
+
+def performance(conn: Any, method_id: int, *, mode: str | None = None, since: datetime | None = None) -> Performance:
+    """Closed/settled positions of the method: count, wins, realized P&L, ROI on cost, win rate, Sharpe."""
+    rows = conn.execute(
+        "SELECT realized_pnl, entry_price * initial_quantity + fees FROM positions"
+        " WHERE method_id = %(id)s AND row_current_ind AND status IN ('closed', 'settled')"
+        " AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)"
+        " AND (%(since)s::timestamptz IS NULL OR COALESCE(exit_time, created_at) >= %(since)s::timestamptz)",
+        {"id": method_id, "mode": mode, "since": since}).fetchall()
+    trades = len(rows)
+    pnl = sum((r[0] or ZERO for r in rows), ZERO)
+    cost = sum((r[1] or ZERO for r in rows), ZERO)
+    wins = sum(1 for r in rows if (r[0] or ZERO) > ZERO)
+    roi = _q(pnl / cost) if cost > ZERO else None
+    win_rate = _q(Decimal(wins) / Decimal(trades)) if trades else None
+    sharpe = None
+    returns = [(r[0] or ZERO) / r[1] for r in rows if r[1] and r[1] > ZERO]
+    if len(returns) >= 2:
+        mean = sum(returns, ZERO) / len(returns)
+        var = sum(((x - mean) ** 2 for x in returns), ZERO) / (len(returns) - 1)
+        if var > ZERO:
+            sharpe = _q(mean / var.sqrt())
+    return Performance(trades, wins, pnl, cost, roi, win_rate, sharpe)
+
+
+def refresh_metrics(conn: Any, method_id: int) -> MethodRecord:
+    """Recompute the stored paper/live metrics from the method's closed positions."""
+    paper = performance(conn, method_id, mode="paper")
+    live = performance(conn, method_id, mode="live")
+    total = performance(conn, method_id)
+    conn.execute(
+        "UPDATE methods SET paper_trades_count = %s, live_trades_count = %s, paper_roi = %s, live_roi = %s,"
+        " paper_win_rate = %s, live_win_rate = %s, win_rate = %s, paper_sharpe = %s, live_sharpe = %s,"
+        " sharpe_ratio = %s, total_trades = %s WHERE method_id = %s",
+        (paper.trades, live.trades, paper.roi, live.roi, paper.win_rate, live.win_rate, total.win_rate,
+         paper.sharpe, live.sharpe, total.sharpe, total.trades, method_id))
+    row = conn.execute("SELECT method_name || '@' || method_version FROM methods WHERE method_id = %s",
+                       (method_id,)).fetchone()
+    return get_method(conn, row[0])
+
+
+def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None = None,
+               activation: ActivationRules | None = None) -> MethodRecord:
+    """Move a method along its lifecycle; refuses illegal moves and unearned activations."""
+    if target not in STATUSES:
+        raise MethodError(f"status {target!r} is not one of {', '.join(STATUSES)}")
+    rules = activation or ActivationRules()
+    with conn.transaction():
+        m = get_method(conn, ref)
+        conn.execute("SELECT 1 FROM methods WHERE method_id = %s FOR UPDATE", (m.method_id,))
+        if m.status == target:
+            raise MethodError(f"method {m.ref} is already {target}")
+        if target == "active" and m.status in ("draft", "inactive"):
+            raise MethodError(f"method {m.ref} is {m.status}: activation is only allowed from testing "
+                              f"(run `precog methods test {m.ref}` first)")
+        if target not in TRANSITIONS[m.status]:
+            allowed = ", ".join(sorted(TRANSITIONS[m.status])) or "nothing (deprecated is final)"
+            raise MethodError(f"method {m.ref} is {m.status}: it can move to {allowed}, not {target}")
+        if target == "active":
+            m = refresh_metrics(conn, m.method_id)
+            roi = m.paper_roi
+            if m.paper_trades_count < rules.min_paper_trades or roi is None or roi < rules.min_paper_roi:
+                raise MethodError(
+                    f"method {m.ref} cannot be activated yet: {m.paper_trades_count} closed paper trades "
+                    f"(need >= {rules.min_paper_trades}) with paper ROI {roi if roi is not None else 'n/a'} "
+                    f"(need >= {rules.min_paper_roi})")
+        conn.execute(
+            "UPDATE methods SET status = %s,"
+            " activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END,"
+            " deactivated_at = CASE WHEN %s IN ('inactive', 'deprecated') AND activated_at IS NOT NULL"
+            " THEN now() ELSE deactivated_at END,"
+            " capital_share = CASE WHEN %s = 'active' THEN capital_share ELSE NULL END"
+            " WHERE method_id = %s",
+            (target, target, target, target, m.method_id))
+        conn.execute("INSERT INTO method_status_changes (method_id, from_status, to_status, reason, changed_by)"
+                     " VALUES (%s, %s, %s, %s, %s)", (m.method_id, m.status, target, reason, by))
+    return get_method(conn, m.ref)
+
+
+def status_history(conn: Any, ref: str) -> list[dict[str, Any]]:
+    m = get_method(conn, ref)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT from_status, to_status, reason, changed_by, changed_at FROM method_status_changes"
+                    " WHERE method_id = %s ORDER BY changed_at, id", (m.method_id,))
+        return list(cur.fetchall())
+
+
+def auto_deprecate(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
+                   dry_run: bool = False, by: str = "auto-deprecation") -> list[tuple[str, str]]:
+    """Deprecate testing/active methods whose last `window_days` win rate < min (with >= min_trades closed
+    trades) or whose ROI < min_roi. Returns (method, reason) for each (dry_run: would-be)."""
+    rules = rules or DeprecationRules()
+    since = (now or datetime.now().astimezone()) - timedelta(days=rules.window_days)
+    out: list[tuple[str, str]] = []
+    for m in list_methods(conn):
+        if m.status not in ("testing", "active"):
+            continue
+        recent = performance(conn, m.method_id, since=since)
+        overall = performance(conn, m.method_id)
+        reason = None
+        if recent.trades >= rules.min_trades and recent.win_rate is not None and recent.win_rate < rules.min_win_rate:
+            reason = (f"win rate {recent.win_rate} over the last {rules.window_days} days ({recent.trades} trades) "
+                      f"< {rules.min_win_rate}")
+        elif overall.roi is not None and overall.roi < rules.min_roi:
+            reason = f"ROI {overall.roi} over {overall.trades} trades < {rules.min_roi}"
+        if reason is None:
+            continue
+        out.append((m.ref, reason))
+        if not dry_run:
+            transition(conn, m.ref, "deprecated", by=by, reason=reason)
+    return out
+
+
+# ---------------------------------------------------------------- A/B capital split and comparison
+def capital_split(conn: Any, *, existing_share: Decimal = Decimal("0.70"), new_share: Decimal = Decimal("0.30")
+                  ) -> dict[str, Decimal]:
+    """Share of the bankroll each active method trades with (sums to 1 when any method is active).
+
+    Explicit shares (`precog methods split --set`) are kept; the rest of the capital goes to the others:
+    one -> all of it; several -> the most recently activated gets new_share of it, the others split
+    existing_share equally."""
+    active = sorted(list_methods(conn, "active"), key=lambda m: (m.activated_at or m.created_at, m.method_id))
+    if not active:
+        return {}
+    explicit = {m.ref: m.capital_share for m in active if m.capital_share is not None}
+    rest = [m for m in active if m.capital_share is None]
+    remaining = ONE - sum(explicit.values(), ZERO)
+    shares: dict[str, Decimal] = dict(explicit)  # type: ignore[arg-type]
+    if len(rest) == 1:
+        shares[rest[0].ref] = remaining
+    elif rest:
+        newest, older = rest[-1], rest[:-1]
+        total = existing_share + new_share
+        shares[newest.ref] = _q(remaining * new_share / total)
+        each = _q(remaining * existing_share / total / len(older))
+        for m in older:
+            shares[m.ref] = each
+    return shares
+
+
+def set_capital_split(conn: Any, shares: Mapping[str, Decimal] | None) -> dict[str, Decimal]:
+    """Set explicit shares for active methods (None: back to the automatic split)."""
+    with conn.transaction():
+        if not shares:
+            conn.execute("UPDATE methods SET capital_share = NULL WHERE capital_share IS NOT NULL")
+            return capital_split(conn)
+        total = sum(shares.values(), ZERO)
+        if total > ONE:
+            raise MethodError(f"capital shares add up to {total}; they must not exceed 1")
+        for ref, share in shares.items():
+            if not ZERO <= share <= ONE:
+                raise MethodError(f"{ref}: share {share} must be within [0, 1]")
+            m = get_method(conn, ref)
+            if m.status != "active":
+                raise MethodError(f"method {m.ref} is {m.status}; only active methods get capital")
+            conn.execute("UPDATE methods SET capital_share = %s WHERE method_id = %s", (share, m.method_id))
+    return capital_split(conn)
+
+
+def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = obj
+
+
+def _two_proportion_p(w1: int, n1: int, w2: int, n2: int) -> float | None:
+    """Two-sided p-value that two win rates differ (normal approximation); a statistic, not money."""
+    if n1 == 0 or n2 == 0:
+        return None
+    p1, p2, pooled = w1 / n1, w2 / n2, (w1 + w2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return None
+    z = abs(p1 - p2) / se
+    return math.erfc(z / math.sqrt(2))
+
+
+def compare_methods(conn: Any, a_ref: str, b_ref: str) -> dict[str, Any]:
+    a, b = get_method(conn, a_ref), get_method(conn, b_ref)
+    fa: dict[str, Any] = {"strategy": a.strategy, "model": a.model}
+    fb: dict[str, Any] = {"strategy": b.strategy, "model": b.model}
+    _flatten("", a.configs(), fa)
+    _flatten("", b.configs(), fb)
+    diffs = [{"key": k, "a": fa.get(k), "b": fb.get(k)}
+             for k in sorted(set(fa) | set(fb))
+             if normalized_for_hash(fa.get(k)) != normalized_for_hash(fb.get(k))]
+    pa, pb = performance(conn, a.method_id), performance(conn, b.method_id)
+    p_value = _two_proportion_p(pa.wins, pa.trades, pb.wins, pb.trades)
+    def perf(p: Performance) -> dict[str, Any]:
+        return {"trades": p.trades, "wins": p.wins, "pnl": p.pnl, "roi": p.roi, "win_rate": p.win_rate,
+                "sharpe": p.sharpe}
+    return {
+        "a": a.ref, "b": b.ref, "same_config_hash": a.config_hash == b.config_hash, "differences": diffs,
+        "performance": {"a": perf(pa), "b": perf(pb)},
+        "win_rate_p_value": None if p_value is None else f"{p_value:.4f}",
+        "significant_at_5pct": None if p_value is None else p_value < 0.05,
+    }

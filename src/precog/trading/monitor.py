@@ -1,0 +1,172 @@
+"""Position monitoring (spec §5.5): when each open position is checked, with what price, and what it triggers.
+
+Each open position is checked every 30 s, or every 5 s when it is near a threshold (stop loss + 0.02,
+profit target - 0.02, or within 2% of an active trailing stop). Prices come through a 10 s TTL cache that
+also enforces the API budget (60 calls a minute). A check marks the position to market, moves the
+trailing stop, evaluates the 10 exit conditions and hands the winning trigger to the exit manager.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from precog.domain.market import Market
+from precog.domain.money import ONE
+from precog.trading import exits as ex
+from precog.trading import trailing
+from precog.trading.executor import ExitManager
+from precog.trading.portfolio import Portfolio, PositionState
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    normal_seconds: float = 30
+    urgent_seconds: float = 5
+    near_threshold_pct: Decimal = Decimal("0.02")
+    price_cache_ttl_seconds: float = 10
+    max_api_calls_per_minute: int = 60
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> MonitorConfig:
+        return cls(normal_seconds=float(data.get("normal_frequency", 30)),
+                   urgent_seconds=float(data.get("urgent_frequency", 5)),
+                   near_threshold_pct=Decimal(str(data.get("near_threshold_pct", "0.02"))),
+                   price_cache_ttl_seconds=float(data.get("price_cache_ttl_seconds", 10)),
+                   max_api_calls_per_minute=int(data.get("max_api_calls_per_minute", 60)))
+
+
+class PriceCache:
+    """Market snapshots with a TTL; at most `max_calls` venue calls in any 60 s window (then cached data,
+    however old, is served until the window frees up)."""
+
+    def __init__(self, fetch: Callable[[str], Awaitable[Market]], clock: Callable[[], datetime], *,
+                 ttl_seconds: float = 10, max_calls_per_minute: int = 60) -> None:
+        self.fetch = fetch
+        self.clock = clock
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.max_calls = max_calls_per_minute
+        self._data: dict[str, tuple[datetime, Market]] = {}
+        self._calls: deque[datetime] = deque()
+        self.calls_made = 0
+        self.budget_waits = 0
+
+    def put(self, market: Market) -> None:
+        """Feed a snapshot that arrived by other means (WebSocket, a batch poll)."""
+        self._data[market.ticker] = (self.clock(), market)
+
+    async def get(self, ticker: str, *, max_age: timedelta | None = None) -> Market | None:
+        now = self.clock()
+        cached = self._data.get(ticker)
+        limit = self.ttl if max_age is None else max_age
+        if cached is not None and now - cached[0] <= limit:
+            return cached[1]
+        while self._calls and now - self._calls[0] >= timedelta(seconds=60):
+            self._calls.popleft()
+        if len(self._calls) >= self.max_calls:
+            self.budget_waits += 1
+            return cached[1] if cached is not None else None
+        self._calls.append(now)
+        self.calls_made += 1
+        market = await self.fetch(ticker)
+        self._data[ticker] = (now, market)
+        return market
+
+
+def side_quotes(side: str, m: Market) -> tuple[Decimal | None, Decimal | None, int | None]:
+    """(bid, ask, bid size) of one side of the book; None where the side is empty."""
+    if side == "yes":
+        bid = m.yes_bid if m.yes_bid > 0 else None
+        ask = m.yes_ask if m.yes_ask < ONE else None
+        size = int(m.yes_bid_size) if m.yes_bid_size is not None else None
+    else:
+        bid = m.no_bid if m.no_bid > 0 else None
+        ask = m.no_ask if m.no_ask < ONE else None
+        size = int(m.yes_ask_size) if m.yes_ask_size is not None else None
+    return bid, ask, size
+
+
+@dataclass
+class CheckResult:
+    decision: ex.ExitDecision | None
+    trailing_changed: bool
+    urgent: bool
+
+
+class PositionMonitor:
+    def __init__(self, portfolio: Portfolio, exits: ExitManager, rules: ex.ExitRules,
+                 trailing_config: trailing.TrailingConfig, config: MonitorConfig) -> None:
+        self.portfolio = portfolio
+        self.exits = exits
+        self.rules = rules
+        self.trailing_config = trailing_config
+        self.config = config
+        self.next_check: dict[int, datetime] = {}
+        self.checks = 0
+        # per-method position management (a method's position_mgmt_config), by method_id
+        self.method_rules: dict[int, tuple[ex.ExitRules, trailing.TrailingConfig]] = {}
+
+    def rules_of(self, pos: PositionState) -> tuple[ex.ExitRules, trailing.TrailingConfig]:
+        if pos.method_id is not None and pos.method_id in self.method_rules:
+            return self.method_rules[pos.method_id]
+        return self.rules, self.trailing_config
+
+    def due(self, pos: PositionState, now: datetime) -> bool:
+        nxt = self.next_check.get(pos.position_id)
+        return nxt is None or now >= nxt
+
+    def is_urgent(self, pos: PositionState) -> bool:
+        pct = pos.unrealized_pnl_pct
+        conf = pos.metadata.get("confidence", "medium")
+        conf = conf if conf in ("high", "medium", "low") else "medium"
+        near = self.config.near_threshold_pct
+        rules, _ = self.rules_of(pos)
+        if pct is not None:
+            if pct < rules.stop_loss[conf] + near or pct > rules.profit_target[conf] - near:
+                return True
+        st = pos.trailing_stop_state or {}
+        if st.get("active") and pos.current_price:
+            stop = Decimal(st["current_stop_price"])
+            if (pos.current_price - stop) / pos.current_price < near:
+                return True
+        return False
+
+    async def check(self, pos: PositionState, market: Market | None, now: datetime, *,
+                    recomputed_edge: Decimal | None = None, breaker_active: bool = False,
+                    better_opportunity: bool = False) -> CheckResult:
+        self.checks += 1
+        bid, ask, size = side_quotes(pos.side, market) if market is not None else (None, None, None)
+        before_price = pos.current_price
+        self.portfolio.mark(pos, bid, now)
+        changed = triggered = False
+        rules, trailing_config = self.rules_of(pos)
+        if bid is not None:
+            state, changed, triggered = trailing.update(pos.trailing_stop_state, bid, pos.entry_price,
+                                                        trailing_config, now.isoformat())
+            pos.trailing_stop_state = state
+        seconds_to_close = None
+        if market is not None and market.close_time is not None:
+            seconds_to_close = (market.close_time - now).total_seconds()
+        situation = ex.ExitSituation(
+            quantity=pos.quantity, initial_quantity=pos.initial_quantity, entry_price=pos.entry_price, bid=bid,
+            ask=ask, bid_size=size, confidence=pos.metadata.get("confidence", "medium"),
+            trailing_triggered=triggered, seconds_to_close=seconds_to_close, recomputed_edge=recomputed_edge,
+            breaker_active=breaker_active, better_opportunity=better_opportunity,
+            executed_stages=pos.executed_stages)
+        decision = ex.resolve(ex.evaluate(situation, rules)) if market is not None and market.is_tradable \
+            else None
+        urgent = self.is_urgent(pos)
+        interval = self.config.urgent_seconds if urgent else self.config.normal_seconds
+        self.next_check[pos.position_id] = now + timedelta(seconds=interval)
+        material = changed or before_price is None or (bid is not None and before_price is not None
+                                                       and abs(bid - before_price) >= Decimal("0.01"))
+        if material:
+            pos.last_update = now
+            self.portfolio.save(pos, now)
+        if decision is not None:
+            await self.exits.start(pos, decision, now)
+        return CheckResult(decision, changed, urgent)

@@ -1,0 +1,100 @@
+"""Reconciliation of our records with the venue's (startup and periodic).
+
+1. Every order we hold as open is looked up and brought to the venue's state (unknown outcomes resolved
+   by client_order_id). 2. Venue orders we have no row for are adopted. 3. Fills we never booked are booked
+   (missed while we were down). 4. Positions that settled while we were away are settled. 5. Contracts held
+   per market and side are compared with the venue's positions, and cash with the expected balance when
+   the caller knows it. A difference that cannot be explained raises a critical alert and halts trading.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from precog.alerts.api import AlertRaiser
+from precog.domain.market import MarketStatus
+from precog.trading.executor import Executor
+from precog.trading.orders import TERMINAL
+from precog.trading.settlement import settle_market, venue_settlement_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileReport:
+    orders_checked: int = 0
+    orders_adopted: int = 0
+    fills_booked: int = 0
+    positions_settled: int = 0
+    stale_orders_canceled: int = 0
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | None = None,
+                    expected_cash: Decimal | None = None, cancel_stale: bool = True) -> ReconcileReport:
+    venue = executor.venue
+    portfolio = executor.portfolio
+    rep = ReconcileReport()
+    # 1. our open orders -> the venue's state
+    for rec in list(executor.store.open_orders(venue.platform_id, venue.account_ref)):
+        rep.orders_checked += 1
+        live = executor.open.setdefault(rec.client_order_id, rec)
+        await executor.refresh(live)
+    # 2. venue orders we do not know
+    for vo in await venue.open_orders():
+        known = (executor.store.by_client_id(vo.client_order_id) if vo.client_order_id else None) \
+            or executor.store.by_venue_id(venue.platform_id, vo.order_id)
+        if known is None:
+            await executor.adopt(vo.order_id)
+            rep.orders_adopted += 1
+    # 3. fills we never booked
+    rep.fills_booked = len(await executor.sync_fills())
+    # 4. a restarted process cancels what a dead one left resting: entries were priced on old data and exit
+    #    jobs died with it (the monitor re-triggers exits on its next check)
+    if startup and cancel_stale:
+        for rec in list(executor.open.values()):
+            if rec.status not in TERMINAL and rec.run_id != executor.run_id:
+                await executor.cancel(rec, reason="left open by a previous process")
+                rep.stale_orders_canceled += 1
+        rep.fills_booked += len(await executor.sync_fills())
+    # 5. markets that settled while we were not watching
+    settlements = None
+    for pos in list(portfolio.open_positions()):
+        market = await venue.market(pos.market_id)
+        if market.status is MarketStatus.SETTLED and market.settlement_value is not None:
+            if settlements is None:
+                settlements = await venue.settlements()
+            done = settle_market(portfolio, pos.market_id, market.settlement_value, executor.clock(),
+                                 venue_settlement=venue_settlement_for(settlements, pos.market_id),
+                                 run_id=executor.run_id, market_result=market.result or None)
+            rep.positions_settled += len(done)
+    # 6. contracts per market: ours vs the venue's (positive = YES, negative = NO)
+    ours: dict[str, int] = {}
+    for pos in portfolio.open_positions():
+        ours[pos.market_id] = ours.get(pos.market_id, 0) + (pos.quantity if pos.side == "yes" else -pos.quantity)
+    theirs = {p.ticker: int(p.position) for p in await venue.positions() if p.position != 0}
+    for ticker in sorted(set(ours) | set(theirs)):
+        if ours.get(ticker, 0) != theirs.get(ticker, 0):
+            rep.mismatches.append({"kind": "position", "market": ticker, "ours": ours.get(ticker, 0),
+                                   "venue": theirs.get(ticker, 0)})
+    if expected_cash is not None:
+        bal = (await venue.balance()).balance
+        held = sum((o.limit_price * o.remaining for o in executor.open.values()
+                    if o.action == "buy" and o.status not in TERMINAL), Decimal(0))
+        if bal != expected_cash and held == 0:
+            rep.mismatches.append({"kind": "cash", "ours": str(expected_cash), "venue": str(bal)})
+    if rep.mismatches and alerts is not None:
+        alerts.raise_alert("reconciliation_mismatch", "critical", "reconciliation",
+                           f"{len(rep.mismatches)} unexplained difference(s) between our records and the venue; "
+                           "trading halted", {"mismatches": rep.mismatches, "startup": startup},
+                           dedup_key="reconciliation_mismatch", category="trading")
+    if rep.mismatches:
+        log.error("reconciliation mismatches: %s", rep.mismatches)
+    return rep

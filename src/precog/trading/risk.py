@@ -1,0 +1,478 @@
+"""Pre-trade risk checks (spec 5.2): the one gate every entry order passes.
+
+`RiskManager.approve(intent)` runs every check, in order, and returns either an `Approval` - the only
+object the order path accepts (`Approval.consume()` hands back the intent, once, before it expires) - or
+a `Rejection` naming the check and the reason, which is also recorded. An `Approval` cannot be built
+outside this module, so an order cannot reach the venue without passing here.
+
+Checks: trading state (breakers), strategy/model/method status, price sanity, market open and time to
+close, trading hours, data freshness (quote, game state), edge >= effective minimum (recomputed here from
+the intent's price, fee and slippage), confidence, volume, spread, balance, open-position count, never
+both sides of one market, and exposure per market, per game (positions and dollars, all its markets and
+both sides together), per sport, per correlated group and in total. An approval reserves its exposure
+until it is released (order done) or expires unused, so approvals issued back to back see each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
+from zoneinfo import ZoneInfo
+
+from precog.domain.money import ONE, ZERO
+from precog.trading.edges import CostTable, effective_min_edge, q4
+from precog.trading.exposure import ExposureBook
+from precog.trading.forecasts import ModelRef
+from precog.trading.method_config import MethodRuntime
+from precog.trading.settings import TradingSettings
+from precog.trading.strategies import EntryStrategy
+from precog.trading.views import LIVE_GAME_STATUSES, GameView, MarketView, PositionView, correlation_group
+
+PAPER = "paper"
+LIVE = "live"
+_TRADABLE = {PAPER: frozenset({"testing", "active"}), LIVE: frozenset({"active"})}
+_MODEL_TRADABLE = {PAPER: frozenset({"testing", "validating", "active"}), LIVE: frozenset({"active"})}
+
+CHECKS = (
+    "trading_state", "status", "size", "price_sanity", "market_open", "time_to_close", "trading_hours",
+    "data_freshness", "edge", "confidence", "volume", "spread", "balance", "position_count", "both_sides",
+    "market_exposure", "game_positions", "game_exposure", "sport_exposure", "correlated_exposure",
+    "total_exposure",
+)
+
+
+class ApprovalError(RuntimeError):
+    """An approval that cannot be used (already used, expired, or for another intent)."""
+
+
+class OrderIntent(NamedTuple):
+    """A sized entry the decision engine wants to place: buy `quantity` of `side` at limit `price`.
+
+    Immutable (a tuple): what was approved is what gets sent."""
+
+    intent_id: str
+    market: MarketView
+    side: str
+    quantity: int  # whole contracts
+    price: Decimal
+    p_side: Decimal
+    fee_per_contract: Decimal
+    slippage: Decimal
+    edge: Decimal
+    ev_pct: Decimal
+    confidence: Decimal
+    confidence_level: str
+    strategy: EntryStrategy
+    model: ModelRef
+    method: MethodRuntime | None
+    order_type: str = "limit"
+    stake: Decimal = ZERO
+    created_ts: float = 0.0
+    game: GameView | None = None
+    calculation_run_id: str = ""
+    size_limit: str = ""
+
+    @property
+    def ticker(self) -> str:
+        return self.market.ticker
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    check: str
+    reason: str
+    intent: OrderIntent | None = None
+    market: MarketView | None = None
+    side: str | None = None
+    strategy_id: int | None = None
+    model_id: int | None = None
+    method_id: int | None = None
+    edge: Decimal | None = None
+    quantity: int | None = None
+    stake: Decimal | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+    calculation_run_id: str = ""
+
+    approved = False
+
+
+_TOKEN = object()
+_ids = itertools.count(1)
+
+
+class Approval:
+    """Proof that `intent` passed every pre-trade check. Only `RiskManager.approve` creates one."""
+
+    __slots__ = ("approval_id", "intent", "approved_ts", "expires_ts", "cost", "_used", "_released")
+    approved = True
+
+    def __init__(self, token: object, approval_id: int, intent: OrderIntent, approved_ts: float, expires_ts: float,
+                 cost: Decimal) -> None:
+        if token is not _TOKEN:
+            raise ApprovalError("an Approval is issued only by RiskManager.approve")
+        self.approval_id = approval_id
+        self.intent = intent
+        self.approved_ts = approved_ts
+        self.expires_ts = expires_ts
+        self.cost = cost
+        self._used = False
+        self._released = False
+
+    @property
+    def used(self) -> bool:
+        return self._used
+
+    def consume(self, now: float | None = None) -> OrderIntent:
+        """Called by the order path right before sending: returns the intent; refuses reuse or expiry."""
+        now = time.time() if now is None else now
+        if self._used:
+            raise ApprovalError(f"approval {self.approval_id} for {self.intent.ticker} was already used")
+        if self._released:
+            raise ApprovalError(f"approval {self.approval_id} for {self.intent.ticker} was released")
+        if now > self.expires_ts:
+            raise ApprovalError(f"approval {self.approval_id} for {self.intent.ticker} expired "
+                                f"{now - self.expires_ts:.1f} s ago; ask the risk manager again")
+        self._used = True
+        return self.intent
+
+
+def require_approval(approval: object, intent: OrderIntent | None = None, now: float | None = None) -> OrderIntent:
+    """The order path's gate: an unused, unexpired Approval (for `intent`, when given) or ApprovalError."""
+    if not isinstance(approval, Approval):
+        raise ApprovalError(f"an entry order needs an Approval from RiskManager.approve, got {type(approval).__name__}")
+    if intent is not None and approval.intent is not intent:
+        raise ApprovalError(f"approval {approval.approval_id} was issued for another intent")
+    return approval.consume(now)
+
+
+class RejectionRecorder(Protocol):
+    def record(self, rejection: Rejection) -> None: ...
+
+
+class RejectionLog:
+    """Keeps rejections in memory (the scan reports them; a database recorder flushes them)."""
+
+    def __init__(self) -> None:
+        self.items: list[Rejection] = []
+
+    def record(self, rejection: Rejection) -> None:
+        self.items.append(rejection)
+
+    def drain(self) -> list[Rejection]:
+        out, self.items = self.items, []
+        return out
+
+
+class EntryGate(Protocol):
+    """What the risk manager asks the breakers: None when entries are allowed, else why not."""
+
+    def entry_block(self, now: float) -> str | None: ...
+
+
+@dataclass(slots=True)
+class _Reservation:
+    approval: Approval
+    ticker: str
+    side: str
+    cost: Decimal
+    count: int
+
+
+class RiskManager:
+    def __init__(self, settings: TradingSettings, *, mode: str = PAPER, gate: EntryGate | None = None,
+                 recorder: RejectionRecorder | None = None, costs: CostTable | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if mode not in _TRADABLE:
+            raise ValueError(f"mode must be paper or live, got {mode!r}")
+        self.settings = settings
+        self.mode = mode
+        self.gate = gate
+        self.recorder = recorder if recorder is not None else RejectionLog()
+        self.costs = costs if costs is not None else CostTable(settings)
+        self.clock = clock
+        self.book = ExposureBook()
+        self.balance = settings.initial_capital
+        self.reserved_cash = ZERO
+        self._reservations: dict[int, _Reservation] = {}
+        self._next_expiry = float("inf")
+        self._min_edge_cache: dict[tuple[int, int, str, str | None], Decimal] = {}
+        self._caps_cache: dict[tuple[int, int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+        self._pct_for: Decimal | None = None
+        self._pct_value = ZERO
+        self._tz = ZoneInfo(settings.trading_hours_timezone) if settings.trading_hours_enabled else None
+
+    # ------------------------------------------------------------ state
+    def sync(self, positions: Iterable[PositionView], balance: Decimal | None = None) -> None:
+        """Rebuild exposure from the authoritative open positions; outstanding approvals stay reserved."""
+        self.book = ExposureBook()
+        for pos in positions:
+            self.book.add(pos.ticker, pos.side, pos.event_ticker, pos.sport,
+                          pos.correlation_group or correlation_group(pos.sport, pos.event_ticker, None), pos.cost)
+        if balance is not None:
+            self.balance = balance
+        for res in self._reservations.values():
+            m = res.approval.intent.market
+            self.book.add(res.ticker, res.side, m.event_ticker, m.sport, m.group, res.cost)
+
+    def release(self, approval: Approval) -> None:
+        """The order for this approval is finished (filled, canceled or never sent): free what is still reserved."""
+        res = self._reservations.pop(approval.approval_id, None)
+        approval._released = True
+        if res is not None:
+            self.book.remove(res.ticker, res.side, res.cost)
+            self.reserved_cash -= res.cost
+
+    def on_fill(self, approval: Approval, count: int, price: Decimal, fee: Decimal) -> None:
+        """Move `count` filled contracts from the reservation into a holding at the fill price."""
+        res = self._reservations.get(approval.approval_id)
+        intent = approval.intent
+        m = intent.market
+        if res is not None and res.count > 0:
+            share = min(count, res.count)
+            freed = res.cost * share / res.count
+            res.count -= share
+            res.cost -= freed
+            self.book.remove(res.ticker, res.side, freed)
+            self.reserved_cash -= freed
+            if res.count <= 0:
+                self._reservations.pop(approval.approval_id, None)
+        cost = price * count + fee
+        self.book.add(m.ticker, intent.side, m.event_ticker, m.sport, m.group, cost)
+        self.balance -= cost
+
+    def _expire(self, now: float) -> None:
+        nxt = float("inf")
+        for res in list(self._reservations.values()):
+            if not res.approval.used and res.approval.expires_ts < now:
+                self.release(res.approval)
+            elif not res.approval.used:
+                nxt = min(nxt, res.approval.expires_ts)
+        self._next_expiry = nxt
+
+    # ------------------------------------------------------------ limits
+    def min_edge_for(self, strategy: EntryStrategy, method: MethodRuntime | None, market: MarketView) -> Decimal:
+        key = (id(strategy), id(method), market.sport, market.special_event)
+        found = self._min_edge_cache.get(key)
+        if found is None:
+            found = effective_min_edge(self.settings, market.sport, strategy.min_edge_for(market.sport),
+                                       method.min_edge if method is not None else None, market.special_event)
+            self._min_edge_cache[key] = found
+        return found
+
+    def caps(self, strategy: EntryStrategy, method: MethodRuntime | None, sport: str) -> tuple[Decimal, ...]:
+        """(position cap, sport cap, correlated cap, total cap) for a unit in a sport; the position cap is also
+        bounded by max_position_pct of the current balance."""
+        key = (id(strategy), id(method), sport)
+        found = self._caps_cache.get(key)
+        if found is None:
+            s = self.settings
+            position = strategy.max_position_dollars if strategy.max_position_dollars is not None \
+                else s.max_position_dollars
+            total, correlated = s.max_total_exposure, s.max_correlated_exposure
+            if method is not None:
+                if method.max_position_dollars is not None:
+                    position = min(position, method.max_position_dollars)
+                if method.max_total_exposure is not None:
+                    total = min(total, method.max_total_exposure)
+                if method.max_correlated_exposure is not None:
+                    correlated = min(correlated, method.max_correlated_exposure)
+            found = (position, s.sport_share(sport) * total, correlated, total)
+            self._caps_cache[key] = found
+        position, sport_cap, correlated, total = found
+        return min(position, self._pct_cap), sport_cap, correlated, total
+
+    def position_cap(self, strategy: EntryStrategy, method: MethodRuntime | None, sport: str = "") -> Decimal:
+        return self.caps(strategy, method, sport)[0]
+
+    @property
+    def _pct_cap(self) -> Decimal:
+        if self._pct_for is not self.balance:
+            self._pct_for = self.balance
+            self._pct_value = self.settings.max_position_pct * self.balance
+        return self._pct_value
+
+    def headroom(self, market: MarketView, strategy: EntryStrategy, method: MethodRuntime | None
+                 ) -> list[tuple[str, Decimal]]:
+        """Dollar room left under each cap for a new entry in `market` (what sizing must fit into)."""
+        book = self.book
+        position, sport_cap, correlated, total = self.caps(strategy, method, market.sport)
+        return [
+            ("market_exposure", position - book.by_market.get(market.ticker, ZERO)),
+            ("game_exposure", self.settings.max_exposure_per_game - book.by_game.get(market.event_ticker, ZERO)),
+            ("sport_exposure", sport_cap - book.by_sport.get(market.sport, ZERO)),
+            ("correlated_exposure", correlated - book.by_group.get(market.group, ZERO)),
+            ("total_exposure", total - book.total),
+            ("balance", self.balance - self.reserved_cash),
+        ]
+
+    # ------------------------------------------------------------ the gate
+    def approve(self, intent: OrderIntent, now: float | None = None) -> Approval | Rejection:
+        now = self.clock() if now is None else now
+        if self._next_expiry <= now:
+            self._expire(now)
+        checked = self._check(intent, now)
+        if isinstance(checked, tuple):
+            check, reason, details = checked
+            rejection = Rejection(
+                check=check, reason=reason, intent=intent, market=intent.market, side=intent.side,
+                strategy_id=intent.strategy.ref.strategy_id, model_id=intent.model.model_id,
+                method_id=intent.method.method_id if intent.method is not None else None, edge=intent.edge,
+                quantity=intent.quantity, stake=intent.stake, details=details, at=now,
+                calculation_run_id=intent.calculation_run_id)
+            self.recorder.record(rejection)
+            return rejection
+        cost = checked
+        approval = Approval(_TOKEN, next(_ids), intent, now, now + self.settings.approval_ttl_seconds, cost)
+        m = intent.market
+        self._reservations[approval.approval_id] = _Reservation(approval, m.ticker, intent.side, cost, intent.quantity)
+        self.book.add(m.ticker, intent.side, m.event_ticker, m.sport, m.group, cost)
+        self.reserved_cash += cost
+        if approval.expires_ts < self._next_expiry:
+            self._next_expiry = approval.expires_ts
+        return approval
+
+    def reject(self, check: str, reason: str, *, market: MarketView, side: str | None, strategy_id: int | None,
+               model_id: int | None, method_id: int | None, edge: Decimal | None = None, now: float | None = None,
+               details: dict[str, Any] | None = None, calculation_run_id: str = "") -> Rejection:
+        """Record a decision that stopped before approval (e.g. sizing gave zero contracts)."""
+        rejection = Rejection(check=check, reason=reason, market=market, side=side, strategy_id=strategy_id,
+                              model_id=model_id, method_id=method_id, edge=edge, details=details or {},
+                              at=self.clock() if now is None else now, calculation_run_id=calculation_run_id)
+        self.recorder.record(rejection)
+        return rejection
+
+    def _check(self, intent: OrderIntent, now: float) -> tuple[str, str, dict[str, Any]] | Decimal:  # noqa: C901
+        """The first failed check as (check, reason, details), or the order's cost when all pass."""
+        s = self.settings
+        m = intent.market
+        side = intent.side
+        strategy, method, model = intent.strategy, intent.method, intent.model
+        # -- trading state / circuit breakers
+        if self.gate is not None:
+            blocked = self.gate.entry_block(now)
+            if blocked is not None:
+                return "trading_state", f"entries blocked: {blocked}", {}
+        # -- versions allowed to trade
+        allowed = _TRADABLE[self.mode]
+        if strategy.ref.status not in allowed:
+            return "status", f"strategy {strategy.ref.label} is {strategy.ref.status} ({self.mode} trading needs " \
+                             f"{'/'.join(sorted(allowed))})", {}
+        if model.status not in _MODEL_TRADABLE[self.mode]:
+            return "status", f"model {model.label} is {model.status}", {}
+        if method is not None:
+            if method.status not in allowed:
+                return "status", f"method {method.label} is {method.status} ({self.mode} trading needs " \
+                                 f"{'/'.join(sorted(allowed))})", {}
+            if not method.sport_enabled(m.sport):
+                return "status", f"method {method.label} does not trade {m.sport}", {}
+        # -- size and price sanity
+        if intent.quantity < 1:
+            return "size", f"quantity {intent.quantity} is not a whole number of contracts >= 1", {}
+        price = intent.price
+        if price != m.price_of(side):
+            return "price_sanity", f"limit {price} is not the current {side} ask {m.price_of(side)}", {}
+        if not (s.min_price <= price <= s.max_price):
+            return "price_sanity", f"price {price} outside [{s.min_price}, {s.max_price}]", {"price": price}
+        if not (ZERO <= m.yes_bid <= m.yes_ask <= ONE):
+            return "price_sanity", f"book crossed or out of range (bid {m.yes_bid}, ask {m.yes_ask})", {}
+        # -- market state and timing
+        if m.status != "open":
+            return "market_open", f"market is {m.status}", {}
+        if m.close_ts is not None and m.close_ts - now < s.min_seconds_to_close:
+            return "time_to_close", f"market closes in {max(0.0, m.close_ts - now):.0f} s " \
+                                    f"(minimum {s.min_seconds_to_close} s)", {}
+        if self._tz is not None:
+            blocked_hours = self._outside_hours(now)
+            if blocked_hours is not None:
+                return "trading_hours", blocked_hours, {}
+        # -- freshness
+        if m.quote_ts is None:
+            return "data_freshness", "quote time unknown", {}
+        age = now - m.quote_ts
+        if age > s.max_price_age_seconds:
+            return "data_freshness", f"price is {age:.0f} s old (max {s.max_price_age_seconds} s)", {"age": age}
+        game = intent.game
+        if game is not None and game.state.status in LIVE_GAME_STATUSES:
+            gage = now - game.observed_ts
+            if gage > s.max_game_state_age_seconds:
+                return "data_freshness", f"game state is {gage:.0f} s old (max {s.max_game_state_age_seconds} s)", \
+                    {"age": gage}
+        # -- edge (recomputed from the intent's own costs) and confidence
+        fees = self.costs.schedule(m.fee_multiplier)
+        fee_pc = self.costs.get(price, m.fee_multiplier).fee
+        if intent.fee_per_contract < fee_pc:
+            return "edge", f"fee per contract {intent.fee_per_contract} is below the schedule's {fee_pc}", {}
+        edge = q4(intent.p_side - (price + intent.fee_per_contract + intent.slippage))
+        min_edge = self.min_edge_for(strategy, method, m)
+        if edge < min_edge:
+            return "edge", f"edge {edge} below minimum {min_edge}", {"edge": edge, "min_edge": min_edge}
+        if intent.confidence < s.confidence_min:
+            return "confidence", f"confidence {intent.confidence} below minimum {s.confidence_min}", {}
+        # -- liquidity
+        min_volume = s.min_volume
+        max_spread = s.leagues[m.sport].max_spread if m.sport in s.leagues else None
+        if method is not None:
+            rule = method.sports.get(m.sport)
+            if rule is not None and rule.min_volume is not None:
+                min_volume = rule.min_volume
+            if rule is not None and rule.max_spread is not None:
+                max_spread = rule.max_spread if max_spread is None else min(max_spread, rule.max_spread)
+        if strategy.max_spread is not None:
+            max_spread = strategy.max_spread if max_spread is None else min(max_spread, strategy.max_spread)
+        if m.volume < min_volume:
+            return "volume", f"volume {m.volume} below minimum {min_volume}", {}
+        spread = m.spread
+        if spread > price * s.max_spread_pct:
+            return "spread", f"spread {spread} is {q4(spread / price)} of the price (max {s.max_spread_pct})", {}
+        if max_spread is not None and spread > max_spread:
+            return "spread", f"spread {spread} above maximum {max_spread}", {}
+        # -- money and counts
+        stake = (price + intent.slippage) * intent.quantity + fees.fee(intent.quantity, price, taker=s.assume_taker)
+        book = self.book
+        if self.balance < s.min_balance_to_trade:
+            return "balance", f"balance {self.balance} below the minimum to trade {s.min_balance_to_trade}", {}
+        available = self.balance - self.reserved_cash
+        if stake > available:
+            return "balance", f"order costs {stake}, available cash {available}", {"stake": stake}
+        new_position = not book.holds(m.ticker, side)
+        if new_position and book.open_positions + 1 > s.max_open_positions:
+            return "position_count", f"{book.open_positions} open positions (max {s.max_open_positions})", {}
+        other = "no" if side == "yes" else "yes"
+        if book.holds(m.ticker, other):
+            return "both_sides", f"already holding {other.upper()} in {m.ticker}; never both sides of one market", {}
+        cap, sport_cap, group_cap, total_cap = self.caps(strategy, method, m.sport)
+        have = book.by_market.get(m.ticker, ZERO)
+        if have + stake > cap:
+            return "market_exposure", f"market exposure {have} + {stake} > {cap}", {"cap": cap}
+        if new_position and book.positions_in_game(m.event_ticker) + 1 > s.max_positions_per_game:
+            return "game_positions", f"{book.positions_in_game(m.event_ticker)} positions in game {m.event_ticker} " \
+                                     f"(max {s.max_positions_per_game})", {}
+        have = book.by_game.get(m.event_ticker, ZERO)
+        if have + stake > s.max_exposure_per_game:
+            return "game_exposure", f"game {m.event_ticker} exposure {have} + {stake} > {s.max_exposure_per_game}", \
+                {"cap": s.max_exposure_per_game}
+        have = book.by_sport.get(m.sport, ZERO)
+        if have + stake > sport_cap:
+            return "sport_exposure", f"{m.sport} exposure {have} + {stake} > {sport_cap}", {"cap": sport_cap}
+        have = book.by_group.get(m.group, ZERO)
+        if have + stake > group_cap:
+            return "correlated_exposure", f"correlated group {m.group} exposure {have} + {stake} > {group_cap}", \
+                {"cap": group_cap}
+        if book.total + stake > total_cap:
+            return "total_exposure", f"total exposure {book.total} + {stake} > {total_cap}", {"cap": total_cap}
+        return stake
+
+    def _outside_hours(self, now: float) -> str | None:
+        s = self.settings
+        local = datetime.fromtimestamp(now, self._tz)
+        start, end = s.weekend_hours if local.weekday() >= 5 else s.weekday_hours
+        hhmm = local.strftime("%H:%M")
+        if not (start <= hhmm < end):
+            return f"outside trading hours {start}-{end} {s.trading_hours_timezone} (now {hhmm})"
+        return None

@@ -1,0 +1,198 @@
+"""The decision inputs read from the database: open markets in scope, their games, positions, balance.
+
+Used by `precog edges scan` (one scan now) and by anything that decides from stored state rather than a
+live feed. Market and game freshness: a stored version is as fresh as the later of its own write and the
+last message of its feed (`ingest_feed_status`), because the SCD2 writer only writes a new version when
+something changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from precog.domain.money import ONE
+from precog.trading.settings import TradingSettings
+from precog.trading.views import GameView, MarketView, PositionView, correlation_group
+
+
+@dataclass
+class Snapshot:
+    markets: list[MarketView]
+    games: dict[str, GameView]
+    positions: list[PositionView]
+    balance: Decimal
+    out_of_scope: dict[str, int] = field(default_factory=dict)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _later(*values: datetime | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present).timestamp() if present else None
+
+
+def _sport_of(series_ticker: str, subcategory: str | None, settings: TradingSettings) -> str | None:
+    for sport, league in settings.leagues.items():
+        if league.series_ticker and (series_ticker == league.series_ticker):
+            return sport
+    if subcategory and subcategory in settings.leagues:
+        return subcategory
+    return None
+
+
+_MARKETS_SQL = """
+SELECT m.id, m.market_id, m.ticker, m.event_id, m.title, m.market_type, m.yes_bid, m.yes_ask, m.volume,
+       m.status, m.close_time, m.created_at, m.platform_id, m.metadata,
+       e.start_time, e.metadata AS event_metadata, e.category AS event_category,
+       s.external_id AS series_ticker, s.category AS series_category, s.subcategory, s.fee_multiplier,
+       gl.home_team, gl.away_team, gl.sport AS link_sport, gl.external_game_id, glm.side AS yes_team,
+       f.last_message_at AS feed_last_message
+FROM markets m
+LEFT JOIN events e ON e.event_id = m.event_id
+LEFT JOIN series s ON s.series_id = e.series_id
+LEFT JOIN game_links gl ON gl.event_id = m.event_id
+LEFT JOIN game_link_markets glm ON glm.market_id = m.market_id
+LEFT JOIN ingest_feed_status f ON f.feed = m.platform_id || ':markets' AND f.mode <> 'down'
+WHERE m.row_current_ind AND m.status = 'open'
+ORDER BY m.market_id
+"""
+
+
+def load_markets(conn: Any, settings: TradingSettings) -> tuple[list[MarketView], dict[str, tuple[str, str]],
+                                                               dict[str, int]]:
+    """Open markets of the enabled leagues; also event -> (sport, game id) for the linked games."""
+    blacklist = re.compile("|".join(f"(?:{p})" for p in settings.blacklist_patterns)) \
+        if settings.blacklist_patterns else None
+    markets: list[MarketView] = []
+    links: dict[str, tuple[str, str]] = {}
+    skipped: dict[str, int] = {}
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_MARKETS_SQL)
+        rows = cur.fetchall()
+    for r in rows:
+        series = r["series_ticker"] or (r["event_id"] or r["ticker"]).split("-")[0]
+        sport = r["link_sport"] or _sport_of(series, r["subcategory"], settings)
+        if sport is None or sport not in settings.leagues:
+            skip("not_a_configured_league")
+            continue
+        if not settings.leagues[sport].enabled:
+            skip("league_disabled")
+            continue
+        category = r["series_category"] or r["event_category"] or "sports"
+        if category in settings.exclude_categories:
+            skip("excluded_category")
+            continue
+        if blacklist is not None and blacklist.match(r["ticker"]):
+            skip("blacklisted")
+            continue
+        if r["market_type"] != "binary":
+            skip("not_binary")
+            continue
+        if r["yes_bid"] is None or r["yes_ask"] is None:
+            skip("no_quote")
+            continue
+        meta = r["event_metadata"] or {}
+        special = meta.get("special_event") or (meta.get("season_type") if meta.get("season_type") in
+                                                 ("playoffs", "championship") else None)
+        event = r["event_id"] or r["ticker"]
+        markets.append(MarketView(
+            ticker=r["ticker"], event_ticker=event, sport=sport, yes_bid=r["yes_bid"], yes_ask=r["yes_ask"],
+            status=r["status"], volume=int(r["volume"] or 0), close_ts=_ts(r["close_time"]),
+            quote_ts=_later(r["created_at"], r["feed_last_message"]),
+            fee_multiplier=r["fee_multiplier"] if r["fee_multiplier"] is not None else ONE,
+            series_ticker=series, category=category, market_type=r["market_type"],
+            market_kind=str((r["metadata"] or {}).get("market_kind", "game_winner")),
+            special_event=special, yes_team=r["yes_team"] if r["yes_team"] in ("home", "away") else None,
+            home_team=r["home_team"] or "", away_team=r["away_team"] or "", start_ts=_ts(r["start_time"]),
+            market_version_id=int(r["id"]), title=r["title"] or ""))
+        if r["external_game_id"]:
+            links[event] = (sport, r["external_game_id"])
+    return markets, links, skipped
+
+
+def load_games(conn: Any, links: dict[str, tuple[str, str]]) -> dict[str, GameView]:
+    """Current game states of the linked games, keyed by the Kalshi event (market.event_ticker); several
+    venue events (winner, spread, total) may share one game."""
+    if not links:
+        return {}
+    from precog.ingest.game_store import from_row
+
+    sports = sorted({sport for sport, _ in links.values()})
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT g.*, f.last_success_at AS feed_success FROM game_states g"
+            " LEFT JOIN ingest_feed_status f ON f.feed = 'espn:' || g.sport AND f.mode <> 'down'"
+            " WHERE g.row_current_ind AND g.sport = ANY(%s)", (sports,))
+        rows = cur.fetchall()
+    wanted = set(links.values())
+    by_game: dict[tuple[str, str], GameView] = {}
+    for r in rows:
+        key = (r["sport"], r["external_game_id"])
+        if key in wanted:
+            by_game[key] = GameView(from_row(r), _later(r["created_at"], r["feed_success"]) or 0.0)
+    return {event: by_game[key] for event, key in links.items() if key in by_game}
+
+
+def load_positions(conn: Any, mode: str) -> list[PositionView]:
+    """Open positions as exposure (cost = entry price x contracts + fees), grouped like the markets."""
+    rows = conn.execute(
+        "SELECT p.position_id, p.market_id, COALESCE(p.event_id, m.event_id, p.market_id),"
+        " COALESCE(p.sport, gl.sport, ''), lower(p.side), p.quantity, p.entry_price * p.quantity + p.fees,"
+        " p.method_id, e.start_time"
+        " FROM positions p"
+        " LEFT JOIN markets m ON m.market_id = p.market_id AND m.row_current_ind"
+        " LEFT JOIN events e ON e.event_id = COALESCE(p.event_id, m.event_id)"
+        " LEFT JOIN game_links gl ON gl.event_id = COALESCE(p.event_id, m.event_id)"
+        " WHERE p.row_current_ind AND p.status = 'open' AND p.mode = %s", (mode,)).fetchall()
+    out = [PositionView(ticker=r[1], event_ticker=r[2], sport=r[3], side=r[4], quantity=int(r[5]), cost=r[6],
+                        correlation_group=correlation_group(r[3], r[2], _ts(r[8])), method_id=r[7],
+                        position_id=int(r[0])) for r in rows]
+    return out + load_open_entry_orders(conn, mode)
+
+
+def load_open_entry_orders(conn: Any, mode: str) -> list[PositionView]:
+    """Entry orders still working at the venue count as exposure too (their unfilled part, at the limit)."""
+    exists = conn.execute("SELECT to_regclass('orders')").fetchone()
+    if exists is None or exists[0] is None:
+        return []
+    rows = conn.execute(
+        "SELECT o.market_id, COALESCE(m.event_id, o.market_id), COALESCE(gl.sport, ''), o.side,"
+        " o.quantity - o.filled_quantity, o.limit_price * (o.quantity - o.filled_quantity), o.method_id,"
+        " e.start_time"
+        " FROM orders o"
+        " LEFT JOIN markets m ON m.market_id = o.market_id AND m.row_current_ind"
+        " LEFT JOIN events e ON e.event_id = m.event_id"
+        " LEFT JOIN game_links gl ON gl.event_id = m.event_id"
+        " WHERE o.purpose = 'entry' AND o.mode = %s AND o.quantity > o.filled_quantity"
+        " AND o.status IN ('created', 'submitted', 'resting', 'partially_filled', 'unresolved')",
+        (mode,)).fetchall()
+    return [PositionView(ticker=r[0], event_ticker=r[1], sport=r[2], side=r[3], quantity=int(r[4]), cost=r[5],
+                         correlation_group=correlation_group(r[2], r[1], _ts(r[7])), method_id=r[6],
+                         extra={"open_order": True}) for r in rows]
+
+
+def load_balance(conn: Any, mode: str, settings: TradingSettings) -> Decimal:
+    """The current balance for `mode` (all platforms), else the configured initial capital (paper)."""
+    row = conn.execute("SELECT sum(balance) FROM account_balance WHERE row_current_ind AND mode = %s",
+                       (mode,)).fetchone()
+    if row is None or row[0] is None:
+        return settings.initial_capital
+    return Decimal(row[0])
+
+
+def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper") -> Snapshot:
+    markets, links, skipped = load_markets(conn, settings)
+    return Snapshot(markets, load_games(conn, links), load_positions(conn, mode), load_balance(conn, mode, settings),
+                    skipped)

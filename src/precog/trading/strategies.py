@@ -1,0 +1,391 @@
+"""Entry strategies (spec 5.11) as immutable versions, and the rule each applies to turn an edge into a signal.
+
+`trade_strategies.yaml` holds one block per strategy with a `version`; `sync_strategies` stores each block
+as a `strategies` row (config = the block without `version`/`enabled`). A version's config never changes:
+a block whose config differs from the stored row of the same version is refused with a message telling
+the user to bump the version. `enabled` maps to the row's status (active / inactive).
+
+At decision time a strategy answers two questions, cheaply:
+  * `phase_block(market, game, now)`  - is this market in the strategy's moment (pre-game window, halftime,
+    live event, final seconds)? None = yes, else the reason it is not.
+  * `side_block(market, game, side, p_side, now)` - side-specific rules (settlement arbitrage buys only a
+    near-certain leader; halftime needs a tight spread). None = a signal, if the edge clears the minimum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from precog.config.loader import Config
+from precog.domain.jsonutil import canonical
+from precog.domain.money import to_decimal
+from precog.trading.normalize import normalized_for_hash
+from precog.trading.views import YES, GameView, MarketView
+
+PRE_GAME = "pre_game_entry"
+HALFTIME = "halftime_entry"
+LIVE = "live_trading"
+SETTLEMENT_ARB = "settlement_arbitrage"
+ENTRY_STRATEGIES = (PRE_GAME, HALFTIME, LIVE, SETTLEMENT_ARB)
+
+_VERSION_KEYS = ("version", "enabled")
+
+
+class StrategyError(ValueError):
+    """A strategy configuration or lookup problem; the message names the strategy and what to do."""
+
+
+class StrategyConfigChanged(StrategyError):
+    pass
+
+
+# ---------------------------------------------------------------- definitions and the database
+@dataclass(frozen=True, slots=True)
+class StrategyDefinition:
+    name: str
+    version: str
+    enabled: bool
+    config: dict[str, Any]
+
+    @property
+    def config_hash(self) -> str:
+        return strategy_config_hash(self.config)
+
+
+def strategy_config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.md5(canonical(normalized_for_hash(dict(config))).encode(), usedforsecurity=False).hexdigest()
+
+
+def load_strategy_definitions(cfg: Config) -> list[StrategyDefinition]:
+    blocks = cfg.get("trade_strategies.strategies")
+    out = []
+    for name, block in blocks.items():
+        config = {k: v for k, v in block.items() if k not in _VERSION_KEYS}
+        out.append(StrategyDefinition(str(name), str(block["version"]), bool(block.get("enabled", True)), config))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    inserted: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    status_changed: tuple[str, ...]
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub} added")
+            elif key not in new:
+                out.append(f"{sub} removed")
+            else:
+                out.extend(_diff(old[key], new[key], sub))
+        return out
+    if old != new:
+        return [f"{path}: {old} -> {new}"]
+    return []
+
+
+def sync_strategies(conn: Any, definitions: Iterable[StrategyDefinition]) -> SyncReport:
+    """Store each YAML strategy version (idempotent). Refuses a changed config under an existing version.
+
+    Runs in one transaction: either every block is stored or none is."""
+    inserted: list[str] = []
+    unchanged: list[str] = []
+    status_changed: list[str] = []
+    with conn.transaction():
+        for d in definitions:
+            label = f"{d.name}@{d.version}"
+            row = conn.execute(
+                "SELECT strategy_id, config, status FROM strategies WHERE strategy_name = %s AND strategy_version = %s",
+                (d.name, d.version),
+            ).fetchone()
+            wanted_status = "active" if d.enabled else "inactive"
+            if row is None:
+                conn.execute(
+                    "UPDATE strategies SET status = 'inactive', deactivated_at = now()"
+                    " WHERE strategy_name = %s AND status = 'active'",
+                    (d.name,),
+                )
+                conn.execute(
+                    "INSERT INTO strategies (strategy_name, strategy_version, strategy_type, category, config,"
+                    " config_hash, description, status, activated_at, created_by)"
+                    " VALUES (%s, %s, 'entry', 'sports', %s, %s, %s, %s, CASE WHEN %s = 'active' THEN now() END,"
+                    " 'trade_strategies.yaml')",
+                    (d.name, d.version, Jsonb(d.config), d.config_hash, f"{d.name} from trade_strategies.yaml",
+                     wanted_status, wanted_status),
+                )
+                inserted.append(label)
+                continue
+            stored = normalized_for_hash(row[1])
+            if strategy_config_hash(row[1]) != d.config_hash:
+                changes = "; ".join(_diff(stored, normalized_for_hash(d.config))[:5])
+                raise StrategyConfigChanged(
+                    f"trade_strategies.yaml: strategies.{d.name} differs from the stored version {d.version} "
+                    f"({changes}); strategy versions are immutable - bump strategies.{d.name}.version "
+                    f"(e.g. {bump_version(d.version)}) to create a new version")
+            status = row[2]
+            if status != wanted_status and status in ("active", "inactive"):
+                conn.execute(
+                    "UPDATE strategies SET status = %s,"
+                    " activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END,"
+                    " deactivated_at = CASE WHEN %s = 'inactive' THEN now() ELSE deactivated_at END"
+                    " WHERE strategy_id = %s",
+                    (wanted_status, wanted_status, wanted_status, row[0]),
+                )
+                status_changed.append(f"{label}: {status} -> {wanted_status}")
+            else:
+                unchanged.append(label)
+    return SyncReport(tuple(inserted), tuple(unchanged), tuple(status_changed))
+
+
+def bump_version(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")
+    return f"v{major}.{int(minor) + 1}"
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRef:
+    strategy_id: int | None
+    name: str
+    version: str
+    status: str = "active"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+# ---------------------------------------------------------------- decision rules
+def _dec(config: Mapping[str, Any], key: str, default: str | None = None) -> Decimal | None:
+    value = config.get(key, default)
+    return None if value is None else to_decimal(value, field=key)
+
+
+class EntryStrategy(ABC):
+    """Common parts: minimum edge (per sport), Kelly/size overrides, spread limit, order style."""
+
+    order_type = "limit"
+
+    def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
+        self.ref = ref
+        self.name = ref.name
+        self.config = dict(config)
+        self.min_edge = _dec(config, "min_edge", "0")
+        self.kelly_fraction = _dec(config, "kelly_fraction")
+        self.max_position_dollars = _dec(config, "max_position_dollars")
+        self.max_spread = _dec(config, "max_spread")
+        # a strategy may replace the global shrinkage toward 0.5 (settlement arbitrage: 0)
+        self.shrinkage_factor = _dec(config, "shrinkage_factor")
+        sports = config.get("sports") or {}
+        self.sport_rules: dict[str, dict[str, Any]] = {str(k): dict(v or {}) for k, v in sports.items()}
+        self._min_edge_by_sport: dict[str, Decimal | None] = {
+            sport: (to_decimal(rules["min_edge"], field=f"{self.name}.sports.{sport}.min_edge")
+                    if "min_edge" in rules else self.min_edge)
+            for sport, rules in self.sport_rules.items()
+        }
+
+    def min_edge_for(self, sport: str) -> Decimal | None:
+        return self._min_edge_by_sport.get(sport, self.min_edge)
+
+    @abstractmethod
+    def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        """None when the market is in this strategy's moment, else the reason it is not."""
+
+    def side_block(self, market: MarketView, game: GameView | None, side: str, p_side: Decimal,
+                   now: float) -> str | None:
+        if self.max_spread is not None and market.spread > self.max_spread:
+            return "spread_above_strategy_max"
+        return None
+
+
+class PreGameEntry(EntryStrategy):
+    """0.5-24 h before the start; lineup/injury/weather gates from the game's metadata when reported."""
+
+    def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
+        super().__init__(ref, config)
+        self.min_seconds = float(to_decimal(config.get("min_hours_before_start", "0.5"), field="min_hours")) * 3600
+        self.max_seconds = float(to_decimal(config.get("max_hours_before_start", 24), field="max_hours")) * 3600
+        self.markets = frozenset(str(m) for m in config.get("markets") or ())
+
+    def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        if game is not None and game.state.status not in ("scheduled", "pregame"):
+            return "game_started"
+        start = game.start_ts if game is not None else market.start_ts
+        if start is None:
+            return "start_time_unknown"
+        until = start - now
+        if until < self.min_seconds or until > self.max_seconds:
+            return "outside_pregame_window"
+        if self.markets and market.market_kind not in self.markets:
+            return "market_kind_not_traded"
+        rules = self.sport_rules.get(market.sport)
+        if rules and game is not None and game.state.metadata:
+            meta = game.state.metadata
+            if meta.get("lineup_confirmed") is False:
+                return "lineup_not_confirmed"
+            if "max_key_injuries" in rules and int(meta.get("key_injuries", 0) or 0) > int(rules["max_key_injuries"]):
+                return "key_injuries"
+            if "max_wind_mph" in rules and meta.get("wind_mph") is not None and \
+                    to_decimal(meta["wind_mph"], field="wind_mph") > to_decimal(rules["max_wind_mph"], field="max_wind"):
+                return "wind"
+            if "max_precipitation" in rules and meta.get("precipitation") is not None and \
+                    to_decimal(meta["precipitation"], field="precipitation") > \
+                    to_decimal(rules["max_precipitation"], field="max_precipitation"):
+                return "precipitation"
+            if rules.get("allow_snow") is False and meta.get("snow"):
+                return "snow"
+        return None
+
+
+class HalftimeEntry(EntryStrategy):
+    """Within window_minutes of halftime starting; lead and first-half turnover/special-teams gates."""
+
+    def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
+        super().__init__(ref, config)
+        self.window = float(to_decimal(config.get("window_minutes", 10), field="window_minutes")) * 60
+        self.min_lead = int(config.get("min_lead", 0))
+        self.max_turnovers = config.get("max_first_half_turnovers")
+        self.max_st_tds = config.get("max_special_teams_tds")
+
+    def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        if game is None:
+            return "no_game_state"
+        if game.state.status != "halftime":
+            return "not_halftime"
+        started = game.halftime_started_ts if game.halftime_started_ts is not None else game.observed_ts
+        if now - started > self.window:
+            return "halftime_window_passed"
+        if game.state.lead < self.min_lead:
+            return "lead_below_min"
+        meta = game.state.metadata
+        if meta:
+            if self.max_turnovers is not None and int(meta.get("first_half_turnovers", 0) or 0) > int(self.max_turnovers):
+                return "too_many_turnovers"
+            if self.max_st_tds is not None and int(meta.get("special_teams_tds", 0) or 0) > int(self.max_st_tds):
+                return "special_teams_tds"
+        return None
+
+
+class LiveTrading(EntryStrategy):
+    """In play, deciding within decision_seconds of a trigger event (touchdown, turnover, ...)."""
+
+    def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
+        super().__init__(ref, config)
+        self.decision_seconds = float(to_decimal(config.get("decision_seconds", 10), field="decision_seconds"))
+        self.triggers = frozenset(str(t) for t in config.get("trigger_events") or ())
+
+    def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        if game is None:
+            return "no_game_state"
+        if game.state.status != "live":
+            return "not_live"
+        if now - game.observed_ts > self.decision_seconds:
+            return "event_too_old"
+        if self.triggers:
+            last = game.state.metadata.get("last_play_type") if game.state.metadata else None
+            if last not in self.triggers:
+                return "no_trigger_event"
+        return None
+
+
+class SettlementArbitrage(EntryStrategy):
+    """The final seconds of a decided game: buy the near-certain winner when the price still leaves an edge."""
+
+    order_type = "market"
+
+    def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
+        super().__init__(ref, config)
+        self.min_probability = _dec(config, "min_probability", "0.98")
+        self.max_seconds = int(config.get("max_seconds_remaining", 120))
+        rules = config.get("certainty_rules") or {}
+        self.rules: dict[str, list[dict[str, Any]]] = {str(k): [dict(r) for r in v or ()] for k, v in rules.items()}
+
+    def decided(self, game: GameView) -> bool:
+        state = game.state
+        meta = state.metadata or {}
+        if meta.get("victory_formation"):
+            return True
+        remaining = game.seconds_remaining()
+        if remaining is None:
+            return False
+        leader = state.leader
+        if leader == "tied":
+            return False
+        for rule in self.rules.get(state.sport, ()):
+            if state.lead < int(rule.get("min_lead", 0)) or remaining > int(rule.get("max_seconds", 0)):
+                continue
+            if rule.get("leader_has_possession") and state.possession != leader:
+                continue
+            if "opponent_max_timeouts" in rule:
+                timeouts = state.away_timeouts if leader == "home" else state.home_timeouts
+                if timeouts is None or timeouts > int(rule["opponent_max_timeouts"]):
+                    continue
+            return True
+        return False
+
+    def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        if game is None:
+            return "no_game_state"
+        if game.state.status != "live":
+            return "not_live"
+        remaining = game.seconds_remaining()
+        if remaining is None or remaining > self.max_seconds:
+            return "too_much_time_left"
+        if not self.decided(game):
+            return "game_not_decided"
+        return None
+
+    def side_block(self, market: MarketView, game: GameView | None, side: str, p_side: Decimal,
+                   now: float) -> str | None:
+        if self.min_probability is not None and p_side < self.min_probability:
+            return "probability_below_min"
+        if market.yes_team is not None and game is not None:
+            buys_yes_team = side == YES
+            yes_team_leads = game.state.leader == market.yes_team
+            if buys_yes_team != yes_team_leads:
+                return "not_the_leader"
+        return super().side_block(market, game, side, p_side, now)
+
+
+_CLASSES: dict[str, type[EntryStrategy]] = {
+    PRE_GAME: PreGameEntry,
+    HALFTIME: HalftimeEntry,
+    LIVE: LiveTrading,
+    SETTLEMENT_ARB: SettlementArbitrage,
+}
+
+
+def build_strategy(ref: StrategyRef, config: Mapping[str, Any]) -> EntryStrategy:
+    cls = _CLASSES.get(ref.name)
+    if cls is None:
+        raise StrategyError(f"strategy {ref.label}: unknown entry strategy (known: {', '.join(ENTRY_STRATEGIES)})")
+    return cls(ref, config)
+
+
+def load_strategy(conn: Any, name: str, version: str | None = None) -> tuple[StrategyRef, dict[str, Any]]:
+    """A stored strategy version (the newest when `version` is None)."""
+    if version is None:
+        rows = conn.execute(
+            "SELECT strategy_id, strategy_name, strategy_version, status, config FROM strategies"
+            " WHERE strategy_name = %s", (name,)).fetchall()
+        if not rows:
+            raise StrategyError(f"strategy {name!r} not found (run `precog edges scan` or sync strategies first)")
+        row = max(rows, key=lambda r: tuple(int(x) for x in r[2].lstrip("v").split(".")))
+    else:
+        row = conn.execute(
+            "SELECT strategy_id, strategy_name, strategy_version, status, config FROM strategies"
+            " WHERE strategy_name = %s AND strategy_version = %s", (name, version)).fetchone()
+        if row is None:
+            raise StrategyError(f"strategy {name}@{version} not found")
+    return StrategyRef(int(row[0]), row[1], row[2], row[3]), dict(row[4])

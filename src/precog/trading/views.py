@@ -1,0 +1,136 @@
+"""The in-memory state a decision is made from: one market, its game, and our positions.
+
+Built once per update by the caller (the trading loop from its live state, `precog edges scan` from the
+database, the benchmark from generated data), then read many times by the scan. Times are epoch seconds
+(float) because they are compared, never priced; prices are Decimal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from precog.domain.money import ONE
+from precog.feeds.game_state import GameState
+
+YES = "yes"
+NO = "no"
+SIDES = (YES, NO)
+LIVE_GAME_STATUSES = frozenset({"live", "halftime"})
+
+# Regulation length of each sport: (periods, seconds per period).
+REGULATION: dict[str, tuple[int, int]] = {
+    "nfl": (4, 900),
+    "ncaaf": (4, 900),
+    "nba": (4, 720),
+    "ncaab": (2, 1200),
+    "nhl": (3, 1200),
+}
+
+
+def correlation_group(sport: str, event_ticker: str, start_ts: float | None) -> str:
+    """Positions that move together (spec 5.3 "same category/time"): the sport and the event's start day
+    (one slate of games); without a start time, the event itself."""
+    if start_ts is not None:
+        return f"{sport}:{datetime.fromtimestamp(start_ts, UTC).date().isoformat()}"
+    return f"{sport}:{event_ticker}"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """One open market as the decision engine sees it.
+
+    `event_ticker` is the game/event key: every market of one game shares it, so exposure per game adds
+    up all of its markets and both sides. `yes_team` ('home'/'away', when known) says whose win YES pays.
+    """
+
+    ticker: str
+    event_ticker: str
+    sport: str
+    yes_bid: Decimal
+    yes_ask: Decimal
+    status: str = "open"
+    volume: int = 0
+    close_ts: float | None = None
+    quote_ts: float | None = None
+    fee_multiplier: Decimal = ONE
+    series_ticker: str = ""
+    category: str = "sports"
+    market_type: str = "binary"
+    market_kind: str = "game_winner"
+    special_event: str | None = None  # None | "playoffs" | "championship"
+    correlation_group: str = ""
+    yes_team: str | None = None
+    home_team: str = ""  # team codes, when known (pre-game forecasts need them)
+    away_team: str = ""
+    start_ts: float | None = None  # scheduled start of the event, when known
+    volatility_ratio: Decimal | None = None  # recent price volatility / normal (spec 5.3)
+    market_version_id: int | None = None
+    title: str = ""
+
+    def price_of(self, side: str) -> Decimal:
+        """The price we pay to buy `side`: the YES ask, or the NO ask = 1 - YES bid."""
+        return self.yes_ask if side == YES else ONE - self.yes_bid
+
+    def bid_of(self, side: str) -> Decimal:
+        return self.yes_bid if side == YES else ONE - self.yes_ask
+
+    @property
+    def spread(self) -> Decimal:
+        """Same on both sides: NO ask - NO bid = YES ask - YES bid."""
+        return self.yes_ask - self.yes_bid
+
+    group: str = field(init=False, default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group", self.correlation_group or
+                           correlation_group(self.sport, self.event_ticker, self.start_ts))
+
+
+@dataclass(frozen=True, slots=True)
+class GameView:
+    """A game state and when we observed it (freshness), plus when halftime began if we saw it begin."""
+
+    state: GameState
+    observed_ts: float
+    halftime_started_ts: float | None = None
+    start_ts: float = field(init=False, default=0.0, compare=False)  # the state start time, computed once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_ts", self.state.start_time.timestamp())
+
+    def seconds_remaining(self) -> int | None:
+        """Regulation game time left (overtime: the period clock); None when the sport has no clock."""
+        reg = REGULATION.get(self.state.sport)
+        clock = self.state.clock_seconds
+        if reg is None or clock is None:
+            return None
+        periods, length = reg
+        period = self.state.period
+        if period <= 0:
+            return periods * length
+        if period > periods:
+            return clock
+        return (periods - period) * length + clock
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.state.metadata
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """An open position (or a resting entry order) as exposure: `cost` is the money at risk."""
+
+    ticker: str
+    event_ticker: str
+    sport: str
+    side: str
+    quantity: int
+    cost: Decimal
+    correlation_group: str = ""
+    method_id: int | None = None
+    position_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

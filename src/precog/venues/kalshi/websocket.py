@@ -1,0 +1,431 @@
+"""Kalshi WebSocket market data: signed connection, subscriptions, local books, reconnects.
+
+State machine: DISCONNECTED -> CONNECTING -> CONNECTED -> SUBSCRIBED, back to DISCONNECTED on any
+error (then reconnect with exponential backoff + jitter), CLOSED after `stop()`.
+
+Books come from `orderbook_snapshot` + `orderbook_delta` with a per-subscription sequence check; a gap
+(or a delta that would make a level negative) unsubscribes that subscription and subscribes again,
+which makes the venue send fresh snapshots. Liveness: WebSocket pings every `heartbeat_interval`; no
+pong within `heartbeat_timeout` closes the connection and triggers a reconnect.
+
+Consume events either with `on_event=` (a plain callable, called in the reader task) or
+`async for event in ws.events()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from precog.alerts.api import AlertRaiser
+from precog.domain.market import OrderBook
+from precog.venues.kalshi import parsing as P
+from precog.venues.kalshi.auth import KalshiSigner
+from precog.venues.kalshi.book import BookInconsistent, BookRegistry, SequenceGap
+from precog.venues.kalshi.errors import KalshiSchemaError
+from precog.venues.kalshi.events import (
+    BookResync,
+    BookUpdated,
+    ConnectionState,
+    FillReceived,
+    MarketLifecycle,
+    StateChanged,
+    StreamError,
+    StreamEvent,
+    TickerUpdated,
+    TradeOccurred,
+)
+
+log = logging.getLogger(__name__)
+
+ORDERBOOK = "orderbook_delta"
+TICKER = "ticker"
+TRADE = "trade"
+FILL = "fill"
+LIFECYCLE = "market_lifecycle_v2"
+DEFAULT_CHANNELS = (ORDERBOOK, TICKER, TRADE, FILL, LIFECYCLE)
+# channels that are per market (need market_tickers) vs per account
+_MARKET_CHANNELS = {ORDERBOOK, TICKER, "ticker_v2", TRADE, LIFECYCLE, "market_lifecycle"}
+_PRIVATE_CHANNELS = {FILL, "user_orders", "market_positions", "order_group_updates"}
+_BOOK_TYPES = ("orderbook_snapshot", "orderbook_delta")
+
+
+class KalshiWebSocket:
+    def __init__(
+        self,
+        ws_url: str,
+        *,
+        signer: KalshiSigner | None = None,
+        tickers: Iterable[str] = (),
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        on_event: Callable[[StreamEvent], Any] | None = None,
+        alerts: AlertRaiser | None = None,
+        book_event_depth: int | None = 10,
+        open_timeout: float = 30.0,
+        heartbeat_interval: float = 10.0,
+        heartbeat_timeout: float = 30.0,
+        reconnect_base: float = 1.0,
+        reconnect_max: float = 30.0,
+        alert_after_failures: int = 5,
+        max_queue: int = 100_000,
+    ) -> None:
+        self.ws_url = ws_url
+        self.signer = signer
+        self.tickers: list[str] = list(dict.fromkeys(tickers))
+        self.channels = tuple(dict.fromkeys(channels))
+        self.on_event = on_event
+        self.alerts = alerts
+        self.book_event_depth = book_event_depth
+        self.open_timeout = open_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.reconnect_base = reconnect_base
+        self.reconnect_max = reconnect_max
+        self.alert_after_failures = alert_after_failures
+        self.registry = BookRegistry()
+        self.state = ConnectionState.DISCONNECTED
+        self.connects = 0  # successful connections so far (1 = first, 2+ = reconnects)
+        self.resyncs = 0
+        self._parse = P.KalshiParser(alerts, component="kalshi_websocket")
+        self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue(max_queue)
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._next_id = 0
+        self._pending: dict[int, tuple[str, ...]] = {}  # command id -> channels awaiting "subscribed"
+        self._sid_channel: dict[int, str] = {}
+        self._book_sids: set[int] = set()
+        self._retired_sids: set[int] = set()  # book subscriptions dropped for a resync: ignore stragglers
+        self._failures = 0
+        self._alerted = False
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --------------------------------------------------------------------------------- public API
+
+    @property
+    def books(self) -> Mapping[str, Any]:
+        return self.registry.books
+
+    def book(self, ticker: str, depth: int | None = None) -> OrderBook | None:
+        """Current book of `ticker` (None until its snapshot arrives or while it is being resynced)."""
+        local = self.registry.books.get(ticker)
+        if local is None or local.stale:
+            return None
+        return local.snapshot(depth)
+
+    async def __aenter__(self) -> KalshiWebSocket:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self.run(), name="kalshi-websocket")
+        return self._task
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._set_state(ConnectionState.CLOSED, "stopped")
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events until `stop()`."""
+        while True:
+            if self.state is ConnectionState.CLOSED and self._queue.empty():
+                return
+            try:
+                event = await asyncio.wait_for(self._queue.get(), timeout=0.5)
+            except TimeoutError:
+                continue
+            yield event
+
+    async def wait_for_state(self, state: ConnectionState, timeout: float = 10.0) -> None:
+        async def _poll() -> None:
+            while self.state is not state:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(_poll(), timeout)
+
+    async def add_markets(self, tickers: Iterable[str]) -> None:
+        """Follow more markets (subscribes them now when connected)."""
+        new = [t for t in tickers if t not in self.tickers]
+        if not new:
+            return
+        self.tickers.extend(new)
+        if self._ws is not None and self.state in (ConnectionState.CONNECTED, ConnectionState.SUBSCRIBED):
+            channels = [c for c in self.channels if c in _MARKET_CHANNELS]
+            if channels:
+                await self._subscribe(channels, new)
+
+    async def kill_connection(self) -> None:
+        """Drop the current connection as if the network failed (used by tools and tests)."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+    # --------------------------------------------------------------------------------- loop
+
+    async def run(self) -> None:
+        """Connect, subscribe and read until stop(); reconnect on any failure."""
+        attempt = 0
+        while not self._stopping:
+            self._set_state(ConnectionState.CONNECTING)
+            try:
+                async with self._connect() as ws:
+                    self._ws = ws
+                    self.connects += 1
+                    self._set_state(ConnectionState.CONNECTED)
+                    await self._subscribe_all()
+                    attempt = 0
+                    async for raw in ws:
+                        self._on_raw(raw)
+                        if self.state is ConnectionState.SUBSCRIBED:
+                            self._failures = 0
+                reason = "closed by the venue"
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._ws = None
+            if self._stopping:
+                break
+            self._on_disconnect(reason)
+            delay = min(self.reconnect_max, self.reconnect_base * (2**attempt))
+            delay = delay / 2 + random.uniform(0, delay / 2)
+            attempt += 1
+            log.info("kalshi websocket: %s; reconnecting in %.2fs", reason, delay)
+            await asyncio.sleep(delay)
+
+    def _connect(self) -> Any:
+        headers: dict[str, str] = {}
+        if self.signer is not None:
+            headers = self.signer.headers("GET", urlsplit(self.ws_url).path)
+        return connect(
+            self.ws_url,
+            additional_headers=headers,
+            open_timeout=self.open_timeout,
+            ping_interval=self.heartbeat_interval,
+            ping_timeout=self.heartbeat_timeout,
+            close_timeout=min(2.0, self.heartbeat_timeout),
+            max_size=16 * 2**20,
+            max_queue=4096,
+        )
+
+    def _on_disconnect(self, reason: str) -> None:
+        self.registry.reset()
+        self._sid_channel.clear()
+        self._book_sids.clear()
+        self._retired_sids.clear()
+        self._pending.clear()
+        self._failures += 1
+        self._set_state(ConnectionState.DISCONNECTED, reason)
+        if self._failures >= self.alert_after_failures and not self._alerted and self.alerts is not None:
+            self._alerted = True
+            self.alerts.raise_alert(
+                "websocket_down",
+                "high",
+                "kalshi_websocket",
+                f"Kalshi WebSocket failed {self._failures} times in a row: {reason}",
+                {"url": self.ws_url, "failures": self._failures},
+                dedup_key=f"websocket_down:{self.ws_url}",
+                category="venue",
+            )
+
+    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if state is ConnectionState.SUBSCRIBED:
+            self._failures = 0
+            self._alerted = False
+        self._emit(StateChanged(state, reason))
+
+    def _emit(self, event: StreamEvent) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a consumer bug must not kill the market-data connection
+                log.exception("kalshi websocket on_event callback failed")
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # nobody is draining events(): drop the oldest so memory stays bounded
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self._queue.put_nowait(event)
+
+    # --------------------------------------------------------------------------------- commands
+
+    async def _send(self, cmd: str, params: Mapping[str, Any]) -> int:
+        assert self._ws is not None
+        self._next_id += 1
+        await self._ws.send(json.dumps({"id": self._next_id, "cmd": cmd, "params": dict(params)}))
+        return self._next_id
+
+    async def _subscribe(self, channels: Iterable[str], tickers: Iterable[str] | None) -> None:
+        channels = tuple(channels)
+        params: dict[str, Any] = {"channels": list(channels)}
+        tickers = list(tickers or ())
+        if tickers:
+            params["market_tickers"] = tickers
+        cmd_id = await self._send("subscribe", params)
+        self._pending[cmd_id] = channels
+
+    async def _subscribe_all(self) -> None:
+        market_channels = [c for c in self.channels if c in _MARKET_CHANNELS]
+        if not self.tickers:
+            market_channels = [c for c in market_channels if c != ORDERBOOK]  # needs explicit markets
+        private = [c for c in self.channels if c in _PRIVATE_CHANNELS]
+        if self.signer is None and private:
+            log.info("kalshi websocket: no API key, skipping private channels %s", private)
+            private = []
+        other = [c for c in self.channels if c not in _MARKET_CHANNELS and c not in _PRIVATE_CHANNELS]
+        for channel in market_channels:
+            await self._subscribe([channel], self.tickers)
+        for channel in private + other:
+            await self._subscribe([channel], None)
+        if not self._pending:
+            self._set_state(ConnectionState.SUBSCRIBED)
+
+    async def _resync(self, sid: int, tickers: tuple[str, ...]) -> None:
+        """Unsubscribe the broken book subscription and subscribe again: the venue sends new snapshots."""
+        self.resyncs += 1
+        self._book_sids.discard(sid)
+        self._sid_channel.pop(sid, None)
+        targets = list(tickers) or list(self.tickers)
+        if self._ws is None:
+            return
+        try:
+            await self._send("unsubscribe", {"sids": [sid]})
+            await self._subscribe([ORDERBOOK], targets)
+        except websockets.WebSocketException as exc:
+            log.info("kalshi websocket: resync interrupted by %s; the reconnect will resubscribe", exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --------------------------------------------------------------------------------- messages
+
+    def _on_raw(self, raw: str | bytes) -> None:
+        try:
+            envelope = json.loads(raw, parse_float=Decimal)
+        except ValueError:
+            self._report(KalshiSchemaError("<message>", f"is not valid JSON: {str(raw)[:80]!r}", kind="websocket"))
+            return
+        if not isinstance(envelope, dict):
+            self._report(KalshiSchemaError("<message>", "is not a JSON object", kind="websocket"))
+            return
+        kind = envelope.get("type")
+        try:
+            if kind in _BOOK_TYPES:
+                self._on_book(envelope)
+            elif kind == "subscribed":
+                self._on_subscribed(envelope)
+            elif kind == "error":
+                inner = envelope.get("msg")
+                msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else envelope
+                code = msg.get("code")
+                self._emit(StreamError(code if isinstance(code, int) else None, str(msg.get("msg") or msg.get("message") or msg)))
+                self._pending.pop(envelope.get("id", -1), None)
+                if not self._pending and self.state is ConnectionState.CONNECTED:
+                    self._set_state(ConnectionState.SUBSCRIBED)
+            elif kind in ("ticker", "ticker_v2"):
+                self._emit(TickerUpdated(self._parse(P.parse_ticker, self._msg(envelope))))
+            elif kind == "trade":
+                self._emit(TradeOccurred(self._parse(P.parse_trade, self._msg(envelope))))
+            elif kind == "fill":
+                self._emit(FillReceived(self._parse(P.parse_fill, self._msg(envelope))))
+            elif kind in ("market_lifecycle_v2", "market_lifecycle"):
+                event: MarketLifecycle = self._parse(P.parse_lifecycle, self._msg(envelope))
+                self._emit(event)
+            # unsubscribed / ok / list_subscriptions / unknown future types: nothing to do
+        except KalshiSchemaError as exc:
+            self._emit(StreamError(None, str(exc)))
+
+    @staticmethod
+    def _msg(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+        msg = envelope.get("msg")
+        if not isinstance(msg, Mapping):
+            raise KalshiSchemaError("msg", "is missing or not an object", kind=str(envelope.get("type")))
+        return msg
+
+    def _report(self, exc: KalshiSchemaError) -> None:
+        self._parse.report(exc)
+        self._emit(StreamError(None, str(exc)))
+
+    def _on_subscribed(self, envelope: Mapping[str, Any]) -> None:
+        inner = envelope.get("msg")
+        msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else envelope
+        sid, channel = msg.get("sid"), msg.get("channel")
+        if isinstance(sid, int):
+            self._sid_channel[sid] = str(channel or "")
+            if channel == ORDERBOOK:
+                self._book_sids.add(sid)
+        cmd_id = envelope.get("id")
+        waiting = self._pending.get(cmd_id) if isinstance(cmd_id, int) else None
+        if waiting is not None:
+            remaining = tuple(c for c in waiting if c != channel) if channel else ()
+            if remaining and len(remaining) < len(waiting):
+                self._pending[cmd_id] = remaining  # type: ignore[index]
+            else:
+                self._pending.pop(cmd_id, None)  # type: ignore[arg-type]
+        if not self._pending and self.state is ConnectionState.CONNECTED:
+            self._set_state(ConnectionState.SUBSCRIBED)
+
+    def _on_book(self, envelope: Mapping[str, Any]) -> None:
+        sid = envelope.get("sid")
+        if sid in self._retired_sids:
+            return  # a late message of a subscription we dropped for a resync
+        msg = envelope.get("msg")
+        if not isinstance(msg, Mapping) or not isinstance(msg.get("market_ticker"), str):
+            self._report(KalshiSchemaError("market_ticker", "is missing", kind=str(envelope.get("type"))))
+            return
+        try:
+            book = self.registry.on_message(envelope)
+        except SequenceGap as gap:
+            log.warning("kalshi websocket: sequence gap on sid %s (%s); resyncing", gap.sid, gap)
+            self._retired_sids.add(gap.sid)
+            self._emit(BookResync(gap.tickers or tuple(self.tickers), gap.expected, gap.got))
+            self._spawn(self._resync(gap.sid, gap.tickers))
+            return
+        except (BookInconsistent, KalshiSchemaError) as exc:
+            if isinstance(exc, KalshiSchemaError):
+                self._parse.report(exc)
+            ticker = msg["market_ticker"]
+            log.warning("kalshi websocket: book %s unusable (%s); resyncing", ticker, exc)
+            tickers = self.registry.forget_subscription(sid) if isinstance(sid, int) else (ticker,)
+            if isinstance(sid, int):
+                self._retired_sids.add(sid)
+            self._emit(BookResync(tickers or (ticker,), -1, -1))
+            if isinstance(sid, int):
+                self._spawn(self._resync(sid, tickers or (ticker,)))
+            return
+        self._emit(
+            BookUpdated(
+                book.ticker,
+                book.snapshot(self.book_event_depth),
+                envelope.get("type") == "orderbook_snapshot",
+                envelope.get("seq") if isinstance(envelope.get("seq"), int) else None,
+            )
+        )

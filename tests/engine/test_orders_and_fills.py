@@ -1,0 +1,219 @@
+"""Order state machine, idempotent client order ids, unknown outcomes, partial fills, settlement, reconciliation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine.conftest import CASH, rig_config
+from precog.domain.money import ZERO
+from precog.trading.orders import (
+    IllegalTransition,
+    OrderRecord,
+    OrderState,
+    OrderStore,
+    check_transition,
+    derive_client_order_id,
+)
+
+S = OrderState
+
+
+def test_transitions_follow_the_machine() -> None:
+    check_transition(S.CREATED, S.SUBMITTED)
+    check_transition(S.SUBMITTED, S.PARTIALLY_FILLED)
+    check_transition(S.PARTIALLY_FILLED, S.CANCEL_PENDING)
+    check_transition(S.UNRESOLVED, S.FILLED)
+    for bad in ((S.CREATED, S.FILLED), (S.FILLED, S.CANCELED), (S.CANCELED, S.RESTING), (S.REJECTED, S.SUBMITTED)):
+        with pytest.raises(IllegalTransition, match=f"{bad[0]} -> {bad[1]}"):
+            check_transition(*bad)
+
+
+def test_client_order_id_is_derived_from_the_decision() -> None:
+    a = derive_client_order_id("entry", "method=1|market=X|side=yes|buy|t=5")
+    assert a == derive_client_order_id("entry", "method=1|market=X|side=yes|buy|t=5")
+    assert a != derive_client_order_id("entry", "method=1|market=X|side=yes|buy|t=6")
+    assert len(a) <= 64 and a.replace("-", "").isalnum()
+
+
+def _rec(cid: str) -> OrderRecord:
+    return OrderRecord(id=0, client_order_id=cid, venue_order_id=None, run_id=None, platform_id="local",
+                       market_id="M", position_id=None, purpose="entry", side="yes", action="buy", order_type="limit",
+                       time_in_force="good_till_canceled", limit_price=Decimal("0.50"), quantity=10,
+                       filled_quantity=0, fees=ZERO, status=S.CREATED, mode="paper")
+
+
+def test_store_is_idempotent_and_records_every_transition(conn: Any) -> None:
+    conn.autocommit = True
+    store = OrderStore(conn)
+    rec = store.create(_rec("pce-abc"))
+    again = store.create(_rec("pce-abc"))
+    assert again.id == rec.id and conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    store.transition(rec, S.SUBMITTED, venue_order_id="v1")
+    store.transition(rec, S.RESTING)
+    store.transition(rec, S.PARTIALLY_FILLED, filled_quantity=4)
+    store.transition(rec, S.PARTIALLY_FILLED, filled_quantity=7)
+    store.transition(rec, S.CANCEL_PENDING)
+    store.transition(rec, S.CANCELED)
+    with pytest.raises(IllegalTransition):
+        store.transition(rec, S.RESTING)
+    assert [(e["from_status"], e["to_status"], e["filled_quantity"]) for e in store.events(rec.id)] == [
+        (None, "created", 0), ("created", "submitted", 0), ("submitted", "resting", 0),
+        ("resting", "partially_filled", 4), ("partially_filled", "partially_filled", 7),
+        ("partially_filled", "cancel_pending", 7), ("cancel_pending", "canceled", 7)]
+    with pytest.raises(Exception, match="append-only"):
+        conn.execute("DELETE FROM order_events")
+
+
+async def test_partial_fills_update_the_position_on_each_fill(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50", size=300)  # less than the ~881 contracts Kelly wants
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    pos = rig.open_positions()[0]
+    assert pos.quantity == 300
+    order = next(o for o in engine.executor.open.values() if o.purpose == "entry")
+    assert order.status is S.PARTIALLY_FILLED and order.filled_quantity == 300
+    rig.exchange.place_order("mm", rig.ticker, "no", "buy", 200, Decimal("0.50"))  # more size arrives
+    await rig.step()
+    assert rig.open_positions()[0].quantity == 500 and order.filled_quantity == 500
+    await rig.run_until(lambda: order.status is S.CANCELED, max_steps=10)  # 30 s entry timeout
+    events = [(e["to_status"], e["filled_quantity"]) for e in engine.store.events(order.id)]
+    assert events == [("created", 0), ("submitted", 0), ("partially_filled", 300), ("partially_filled", 500),
+                      ("cancel_pending", 500), ("canceled", 500)]
+    assert rig.venue_position() == 500
+    assert rig.rows("SELECT count(*), sum(quantity) FROM trades") == [(2, 500)]
+
+
+async def test_lost_answer_is_resolved_by_client_order_id(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    rig.venue.lose_next_answer = True  # the venue processes the order, the answer never arrives
+    await rig.run_until(lambda: rig.open_positions())
+    (oid,) = rig.rows("SELECT id FROM orders")[0]
+    events = [e["to_status"] for e in engine.store.events(oid)]
+    assert events[:3] == ["created", "unresolved", "submitted"] and events[-1] == "filled"
+    assert len(rig.exchange.account("us").orders) == 1  # one order at the venue, not two
+
+
+async def test_a_repeated_decision_sends_nothing_twice(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    engine = rig.make_engine()
+    from precog.trading.executor import OrderIntent
+
+    intent = OrderIntent(market_id=rig.ticker, side="yes", action="buy", quantity=10, limit_price=Decimal("0.45"),
+                         purpose="entry", decision_key="method=1|same-decision")
+    a = await engine.executor.submit(intent)
+    b = await engine.executor.submit(intent)
+    assert a.client_order_id == b.client_order_id
+    assert len(rig.exchange.account("us").orders) == 1
+
+
+@pytest.mark.parametrize("value", ["1", "0", "0.5", "0.37"])
+async def test_settlement_closes_positions_at_the_settlement_value(make_rig: Any, value: str) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    pos = rig.open_positions()[0]
+    qty, cost = pos.quantity, pos.cost_basis
+    rig.exchange.determine_market(rig.ticker, Decimal(value))  # the market settles (no timer: paid at once)
+    await rig.run_until(lambda: not rig.open_positions(), max_steps=3)
+    (payout, realized, outcome, sval, squantity) = rig.rows(
+        "SELECT payout, realized_pnl, outcome, settlement_value, quantity FROM settlements")[0]
+    expected = (Decimal(value) * qty).quantize(Decimal("0.01"), rounding="ROUND_FLOOR")
+    assert payout == expected and squantity == qty and sval == Decimal(value)
+    assert outcome == {"1": "yes", "0": "no"}.get(value, "scalar")
+    assert realized == expected - cost
+    final = engine.portfolio.get(pos.position_id)
+    assert final.status == "settled" and final.exit_reason == "settlement" and final.realized_pnl == realized
+    # cash and contracts reconcile with the exchange to the cent
+    assert CASH + engine.our_cash_delta() == rig.exchange.account("us").balance
+    assert rig.venue_position() == 0
+    assert CASH + realized == rig.exchange.account("us").balance
+
+
+async def test_startup_reconciliation_adopts_orders_and_books_missed_fills(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    # while we were "down", an order of ours was placed and filled at the venue (e.g. by a crashed process)
+    rig.exchange.place_order("us", rig.ticker, "yes", "buy", 20, Decimal("0.50"), client_order_id="manual-1")
+    rig.exchange.place_order("us", rig.ticker, "yes", "buy", 5, Decimal("0.30"), client_order_id="manual-2")
+    engine = rig.make_engine()
+    rep = await engine.start()
+    assert rep.orders_adopted >= 1 and rep.fills_booked == 1 and rep.ok
+    assert engine.trading_state == "ACTIVE"
+    assert sum(p.quantity for p in rig.open_positions()) == 20 == rig.venue_position()
+    adopted = rig.rows("SELECT client_order_id, purpose, status FROM orders ORDER BY client_order_id")
+    assert ("manual-1", "adopted", "filled") in adopted
+    assert ("manual-2", "adopted", "resting") in adopted  # adopted and managed from now on
+    assert rig.rows("SELECT count(*) FROM alerts WHERE alert_type = 'order_adopted'")[0][0] == 2
+    # a later fill of the adopted order is booked like any other
+    rig.quote(None, "0.50")  # the market maker's bid steps aside; someone sells to our resting 0.30 bid
+    rig.exchange.create_account("seller", Decimal("100"))
+    rig.exchange.place_order("seller", rig.ticker, "no", "buy", 5, Decimal("0.70"))
+    await rig.step()
+    assert sum(p.quantity for p in rig.open_positions()) == 25 == rig.venue_position()
+
+
+async def test_unexplained_mismatch_halts_trading_with_a_critical_alert(make_rig: Any) -> None:
+    rig = make_rig(rig_config())
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    # the venue loses contracts we never sold (an outside transfer): nothing in our records explains it
+    rig.exchange.place_order("mm", rig.ticker, "no", "buy", 1, Decimal("0.60"))
+    acct = rig.exchange.account("us")
+    acct.positions[rig.ticker].held[0] -= 100  # simulated venue-side discrepancy
+    restarted = rig.make_engine()
+    rep = await restarted.start()
+    assert not rep.ok and rep.mismatches[0]["kind"] == "position"
+    assert restarted.trading_state == "HALTED"
+    assert rig.rows("SELECT severity FROM alerts WHERE alert_type = 'reconciliation_mismatch'") == [("critical",)]
+    assert rig.rows("SELECT breaker_type FROM circuit_breaker_events") == [("reconciliation",)]
+
+
+async def test_paper_mode_fills_against_the_book_without_sending_orders(make_rig: Any) -> None:
+    from precog.engine.paper_venue import PaperVenue
+
+    rig = make_rig()
+    rig.venue = PaperVenue(rig.venue, CASH, clock=rig.now)  # real market data, simulated fills
+    rig.quote("0.49", "0.50", size=400)
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    assert rig.open_positions()[0].quantity == 400  # the size shown at the ask
+    assert len(rig.exchange.account("us").orders) == 0  # nothing reached the exchange
+    rig.exchange.determine_market(rig.ticker, Decimal("1"))
+    await rig.run_until(lambda: not rig.open_positions(), max_steps=3)
+    paper_cash = (await rig.venue.balance()).balance
+    assert paper_cash == CASH + engine.our_cash_delta()
+    assert rig.rows("SELECT payout FROM settlements") == [(Decimal("400.0000"),)]
+
+
+async def test_periodic_reconciliation_halts_on_an_unexplained_difference(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine(reconcile_interval_s=60)
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    for _ in range(14):  # a clean periodic reconciliation changes nothing
+        await rig.step()
+    assert engine.trading_state == "ACTIVE"
+    rig.exchange.account("us").positions[rig.ticker].held[0] -= 7  # contracts vanish at the venue
+    await rig.run_until(lambda: engine.trading_state == "HALTED", max_steps=14)
+    assert rig.rows("SELECT severity FROM alerts WHERE alert_type = 'reconciliation_mismatch'") == [("critical",)]

@@ -1,0 +1,31 @@
+"""Fixtures for the ingestion tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from feeds.espn_testkit import RecordingAlerts, load_samples
+from precog.feeds.espn_server import LocalEspnServer
+
+
+@pytest.fixture(scope="session")
+def espn_samples(shared_data: Path) -> dict[str, bytes]:
+    return load_samples(shared_data)
+
+
+@pytest.fixture
+def espn_server() -> Iterator[LocalEspnServer]:
+    with LocalEspnServer() as server:
+        yield server
+
+
+@pytest.fixture
+def alerts() -> RecordingAlerts:
+    return RecordingAlerts()
+
+
+# the venue suite's real local exchange (tests/venues/conftest.py)
+from venues.conftest import exchange_key, local_exchange  # noqa: E402,F401

@@ -1,0 +1,268 @@
+"""Market ingestion against the local exchange: discovery, streaming, drops, gaps, fallback, quality, recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from feeds.espn_testkit import RecordingAlerts
+from precog.db.connection import connect
+from precog.domain.market import Quote
+from precog.ingest import scd2
+from precog.ingest.breaker import DataBreaker
+from precog.ingest.market_feed import MarketFeed, MarketFeedSettings, RecordingWebSocket
+from precog.ingest.market_store import MarketStore
+from precog.ingest.quality import DataQualityMonitor
+from precog.ingest.recorder import Recorder, read_recording
+from precog.venues.kalshi.auth import KalshiSigner
+from precog.venues.kalshi.client import AsyncKalshiClient
+from precog.venues.kalshi.environments import KalshiEnvironment
+from precog.venues.kalshi.events import StreamError, TickerUpdated
+from venues.conftest import LocalExchange
+
+D = Decimal
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+class Running:
+    def __init__(self, feed: MarketFeed, stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+        self.feed, self.stop, self.task = feed, stop, task
+
+
+FEEDS: list[MarketFeed] = []
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            states = [f.status() for f in FEEDS]
+            raise AssertionError(f"timed out waiting for {what}; feeds: {states}")
+        await asyncio.sleep(0.02)
+
+
+def make_feed(lx: LocalExchange, db_url: str, alerts: RecordingAlerts, *,
+              signer: KalshiSigner | None = None, ws_url: str | None = None, recorder: Recorder | None = None,
+              breaker: DataBreaker | None = None, **settings: Any) -> MarketFeed:
+    env = KalshiEnvironment("local", lx.base_url, ws_url or lx.ws_url)
+    rest = AsyncKalshiClient(env, signer=signer, rate_limits="premier")
+    base = {"flush_interval": 0.05, "fallback_poll_seconds": 0.3, "fallback_grace_seconds": 0.2}
+    FEEDS.clear()
+    # the feed writes from a worker thread: it gets its own connection (the test reads on another)
+    feed = MarketFeed(rest, MarketStore(connect(db_url, autocommit=True), "local"),
+                      MarketFeedSettings("local", {lx.series_ticker: "nfl"}, **{**base, **settings}),
+                      DataQualityMonitor(alerts=alerts, breaker=breaker), ws_url=env.ws_url, signer=signer,
+                      recorder=recorder)
+    FEEDS.append(feed)
+    return feed
+
+
+@pytest.fixture
+async def running(local_exchange: LocalExchange, db_url: str,
+                  alerts: RecordingAlerts) -> AsyncIterator[Callable[..., Any]]:
+    started: list[Running] = []
+
+    async def start(**kwargs: Any) -> MarketFeed:
+        feed = make_feed(local_exchange, db_url, alerts, **kwargs)
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed.run(stop))
+        started.append(Running(feed, stop, task))
+        await until(lambda: feed.stats.batches >= 1, what="discovery")
+        return feed
+
+    yield start
+    for r in started:
+        r.stop.set()
+        await asyncio.wait_for(r.task, 15)
+        await r.feed.rest.aclose()
+        r.feed.store.conn.close()
+
+
+def current(db: psycopg.Connection[Any], ticker: str) -> dict[str, Any]:
+    row = scd2.current(db, scd2.MARKETS, (ticker,))
+    assert row is not None, ticker
+    return row
+
+
+async def test_discovery_stores_series_events_and_markets_with_cursor_paging(
+        local_exchange: LocalExchange, db_url: str, db: psycopg.Connection[Any], alerts: RecordingAlerts) -> None:
+    ex = local_exchange.exchange
+    ex.create_event("KXNFLGAME-25NOV30DENWAS", "KXNFLGAME", "Denver at Washington", "DEN at WAS")
+    for code, name in (("DEN", "Denver"), ("WAS", "Washington")):
+        ex.create_market(f"KXNFLGAME-25NOV30DENWAS-{code}", "KXNFLGAME-25NOV30DENWAS", title=f"Will {name} win?",
+                         yes_sub_title=name)
+    feed = make_feed(local_exchange, db_url, alerts, page_size=1)  # one market per page: paging is exercised
+    tickers = await feed.discover()
+    await feed.rest.aclose()
+    assert sorted(tickers) == sorted([*local_exchange.tickers, "KXNFLGAME-25NOV30DENWAS-DEN",
+                                      "KXNFLGAME-25NOV30DENWAS-WAS"])
+    assert db.execute("SELECT series_id, platform_id, category, subcategory FROM series").fetchall() == [
+        ("KXNFLGAME", "local", "sports", "nfl")]
+    events = db.execute("SELECT event_id, series_id, title FROM events ORDER BY event_id").fetchall()
+    assert events == [("KXNFLGAME-25NOV30DENWAS", "KXNFLGAME", "Denver at Washington"),
+                      ("KXNFLGAME-25OCT05-NEBUF", "KXNFLGAME", "New England at Buffalo")]
+    ne = current(db, "KXNFLGAME-25OCT05-NEBUF-NE")
+    assert ne["event_id"] == "KXNFLGAME-25OCT05-NEBUF" and ne["status"] == "open" and ne["platform_id"] == "local"
+    assert ne["metadata"]["yes_sub_title"] == "New England" and ne["title"] == "Will New England win?"
+    assert (ne["yes_bid"], ne["yes_ask"]) == (D("0.0000"), D("1.0000"))  # empty book
+
+
+async def test_stream_updates_become_versions_under_the_material_change_rule(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    feed = await running()
+    ne = local_exchange.tickers[0]
+    local_exchange.counterparty_order(ne, "yes", "buy", 10, "0.42")
+    local_exchange.counterparty_order(ne, "no", "buy", 50, "0.55")
+    await until(lambda: current(db, ne)["yes_ask"] == D("0.45"), what="quote stored")
+    row = current(db, ne)
+    assert (row["yes_bid"], row["yes_ask"], row["no_bid"], row["no_ask"]) == (D("0.42"), D("0.45"), D("0.55"),
+                                                                              D("0.58"))
+    assert row["spread"] == D("0.03") and row["yes_price"] == D("0.435")
+    taker = local_exchange.exchange.create_account(balance=D("1000")).user_id
+    local_exchange.admin.place_order(taker, ne, "yes", "buy", 3, price_dollars="0.45")  # trades 3 @ 0.45
+    await until(lambda: current(db, ne)["last_price"] == D("0.45"), what="trade stored")
+    versions_before = len(scd2.history(db, scd2.MARKETS, (ne,)))
+    updates_before = feed.stats.updates
+    local_exchange.admin.place_order(taker, ne, "yes", "buy", 2, price_dollars="0.45")  # volume +2: not material
+    await until(lambda: feed.stats.updates > updates_before, what="ticker update")
+    await asyncio.sleep(0.2)
+    assert len(scd2.history(db, scd2.MARKETS, (ne,))) == versions_before
+    assert current(db, ne)["volume"] == 3  # the stored version keeps the last material state
+    # point in time: before the first quote the market was an empty book
+    first = scd2.history(db, scd2.MARKETS, (ne,))[0]
+    assert first["yes_bid"] == D("0") and first["row_end_ts"] is not None
+    assert feed.stats.freshness_ms and max(feed.stats.freshness_ms) < 5000
+
+
+async def test_settlement_arrives_through_lifecycle(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    await running()
+    buf = local_exchange.tickers[1]
+    local_exchange.settle(buf, "1")
+    await until(lambda: current(db, buf)["status"] == "settled", what="settlement")
+    row = current(db, buf)
+    assert row["result"] == "yes" and row["settlement_value"] == D("1.0000")
+
+
+async def test_websocket_drop_reconnects_and_fills_the_gap_over_rest(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    feed = await running()
+    ne = local_exchange.tickers[0]
+    await until(lambda: feed.ws is not None and feed.ws.connects == 1 and feed.mode == "streaming")
+    assert local_exchange.admin.drop_websockets() == 1
+    local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.37")  # happens while we are disconnected
+    await until(lambda: feed.ws is not None and feed.ws.connects >= 2, what="reconnect")
+    await until(lambda: current(db, ne)["yes_bid"] == D("0.37"), what="missed update recovered")
+    assert feed.stats.rest_snapshots >= 2  # discovery + the catch-up after the reconnect
+    assert feed.mode == "streaming"
+
+
+async def test_rest_polling_while_the_stream_is_unavailable(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    feed = await running(ws_url="ws://127.0.0.1:9/trade-api/ws/v2")  # nothing listens there
+    await until(lambda: feed.mode == "polling", what="polling mode")
+    assert feed.status()["reliable_realtime"] is False
+    buf = local_exchange.tickers[1]
+    local_exchange.counterparty_order(buf, "no", "buy", 5, "0.30")
+    await until(lambda: current(db, buf)["yes_ask"] == D("0.70"), what="polled price")
+
+
+async def test_orderbook_sequence_gap_triggers_resync_and_rest_refresh(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    signer = KalshiSigner.from_files(local_exchange.key_id, local_exchange.private_key_path)
+    feed = await running(signer=signer, orderbook=True)
+    await until(lambda: feed.mode == "streaming")
+    snapshots = feed.stats.rest_snapshots
+    assert local_exchange.admin.skip_ws_seq(1) == 1
+    ne = local_exchange.tickers[0]
+    local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.33")
+    await until(lambda: feed.ws is not None and feed.ws.resyncs >= 1, what="book resync")
+    await until(lambda: feed.stats.rest_snapshots > snapshots, what="REST refresh")
+    await until(lambda: current(db, ne)["yes_bid"] == D("0.33"))
+
+
+async def test_bad_stream_data_is_rejected_alerted_and_trips_the_breaker(
+        local_exchange: LocalExchange, db_url: str, db: psycopg.Connection[Any], alerts: RecordingAlerts) -> None:
+    breaker = DataBreaker(threshold=3, alerts=alerts)
+    feed = make_feed(local_exchange, db_url, alerts, breaker=breaker)
+    await feed.discover()
+    await feed.rest.aclose()
+    ne = local_exchange.tickers[0]
+    now = datetime.now(UTC)
+    feed.on_event(TickerUpdated(Quote(ne, yes_bid=D("0.60"), yes_ask=D("0.50"), ts=now)))  # crossed
+    feed.on_event(StreamError(None, "ticker: yes_bid_dollars is outside [0, 1] dollars: 1.5"))
+    assert feed.stats.rejected == 1 and not breaker.is_open()
+    feed.on_event(StreamError(None, "ticker: msg is missing or not an object"))
+    assert breaker.is_open()
+    checks = [a["details"]["check"] for a in alerts.of_type("data_quality")]
+    assert checks == ["crossed_book", "price_out_of_range", "schema_drift"]
+    assert alerts.of_type("circuit_breaker")[0]["severity"] == "critical"
+    await feed.flush()
+    assert current(db, ne)["yes_bid"] == D("0")  # the crossed quote was never stored
+    # an unknown market (not discovered) is counted, not stored
+    feed.on_event(TickerUpdated(Quote("KXNOPE-1", yes_bid=D("0.1"), yes_ask=D("0.2"), ts=now)))
+    assert feed.stats.unknown_ticker == 1
+
+
+async def test_recorder_captures_raw_frames_and_rest_bodies(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any],
+        tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, flush_seconds=0)
+    feed = await running(recorder=recorder)
+    ne = local_exchange.tickers[0]
+    await until(lambda: feed.mode == "streaming")
+    local_exchange.counterparty_order(ne, "yes", "buy", 10, "0.48")
+    await until(lambda: current(db, ne)["yes_bid"] == D("0.48"))
+    recorder.flush()
+    frames = [m.json_payload() for m in read_recording(tmp_path, sources=["kalshi:ws"])]
+    tickers = [f["msg"] for f in frames if f.get("type") == "ticker"]
+    assert any(t["market_ticker"] == ne and t["yes_bid_dollars"] == "0.4800" for t in tickers)
+    assert all(m.received_at.tzinfo is not None for m in read_recording(tmp_path))
+    recorder.close()
+
+
+async def test_ticker_sequence_gaps_and_legacy_frames(local_exchange: LocalExchange, db_url: str,
+                                                      db: psycopg.Connection[Any], alerts: RecordingAlerts) -> None:
+    """Frames as the venue sends them, fed to the stream handler: a seq jump asks for a REST refresh;
+    a legacy ticker (cents only) still goes through the venue client's full parser."""
+    feed = make_feed(local_exchange, db_url, alerts)
+    await feed.discover()
+    ws = RecordingWebSocket(local_exchange.ws_url, tickers=list(local_exchange.tickers), on_event=feed.on_event)
+    ws.on_gap = feed._on_gap
+    feed.ws = ws
+    ne, buf = local_exchange.tickers
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def frame(seq: int, ticker: str, bid: str, ask: str) -> str:
+        return json.dumps({"type": "ticker", "sid": 3, "seq": seq, "msg": {
+            "market_ticker": ticker, "yes_bid_dollars": bid, "yes_ask_dollars": ask, "price_dollars": "0.5000",
+            "volume_fp": "12.00", "open_interest_fp": "4.00", "ts": int(time.time()), "time": now}})
+
+    ws._on_raw(frame(1, ne, "0.5000", "0.5200"))
+    ws._on_raw(frame(2, ne, "0.5100", "0.5200"))
+    assert ws.gaps == 0 and not feed._needs_refresh.is_set()
+    ws._on_raw(frame(5, ne, "0.5300", "0.5400"))  # 3 and 4 were lost
+    assert ws.gaps == 1 and feed._needs_refresh.is_set()
+    legacy = json.dumps({"type": "ticker", "sid": 3, "seq": 6, "msg": {
+        "market_ticker": buf, "yes_bid": 20, "yes_ask": 25, "price": 22, "volume": 3, "ts": int(time.time())}})
+    ws._on_raw(legacy)
+    await feed.flush()
+    await feed.rest.aclose()
+    feed.store.conn.close()
+    row_ne, row_buf = current(db, ne), current(db, buf)
+    assert (row_ne["yes_bid"], row_ne["yes_ask"], row_ne["volume"]) == (D("0.53"), D("0.54"), 12)
+    assert (row_buf["yes_bid"], row_buf["yes_ask"], row_buf["last_price"]) == (D("0.20"), D("0.25"), D("0.22"))

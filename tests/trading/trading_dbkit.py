@@ -1,0 +1,87 @@
+"""Database builders of the trading tests: one NFL game with two markets, a fixed model, a testing method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+EVENT = "KXNFLGAME-25DEC28BUFKC"
+KC = f"{EVENT}-KC"
+BUF = f"{EVENT}-BUF"
+
+
+@dataclass
+class World:
+    url: str
+    conn: psycopg.Connection[Any]
+    model_id: int
+    now: datetime
+
+    def connect(self) -> Callable[[], psycopg.Connection[Any]]:
+        return lambda: psycopg.connect(self.url)
+
+    def set_market(self, ticker: str, *, bid: str, ask: str, status: str = "open") -> None:
+        """A new SCD2 version of the market (as ingestion writes it)."""
+        with self.conn.transaction():
+            row = self.conn.execute("SELECT event_id, title FROM markets WHERE market_id = %s AND row_current_ind",
+                                    (ticker,)).fetchone()
+            self.conn.execute("UPDATE markets SET row_current_ind = FALSE, row_end_ts = now()"
+                              " WHERE market_id = %s AND row_current_ind", (ticker,))
+            _insert_market(self.conn, ticker, row[0], row[1], bid, ask, status, self.now)
+
+
+def _insert_market(conn: psycopg.Connection[Any], ticker: str, event: str, title: str, bid: str, ask: str,
+                   status: str, now: datetime) -> None:
+    conn.execute(
+        "INSERT INTO markets (market_id, platform_id, event_id, external_id, ticker, title, yes_bid, yes_ask, no_bid,"
+        " no_ask, volume, close_time, status) VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1 - %s::numeric,"
+        " 1 - %s::numeric, 1000, %s, %s)",
+        (ticker, event, ticker, ticker, title, Decimal(bid), Decimal(ask), Decimal(ask), Decimal(bid),
+         now + timedelta(hours=6), status))
+
+
+def seed_world(url: str, *, probability: str = "0.75", model_status: str = "active") -> World:
+    """Series/event/markets for KC (home) vs BUF, the game linked and scheduled in 3 h, a fixed model."""
+    from precog.forecast.registry import create_model, transition
+
+    conn = psycopg.connect(url, autocommit=True)
+    now = datetime.now(UTC)
+    conn.execute("INSERT INTO series (series_id, platform_id, external_id, category, subcategory, title, fee_multiplier)"
+                 " VALUES ('KXNFLGAME', 'kalshi', 'KXNFLGAME', 'sports', 'nfl', 'NFL game', 1)")
+    conn.execute("INSERT INTO events (event_id, platform_id, series_id, external_id, category, subcategory, title,"
+                 " start_time) VALUES (%s, 'kalshi', 'KXNFLGAME', %s, 'sports', 'nfl', 'BUF at KC', %s)",
+                 (EVENT, EVENT, now + timedelta(hours=3)))
+    _insert_market(conn, KC, EVENT, "Kansas City wins", "0.50", "0.52", "open", now)
+    _insert_market(conn, BUF, EVENT, "Buffalo wins", "0.46", "0.47", "open", now)
+    conn.execute("INSERT INTO game_links (event_id, sport, external_game_id, game_date, home_team, away_team,"
+                 " match_method, match_score) VALUES (%s, 'nfl', '401', %s, 'KC', 'BUF', 'ticker_codes', 10)",
+                 (EVENT, now.date()))
+    conn.execute("INSERT INTO game_link_markets (market_id, event_id, side, team_code) VALUES"
+                 " (%s, %s, 'home', 'KC'), (%s, %s, 'away', 'BUF')", (KC, EVENT, BUF, EVENT))
+    conn.execute("INSERT INTO game_states (external_game_id, sport, event_id, home_team, away_team, status,"
+                 " start_time, period) VALUES ('401', 'nfl', %s, 'KC', 'BUF', 'scheduled', %s, 0)",
+                 (EVENT, now + timedelta(hours=3)))
+    record = create_model(conn, "fixed_test", "v1.0", "fixed", {"probability": probability, "confidence": "high"},
+                          status="validating", description="test model")
+    if model_status == "active":
+        transition(conn, "fixed_test@v1.0", "active")
+    return World(url, conn, record.model_id, now)
+
+
+def create_testing_method(conn: psycopg.Connection[Any], name: str = "nfl_pregame", *, template: str = "moderate",
+                          overrides: tuple[str, ...] = (), status: str = "testing") -> Any:
+    from precog.config.loader import load_config
+    from precog.trading.methods import create_method, transition
+    from precog.trading.strategies import load_strategy_definitions, sync_strategies
+
+    sync_strategies(conn, load_strategy_definitions(load_config(use_env=False)))
+    m = create_method(conn, template=template, name=name, version="v1.0", strategy="pre_game_entry@v1.0",
+                      model="fixed_test@v1.0", overrides=overrides, created_by="test")
+    if status != "draft":
+        m = transition(conn, m.ref, "testing", by="test")
+    return m

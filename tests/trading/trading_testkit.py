@@ -1,0 +1,89 @@
+"""Builders shared by the trading tests: settings, markets, games, strategies, units."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from precog.config.loader import load_config
+from precog.feeds.game_state import GameState
+from precog.trading.decide import DecisionEngine, DecisionUnit
+from precog.trading.forecasts import TickerProbabilityModel
+from precog.trading.method_config import MethodRuntime
+from precog.trading.risk import OrderIntent, RiskManager
+from precog.trading.settings import TradingSettings
+from precog.trading.strategies import EntryStrategy, StrategyRef, build_strategy, load_strategy_definitions
+from precog.trading.views import GameView, MarketView
+
+D = Decimal
+NOW = 1_767_000_000.0  # a fixed clock (2025-12-29)
+
+_CFG = load_config(use_env=False)
+DEFAULTS = TradingSettings.from_config(_CFG)
+STRATEGY_CONFIGS = {d.name: d.config for d in load_strategy_definitions(_CFG)}
+
+
+def settings(**changes: Any) -> TradingSettings:
+    return replace(DEFAULTS, **changes)
+
+
+def strategy(name: str, *, strategy_id: int = 1, status: str = "active", **config: Any) -> EntryStrategy:
+    return build_strategy(StrategyRef(strategy_id, name, "v1.0", status), {**STRATEGY_CONFIGS[name], **config})
+
+
+def market(ticker: str = "KXNFLGAME-25DEC28KCBUF-KC", *, event: str = "KXNFLGAME-25DEC28KCBUF", sport: str = "nfl",
+           bid: str = "0.50", ask: str = "0.52", volume: int = 1000, start_in: float = 2 * 3600,
+           close_in: float = 2 * 3600, **kw: Any) -> MarketView:
+    return MarketView(ticker=ticker, event_ticker=event, sport=sport, yes_bid=D(bid), yes_ask=D(ask), volume=volume,
+                      close_ts=NOW + close_in, quote_ts=NOW - 5, start_ts=NOW + start_in, **kw)
+
+
+def game(status: str = "scheduled", *, sport: str = "nfl", period: int = 1, clock: int | None = 900,
+         home: int = 0, away: int = 0, possession: str | None = None, start_in: float = 2 * 3600,
+         observed_ago: float = 5, home_timeouts: int | None = 3, away_timeouts: int | None = 3,
+         metadata: dict[str, Any] | None = None, halftime_started_ago: float | None = None) -> GameView:
+    state = GameState(
+        sport=sport, game_id="401", start_time=datetime.fromtimestamp(NOW + start_in, UTC), name="", short_name="",
+        home_team="KC", away_team="BUF", home_team_id="12", away_team_id="2", home_team_name="Kansas City Chiefs",
+        away_team_name="Buffalo Bills", status=status, status_detail="", period=period, clock_seconds=clock,
+        display_clock="", home_score=home, away_score=away, possession=possession, home_timeouts=home_timeouts,
+        away_timeouts=away_timeouts, metadata=metadata or {})
+    return GameView(state, NOW - observed_ago,
+                    NOW - halftime_started_ago if halftime_started_ago is not None else None)
+
+
+def method(method_id: int = 7, *, status: str = "active", sports: tuple[str, ...] = ("nfl", "ncaaf", "nba"),
+           **risk: Any) -> MethodRuntime:
+    risk_config = {"kelly_fraction": "0.20", "max_position_size_dollars": "750", **risk}
+    return MethodRuntime.from_configs(method_id=method_id, name="m", version="v1.0", status=status,
+                                      risk_config=risk_config, sport_config={s: {"enabled": True} for s in sports})
+
+
+def engine(probs: dict[str, str], *, strategies: tuple[EntryStrategy, ...] | None = None,
+           cfg: TradingSettings | None = None, methods: tuple[MethodRuntime | None, ...] = (None,),
+           **model_kw: Any) -> DecisionEngine:
+    cfg = cfg or DEFAULTS
+    model = TickerProbabilityModel({k: D(v) for k, v in probs.items()}, model_id=3, **model_kw)
+    strategies = strategies or (strategy("pre_game_entry"),)
+    units = [DecisionUnit(s, model, model.ref, m) for s in strategies for m in methods]
+    return DecisionEngine(cfg, units, RiskManager(cfg, clock=lambda: NOW), clock=lambda: NOW)
+
+
+def intent(m: MarketView | None = None, *, side: str = "yes", count: int = 10, p: str = "0.70",
+           strat: EntryStrategy | None = None, meth: MethodRuntime | None = None, confidence: str = "0.85",
+           game_view: GameView | None = None, cfg: TradingSettings | None = None, **kw: Any) -> OrderIntent:
+    """An entry intent priced like the decision engine prices it (fee and slippage from the schedule)."""
+    from precog.trading.edges import CostTable
+
+    cfg = cfg or DEFAULTS
+    m = m or market()
+    sc = CostTable(cfg).get(m.price_of(side), m.fee_multiplier)
+    from precog.trading.forecasts import ModelRef
+
+    return OrderIntent(
+        intent_id="i", market=m, side=side, quantity=count, price=sc.price, p_side=D(p), fee_per_contract=sc.fee,
+        slippage=sc.slippage, edge=D(p) - sc.cost, ev_pct=D("0"), confidence=D(confidence), confidence_level="high",
+        strategy=strat or strategy("pre_game_entry"), model=ModelRef(3, "fixed", "v1.0", "active"), method=meth,
+        game=game_view, created_ts=NOW, **kw)
