@@ -156,10 +156,12 @@ def fresh_database(admin: str, name: str) -> str:
 
 def db_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        rows, originals, repeats = conn.execute(
+        found = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE NOT suppressed), coalesce(sum(duplicate_count), 0) FROM alerts"
         ).fetchone()
-    return {"rows": rows, "originals": originals, "repeats_counted": int(repeats)}
+    assert found is not None
+    rows, originals, repeats = found
+    return {"rows": int(rows), "originals": int(originals), "repeats_counted": int(repeats)}
 
 
 def expected_notifications(settings: AlertSettings, window_seconds: float) -> dict[str, int]:
@@ -252,6 +254,7 @@ def run_naive(admin: str, home: Path, receiver: Receiver, plans: list[list[tuple
                 c.execute("UPDATE alerts SET duplicate_count = duplicate_count + 1, last_seen_at = %s WHERE alert_id = %s",
                           (now, row[0]))
         if row is None:  # first occurrence: notify synchronously, in the producer
+            assert new is not None
             doc = {"alert_id": new[0], "severity": severity, "message": message, "fingerprint": key}
             for ch in settings.routes("storm", severity):
                 if ch == "file":

@@ -73,7 +73,7 @@ async def test_the_breaker_board_owns_the_trading_state_and_closes_positions(db_
     ex = Exchange()
     ex.create_series("KXNFLGAME", "NFL game")
     ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
-    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
+    for ticker in (KC, BUF):
         ex.create_market(ticker, EVENT, title=ticker)
     ex.create_account("us", Decimal("10000"))
     ex.create_account("mm", Decimal("1000000"))
@@ -100,4 +100,61 @@ async def test_the_breaker_board_owns_the_trading_state_and_closes_positions(db_
     await engine.step()  # halted: the scan approves nothing new
     assert not engine.portfolio.open_positions()
     conn.close()
+    world.conn.close()
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("mode", ["--paper", "--live"])
+def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: Any, mode: str) -> None:
+    """`precog run --venue kalshi` with the local exchange standing in for Kalshi (KALSHI_BASE_URL): the
+    decision layer scans the database, the engine trades through the real client (live) or simulates
+    fills on the venue's book (paper)."""
+    import re
+
+    from cryptography.hazmat.primitives import serialization
+
+    from precog.venues.exchange.auth import generate_key_pair
+    from precog.venues.exchange.runner import ExchangeServer
+    from trading.trading_dbkit import BUF, EVENT, KC, create_testing_method, seed_world
+
+    world = seed_world(db_url, probability="0.75")
+    method = create_testing_method(world.conn)
+    if mode == "--live":  # live trading takes active methods only (set directly: activation needs a paper record)
+        world.conn.execute("UPDATE methods SET status = 'active', activated_at = now() WHERE method_id = %s",
+                           (method.method_id,))
+    key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
+    ex = Exchange()
+    ex.create_series("KXNFLGAME", "NFL game")
+    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
+    for ticker in (KC, BUF):
+        ex.create_market(ticker, EVENT, title=ticker)
+    ex.create_account("us", Decimal("10000"))
+    ex.create_account("mm", Decimal("1000000"))
+    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
+        ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid))
+        ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid))
+    server = ExchangeServer(ex)
+    server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
+    server.start()
+    try:
+        r = precog_cli("run", "--venue", "kalshi", "--env", "demo", mode, "--no-ingest", "--no-notify", "--quiet",
+                       "--interval", "0.2", "--duration", "4",
+                       env={"KALSHI_BASE_URL": server.base_url, "KALSHI_API_KEY_ID": key_id,
+                            "KALSHI_PRIVATE_KEY_PATH": str(key_path)}, timeout=150)
+    finally:
+        server.stop()
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"run \d+: \d+ cycles, (\d+) fills, (\d+) open positions", r.stdout)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, r.stdout
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT market_id, side, quantity, mode, method_id FROM positions "
+                            "WHERE row_current_ind AND status = 'open'").fetchall()
+    assert rows and all(r[3] == mode.lstrip("-") and r[4] is not None for r in rows)
+    venue_orders = len(ex.account("us").orders)
+    if mode == "--live":  # real orders through the client; our contracts equal the venue's
+        assert venue_orders > 0
+        for market_id, side, qty, _, _ in rows:
+            assert ex.account("us").positions[market_id].net == (qty if side == "yes" else -qty)
+    else:  # paper: nothing was sent
+        assert venue_orders == 0
     world.conn.close()

@@ -112,6 +112,10 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: s
         booked = [r[0] for r in conn.execute("SELECT fill_id FROM trades").fetchall()]
         assert len(booked) == len(set(booked))
         assert venue_fills == set(booked)
+        # never two positions in one market (a re-sent entry would open a second one)
+        per_market = conn.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM positions WHERE row_current_ind "
+                                  "AND status = 'open' GROUP BY market_id) x").fetchone()[0]
+        assert per_market in (None, 1)
         # positions equal the exchange's
         net = conn.execute("SELECT coalesce(sum(CASE WHEN side = 'yes' THEN quantity ELSE -quantity END), 0) "
                            "FROM positions WHERE row_current_ind AND status = 'open'").fetchone()[0]

@@ -217,3 +217,34 @@ async def test_periodic_reconciliation_halts_on_an_unexplained_difference(make_r
     rig.exchange.account("us").positions[rig.ticker].held[0] -= 7  # contracts vanish at the venue
     await rig.run_until(lambda: engine.trading_state == "HALTED", max_steps=14)
     assert rig.rows("SELECT severity FROM alerts WHERE alert_type = 'reconciliation_mismatch'") == [("critical",)]
+
+
+async def test_an_order_that_never_left_is_closed_at_startup(make_rig: Any) -> None:
+    """The process died between writing the order (created) and sending it: the lookup finds nothing."""
+    rig = make_rig()
+    first = rig.make_engine()
+    rec = first.store.create(OrderRecord(
+        id=0, client_order_id="pce-died-before-send", venue_order_id=None, run_id=first.run_id,
+        platform_id="local", market_id=rig.ticker, position_id=None, purpose="entry", side="yes", action="buy",
+        order_type="limit", time_in_force="good_till_canceled", limit_price=Decimal("0.45"), quantity=10,
+        filled_quantity=0, fees=ZERO, status=S.CREATED, mode="paper"))
+    restarted = rig.make_engine()
+    await restarted.start()
+    events = restarted.store.events(rec.id)
+    assert [e["to_status"] for e in events] == ["created", "rejected"]
+    assert "never reached the venue" in events[-1]["reason"]
+    assert len(rig.exchange.account("us").orders) == 0
+
+
+async def test_the_venue_balance_is_versioned_in_account_balance(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    await engine.start()
+    await rig.run_until(lambda: rig.open_positions())
+    await engine.stop()
+    rows = rig.rows("SELECT balance FROM account_balance WHERE platform_id = 'local' AND mode = 'paper' "
+                    "ORDER BY id")
+    assert rows[0][0] == CASH and rows[-1][0] == rig.exchange.account("us").balance < CASH
+    assert rig.rows("SELECT count(*) FROM account_balance WHERE row_current_ind")[0][0] == 1

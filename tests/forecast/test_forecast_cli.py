@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from forecast.forecast_testkit import PLAYS_HEADER, synthetic_plays, write_csv
 

@@ -109,7 +109,7 @@ def test_the_feeds_game_state_object_is_accepted(wp: WpForecaster) -> None:
 def test_ensemble_combines_shrinks_and_uses_matrix_cells_at_boundaries(elo: EloForecaster, wp: WpForecaster) -> None:
     cell = MatrixEntry("nfl_game_state", "v1.0", "halftime", "10-13_points", {"leader": "home"}, Decimal("0.8500"),
                        Decimal("0.80"), Decimal("0.89"), 600)
-    ens = EnsembleForecaster(EnsembleConfig(), elo, wp, [cell])
+    ens = EnsembleForecaster(EnsembleConfig(elo_in_game="time_decay"), elo, wp, [cell])
     pre = ens.predict_pregame("KC", "BUF")
     raw_elo = elo.probability("KC", "BUF")
     assert pre.probability == to_probability(0.5 + (raw_elo - 0.5) * 0.9)
@@ -128,3 +128,9 @@ def test_to_probability_rounds_half_up_and_keeps_live_forecasts_off_0_and_1() ->
     assert to_probability(1.0, final=True) == Decimal("1.0000")
     with pytest.raises(ForecastError):
         to_probability(float("nan"))
+
+
+def test_default_ensemble_leaves_elo_to_the_wp_model_in_game(elo: EloForecaster, wp: WpForecaster) -> None:
+    ens = EnsembleForecaster(EnsembleConfig(), elo, wp, [])
+    assert set(ens.predict_state(SimpleState("KC", "BUF", 7, 3, period=1, clock_seconds=200, possession="home")).components) == {"winprob"}
+    assert set(ens.predict_pregame("KC", "BUF").components) == {"elo"}

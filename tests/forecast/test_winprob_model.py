@@ -136,3 +136,22 @@ def test_shipped_model_is_within_0005_of_nflfastr_on_held_out_games(shared_plays
     ours = float(np.mean((m.predict(model_inputs(shared_plays, m.config).take(held_out)) - y) ** 2))
     theirs = float(np.mean((shared_plays.published[held_out] - y) ** 2))
     assert ours <= theirs + 0.005
+
+
+def test_scoring_matches_the_training_design_matrix_including_overtime(small_model) -> None:  # type: ignore[no-untyped-def]
+    from precog.forecast.winprob import design_matrix, feature_matrix, features_one
+
+    plays, result = small_model
+    m = result.model
+    x = model_inputs(plays, m.config)
+    x.overtime = np.arange(len(x)) % 7 == 0  # exercise the overtime offsets too
+    x.game_seconds = np.where(x.overtime, np.minimum(x.game_seconds, 600), x.game_seconds)
+    beta = np.concatenate([m.coef.ravel(), m.ot_coef])
+    expected = sigmoid(design_matrix(x, m.config.time_knots, m.config.spline_degree) @ beta)
+    assert np.max(np.abs(m.predict(x) - expected)) < 1e-9
+    feats = feature_matrix(x)
+    i = 11
+    one = features_one(float(x.score_diff[i]), float(x.game_seconds[i]), bool(x.overtime[i]), float(x.yardline_100[i]),
+                       int(x.down[i]), float(x.ydstogo[i]), float(x.pos_timeouts[i]), float(x.def_timeouts[i]),
+                       float(x.home[i]), float(x.strength[i]), float(x.receives_2h[i]))
+    assert np.allclose(feats[i], one)

@@ -6,8 +6,9 @@ raise_alert never waits for delivery. What it does, and what is durable when it 
   outbox rows (one per routed channel) are committed in ONE transaction before raise_alert returns.
 * A repeat inside the window (same MD5 of type:component:key): found in an in-process cache of open
   windows; its suppressed row and the original's duplicate_count / last_seen_at are group-committed by a
-  background flusher at most `group_commit_ms` later (COPY + one UPDATE per batch). A hard crash can lose
-  at most that interval of repeat rows/counters, never a notifying alert. `flush()` / `close()` write
+  background flusher (COPY + one UPDATE per batch), normally within `group_commit_ms`; during a storm the
+  flusher writes back-to-back and the backlog is whatever PostgreSQL has not absorbed yet. A hard crash
+  loses only repeat rows/counters not yet committed, never a notifying alert. `flush()` / `close()` write
   them at once; with group_commit_ms = 0 every repeat is written before raise_alert returns.
 * Database unreachable: the alert goes to a local spool file (fsynced) and is raised again once the
   database is back.
@@ -66,6 +67,7 @@ _ADVISORY_NAMESPACE = 0x50524543  # "PREC": first key of pg_advisory_xact_lock(i
 _ID_BLOCK = 1024
 _FLUSH_BATCH = 5000
 _SILENCE_CACHE_SECONDS = 1.0
+_MAX_BUFFER = 200_000
 _BACKLOG_ROWS = 500  # a flush this big means repeats arrive faster than the interval: do not wait
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable, PoolTimeout)
 
@@ -232,7 +234,9 @@ class AlertManager:
         with self._buffer_lock:
             self._buffer.append(repeat)
             size = len(self._buffer)
-        if self.settings.group_commit_ms <= 0:
+        if self.settings.group_commit_ms <= 0 or size >= _MAX_BUFFER:
+            # Synchronous mode, or back-pressure: a storm PostgreSQL cannot absorb slows producers down
+            # instead of growing memory without bound.
             self.flush()
         else:
             if self._flusher is None:

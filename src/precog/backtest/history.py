@@ -42,6 +42,8 @@ LIST_BEFORE = timedelta(hours=26)
 REQUOTE_BEFORE = timedelta(hours=2)
 GAME_LENGTH = timedelta(hours=3, minutes=10)
 SERIES = "KXNFLGAME"
+# team_favorite_id spellings that differ from nfl_teams.csv's team_id
+_FAVORITE_ALIASES = {"LVR": "OAK"}
 
 
 def phi(x: float) -> float:
@@ -91,9 +93,10 @@ class HistGame:
     def kickoff(self) -> datetime:
         return datetime(self.day.year, self.day.month, self.day.day, KICKOFF_HOUR_UTC, tzinfo=UTC)
 
-    @property
-    def ticker(self) -> str:
-        return f"{SERIES}-{self.day:%y%b%d}{self.away}{self.home}-{self.home}".upper()
+    def ticker(self, tag: str = "") -> str:
+        """Kalshi-style ticker; `tag` makes it unique per backtest window (order ids derive from the ticker, so
+        two runs over the same games in one database must not share tickers)."""
+        return f"{SERIES}-{tag}{self.day:%y%b%d}{self.away}{self.home}-{self.home}".upper()
 
     @property
     def settlement_value(self) -> Decimal:
@@ -175,7 +178,7 @@ def read_spreadspoke(folder: Path, sigma: float) -> list[HistGame]:
                 hs, as_ = int(row["score_home"]), int(row["score_away"])
             except ValueError:
                 raise bad("spread_favorite", f"{spread!r} or the score is not a number") from None
-            favc = canonical_team(fav)
+            favc = canonical_team(_FAVORITE_ALIASES.get(fav, fav))
             margin = 0.0 if favc == "PICK" else pts if favc == home else -pts if favc == away else None
             if margin is None:
                 raise bad("team_favorite_id", f"{fav!r} is neither the home team {home} nor the away team {away}")
@@ -278,12 +281,12 @@ def load_nfl(path: Path, *, sigma: float = 13.5, start: date | None = None, end:
     return NflHistory(folder, games, sorted(archive.values(), key=lambda g: (g.final_ms, g.game_id)), sources)
 
 
-def game_events(games: list[HistGame], seq_start: int = 0) -> Iterator[Event]:
+def game_events(games: list[HistGame], tag: str = "") -> Iterator[Event]:
     """The events of each game; facts appear only at the time they became known."""
-    seq = seq_start
+    seq = 0
     for g in games:
         k = g.kickoff
-        t = g.ticker
+        t = g.ticker(tag)
         schedule: dict[str, Any] = {"game_id": g.game_id, "home": g.home, "away": g.away, "season": g.season,
                                     "week": g.week, "playoff": g.playoff, "neutral": g.neutral,
                                     "kickoff_ms": dt_to_ms(k), "in_game": bool(g.plays),

@@ -76,7 +76,7 @@ class EloModel:
         return len(games)
 
     def observe(self, event: Event, game: GameInfo) -> None:
-        if event.kind != FINAL:
+        if event.kind != FINAL or "home_score" not in event.data or not game.schedule.get("away"):
             return
         s = game.schedule
         g = Game(0, date.fromtimestamp(s["kickoff_ms"] / 1000), int(s["season"]), s["home"], s["away"],
@@ -85,8 +85,8 @@ class EloModel:
         self.online_updates += 1
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
-        if game.phase != "pre_game":
-            return None  # a pre-game model has nothing to say once the game is under way
+        if game.phase != "pre_game" or not game.schedule.get("away"):
+            return None  # a pre-game model has nothing to say once the game is under way (or without teams)
         s = game.schedule
         p = self.ratings.predict(s["home"], s["away"], season=int(s["season"]), neutral=bool(s["neutral"]),
                                  playoff=bool(s["playoff"]))
@@ -105,7 +105,10 @@ class ClosingLineModel:
         return None
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
-        return None if game.final else Estimate(game.fair, "medium")
+        if game.final:
+            return None
+        p_home = game.fair if game.schedule.get("yes_is_home", True) else 1 - game.fair
+        return Estimate(p_home, "medium")
 
 
 class WinProbabilityModel:
@@ -129,7 +132,7 @@ class WinProbabilityModel:
         from precog.forecast.state import SimpleState
 
         st = game.state
-        if st is None or game.final:
+        if st is None or game.final or not game.schedule.get("away"):
             return None
         s = game.schedule
         state = SimpleState(s["home"], s["away"], int(st["home_score"]), int(st["away_score"]), int(st["period"]),

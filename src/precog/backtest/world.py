@@ -57,19 +57,27 @@ class QuoteMaker:
                 self.exchange.cancel_order(MM_USER, oid)
 
     def quote(self, ticker: str, fair: Decimal) -> tuple[Decimal, Decimal]:
-        self.pull(ticker)
+        """Quote around a fair value: bid = fair - h rounded down, ask = fair + h rounded up."""
         h = self.config.half_spread
         bid = max(_C, min(Decimal("0.98"), (fair - h).quantize(_C, rounding=ROUND_FLOOR)))
         ask = min(Decimal("0.99"), max(bid + _C, (fair + h).quantize(_C, rounding=ROUND_CEILING)))
+        return self.quote_exact(ticker, bid, ask)
+
+    def quote_exact(self, ticker: str, bid: Decimal, ask: Decimal, bid_size: int | None = None,
+                    ask_size: int | None = None) -> tuple[Decimal, Decimal]:
+        """Quote a given top of book (a recorded one); deeper levels one cent apart behind it."""
+        self.pull(ticker)
         placed = []
         for lvl in range(self.config.levels):
             qty = self.config.level_size * (lvl + 1)
+            bq = bid_size if lvl == 0 and bid_size else qty
+            aq = ask_size if lvl == 0 and ask_size else qty
             b, a = bid - lvl * _C, ask + lvl * _C
             try:
                 if b >= _C:
-                    placed.append(self.exchange.place_order(MM_USER, ticker, "yes", "buy", qty, b).order_id)
+                    placed.append(self.exchange.place_order(MM_USER, ticker, "yes", "buy", bq, b).order_id)
                 if a <= Decimal("0.99"):
-                    placed.append(self.exchange.place_order(MM_USER, ticker, "no", "buy", qty, 1 - a).order_id)
+                    placed.append(self.exchange.place_order(MM_USER, ticker, "no", "buy", aq, 1 - a).order_id)
             except ExchangeError:
                 continue
         self.orders[ticker] = placed
@@ -132,28 +140,35 @@ class BacktestWorld:
         self.games[ev.ticker] = GameInfo(ev.ticker, schedule, d["fair"])
         self.new_markets.append(TrackedMarket(ev.ticker, event_ticker, "nfl", ms_to_dt(d["close_ms"])))
         self.stats.markets += 1
-        self._requote(ev.ticker, d["fair"])
+        self._requote(ev.ticker, d)
 
-    def _requote(self, ticker: str, fair: Decimal) -> None:
+    def _requote(self, ticker: str, d: dict[str, Any]) -> None:
         g = self.games[ticker]
-        g.fair = fair
-        g.history.append(fair)
+        g.fair = d["fair"]
+        g.history.append(g.fair)
         if self.exchange.markets[ticker].status == xm.ACTIVE:
-            self.maker.quote(ticker, fair)
-            self.closing[ticker] = fair
+            if "bid" in d:  # a recorded top of book
+                self.maker.quote_exact(ticker, d["bid"], d["ask"], d.get("bid_size"), d.get("ask_size"))
+            else:
+                self.maker.quote(ticker, g.fair)
+            self.closing[ticker] = g.fair
             self.stats.quotes += 1
 
     def _on_quote(self, ev: Event) -> None:
         if ev.ticker in self.games:
-            self._requote(ev.ticker, ev.data["fair"])
+            self._requote(ev.ticker, ev.data)
 
     def _on_state(self, ev: Event) -> None:
         g = self.games.get(ev.ticker)
         if g is None:
             return
-        g.state = {k: v for k, v in ev.data.items() if k != "fair"}
+        for k in ("home", "away", "yes_is_home"):  # a recording learns the teams from the scoreboard
+            if k in ev.data:
+                g.schedule[k] = ev.data[k]
+        g.state = {k: v for k, v in ev.data.items() if k not in ("fair", "home", "away", "yes_is_home")}
         self.stats.states += 1
-        self._requote(ev.ticker, ev.data["fair"])
+        if "fair" in ev.data:
+            self._requote(ev.ticker, ev.data)
 
     def _on_close(self, ev: Event) -> None:
         if ev.ticker in self.games:
@@ -185,6 +200,8 @@ class BacktestWorld:
         if g is None or model is None:
             return None
         est = model.estimate(g, self.clock_ms())
+        if est is not None and not g.schedule.get("yes_is_home", True):
+            est = Estimate(1 - est.p_yes, est.confidence)  # models forecast the home team; YES is the away team
         if est is not None:
             key = (model_key, ticker, g.phase if g.phase != "live" else f"live:{len(g.history)}")
             if key not in self._logged:

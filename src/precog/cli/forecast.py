@@ -168,7 +168,7 @@ def elo_predict(
             writer.writerow([f.game.date.isoformat(), f.game.team1, f.game.team2, f"{f.p_team1:.6f}"])
     tmp.replace(out)
     played = [f for f in forecasts if f.game.result1 is not None]
-    s = score([f.p_team1 for f in played], [f.game.result1 for f in played]) if played else None
+    s = score([f.p_team1 for f in played], [float(f.game.result1 or 0.0) for f in played]) if played else None
     summary = {"model": ref, "games": len(forecasts), "played": len(played), "out": str(out),
                "brier": None if s is None else round(s.brier, 6)}
     if as_json:

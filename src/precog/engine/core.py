@@ -172,6 +172,7 @@ class Engine:
     async def start(self) -> ReconcileReport:
         """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
         rep = await reconcile(self.executor, startup=True, alerts=self.alerts)
+        await self.record_balance()
         self.stats.reconcile = rep
         self._last_reconcile = self.clock()
         self.stats.settled_positions += rep.positions_settled
@@ -184,14 +185,27 @@ class Engine:
             if rec.status not in TERMINAL and rec.purpose == "entry":
                 await self.executor.cancel(rec, reason="engine stopping")
         await self.executor.sync_fills()
+        await self.record_balance()
         self.conn.execute("UPDATE engine_runs SET ended_at = now(), summary = %s WHERE run_id = %s",
                           (jsonb(summary or {}), self.run_id))
+
+    async def record_balance(self) -> None:
+        """The venue's cash as a new account_balance version (SCD2; written only when it changed)."""
+        from precog.ingest import scd2
+
+        bal = await self.venue.balance()
+        if bal.balance < 0:
+            return
+        scd2.write_one(self.conn, scd2.ACCOUNT_BALANCE, {
+            "platform_id": self.venue.platform_id, "mode": self.mode, "balance": bal.balance,
+            "portfolio_value": bal.portfolio_value, "currency": "USD"})
 
     async def _reconcile_periodically(self, now: datetime) -> None:
         """Orders, fills and positions against the venue; a mismatch that survives a second look (a fill may
         land between reading our books and the venue's) halts trading."""
         self._last_reconcile = now
         rep = await reconcile(self.executor, startup=False)
+        await self.record_balance()
         if not rep.ok:
             rep = await reconcile(self.executor, startup=False, alerts=self.alerts)
         self.stats.settled_positions += rep.positions_settled

@@ -78,7 +78,7 @@ def builtin_models() -> list[dict[str, Any]]:
             "model_name": "ensemble_nfl", "model_version": "v1.0", "model_type": "ensemble", "sport": "nfl",
             "subcategory": "nfl", "config": EnsembleConfig().model_dump(mode="json"),
             "description": "Weighted ensemble of elo_nfl, wp_nfl and the historical matrices, shrunk toward 0.5",
-            "validation": {},
+            "validation": manifest().get("ensemble_nfl", {}).get("validation", {}),
             "artifact_path": None, "artifact_sha256": None,
         },
     ]

@@ -24,15 +24,16 @@ class EnsembleConfig(BaseModel):
 
     sport: Literal["nfl"] = "nfl"
     weights: dict[str, float] = Field(default_factory=lambda: {"elo": 0.40, "winprob": 0.45, "historical": 0.15})
-    shrinkage: float = Field(0.10, ge=0, le=1)
+    shrinkage: float = Field(default=0.10, ge=0, le=1)
     elo_model: str = "elo_nfl@v1.0"
     winprob_model: str = "wp_nfl@v1.0"
     matrix_name: str = "nfl_game_state"
     matrix_version: str = "v1.0"
-    # in-game, the Elo forecast is pre-game information the WP model already uses: its weight decays
-    # with the share of the game played ("time_decay") or stays fixed ("fixed")
-    elo_in_game: Literal["time_decay", "fixed"] = "time_decay"
-    min_matrix_sample: int = Field(30, ge=1)
+    # in-game, the Elo forecast is pre-game information the WP model already uses as a feature: it is
+    # dropped ("pregame_only", measured best: docs/models.md), its weight decays with the share of the game
+    # played ("time_decay"), or stays fixed ("fixed")
+    elo_in_game: Literal["time_decay", "fixed", "pregame_only"] = "pregame_only"
+    min_matrix_sample: int = Field(default=30, ge=1)
 
     @field_validator("weights")
     @classmethod
@@ -51,7 +52,7 @@ class MatrixModelConfig(BaseModel):
     sport: Literal["nfl"] = "nfl"
     matrix_name: str = "nfl_game_state"
     matrix_version: str = "v1.0"
-    min_sample: int = Field(30, ge=1)
+    min_sample: int = Field(default=30, ge=1)
 
 
 class FixedConfig(BaseModel):

@@ -34,15 +34,15 @@ class EloConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sport: str = "nfl"
-    k_factor: float = Field(20.0, gt=0, le=100)
-    initial_rating: float = Field(1505.0, gt=0, lt=3000)
-    home_field_advantage: float = Field(65.0, ge=-400, le=400)
-    scale: float = Field(400.0, gt=0)
+    k_factor: float = Field(default=20.0, gt=0, le=100)
+    initial_rating: float = Field(default=1505.0, gt=0, lt=3000)
+    home_field_advantage: float = Field(default=65.0, ge=-400, le=400)
+    scale: float = Field(default=400.0, gt=0)
     mov_multiplier: MovMultiplier = "fivethirtyeight"
-    season_regression: float = Field(1 / 3, ge=0, le=1)
-    regression_mean: float = Field(1505.0, gt=0, lt=3000)
-    playoff_multiplier: float = Field(1.0, gt=0, le=5)
-    neutral_site_advantage: float = Field(0.0, ge=-400, le=400)
+    season_regression: float = Field(default=1 / 3, ge=0, le=1)
+    regression_mean: float = Field(default=1505.0, gt=0, lt=3000)
+    playoff_multiplier: float = Field(default=1.0, gt=0, le=5)
+    neutral_site_advantage: float = Field(default=0.0, ge=-400, le=400)
 
 
 # FiveThirtyEight's published method (K 20, HFA 65, 1/3 regression to 1505).

@@ -188,7 +188,7 @@ def _ensemble_play_probs(plays: Plays, test: NDArray[np.bool_], train_mask: NDAr
         comps = {}
         if w.get("winprob", 0) > 0:
             comps["winprob"] = Component(float(p_wp[k]), w["winprob"], 1000)
-        elo_w = w.get("elo", 0.0)
+        elo_w = 0.0 if cfg.elo_in_game == "pregame_only" else w.get("elo", 0.0)
         if cfg.elo_in_game == "time_decay":
             elo_w *= 0.0 if plays.qtr[i] >= 5 else plays.game_seconds[i] / 3600.0
         if elo_w > 0:

@@ -257,7 +257,7 @@ class EnsembleForecaster:
         components: dict[str, Component] = {}
         if self.wp is not None and w.get("winprob", 0) > 0:
             components["winprob"] = Component(self.wp.home_probability(state, sit), w["winprob"], self.wp.sample_size)
-        elo_w = w.get("elo", 0.0)
+        elo_w = 0.0 if self.config.elo_in_game == "pregame_only" else w.get("elo", 0.0)
         if self.config.elo_in_game == "time_decay":
             elo_w *= (sit.game_seconds / 3600.0) if not sit.overtime else 0.0
         if elo_w > 0:
@@ -318,8 +318,8 @@ def load_model(conn: psycopg.Connection[Any], ref: str = "ensemble_nfl") -> WinP
         return WpForecaster(model, elo, model_ref=rec.ref, model_id=rec.model_id, sample_size=_sample(rec))
 
     if record.model_type == "fixed":
-        cfg = FixedConfig.model_validate(record.config)
-        return FixedProbabilityModel(cfg.probability, confidence=cfg.confidence, model_ref=record.ref,
+        fixed = FixedConfig.model_validate(record.config)
+        return FixedProbabilityModel(fixed.probability, confidence=fixed.confidence, model_ref=record.ref,
                                      model_id=record.model_id)
     if record.model_type == "elo":
         return elo_for(record)

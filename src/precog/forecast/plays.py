@@ -264,8 +264,8 @@ def second_half_receiver(plays: Plays) -> NDArray[np.float64]:
             best[gs] = float(t)
             opening[gs] = str(plays.posteam[i])
     first_half = plays.qtr <= 2
-    for i in np.nonzero(first_half)[0]:
-        gs = str(plays.game_id[i])
+    for j in np.nonzero(first_half)[0]:
+        gs = str(plays.game_id[j])
         if best.get(gs, 0.0) >= 3480.0:
-            out[i] = -1.0 if plays.posteam[i] == opening[gs] else 1.0
+            out[j] = -1.0 if plays.posteam[j] == opening[gs] else 1.0
     return out

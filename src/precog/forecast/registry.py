@@ -166,7 +166,7 @@ def create_model(conn: psycopg.Connection[Any], name: str, version: str, model_t
                 raise RegistryError(f"{name} versions are of type {r.model_type}, not {model_type}")
         rows = _query(
             conn,
-            "INSERT INTO probability_models (model_name, model_version, model_type, subcategory, sport, config, "
+            "INSERT INTO probability_models (model_name, model_version, model_type, subcategory, sport, config, "  # noqa: S608 - constant column list
             "config_hash, artifact_path, artifact_sha256, description, status, created_by, notes, "
             "training_sample_size, training_start_date, training_end_date) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -195,7 +195,7 @@ def transition(conn: psycopg.Connection[Any], ref: str, target: str, *, reason: 
                          validation_sample_size=current.validation_sample_size, model_type=current.model_type)
         updated = _query(
             conn,
-            "UPDATE probability_models SET status = %s, "
+            "UPDATE probability_models SET status = %s, "  # noqa: S608 - constant column list
             "activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END, "
             "deactivated_at = CASE WHEN %s = 'deprecated' AND activated_at IS NOT NULL THEN now() "
             "ELSE deactivated_at END "

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from precog.forecast.builtin import MANIFEST, artifacts_dir
+from precog.forecast.configs import EnsembleConfig
 from precog.forecast.elo import TUNED_NFL_CONFIG
 from precog.forecast.evaluate import evaluate_games, evaluate_plays
 from precog.forecast.gamesfile import read_games, read_initial_ratings
@@ -44,19 +45,26 @@ def build(data: Path, out_dir: Path) -> dict[str, object]:
                        "published_brier": round(report.published_scores.brier, 6) if report.published_scores else None,
                        "training_sample_size": result.train_plays, "held_out_games": result.test_games},
     }
+    ens_cfg = EnsembleConfig()
+    ens = evaluate_plays(plays, model_ref="ensemble_nfl@v1.0", model_type="ensemble",
+                         config=ens_cfg.model_dump(mode="json"), data_file=str(plays_path), model=result.model,
+                         ensemble_wp_config=config, elo_config=TUNED_NFL_CONFIG).scores
     games = read_games(data / GAMES, require_results=True)
     elo_games = [g for g in games if g.season <= 2014]
     elo_report = evaluate_games(elo_games, model_ref="elo_nfl@v1.0", model_type="elo",
                                 config=TUNED_NFL_CONFIG.model_dump(mode="json"), data_file=str(data / GAMES),
                                 initial=read_initial_ratings(data / INITIAL), from_season=2010)
     es = elo_report.scores
-    manifest = {
+    manifest: dict[str, object] = {
         "wp_nfl": wp_entry,
         "elo_nfl": {"version": "v1.0", "validation": {
             "brier": round(es.brier, 6), "accuracy": round(es.accuracy, 4), "sample_size": es.n,
             "max_calibration_error": round(max_calibration_error(elo_report.calibration, 1), 4),
             "published_brier": round(elo_report.published_scores.brier, 6) if elo_report.published_scores else None,
             "seasons": "2010-2014"}},
+        "ensemble_nfl": {"version": "v1.0", "validation": {
+            "brier": round(ens.brier, 6), "accuracy": round(ens.accuracy, 4), "sample_size": ens.n,
+            "note": "in-game, held-out games of wp_nfl v1.0, with shrinkage 0.10"}},
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -23,19 +23,46 @@ class InvalidStateError(ForecastError):
 
 @runtime_checkable
 class FootballState(Protocol):
-    home_team: str
-    away_team: str
-    home_score: int
-    away_score: int
-    period: int
-    clock_seconds: int | None
-    status: str
-    possession: str | None
-    down: int | None
-    distance: int | None
-    yards_to_goal: int | None
-    home_timeouts: int | None
-    away_timeouts: int | None
+    """Read-only view of a live game state (what `precog.feeds.game_state.GameState` offers)."""
+
+    @property
+    def home_team(self) -> str: ...
+
+    @property
+    def away_team(self) -> str: ...
+
+    @property
+    def home_score(self) -> int: ...
+
+    @property
+    def away_score(self) -> int: ...
+
+    @property
+    def period(self) -> int: ...
+
+    @property
+    def clock_seconds(self) -> int | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def possession(self) -> str | None: ...
+
+    @property
+    def down(self) -> int | None: ...
+
+    @property
+    def distance(self) -> int | None: ...
+
+    @property
+    def yards_to_goal(self) -> int | None: ...
+
+    @property
+    def home_timeouts(self) -> int | None: ...
+
+    @property
+    def away_timeouts(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)

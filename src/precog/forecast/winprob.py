@@ -44,7 +44,7 @@ N_FEATURES = len(FEATURES)
 N_OVERTIME = 6  # overtime offsets on intercept, score diffs and field position
 MAX_SECONDS = 3600
 STRENGTH_CLIP = 4.0
-CHUNK = 1 << 17
+CHUNK = 1 << 16
 ARTIFACT_FORMAT = "precog-wp-vc-logit/1"
 
 FloatArray = NDArray[np.float64]
@@ -58,9 +58,9 @@ class WpConfig(BaseModel):
     sport: Literal["nfl"] = "nfl"
     method: Literal["time_varying_logistic"] = "time_varying_logistic"
     time_knots: tuple[float, ...] = (0, 30, 60, 120, 240, 480, 900, 1800, 2700, 3600)
-    spline_degree: int = Field(2, ge=0, le=3)
-    l2: float = Field(1e-5, ge=0, le=10)
-    holdout_fraction: float = Field(0.2, ge=0, lt=1)
+    spline_degree: int = Field(default=2, ge=0, le=3)
+    l2: float = Field(default=1e-5, ge=0, le=10)
+    holdout_fraction: float = Field(default=0.2, ge=0, lt=1)
     use_strength: bool = True
     use_second_half_receiver: bool = True
     strength_elo: EloConfig = TUNED_NFL_CONFIG
@@ -230,24 +230,44 @@ class WpModel:
         self.train_games = frozenset(train_games)
         basis = bspline_basis(np.arange(MAX_SECONDS + 1, dtype=np.float64), config.time_knots, config.spline_degree)
         self.table: FloatArray = np.ascontiguousarray(basis @ coef.T)  # (3601, 16): beta_f(t) per second
+        self._beta_by_feature: FloatArray = np.ascontiguousarray(self.table.T)  # (16, 3601) for 1-D gathers
         self._rows: list[list[float]] = self.table.tolist()
         self._ot: list[float] = ot_coef.tolist()
 
     # ------------------------------------------------------------------ scoring
     def predict(self, x: WpInputs) -> FloatArray:
-        """P(team with the ball wins) for a batch of states."""
+        """P(team with the ball wins) for a batch of states (column by column, in cache-sized chunks)."""
         n = len(x)
         out = np.empty(n)
-        table, ot_coef = self.table, self.ot_coef
         for start in range(0, n, CHUNK):
-            part = x.take(slice(start, start + CHUNK))
-            feats = feature_matrix(part)
-            sec = np.clip(np.rint(part.game_seconds), 0, MAX_SECONDS).astype(np.intp)
-            z = np.einsum("ij,ij->i", feats, table[sec])
-            if part.overtime.any():
-                z += part.overtime * (feats[:, :N_OVERTIME] @ ot_coef)
-            out[start:start + len(part)] = sigmoid(z)
+            stop = min(start + CHUNK, n)
+            out[start:stop] = sigmoid(self._logit(x.take(slice(start, stop))))
         return out
+
+    def _logit(self, x: WpInputs) -> FloatArray:
+        """sum_f beta_f(t) * x_f with beta gathered per feature column; same features as `feature_matrix`."""
+        beta = self._beta_by_feature
+        sec = np.clip(np.rint(x.game_seconds), 0, MAX_SECONDS).astype(np.intp)
+        d, yl = x.score_diff, x.yardline_100
+        cols = (
+            None, np.clip(d, -30, 30), np.clip(d, -3, 3), np.clip(d, -8, 8), np.clip(d, -16, 16),
+            (50.0 - yl) / 50.0, np.maximum(20.0 - yl, 0.0) / 20.0,
+        )
+        z = beta[0][sec]
+        for f in range(1, 7):
+            z += beta[f][sec] * cols[f]
+        for f, down in ((7, 2), (8, 3), (9, 4), (10, 0)):
+            z += np.where(x.down == down, beta[f][sec], 0.0)
+        z += beta[11][sec] * np.log1p(np.minimum(x.ydstogo, 30.0))
+        z += beta[12][sec] * (x.pos_timeouts - x.def_timeouts)
+        z += beta[13][sec] * x.home
+        z += beta[14][sec] * np.clip(x.strength, -STRENGTH_CLIP, STRENGTH_CLIP)
+        z += beta[15][sec] * np.where((x.game_seconds >= 1800) & ~x.overtime, x.receives_2h, 0.0)
+        if x.overtime.any():
+            o = self.ot_coef
+            ot = o[0] + o[1] * cols[1] + o[2] * cols[2] + o[3] * cols[3] + o[4] * cols[4] + o[5] * cols[5]
+            z += np.where(x.overtime, ot, 0.0)
+        return z
 
     def predict_one(self, score_diff: float, game_seconds: float, overtime: bool, yardline_100: float, down: int,
                     ydstogo: float, pos_timeouts: float, def_timeouts: float, home: float, strength: float = 0.0,

@@ -133,10 +133,9 @@ class Executor:
             return rec
         if vo is None:
             # The venue never received it (it refuses duplicate ids, so it cannot arrive later as a second order).
-            if rec.status is S.CREATED:
-                self.store.transition(rec, S.SUBMITTED, reason="resubmitting after restart")
-                self.store.transition(rec, S.UNRESOLVED, reason="not yet at the venue")
-            self.store.transition(rec, S.REJECTED, reason="not found at the venue by client_order_id")
+            reason = ("never reached the venue (the process stopped before sending it)" if rec.status is S.CREATED
+                      else "not found at the venue by client_order_id")
+            self.store.transition(rec, S.REJECTED, reason=reason)
             self.open.pop(rec.client_order_id, None)
             return rec
         self._apply_venue(rec, vo, submitted=rec.status in (S.CREATED, S.UNRESOLVED))
@@ -223,8 +222,18 @@ class Executor:
         if live is not None:
             rec = live
         when = fill.created_time or self.clock()
-        b = self.portfolio.book_fill(fill, rec, when, sport=rec.metadata.get("sport"),
-                                     event_id=rec.metadata.get("event_id"))
+        try:
+            b = self.portfolio.book_fill(fill, rec, when, sport=rec.metadata.get("sport"),
+                                         event_id=rec.metadata.get("event_id"))
+        except RuntimeError as exc:
+            # a fill our books cannot place (e.g. a sell of contracts we do not hold): do not guess; the
+            # position check of the next reconciliation sees the difference and halts trading
+            log.error("cannot book fill %s: %s", fill.fill_id, exc)
+            if self.alerts is not None:
+                self.alerts.raise_alert("fill_not_booked", "critical", "executor", f"cannot book fill {fill.fill_id}: "
+                                        f"{exc}", {"fill_id": fill.fill_id, "order": rec.client_order_id},
+                                        dedup_key=f"fill_not_booked:{fill.fill_id}", category="trading")
+            return None
         if b is not None and self.on_fill is not None:
             self.on_fill(b, rec)
         return b

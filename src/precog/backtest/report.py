@@ -1,0 +1,352 @@
+"""Backtest summary (JSON) and report (self-contained HTML, charts as embedded PNG from matplotlib Agg).
+
+Money figures are Decimal throughout and written as strings. Ratios that are statistics (Sharpe, hit
+rate, Brier, calibration) are floats.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from precog.backtest import guard
+from precog.domain.money import ZERO, q4
+
+# ---------------------------------------------------------------------------------------------- summary
+
+
+def _s(x: Decimal | None) -> str | None:
+    return None if x is None else str(x)
+
+
+def _positions(conn: psycopg.Connection[Any], run_ids: list[int]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT p.position_id, p.market_id, p.side, p.status, p.initial_quantity, p.entry_price, p.realized_pnl, "
+            "p.fees, p.exit_reason, p.entry_time, p.exit_time, p.position_metadata->>'entry_edge' AS entry_edge, "
+            "(p.position_metadata->>'run_id')::bigint AS run_id, me.method_name || '@' || me.method_version AS method, "
+            "s.strategy_name || '@' || s.strategy_version AS strategy, m.model_name || '@' || m.model_version AS model "
+            "FROM positions p LEFT JOIN methods me ON me.method_id = p.method_id "
+            "LEFT JOIN strategies s ON s.strategy_id = p.strategy_id "
+            "LEFT JOIN probability_models m ON m.model_id = p.model_id "
+            "WHERE p.row_current_ind AND p.mode = 'backtest' AND (p.position_metadata->>'run_id')::bigint = ANY(%s) "
+            "ORDER BY p.entry_time, p.position_id", (run_ids,))
+        return list(cur.fetchall())
+
+
+def _trade_stats(conn: psycopg.Connection[Any], run_ids: list[int]) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT count(*) AS fills, coalesce(sum(fees), 0) AS fees, "
+                    "count(*) FILTER (WHERE action = 'buy') AS buys, count(*) FILTER (WHERE action = 'sell') AS sells, "
+                    "coalesce(sum(quantity), 0) AS contracts FROM trades WHERE mode = 'backtest' AND "
+                    "(trade_metadata->>'run_id')::bigint = ANY(%s)", (run_ids,))
+        row = cur.fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def _exits(conn: psycopg.Connection[Any], run_ids: list[int]) -> list[dict[str, Any]]:
+    from precog.trading.attribution import exits_by_reason
+
+    merged: dict[str, dict[str, Any]] = {}
+    for rid in run_ids:
+        for r in exits_by_reason(conn, rid):
+            m = merged.setdefault(r["reason"], {"reason": r["reason"], "priority": r["priority"], "exits": 0,
+                                                "contracts": 0, "realized_pnl": ZERO})
+            m["exits"] += int(r["exits"])
+            m["contracts"] += int(r["contracts"] or 0)
+            m["realized_pnl"] += r["realized_pnl"] or ZERO
+    return [{**v, "realized_pnl": str(v["realized_pnl"])} for v in sorted(merged.values(), key=lambda v: -v["exits"])]
+
+
+def _group(positions: list[dict[str, Any]], key: str, closing: dict[str, Decimal]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in positions:
+        groups[p[key] or "unknown"].append(p)
+    return [{key: k, **_stats(v, closing)} for k, v in sorted(groups.items())]
+
+
+def _with_all(rows: list[dict[str, Any]], key: str, names: list[str], closing: dict[str, Decimal]
+              ) -> list[dict[str, Any]]:
+    """Every method that ran gets a row, also those that never traded (an A/B table needs both sides)."""
+    have = {r[key] for r in rows}
+    return rows + [{key: n, **_stats([], closing)} for n in names if n not in have]
+
+
+def _stats(positions: list[dict[str, Any]], closing: dict[str, Decimal]) -> dict[str, Any]:
+    done = [p for p in positions if p["status"] != "open"]
+    pnl = sum((p["realized_pnl"] or ZERO for p in positions), ZERO)
+    fees = sum((p["fees"] or ZERO for p in positions), ZERO)
+    winners = sum(1 for p in done if (p["realized_pnl"] or ZERO) > 0)
+    ev = sum((Decimal(p["entry_edge"]) * p["initial_quantity"] for p in done if p["entry_edge"]), ZERO)
+    clv_num = ZERO
+    clv_n = 0
+    for p in positions:
+        close = closing.get(f"{p['run_id']}:{p['market_id']}")
+        if close is None:
+            continue
+        side_close = close if p["side"] == "yes" else 1 - close
+        clv_num += (side_close - p["entry_price"]) * p["initial_quantity"]
+        clv_n += p["initial_quantity"]
+    return {
+        "positions": len(positions), "closed": len(done), "winners": winners,
+        "hit_rate": round(winners / len(done), 4) if done else None,
+        "pnl": str(pnl), "fees": str(fees), "predicted_ev": str(q4(ev)),
+        "edge_realization": round(float(pnl / ev), 4) if ev > 0 else None,
+        "clv_per_contract": str(q4(clv_num / clv_n)) if clv_n else None,
+    }
+
+
+def _equity(outcomes: list[Any], bankroll: Decimal) -> list[tuple[int, Decimal]]:
+    """One curve across windows: each window's P&L added to where the last one ended."""
+    out: list[tuple[int, Decimal]] = []
+    offset = ZERO
+    for o in outcomes:
+        for ts, eq in o.equity:
+            out.append((ts, eq + offset))
+        offset += o.equity[-1][1] - bankroll
+    return out
+
+
+def _drawdown(curve: list[tuple[int, Decimal]]) -> tuple[list[tuple[int, Decimal]], Decimal, Decimal]:
+    peak = None
+    dd: list[tuple[int, Decimal]] = []
+    worst = ZERO
+    worst_pct = ZERO
+    for ts, eq in curve:
+        peak = eq if peak is None or eq > peak else peak
+        d = peak - eq
+        dd.append((ts, -d))
+        if d > worst:
+            worst = d
+            worst_pct = q4(d / peak) if peak > 0 else ZERO
+    return dd, worst, worst_pct
+
+
+def _sharpe(curve: list[tuple[int, Decimal]]) -> float | None:
+    """Annualized Sharpe of daily equity returns (days with a sample; zero risk-free rate)."""
+    by_day: dict[str, Decimal] = {}
+    for ts, eq in curve:
+        by_day[datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d")] = eq
+    vals = [float(v) for _, v in sorted(by_day.items())]
+    rets = [(b - a) / a for a, b in zip(vals, vals[1:], strict=False) if a > 0]
+    if len(rets) < 2:
+        return None
+    mean = sum(rets) / len(rets)
+    sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+    return round(mean / sd * math.sqrt(365), 3) if sd > 0 else None
+
+
+def _calibration(outcomes: list[Any]) -> tuple[dict[str, Any], dict[str, tuple[float, float, int]]]:
+    from precog.forecast.metrics import calibration, score
+
+    pooled: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    for o in outcomes:
+        for model, (p, y, mk) in o.world.calibration_pairs().items():
+            P, Y, M = pooled.setdefault(model, ([], [], []))
+            P.extend(p)
+            Y.extend(y)
+            M.extend(mk)
+    out: dict[str, Any] = {}
+    brier: dict[str, tuple[float, float, int]] = {}
+    for model, (p, y, mk) in sorted(pooled.items()):
+        if not p:
+            continue
+        s = score(p, y).as_dict()
+        sm = score(mk, y).as_dict()
+        bins = [{"lo": round(b.lower, 2), "hi": round(b.upper, 2), "n": b.n, "mean_p": round(b.mean_forecast, 4),
+                 "observed": round(b.observed, 4)} for b in calibration(p, y) if b.n]
+        out[model] = {"n": len(p), "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()},
+                      "market": {k: round(v, 4) if isinstance(v, float) else v for k, v in sm.items()}, "bins": bins}
+        brier[model] = (float(s["brier"]), float(sm["brier"]), len(p))
+    return out, brier
+
+
+def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[str, Any], dataset: Any,
+                  chosen: list[Any], outcomes: list[Any], bankroll: Decimal) -> dict[str, Any]:
+    run_ids = [o.run_id for o in outcomes]
+    positions = _positions(conn, run_ids)
+    closing = {f"{o.run_id}:{t}": v for o in outcomes for t, v in o.world.closing.items()}
+    trades = _trade_stats(conn, run_ids)
+    curve = _equity(outcomes, bankroll)
+    dd, worst, worst_pct = _drawdown(curve)
+    totals = _stats(positions, closing)
+    final_equity = curve[-1][1] if curve else bankroll
+    calib, brier = _calibration(outcomes)
+    done = [p for p in positions if p["status"] == "settled" or p["status"] == "closed"]
+    verdict = guard.check([p["entry_price"] for p in done], [(p["realized_pnl"] or ZERO) > 0 for p in done], brier)
+    totals.update({"fills": int(trades["fills"]), "contracts": int(trades["contracts"]),
+                   "fees_paid": str(trades["fees"]), "bankroll": str(bankroll), "final_equity": str(final_equity),
+                   "return_pct": str(q4((final_equity - bankroll) / bankroll)), "max_drawdown": str(worst),
+                   "max_drawdown_pct": str(worst_pct), "sharpe": _sharpe(curve),
+                   "pnl_per_contract": str(q4(Decimal(totals["pnl"]) / trades["contracts"]))
+                   if trades["contracts"] else None})
+    return {
+        "backtest_id": backtest_id, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": params, "data": {"kind": dataset.kind, "source": dataset.source,
+                                       "skipped_messages": getattr(dataset, "skipped", 0)},
+        "methods": [{"ref": c.ref, "model": c.model_ref, "strategy": c.strategy_ref, "model_key": c.spec.model_key,
+                     "phase": c.spec.phase} for c in chosen],
+        "totals": totals,
+        "by_method": _with_all(_group(positions, "method", closing), "method", [c.ref for c in chosen], closing),
+        "by_strategy": _group(positions, "strategy", closing),
+        "by_model": _group(positions, "model", closing),
+        "exits_by_reason": _exits(conn, run_ids),
+        "windows": [{"index": o.window.index, "engine_run_id": o.run_id,
+                     "train": [str(o.window.train_from) if o.window.train_from else None,
+                               str(o.window.train_to) if o.window.train_to else None],
+                     "test": [str(o.window.test_from), str(o.window.test_to)], "trained_on": o.trained_on,
+                     "pnl": str(o.equity[-1][1] - bankroll), "steps": o.steps,
+                     "entries_refused": o.engine_stats.get("entries_refused", {}),
+                     "breakers": o.engine_stats.get("breakers", []), "world": o.engine_stats.get("world", {})}
+                    for o in outcomes],
+        "calibration": calib,
+        "leak_guard": verdict.as_dict(),
+        "equity_curve": [[ts, str(v)] for ts, v in curve],
+        "drawdown_curve": [[ts, str(v)] for ts, v in dd],
+        "trades": [{"position_id": p["position_id"], "market": p["market_id"], "side": p["side"],
+                    "method": p["method"], "quantity": p["initial_quantity"], "entry_price": str(p["entry_price"]),
+                    "entry_time": p["entry_time"].isoformat() if p["entry_time"] else None,
+                    "status": p["status"], "exit_reason": p["exit_reason"] or ("settlement" if p["status"] ==
+                                                                               "settled" else None),
+                    "pnl": str(p["realized_pnl"]), "fees": str(p["fees"]), "entry_edge": p["entry_edge"]}
+                   for p in positions],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def charts(summary: dict[str, Any]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, str] = {}
+    curve = summary.get("equity_curve") or []
+    if curve:
+        xs = [datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in curve]
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+        ax.plot(xs, [float(v) for _, v in curve], color="#1f6feb")
+        ax.set_title("Equity ($)")
+        ax.grid(alpha=0.3)
+        out["equity"] = _png(fig)
+        dd = summary.get("drawdown_curve") or []
+        fig, ax = plt.subplots(figsize=(9, 2.4))
+        ax.fill_between([datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in dd], [float(v) for _, v in dd], 0,
+                        color="#d73a49", alpha=0.5)
+        ax.set_title("Drawdown ($)")
+        ax.grid(alpha=0.3)
+        out["drawdown"] = _png(fig)
+    rows = summary.get("by_method") or []
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(rows)))
+        vals = [float(r["pnl"]) for r in rows]
+        ax.barh([r["method"] for r in rows], vals, color=["#2da44e" if v >= 0 else "#d73a49" for v in vals])
+        ax.set_title("P&L by method ($)")
+        ax.grid(alpha=0.3, axis="x")
+        out["by_method"] = _png(fig)
+    cal = summary.get("calibration") or {}
+    if cal:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=1)
+        for model, c in cal.items():
+            bins = c["bins"]
+            ax.plot([b["mean_p"] for b in bins], [b["observed"] for b in bins], marker="o", label=model)
+        ax.set_xlabel("forecast")
+        ax.set_ylabel("observed frequency")
+        ax.set_title("Calibration of the forecasts used")
+        ax.legend(fontsize=8)
+        out["calibration"] = _png(fig)
+    return out
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    if not rows:
+        return "<p class='muted'>none</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if r.get(c) is None else str(r.get(c)))}</td>"
+                                    for c in cols) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    pics = charts(summary)
+    t = summary["totals"]
+    guard_v = summary["leak_guard"]
+    img = "".join(f"<figure><img alt='{k}' src='data:image/png;base64,{v}'></figure>" for k, v in pics.items())
+    kv = [("P&L", f"${t['pnl']}"), ("final equity", f"${t['final_equity']}"), ("return", t["return_pct"]),
+          ("fills", t["fills"]), ("positions", t["positions"]), ("hit rate", t["hit_rate"]),
+          ("Sharpe (daily, annualized)", t["sharpe"]), ("max drawdown", f"${t['max_drawdown']} ({t['max_drawdown_pct']})"),
+          ("fees paid", f"${t['fees_paid']}"), ("predicted EV", f"${t['predicted_ev']}"),
+          ("edge realization (P&L / EV)", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"])]
+    totals = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in kv)
+    cols = ["positions", "closed", "winners", "hit_rate", "pnl", "fees", "predicted_ev", "edge_realization",
+            "clv_per_contract"]
+    cal_rows = [{"model": m, "n": c["n"], "brier": c["model"].get("brier"), "market_brier": c["market"].get("brier"),
+                 "log_loss": c["model"].get("log_loss"), "market_log_loss": c["market"].get("log_loss")}
+                for m, c in (summary.get("calibration") or {}).items()]
+    win_rows = [{"window": w["index"], "train": " .. ".join(x or "-" for x in w["train"]),
+                 "test": " .. ".join(w["test"]), "engine run": w["engine_run_id"], "pnl": w["pnl"],
+                 "trained on (games)": ", ".join(f"{k} {v}" for k, v in w["trained_on"].items())}
+                for w in summary["windows"]]
+    guard_html = ("<p class='bad'><b>LEAK GUARD FIRED</b>: " + "; ".join(html.escape(r) for r in guard_v["reasons"])
+                  + "</p>") if guard_v["fired"] else "<p class='ok'>leak guard: no sign of look-ahead</p>"
+    trades = summary.get("trades", [])[:500]
+    p = summary["parameters"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest {summary['backtest_id']}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;margin:8px 0 18px}}
+td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6f8fa}}.bad{{color:#b00}}.ok{{color:#176f2c}}
+.muted{{color:#888}}figure{{display:inline-block;margin:6px}}img{{max-width:100%}}</style></head><body>
+<h1>Backtest {summary['backtest_id']}</h1>
+<p>data: {html.escape(summary['data']['kind'])} — {html.escape(summary['data']['source'])}; from {p.get('from')} to
+{p.get('to')}; walk-forward: {html.escape(str(p.get('walk_forward')))}; bankroll ${p.get('bankroll')}; market half spread
+{p.get('half_spread')}; fees: {html.escape(str(p.get('fees')))}. Generated {summary['generated_at']}.</p>
+<p>methods: {html.escape(', '.join(m['ref'] + ' (' + m['model'] + ', ' + m['phase'] + ')' for m in summary['methods']))}</p>
+{guard_html}
+<h2>Summary</h2><table>{totals}</table>
+{img}
+<h2>By method (A/B)</h2>{_table(summary['by_method'], ['method', *cols])}
+<h2>By strategy</h2>{_table(summary['by_strategy'], ['strategy', *cols])}
+<h2>By model</h2>{_table(summary['by_model'], ['model', *cols])}
+<h2>Exits by reason</h2>{_table(summary['exits_by_reason'], ['reason', 'priority', 'exits', 'contracts', 'realized_pnl'])}
+<h2>Forecast calibration (forecasts used vs outcomes; market = the price then)</h2>
+{_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'log_loss', 'market_log_loss'])}
+<h2>Windows</h2>{_table(win_rows, ['window', 'train', 'test', 'engine run', 'pnl', 'trained on (games)'])}
+<h2>Trades (first {len(trades)})</h2>
+{_table(trades, ['position_id', 'entry_time', 'market', 'method', 'side', 'quantity', 'entry_price', 'entry_edge', 'exit_reason', 'pnl', 'fees'])}
+</body></html>"""
+
+
+def write_reports(conn: psycopg.Connection[Any] | None, backtest_id: int, summary: dict[str, Any],
+                  out: Path | None) -> tuple[Path, Path]:
+    from precog.backtest.runner import default_out_dir
+
+    folder = out or default_out_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path = folder / f"backtest-{backtest_id}.html"
+    json_path = folder / f"backtest-{backtest_id}.json"
+    json_path.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    html_path.write_text(render_html(summary), encoding="utf-8")
+    return html_path, json_path

@@ -1,0 +1,267 @@
+"""`precog backtest`: replay a dataset through the live engine (`precog.engine.core.Engine`) on a simulated
+clock, window by window, and store the run.
+
+Per window: a fresh local exchange on a SimClock, a market maker quoting the data's fair values, our
+account funded with the bankroll, the engine in mode 'backtest' with the chosen methods, and the models
+(re)trained on the training window through the GuardedArchive. The clock jumps from one event time to the
+next; at each, the feed releases the events that are due, the world applies them (quotes, states,
+results), the exchange applies what is due by the clock, and the engine runs one step (fills, settlement,
+breakers, exits, entries) exactly as it does live.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from precog.backtest import store
+from precog.backtest.dataset import Dataset, open_dataset
+from precog.backtest.errors import BacktestError, LookAheadError
+from precog.backtest.feed import EventFeed, GuardedArchive, dt_to_ms
+from precog.backtest.methods import ChosenMethod, ensure_default_methods, resolve
+from precog.backtest.models import BacktestModel, builtin_models
+from precog.backtest.walkforward import WalkForward, Window, windows
+from precog.backtest.world import BacktestWorld, MakerConfig
+from precog.config.loader import Config, load_config
+from precog.db.connection import connect
+from precog.domain.money import ZERO
+from precog.engine.core import Engine
+from precog.engine.local_venue import LocalVenue
+from precog.trading.breakers import SPECS, BreakerBoard
+from precog.trading.settings import BreakerSettings, TradingSettings
+from precog.venues.exchange import model as xm
+from precog.venues.exchange.clock import SimClock
+from precog.venues.exchange.engine import Exchange
+
+USER = "precog-backtest"
+
+
+@dataclass
+class BacktestOptions:
+    data: Path
+    start: date | None = None
+    end: date | None = None
+    methods: list[str] = field(default_factory=list)
+    out: Path | None = None
+    walk_forward: WalkForward | None = None
+    bankroll: Decimal | None = None  # default trade_strategies.yaml backtesting.bankroll
+    sigma: float | None = None  # backtesting.closing_line_sigma_points
+    half_spread: Decimal | None = None  # backtesting.market_half_spread
+    train_years: int = 3  # without walk-forward: models train on this many years before --from
+    in_game: bool = True
+    seed: int = 1
+    # programmatic extras (tests, notebooks): more models by key, methods that read them
+    extra_models: dict[str, BacktestModel] = field(default_factory=dict)
+    extra_methods: list[ChosenMethod] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    window: int
+    windows: int
+    events_done: int
+    events_total: int
+    fills: int
+    sim_time: datetime
+
+
+@dataclass
+class WindowOutcome:
+    window: Window
+    run_id: int
+    world: BacktestWorld
+    equity: list[tuple[int, Decimal]]
+    trained_on: dict[str, int]
+    steps: int
+    engine_stats: dict[str, Any]
+
+
+@dataclass
+class BacktestResult:
+    backtest_id: int
+    summary: dict[str, Any]
+    html_path: Path | None
+    json_path: Path | None
+
+
+def _settings(cfg: Config) -> dict[str, Any]:
+    return dict(cfg.section("trade_strategies").get("backtesting", {}) or {})
+
+
+# Breakers that live trading leaves for an operator to reset: in a backtest nobody is there, so the operator
+# policy is "reset the next day" (a week for the weekly limit, never for a reconciliation mismatch, which
+# means our books disagree with the venue: a bug that must stop the run). Configured resets are kept.
+_OPERATOR_RESET_SECONDS = {"weekly_loss_limit": 7 * 86_400}
+_NEVER_RESET = {"reconciliation", "decimal_precision", "immutability_violation", "manual"}
+
+
+def backtest_breaker_settings(cfg: Config) -> BreakerSettings:
+    base = TradingSettings.from_config(cfg).breakers
+    resets = {name: _OPERATOR_RESET_SECONDS.get(name, 86_400) for name in SPECS if name not in _NEVER_RESET}
+    resets.update(base.reset_seconds)
+    return replace(base, reset_seconds=resets)
+
+
+def _account_equity(exchange: Exchange, world: BacktestWorld) -> Decimal:
+    """Cash + money held for our resting orders + open contracts at the market's fair value."""
+    acct = exchange.account(USER)
+    held = sum((o.hold for o in acct.orders.values() if o.status == xm.RESTING), ZERO)
+    value = ZERO
+    for t, p in acct.positions.items():
+        if p.held[0] or p.held[1]:
+            g = world.games.get(t)
+            fair = g.fair if g is not None else Decimal("0.5")
+            value += p.held[0] * fair + p.held[1] * (1 - fair)
+    return acct.balance + held + value
+
+
+async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
+                      win: Window, chosen: list[ChosenMethod], bankroll: Decimal, maker: MakerConfig,
+                      progress: Callable[[Progress], None] | None, n_windows: int, tag: str) -> WindowOutcome | None:
+    events = dataset.events(win.test_from, win.test_to, tag)
+    if not events:
+        return None  # nothing to trade in this window (e.g. an off-season test window)
+    feed = EventFeed(events)
+    first = feed.next_time()
+    assert first is not None
+    clock = SimClock(first - 1000)
+    exchange = Exchange(clock)  # unseeded: venue order ids must never repeat across runs in one database
+    keys = {c.spec.model_key for c in chosen}
+    models: dict[str, BacktestModel] = builtin_models(keys - set(opts.extra_models))
+    models.update(opts.extra_models)
+    missing = keys - set(models)
+    if missing:
+        raise BacktestError(f"no backtest model for {', '.join(sorted(missing))}")
+    archive = GuardedArchive(dataset.archive, clock.now_ms)
+    train_start = dt_to_ms(datetime(win.train_from.year, win.train_from.month, win.train_from.day, tzinfo=UTC)) \
+        if win.train_from else 0
+    train_end = clock.now_ms()
+    if win.train_to is not None:
+        train_end = min(train_end, dt_to_ms(datetime(win.train_to.year, win.train_to.month, win.train_to.day,
+                                                     tzinfo=UTC)))
+    trained = {k: m.train(archive, train_start, train_end) for k, m in models.items()}
+    world = BacktestWorld(exchange, clock.now_ms, models, maker)
+    exchange.create_account(USER, bankroll)
+    venue = LocalVenue(exchange, USER)
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
+
+    board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
+    engine = Engine(conn, venue, config=cfg, mode="backtest", kind="backtest", methods=[c.spec for c in chosen],
+                    probabilities=world, markets=[], clock=now, alerts=None, environment="backtest",
+                    initial_cash=bankroll, breakers=board)
+    await engine.start()
+    equity: list[tuple[int, Decimal]] = [(clock.now_ms(), bankroll)]
+    total = len(feed)
+    last_sample = 0
+    while (t := feed.next_time()) is not None:
+        clock.set_ms(max(t, clock.now_ms()))
+        world.apply(feed.release(clock.now_ms()))
+        exchange.tick()
+        for tm in world.take_new_markets():
+            engine.markets[tm.ticker] = tm
+        await engine.step()
+        if clock.now_ms() - last_sample >= 3_600_000 or feed.remaining == 0:
+            equity.append((clock.now_ms(), _account_equity(exchange, world)))
+            last_sample = clock.now_ms()
+        if progress is not None and (engine.stats.steps % 25 == 0 or feed.remaining == 0):
+            progress(Progress(win.index, n_windows, total - feed.remaining, total, engine.executor.fills_booked,
+                              now()))
+    for _ in range(3):  # settle what the last results decided
+        clock.advance(1)
+        exchange.tick()
+        await engine.step()
+    equity.append((clock.now_ms(), _account_equity(exchange, world)))
+    stats = {"steps": engine.stats.steps, "entries_sent": engine.stats.entries_sent,
+             "entries_refused": dict(engine.stats.entries_refused), "exits_started": dict(engine.stats.exits_started),
+             "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
+             "trading_state": engine.trading_state, "world": world.snapshot(), "trained_on": trained,
+             "archive_reads": archive.reads}
+    await engine.stop({"backtest": True, **{k: v for k, v in stats.items() if k != "world"}})
+    return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats)
+
+
+def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
+    first, last = dataset.date_range()
+    start = opts.start or first
+    end = opts.end or last
+    if start > end:
+        raise BacktestError(f"--from {start} is after --to {end}")
+    if opts.walk_forward is not None:
+        return windows(opts.walk_forward, start, end)
+    train_from = date(start.year - opts.train_years, start.month, min(start.day, 28)) if opts.train_years else None
+    return [Window(0, train_from, start if opts.train_years else None, start, end)]
+
+
+async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[Progress], None] | None = None,
+                       config: Config | None = None) -> BacktestResult:
+    from precog.backtest.report import build_summary, write_reports
+
+    cfg = config or load_config(db_url=db_url)
+    bt = _settings(cfg)
+    sigma = opts.sigma if opts.sigma is not None else float(bt.get("closing_line_sigma_points", 13.5))
+    bankroll = opts.bankroll if opts.bankroll is not None else Decimal(str(bt.get("bankroll", "10000")))
+    half = opts.half_spread if opts.half_spread is not None else Decimal(str(bt.get("market_half_spread", "0.01")))
+    if bankroll <= 0:
+        raise BacktestError(f"bankroll must be positive, got {bankroll}")
+    if not Decimal("0.005") <= half <= Decimal("0.25"):
+        raise BacktestError(f"market half spread must be between 0.005 and 0.25, got {half}")
+    dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end)
+    wins = plan_windows(opts, dataset)
+    conn = connect(db_url, autocommit=True)
+    try:
+        refs = list(opts.methods)
+        if not refs and not opts.extra_methods:
+            defaults = ensure_default_methods(conn)
+            refs = [defaults[0]]
+            if opts.in_game and dataset.has_in_game(wins[0].test_from, wins[-1].test_to):
+                refs.append(defaults[1])
+        elif refs:
+            ensure_default_methods(conn)  # the shipped methods are always available by name
+        chosen = resolve(conn, refs) + list(opts.extra_methods)
+        params = {"data": str(opts.data), "from": str(opts.start) if opts.start else None,
+                  "to": str(opts.end) if opts.end else None, "walk_forward": str(opts.walk_forward)
+                  if opts.walk_forward else None, "bankroll": str(bankroll), "sigma": sigma, "half_spread": str(half),
+                  "train_years": opts.train_years, "seed": opts.seed, "fees": "Kalshi taker schedule (exchange)"}
+        backtest_id = store.start(conn, params, dataset.source, dataset.kind, [c.ref for c in chosen])
+        try:
+            random.seed(opts.seed)
+            outcomes = []
+            for win in wins:
+                out = await _run_window(conn, cfg, opts, dataset, win, chosen, bankroll,
+                                        MakerConfig(half_spread=half), progress, len(wins),
+                                        f"B{backtest_id}W{win.index}-")
+                if out is None:
+                    continue
+                store.add_window(conn, backtest_id, win.index, out.run_id, win.train_from, win.train_to,
+                                 win.test_from, win.test_to, out.engine_stats)
+                outcomes.append(out)
+            if not outcomes:
+                raise BacktestError(f"no games to trade between {wins[0].test_from} and {wins[-1].test_to} in "
+                                    f"{dataset.source}")
+            summary = build_summary(conn, backtest_id, params, dataset, chosen, outcomes, bankroll)
+            html_path, json_path = write_reports(conn, backtest_id, summary, opts.out)
+            store.finish(conn, backtest_id, summary, str(html_path) if html_path else None)
+        except LookAheadError as exc:
+            store.fail(conn, backtest_id, f"look-ahead detected: {exc}")
+            raise
+        except BaseException as exc:
+            store.fail(conn, backtest_id, f"{type(exc).__name__}: {exc}")
+            raise
+        return BacktestResult(backtest_id, summary, html_path, json_path)
+    finally:
+        conn.close()
+
+
+def default_out_dir() -> Path:
+    from precog.paths import precog_home
+
+    return Path(precog_home()) / "backtests"

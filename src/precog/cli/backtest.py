@@ -1,0 +1,173 @@
+"""`precog backtest` (replay data through the live engine) and `precog report --run ID` (re-render a run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from precog.cli.errors import UserError
+from precog.cli.output import console, print_json, print_table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backtest")(backtest)
+    app.command("report")(report)
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def _money(text: str | None, option: str) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise UserError(f"{option} {text!r}: expected a number") from None
+
+
+def backtest(
+    data: Path = typer.Option(..., "--data", help="A recording directory (`precog ingest run --record DIR`) or "
+                              "the NFL history folder (e.g. ../shared/data/nfl)."),
+    start: str = typer.Option(None, "--from", help="First day to trade (YYYY-MM-DD)."),
+    end: str = typer.Option(None, "--to", help="Last day to trade (YYYY-MM-DD)."),
+    method: list[str] = typer.Option(None, "--method", help="NAME@VERSION of a method; repeat to compare methods on "
+                                     "identical data (A/B). Default: the shipped Elo pre-game method (+ the in-game "
+                                     "WP method where plays exist)."),
+    out: Path = typer.Option(None, "--out", help="Folder for the HTML and JSON report (default $PRECOG_HOME/backtests)."),
+    walk_forward: str = typer.Option(None, "--walk-forward", help="Re-train on a rolling window and trade the next "
+                                     "one out of sample, e.g. train=3y,test=1y,step=1y."),
+    bankroll: str = typer.Option(None, "--bankroll", help="Starting cash per window (default backtesting.bankroll)."),
+    half_spread: str = typer.Option(None, "--half-spread", help="Market maker's half spread around the fair value "
+                                    "(default backtesting.market_half_spread)."),
+    train_years: int = typer.Option(3, "--train-years", min=0, help="Without --walk-forward: years of results the "
+                                    "models train on before --from."),
+    no_in_game: bool = typer.Option(False, "--no-in-game", help="Ignore play-by-play (pre-game markets only)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Replay historical or recorded data through the same decision, risk, execution and position code as live
+    trading, on a simulated clock, with fills from the local exchange's matching engine.
+
+    Every run is stored (see `precog report --run ID`); its positions and trades carry mode 'backtest'.
+
+    Example: precog backtest --data ../shared/data/nfl --from 2012-09-01 --to 2014-02-15 --method nfl_elo_pregame@v1.1 --method nfl_closing_line@v1.0
+    """
+    from precog.backtest import walkforward
+    from precog.backtest.errors import BacktestError, LookAheadError
+    from precog.backtest.runner import BacktestOptions, Progress as Prog, run_backtest
+    from precog.db.connection import database_url
+    from precog.db.migrate import migrate
+
+    try:
+        opts = BacktestOptions(
+            data=data, start=_date(start, "--from"), end=_date(end, "--to"), methods=list(method or []), out=out,
+            walk_forward=walkforward.parse(walk_forward) if walk_forward else None,
+            bankroll=_money(bankroll, "--bankroll"), half_spread=_money(half_spread, "--half-spread"),
+            train_years=train_years, in_game=not no_in_game)
+    except BacktestError as exc:
+        raise UserError(str(exc)) from exc
+    url = database_url()
+    migrate(url)
+    logging.getLogger("precog.engine.core").setLevel(logging.ERROR)  # breaker state changes are in the report
+    with Progress(TextColumn("[bold]backtest[/bold] {task.description}"), BarColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=as_json,
+                  disable=as_json) as bar:
+        task = bar.add_task("events", total=1.0, info="")
+
+        def on_progress(p: Prog) -> None:
+            done = (p.window + p.events_done / max(p.events_total, 1)) / max(p.windows, 1)
+            bar.update(task, completed=done, info=f"window {p.window + 1}/{p.windows}, {p.sim_time:%Y-%m-%d}, "
+                                                  f"{p.fills} fills")
+
+        try:
+            result = asyncio.run(run_backtest(url, opts, on_progress))
+        except LookAheadError as exc:
+            raise UserError(f"look-ahead detected, the run is invalid: {exc}") from exc
+        except BacktestError as exc:
+            raise UserError(str(exc)) from exc
+        bar.update(task, completed=1.0)
+    s = result.summary
+    if as_json:
+        print_json(s | {"report_html": str(result.html_path), "report_json": str(result.json_path)})
+    else:
+        _print_summary(s)
+        console.print(f"report: {result.html_path}")
+    t = s["totals"]
+    typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
+               f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}")
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    t = s["totals"]
+    print_table("Backtest", ["item", "value"], [
+        ("P&L", t["pnl"]), ("final equity", t["final_equity"]), ("return", t["return_pct"]), ("fills", t["fills"]),
+        ("positions", t["positions"]), ("hit rate", t["hit_rate"]), ("Sharpe", t["sharpe"]),
+        ("max drawdown", f"{t['max_drawdown']} ({t['max_drawdown_pct']})"), ("fees paid", t["fees_paid"]),
+        ("edge realization", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"])])
+    cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract"]
+    print_table("By method (A/B on identical data)", ["method", *cols],
+                [[r["method"], *(r[c] for c in cols)] for r in s["by_method"]] or [["(no positions)"] + [""] * 6])
+    print_table("Exits by reason", ["reason", "exits", "realized P&L"],
+                [[r["reason"], r["exits"], r["realized_pnl"]] for r in s["exits_by_reason"]] or [["(none)", "", ""]])
+    if s["leak_guard"]["fired"]:
+        console.print("[bold red]LEAK GUARD FIRED:[/bold red] " + "; ".join(s["leak_guard"]["reasons"]))
+
+
+def report(
+    run: int = typer.Option(None, "--run", help="Backtest id to re-render."),
+    out: Path = typer.Option(None, "--out", help="Folder for the HTML and JSON (default $PRECOG_HOME/backtests)."),
+    list_runs: bool = typer.Option(False, "--list", help="List stored backtest runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored summary (or the list) as JSON."),
+) -> None:
+    """Re-render the report of a stored backtest run (HTML with charts + JSON summary), or list the runs.
+
+    Example: precog report --run 12 --out ./reports
+    """
+    from precog.backtest import store
+    from precog.backtest.errors import BacktestError
+    from precog.backtest.report import write_reports
+    from precog.db.connection import connect, database_url
+    from precog.db.migrate import migrate
+
+    url = database_url()
+    migrate(url)
+    with connect(url, autocommit=True) as conn:
+        if list_runs or run is None:
+            if run is None and not list_runs:
+                raise UserError("give --run ID (or --list to see the stored runs)")
+            rows = store.recent(conn)
+            if as_json:
+                print_json(rows)
+            else:
+                print_table("Backtest runs", ["id", "status", "data", "methods", "started", "trades", "P&L"],
+                            [(r["backtest_id"], r["status"], r["data_kind"], ", ".join(r["methods"]),
+                              f"{r['started_at']:%Y-%m-%d %H:%M}", r["trades"], r["pnl"]) for r in rows])
+            return
+        try:
+            stored = store.get(conn, run)
+        except BacktestError as exc:
+            raise UserError(str(exc)) from exc
+        if stored.summary is None:
+            raise UserError(f"backtest {run} has no summary (status {stored.status}"
+                            + (f": {stored.error}" if stored.error else "") + ")")
+        html_path, json_path = write_reports(conn, run, stored.summary, out)
+        store.set_report_path(conn, run, str(html_path))
+    if as_json:
+        print_json(stored.summary | {"report_html": str(html_path), "report_json": str(json_path)})
+    else:
+        _print_summary(stored.summary)
+        console.print(f"report: {html_path}")
+    typer.echo(f"report {run}: {html_path}")

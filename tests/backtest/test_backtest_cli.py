@@ -1,0 +1,53 @@
+"""`precog backtest` and `precog report` as a user runs them (real entry point, real database)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _json_before_last_line(stdout: str) -> dict[str, Any]:
+    body, _, last = stdout.rstrip().rpartition("\n")
+    assert last.startswith(("backtest ", "report ")), last
+    return json.loads(body)
+
+
+def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = precog_cli("backtest", "--data", str(shared_data / "nfl"), "--from", "2013-09-01", "--to", "2013-10-15",
+                   "--method", "nfl_elo_pregame@v1.1", "--method", "nfl_closing_line@v1.0", "--out", str(out), "--json",
+                   timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = _json_before_last_line(r.stdout)
+    assert {m["method"] for m in s["by_method"]} == {"nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"}
+    assert Path(s["report_html"]).is_file()
+    run_id = s["backtest_id"]
+
+    again = tmp_path / "again"
+    r2 = precog_cli("report", "--run", str(run_id), "--out", str(again))
+    assert r2.returncode == 0, r2.stderr
+    assert f"report {run_id}:" in r2.stdout
+    html = (again / f"backtest-{run_id}.html").read_text()
+    assert "data:image/png;base64," in html and "Equity" not in html.split("<body>")[0]
+    assert json.loads((again / f"backtest-{run_id}.json").read_text())["totals"] == s["totals"]
+
+    r3 = precog_cli("report", "--list", "--json")
+    assert r3.returncode == 0 and json.loads(r3.stdout)[0]["backtest_id"] == run_id
+
+
+def test_backtest_errors_are_one_readable_line(precog_cli: Any, shared_data: Path, tmp_path: Path) -> None:
+    cases = [
+        (("backtest", "--data", str(tmp_path / "missing")), "no such file or directory"),
+        (("backtest", "--data", str(tmp_path)), "no NFL history here"),
+        (("backtest", "--data", str(shared_data / "nfl"), "--walk-forward", "train=3y"), "missing test"),
+        (("backtest", "--data", str(shared_data / "nfl"), "--from", "2013-13-01"), "--from '2013-13-01'"),
+        (("backtest", "--data", str(shared_data / "nfl"), "--from", "2013-09-01", "--to", "2013-09-10",
+          "--method", "no_such_method@v1.0"), "no method no_such_method@v1.0"),
+        (("report", "--run", "999"), "no backtest run 999"),
+    ]
+    for args, message in cases:
+        r = precog_cli(*args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr

@@ -1,0 +1,80 @@
+"""Fixtures of the reliability suite: a real local exchange (HTTP + WebSocket on 127.0.0.1) with a funded,
+keyed account, and the fault tally the report script reads.
+
+    def test_x(rel_exchange):
+        rel_exchange.base_url, rel_exchange.ws_url, rel_exchange.key_id, rel_exchange.key_path
+        rel_exchange.admin.fail_next(5, status=503)   # /sim/ fault injection
+        rel_exchange.exchange                          # the in-process engine, for direct inspection
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from precog.venues.exchange.admin_client import SimAdminClient
+from precog.venues.exchange.auth import generate_key_pair
+from precog.venues.exchange.engine import Exchange
+from precog.venues.exchange.runner import ExchangeServer
+
+SERIES = "KXNFLGAME"
+EVENT = "KXNFLGAME-REL-NEBUF"
+TICKERS = (f"{EVENT}-NE", f"{EVENT}-BUF")
+USER = "rel-user"
+MM = "rel-mm"
+
+
+@dataclass
+class RelExchange:
+    server: ExchangeServer
+    exchange: Exchange
+    admin: SimAdminClient
+    key_id: str
+    key_path: Path
+    user: str = USER
+    mm: str = MM
+    tickers: tuple[str, ...] = TICKERS
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    def quote(self, ticker: str, bid: str, ask: str, size: int = 500) -> None:
+        """The market maker's YES bid and YES ask (a NO bid at 1 - ask)."""
+        self.exchange.place_order(self.mm, ticker, "yes", "buy", size, Decimal(bid))
+        self.exchange.place_order(self.mm, ticker, "no", "buy", size, 1 - Decimal(ask))
+
+
+@pytest.fixture(scope="session")
+def rel_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, bytes]:
+    return generate_key_pair(tmp_path_factory.mktemp("rel-keys"))
+
+
+@pytest.fixture
+def rel_exchange(rel_key: tuple[str, Path, bytes]) -> Iterator[RelExchange]:
+    key_id, key_path, public_pem = rel_key
+    ex = Exchange(seed=11)
+    ex.create_series(SERIES, "Pro Football Game", tags=["Football"])
+    ex.create_event(EVENT, SERIES, "New England at Buffalo")
+    for t in TICKERS:
+        ex.create_market(t, EVENT, title=f"Will {t[-2:]} win?")
+    ex.create_account(USER, Decimal("1000"))
+    ex.create_account(MM, Decimal("1000000"))
+    server = ExchangeServer(ex, tick_interval=0.05)
+    server.keys.register(USER, serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
+    server.start()
+    admin = SimAdminClient(server.root_url)
+    try:
+        yield RelExchange(server, ex, admin, key_id, key_path)
+    finally:
+        admin.close()
+        server.stop()
