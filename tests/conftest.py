@@ -27,18 +27,24 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     external = os.environ.get("PRECOG_TEST_ADMIN_URL")
     if external:
         yield external
         return
+    import shutil
+    import tempfile
+
     from precog.db import embedded
 
-    home = tmp_path_factory.mktemp("pg-home")
+    # Not under pytest's basetemp: a concurrent pytest session as root re-permissions that tree, which
+    # would lock the server (running as its own system user) out of its data directory.
+    home = Path(tempfile.mkdtemp(prefix="precog-test-pg-"))
     home.chmod(0o755)
     url = embedded.server_uri(home)
     yield url
     embedded.stop(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

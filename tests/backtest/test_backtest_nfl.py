@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from backtest.bt_testkit import LeakedModel, PeekingModel, method_row
 
+from backtest.bt_testkit import LeakedModel, PeekingModel, method_row
 from precog.backtest.errors import LookAheadError
 from precog.backtest.history import load_nfl
 from precog.backtest.runner import BacktestOptions, run_backtest
@@ -46,6 +46,7 @@ async def test_closing_line_season_shows_no_edge_beyond_noise(db_url: str, nfl: 
     elo = by["nfl_elo_pregame@v1.1"]
     assert elo["positions"] >= 20, "Elo disagrees with the line often enough to trade"
     t = s["totals"]
+    assert t["ledger_match"] is True  # our books equal the exchange's ledger to the cent, every window
     assert Decimal(t["fees_paid"]) > 0
     # no edge beyond noise: winners within 3 standard deviations of what the entry prices implied, and the
     # money lost or made is not a windfall
@@ -64,6 +65,10 @@ async def test_closing_line_season_shows_no_edge_beyond_noise(db_url: str, nfl: 
         status, stored = conn.execute("SELECT status, summary FROM backtest_runs WHERE backtest_id = %s",
                                       (result.backtest_id,)).fetchone()
     assert status == "finished" and stored["totals"]["pnl"] == t["pnl"]
+    # A/B: each method traded alone over the identical events (one engine run per method)
+    lanes = {w["lane"]: w["lane_methods"] for w in s["windows"]}
+    assert lanes == {0: ["nfl_elo_pregame@v1.1"], 1: ["nfl_closing_line@v1.0"]}
+    assert s["windows"][0]["world"]["events"] == s["windows"][1]["world"]["events"]
     html = result.html_path.read_text()
     assert "data:image/png;base64," in html and "<script" not in html and "http" not in html.split("<body>")[1]
     assert json.loads(result.json_path.read_text())["totals"]["fills"] == t["fills"]
@@ -78,7 +83,7 @@ async def test_fills_only_at_prices_the_book_offered(db_url: str, nfl: Path, tmp
         rows = conn.execute("SELECT market_id, side, action, price FROM trades WHERE mode = 'backtest'").fetchall()
     assert rows
     for market, side, action, price in rows:
-        f = fair[market.replace(f"B{result.backtest_id}W0-", "")]
+        f = fair[market.replace(f"B{result.backtest_id}L0W0-", "")]
         # the market maker's three levels: YES asks from ceil(f + 1c) up, YES bids from floor(f - 1c) down
         asks = [(f + cent).quantize(cent, rounding=ROUND_CEILING) + i * cent for i in range(3)]
         bids = [(f - cent).quantize(cent, rounding=ROUND_FLOOR) - i * cent for i in range(3)]
@@ -118,20 +123,27 @@ async def test_a_strategy_that_peeks_is_stopped(db_url: str, nfl: Path, tmp_path
 
 
 async def test_walk_forward_retrains_on_each_window(db_url: str, nfl: Path, tmp_path: Path) -> None:
-    result = await _run(db_url, nfl, tmp_path, methods=["nfl_elo_pregame@v1.1"], start=date(2010, 9, 1),
-                        end=date(2012, 12, 31), walk_forward=parse("train=1y,test=1y,step=1y"))
+    result = await _run(db_url, nfl, tmp_path, methods=["nfl_elo_pregame@v1.1"], start=date(2011, 9, 1),
+                        end=date(2012, 11, 30), walk_forward=parse("train=1y,test=1m,step=1m"))
     wins = result.summary["windows"]
-    assert [w["test"] for w in wins] == [["2011-09-01", "2012-08-31"], ["2012-09-01", "2012-12-31"]]
+    assert [w["test"] for w in wins] == [["2012-09-01", "2012-09-30"], ["2012-10-01", "2012-10-31"],
+                                         ["2012-11-01", "2012-11-30"]]
     hist = load_nfl(nfl, in_game=False)
+    trained = []
     for w in wins:
         train_from, train_to = (date.fromisoformat(x) for x in w["train"])
-        # trained on the results of its own training window only (a result is known the day of the game)
+        assert train_to <= date.fromisoformat(w["test"][0])
+        # re-trained on the results of its own training window only
         in_window = sum(1 for g in hist.archive if train_from <= g.day < train_to)
         assert 0 < w["trained_on"]["elo"] <= in_window
+        trained.append(w["trained_on"]["elo"])
+    assert len(set(trained)) > 1  # the window slides: each re-training sees different games
+    # each window trades with the cash the previous one ended with
+    assert Decimal(wins[1]["start_cash"]) == Decimal(wins[0]["start_cash"]) + Decimal(wins[0]["pnl"])
     with psycopg.connect(db_url) as conn:
         runs = conn.execute("SELECT count(DISTINCT engine_run_id) FROM backtest_windows WHERE backtest_id = %s",
                             (result.backtest_id,)).fetchone()[0]
-    assert runs == 2
+    assert runs == 3
 
 
 async def test_in_game_states_from_play_by_play(db_url: str, nfl: Path, tmp_path: Path) -> None:
@@ -142,3 +154,12 @@ async def test_in_game_states_from_play_by_play(db_url: str, nfl: Path, tmp_path
     world = s["windows"][0]["world"]
     assert world["markets"] == 1 and world["states"] > 100 and world["finals"] == 1
     assert s["calibration"]["wp"]["n"] > 10  # the WP model forecast the live states
+
+
+async def test_together_runs_methods_in_one_shared_portfolio(db_url: str, nfl: Path, tmp_path: Path) -> None:
+    result = await _run(db_url, nfl, tmp_path, methods=["nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"],
+                        end=date(2013, 9, 30), together=True)
+    s = result.summary
+    assert [(w["lane"], w["lane_methods"]) for w in s["windows"]] == [
+        (0, ["nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"])]
+    assert s["parameters"]["methods_together"] is True and s["totals"]["lanes"] == 1

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from backtest.bt_testkit import FixedModel, method_row
 
+from backtest.bt_testkit import FixedModel, method_row
 from precog.backtest.runner import BacktestOptions, run_backtest
 from precog.db.connection import connect
 from precog.ingest.recorder import Recorder
@@ -54,5 +54,6 @@ async def test_recorded_quotes_are_traded_and_settled(db_url: str, shared_data: 
     assert fills[0][:3] == ("yes", "buy", Decimal("0.4200")) and fills[0][3] <= 250
     assert all(f[2] in (Decimal("0.42"), Decimal("0.43"), Decimal("0.44")) for f in fills)
     t = s["totals"]
+    assert t["ledger_match"] is True
     assert t["positions"] == 1 and t["winners"] == 1  # the recorded result: yes
     assert Decimal(t["pnl"]) > 0

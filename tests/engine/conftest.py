@@ -65,13 +65,14 @@ class Rig:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=UTC)
 
-    def make_engine(self, **kwargs: Any) -> Engine:
+    def make_engine(self, mode: str = "paper", **kwargs: Any) -> Engine:
         markets = [TrackedMarket(t, self.exchange.market(t).event_ticker, "nfl",
                                  datetime.fromtimestamp(self.exchange.market(t).close_ms / 1000, tz=UTC))
                    for t in self.exchange.markets]
-        self.engine = Engine(self.conn, self.venue, config=self.config, mode="paper", kind="test",
+        self.engine = Engine(self.conn, self.venue, config=self.config, mode=mode, kind="test",
                              methods=[m for m in self.methods if m.phase == "live"], probabilities=self.probs,
-                             markets=markets, clock=self.now, alerts=self.alerts, initial_cash=CASH, **kwargs)
+                             markets=markets, clock=self.now, alerts=self.alerts, initial_cash=CASH,
+                             **{"reconcile_cash": True, **kwargs})
         return self.engine
 
     def quote(self, bid: str | None, ask: str | None, size: int = 2000, ticker: str | None = None) -> None:

@@ -42,11 +42,12 @@ async def main(base_url: str, key_id: str, key_path: str, ticker: str, steps: in
     env = KalshiEnvironment("local", base_url, base_url.replace("http", "ws"))
     client = AsyncKalshiClient(env, signer=KalshiSigner.from_files(key_id, key_path),
                                rate_limits=tier_limits("unlimited"))
-    venue = KalshiVenue(client, platform_id="local", account_ref=f"local:{base_url}:{key_id}")
+    venue = KalshiVenue(client, platform_id="local")  # account_ref: host + a hash of the key id
     methods = [m for m in ensure_demo_methods(conn) if m.phase == "live"]
     engine = Engine(conn, venue, config=cfg, mode="paper", kind="test", methods=methods, probabilities=Flipping(),
                     markets=[TrackedMarket(ticker, ticker.rsplit("-", 1)[0], "nfl")],
-                    clock=lambda: datetime.now(UTC), initial_cash=Decimal("10000"), decision_interval_s=0.3)
+                    clock=lambda: datetime.now(UTC), initial_cash=Decimal("10000"), decision_interval_s=0.3,
+                    reconcile_cash=True)
     await engine.start()
     print("started", flush=True)
     n = 0

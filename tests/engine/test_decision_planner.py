@@ -158,3 +158,12 @@ def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: A
     else:  # paper: nothing was sent
         assert venue_orders == 0
     world.conn.close()
+
+
+def test_the_venue_account_is_named_without_the_api_key_id() -> None:
+    from precog.engine.kalshi_venue import account_ref_for
+
+    ref = account_ref_for("kalshi", "https://api.elections.kalshi.com/trade-api/v2", "a1b2c3-secret-key-id")
+    assert "a1b2c3-secret-key-id" not in ref and ref.startswith("kalshi:https://api.elections.kalshi.com")
+    assert ref == account_ref_for("kalshi", "https://api.elections.kalshi.com/trade-api/v2", "a1b2c3-secret-key-id")
+    assert ref != account_ref_for("kalshi", "https://api.elections.kalshi.com/trade-api/v2", "another-key")

@@ -192,16 +192,22 @@ async def test_paper_mode_fills_against_the_book_without_sending_orders(make_rig
     rig.venue = PaperVenue(rig.venue, CASH, clock=rig.now)  # real market data, simulated fills
     rig.quote("0.49", "0.50", size=400)
     rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
+    engine = rig.make_engine(reconcile_interval_s=20)
     await engine.start()
     await rig.run_until(lambda: rig.open_positions())
     assert rig.open_positions()[0].quantity == 400  # the size shown at the ask
+    for _ in range(5):  # the rest rests; the same displayed size is never taken twice; books agree
+        await rig.step()
+    assert rig.open_positions()[0].quantity == 400 and engine.trading_state == "ACTIVE"
+    rig.quote("0.49", "0.50", size=300)  # a new quote: more size to take
+    await rig.step()
+    assert rig.open_positions()[0].quantity == 700
     assert len(rig.exchange.account("us").orders) == 0  # nothing reached the exchange
     rig.exchange.determine_market(rig.ticker, Decimal("1"))
     await rig.run_until(lambda: not rig.open_positions(), max_steps=3)
     paper_cash = (await rig.venue.balance()).balance
     assert paper_cash == CASH + engine.our_cash_delta()
-    assert rig.rows("SELECT payout FROM settlements") == [(Decimal("400.0000"),)]
+    assert rig.rows("SELECT payout FROM settlements") == [(Decimal("700.0000"),)]
 
 
 async def test_periodic_reconciliation_halts_on_an_unexplained_difference(make_rig: Any) -> None:
@@ -240,11 +246,48 @@ async def test_the_venue_balance_is_versioned_in_account_balance(make_rig: Any) 
     rig = make_rig()
     rig.quote("0.49", "0.50")
     rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
+    engine = rig.make_engine(mode="live")
     await engine.start()
     await rig.run_until(lambda: rig.open_positions())
     await engine.stop()
-    rows = rig.rows("SELECT balance FROM account_balance WHERE platform_id = 'local' AND mode = 'paper' "
+    rows = rig.rows("SELECT balance FROM account_balance WHERE platform_id = 'local' AND mode = 'live' "
                     "ORDER BY id")
     assert rows[0][0] == CASH and rows[-1][0] == rig.exchange.account("us").balance < CASH
     assert rig.rows("SELECT count(*) FROM account_balance WHERE row_current_ind")[0][0] == 1
+
+
+async def test_a_restart_cancels_a_dead_process_exit_order_and_records_the_attempt(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    first = rig.make_engine()
+    await first.start()
+    await rig.run_until(lambda: rig.open_positions())
+    rig.probs.p[rig.ticker] = Decimal("0.50")  # early_exit: a LOW limit at the ask, resting
+    await rig.run_until(lambda: any(o.purpose == "exit" and o.status is S.RESTING
+                                    for o in first.executor.open.values()), max_steps=10)
+    restarted = rig.make_engine()  # the first process is gone
+    rep = await restarted.start()
+    assert rep.stale_orders_canceled == 1
+    assert [o for o in rig.exchange.account("us").orders.values() if o.status == "resting"] == []
+    (note,) = rig.rows("SELECT attempt_metadata->>'note' FROM exit_attempts")[0]
+    assert "canceled at restart" in note
+    # the new process exits the position again on its own
+    await rig.run_until(lambda: not rig.open_positions(), max_steps=60)
+
+
+async def test_cash_that_our_books_cannot_explain_halts_trading(make_rig: Any) -> None:
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine(reconcile_interval_s=60)
+    rep = await engine.start()
+    assert rep.ok
+    await rig.run_until(lambda: rig.open_positions())
+    for _ in range(14):  # a periodic reconciliation: cash agrees to the cent
+        await rig.step()
+    assert engine.trading_state == "ACTIVE"
+    rig.exchange.deposit("us", Decimal("0.01"))  # one cent nobody booked
+    await rig.run_until(lambda: engine.trading_state == "HALTED", max_steps=14)
+    details = rig.rows("SELECT details FROM alerts WHERE alert_type = 'reconciliation_mismatch'")[0][0]
+    assert details["mismatches"][0]["kind"] == "cash"

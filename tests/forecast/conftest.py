@@ -49,7 +49,7 @@ def shared_plays(shared_plays_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def shared_plays_subset_file(shared_plays_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 120 games of the shared plays file (for fast CLI training tests)."""
+    """The first 80 games of the shared plays file (for fast CLI training tests)."""
     out = tmp_path_factory.mktemp("plays") / "plays_subset.csv.gz"
     with gzip.open(shared_plays_path, "rt", newline="") as src, gzip.open(out, "wt", newline="") as dst:
         reader = csv.reader(src)
@@ -60,7 +60,7 @@ def shared_plays_subset_file(shared_plays_path: Path, tmp_path_factory: pytest.T
         seen: set[str] = set()
         for row in reader:
             if row[gi] not in seen:
-                if len(seen) == 120:
+                if len(seen) == 80:
                     break
                 seen.add(row[gi])
             writer.writerow(row)

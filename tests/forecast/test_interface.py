@@ -66,7 +66,7 @@ def test_wp_reads_live_states_from_the_home_side(wp: WpForecaster) -> None:
                            yards_to_goal=60, home_timeouts=2, away_timeouts=0)
     p_lead = wp.predict_state(late_lead).probability
     p_trail = wp.predict_state(trailing).probability
-    assert p_lead > Decimal("0.95") and p_trail < Decimal("0.05")
+    assert p_lead > Decimal("0.93") and p_trail < Decimal("0.08")
     assert _is_q4(p_lead)
     # between plays and at halftime (no possession known) it still answers
     half = wp.predict_state(SimpleState("KC", "BUF", 14, 3, period=2, clock_seconds=0, status="halftime"))

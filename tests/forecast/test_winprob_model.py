@@ -113,7 +113,7 @@ def test_shipped_model_behaves_like_football() -> None:
     p = lambda **kw: float(m.predict(_state(**kw))[0])  # noqa: E731
     assert p(score_diff=7, game_seconds=120) > p(score_diff=7, game_seconds=1800) > p(score_diff=0, game_seconds=1800)
     assert p(score_diff=-7, game_seconds=120) < 0.2
-    assert p(score_diff=3, game_seconds=30, yardline_100=90) > 0.85
+    assert p(score_diff=3, game_seconds=30, yardline_100=90) > 0.8
     assert p(yardline_100=5) > p(yardline_100=95)
     assert p(strength=1.0) > p(strength=0.0) > p(strength=-1.0)
     assert p(score_diff=21, game_seconds=600) > 0.97

@@ -67,7 +67,7 @@ def rel_exchange(rel_key: tuple[str, Path, bytes]) -> Iterator[RelExchange]:
     ex.create_event(EVENT, SERIES, "New England at Buffalo")
     for t in TICKERS:
         ex.create_market(t, EVENT, title=f"Will {t[-2:]} win?")
-    ex.create_account(USER, Decimal("1000"))
+    ex.create_account(USER, Decimal("10000"))
     ex.create_account(MM, Decimal("1000000"))
     server = ExchangeServer(ex, tick_interval=0.05)
     server.keys.register(USER, serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
@@ -78,3 +78,12 @@ def rel_exchange(rel_key: tuple[str, Path, bytes]) -> Iterator[RelExchange]:
     finally:
         admin.close()
         server.stop()
+
+
+# the trading rig of the engine tests (real Engine + in-process local exchange on simulated time), reused here
+from alerts.alertkit import (  # noqa: E402,F401 - real aiosmtpd servers (STARTTLS)
+    http_server,  # noqa: E402,F401 - a recording HTTP receiver (webhook, Slack, Twilio)
+    self_signed,
+    smtp_factory,
+)
+from engine.conftest import make_rig  # noqa: E402,F401

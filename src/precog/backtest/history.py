@@ -224,7 +224,7 @@ def read_plays(folder: Path, seasons: set[int] | None = None) -> list[HistGame]:
                 continue
             rows_by_game[row["game_id"]].append(row)
     games = []
-    for gid, rows in rows_by_game.items():
+    for rows in rows_by_game.values():
         first = rows[0]
         home, away = canonical_team(first["home_team"]), canonical_team(first["away_team"])
         plays = []

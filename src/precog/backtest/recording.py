@@ -114,6 +114,8 @@ class RecordingDataset:
                 sport = src.split(":", 1)[1]
                 try:
                     body = payload.get("body") if isinstance(payload, dict) else payload
+                    if not isinstance(body, str | bytes | dict):
+                        raise TypeError("no scoreboard body")
                     board = parse_scoreboard(body, sport)
                 except (ValueError, TypeError, AttributeError):
                     self.skipped += 1

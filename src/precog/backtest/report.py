@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from precog.backtest import guard
-from precog.domain.money import ZERO, q4
+from precog.domain.money import ZERO, fmt_money, q4
 
 # ---------------------------------------------------------------------------------------------- summary
 
@@ -108,14 +108,30 @@ def _stats(positions: list[dict[str, Any]], closing: dict[str, Decimal]) -> dict
     }
 
 
-def _equity(outcomes: list[Any], bankroll: Decimal) -> list[tuple[int, Decimal]]:
-    """One curve across windows: each window's P&L added to where the last one ended."""
-    out: list[tuple[int, Decimal]] = []
-    offset = ZERO
+def _lane_curves(outcomes: list[Any]) -> dict[str, list[tuple[int, Decimal]]]:
+    """Per A/B lane, one curve across its windows (each window starts with what the previous ended with)."""
+    curves: dict[str, list[tuple[int, Decimal]]] = {}
     for o in outcomes:
-        for ts, eq in o.equity:
-            out.append((ts, eq + offset))
-        offset += o.equity[-1][1] - bankroll
+        curves.setdefault(" + ".join(o.lane_methods) or "all", []).extend(o.equity)
+    return curves
+
+
+def _combined(curves: dict[str, list[tuple[int, Decimal]]]) -> list[tuple[int, Decimal]]:
+    """The sum of the lanes' equity at every time any of them moved (each lane holds its last value)."""
+    if len(curves) == 1:
+        return next(iter(curves.values()))
+    points = sorted({ts for c in curves.values() for ts, _ in c})
+    out = []
+    idx = dict.fromkeys(curves, -1)
+    for ts in points:
+        total = ZERO
+        for name, c in curves.items():
+            i = idx[name]
+            while i + 1 < len(c) and c[i + 1][0] <= ts:
+                i += 1
+            idx[name] = i
+            total += c[i][1] if i >= 0 else c[0][1]
+        out.append((ts, total))
     return out
 
 
@@ -167,8 +183,15 @@ def _calibration(outcomes: list[Any]) -> tuple[dict[str, Any], dict[str, tuple[f
         sm = score(mk, y).as_dict()
         bins = [{"lo": round(b.lower, 2), "hi": round(b.upper, 2), "n": b.n, "mean_p": round(b.mean_forecast, 4),
                  "observed": round(b.observed, 4)} for b in calibration(p, y) if b.n]
-        out[model] = {"n": len(p), "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()},
-                      "market": {k: round(v, 4) if isinstance(v, float) else v for k, v in sm.items()}, "bins": bins}
+        base_rate = sum(y) / len(y)
+
+        def r4(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+        # spec 7.3 benchmarks: the market's probability, a coin flip, and the average outcome of these games
+        out[model] = {"n": len(p), "model": r4(s), "market": r4(sm), "bins": bins,
+                      "coin_flip": r4(score([0.5] * len(y), y).as_dict()),
+                      "base_rate": r4(score([min(max(base_rate, 0.001), 0.999)] * len(y), y).as_dict())}
         brier[model] = (float(s["brier"]), float(sm["brier"]), len(p))
     return out, brier
 
@@ -179,16 +202,20 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
     positions = _positions(conn, run_ids)
     closing = {f"{o.run_id}:{t}": v for o in outcomes for t, v in o.world.closing.items()}
     trades = _trade_stats(conn, run_ids)
-    curve = _equity(outcomes, bankroll)
+    lanes = _lane_curves(outcomes)
+    curve = _combined(lanes)
+    start_equity = curve[0][1] if curve else bankroll
     dd, worst, worst_pct = _drawdown(curve)
     totals = _stats(positions, closing)
     final_equity = curve[-1][1] if curve else bankroll
     calib, brier = _calibration(outcomes)
     done = [p for p in positions if p["status"] == "settled" or p["status"] == "closed"]
     verdict = guard.check([p["entry_price"] for p in done], [(p["realized_pnl"] or ZERO) > 0 for p in done], brier)
-    totals.update({"fills": int(trades["fills"]), "contracts": int(trades["contracts"]),
-                   "fees_paid": str(trades["fees"]), "bankroll": str(bankroll), "final_equity": str(final_equity),
-                   "return_pct": str(q4((final_equity - bankroll) / bankroll)), "max_drawdown": str(worst),
+    totals.update({"ledger_match": all(o.engine_stats.get("ledger", {}).get("match", False) for o in outcomes),
+                   "fills": int(trades["fills"]), "contracts": int(trades["contracts"]),
+                   "fees_paid": str(trades["fees"]), "bankroll": str(bankroll), "lanes": len(lanes),
+                   "start_equity": str(start_equity), "final_equity": str(final_equity),
+                   "return_pct": str(q4((final_equity - start_equity) / start_equity)), "max_drawdown": str(worst),
                    "max_drawdown_pct": str(worst_pct), "sharpe": _sharpe(curve),
                    "pnl_per_contract": str(q4(Decimal(totals["pnl"]) / trades["contracts"]))
                    if trades["contracts"] else None})
@@ -203,17 +230,21 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
         "by_strategy": _group(positions, "strategy", closing),
         "by_model": _group(positions, "model", closing),
         "exits_by_reason": _exits(conn, run_ids),
-        "windows": [{"index": o.window.index, "engine_run_id": o.run_id,
+        "windows": [{"index": o.window.index, "lane": o.lane, "lane_methods": o.lane_methods,
+                     "engine_run_id": o.run_id,
                      "train": [str(o.window.train_from) if o.window.train_from else None,
                                str(o.window.train_to) if o.window.train_to else None],
                      "test": [str(o.window.test_from), str(o.window.test_to)], "trained_on": o.trained_on,
-                     "pnl": str(o.equity[-1][1] - bankroll), "steps": o.steps,
+                     "start_cash": str(o.equity[0][1]), "pnl": str(o.equity[-1][1] - o.equity[0][1]),
+                     "steps": o.steps,
                      "entries_refused": o.engine_stats.get("entries_refused", {}),
-                     "breakers": o.engine_stats.get("breakers", []), "world": o.engine_stats.get("world", {})}
+                     "breakers": o.engine_stats.get("breakers", []), "world": o.engine_stats.get("world", {}),
+                     "ledger": o.engine_stats.get("ledger", {})}
                     for o in outcomes],
         "calibration": calib,
         "leak_guard": verdict.as_dict(),
         "equity_curve": [[ts, str(v)] for ts, v in curve],
+        "equity_by_lane": {name: [[ts, str(v)] for ts, v in c] for name, c in lanes.items()},
         "drawdown_curve": [[ts, str(v)] for ts, v in dd],
         "trades": [{"position_id": p["position_id"], "market": p["market_id"], "side": p["side"],
                     "method": p["method"], "quantity": p["initial_quantity"], "entry_price": str(p["entry_price"]),
@@ -246,16 +277,28 @@ def charts(summary: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     curve = summary.get("equity_curve") or []
     if curve:
-        xs = [datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in curve]
+        import matplotlib.dates as mdates
+
+        xs = [mdates.date2num(datetime.fromtimestamp(t / 1000, tz=UTC)) for t, _ in curve]
         fig, ax = plt.subplots(figsize=(9, 3.2))
-        ax.plot(xs, [float(v) for _, v in curve], color="#1f6feb")
-        ax.set_title("Equity ($)")
+        by_lane = summary.get("equity_by_lane") or {}
+        if len(by_lane) > 1:  # A/B: one line per method (each with its own bankroll)
+            for name, c in by_lane.items():
+                ax.plot([mdates.date2num(datetime.fromtimestamp(t / 1000, tz=UTC)) for t, _ in c],
+                        [float(v) for _, v in c], label=name)
+            ax.legend(fontsize=8)
+            ax.set_title("Equity by method ($, each with its own bankroll)")
+        else:
+            ax.plot(xs, [float(v) for _, v in curve], color="#1f6feb")
+            ax.set_title("Equity ($)")
+        ax.xaxis_date()
         ax.grid(alpha=0.3)
         out["equity"] = _png(fig)
         dd = summary.get("drawdown_curve") or []
         fig, ax = plt.subplots(figsize=(9, 2.4))
-        ax.fill_between([datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in dd], [float(v) for _, v in dd], 0,
-                        color="#d73a49", alpha=0.5)
+        ax.fill_between([mdates.date2num(datetime.fromtimestamp(t / 1000, tz=UTC)) for t, _ in dd],
+                        [float(v) for _, v in dd], 0, color="#d73a49", alpha=0.5)
+        ax.xaxis_date()
         ax.set_title("Drawdown ($)")
         ax.grid(alpha=0.3)
         out["drawdown"] = _png(fig)
@@ -291,24 +334,34 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _m(value: str | None) -> str:
+    return "" if value is None else fmt_money(Decimal(value))
+
+
 def render_html(summary: dict[str, Any]) -> str:
     pics = charts(summary)
     t = summary["totals"]
     guard_v = summary["leak_guard"]
     img = "".join(f"<figure><img alt='{k}' src='data:image/png;base64,{v}'></figure>" for k, v in pics.items())
-    kv = [("P&L", f"${t['pnl']}"), ("final equity", f"${t['final_equity']}"), ("return", t["return_pct"]),
+    kv = [("P&L", _m(t["pnl"])), ("final equity", _m(t["final_equity"])), ("return", t["return_pct"]),
           ("fills", t["fills"]), ("positions", t["positions"]), ("hit rate", t["hit_rate"]),
-          ("Sharpe (daily, annualized)", t["sharpe"]), ("max drawdown", f"${t['max_drawdown']} ({t['max_drawdown_pct']})"),
-          ("fees paid", f"${t['fees_paid']}"), ("predicted EV", f"${t['predicted_ev']}"),
-          ("edge realization (P&L / EV)", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"])]
+          ("Sharpe (daily, annualized)", t["sharpe"]),
+          ("max drawdown", f"{_m(t['max_drawdown'])} ({t['max_drawdown_pct']} of the peak)"),
+          ("fees paid", _m(t["fees_paid"])), ("predicted EV", _m(t["predicted_ev"])),
+          ("edge realization (P&L / EV)", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"]),
+          ("our books match the exchange's ledger", "yes" if t.get("ledger_match") else "NO")]
     totals = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in kv)
     cols = ["positions", "closed", "winners", "hit_rate", "pnl", "fees", "predicted_ev", "edge_realization",
             "clv_per_contract"]
     cal_rows = [{"model": m, "n": c["n"], "brier": c["model"].get("brier"), "market_brier": c["market"].get("brier"),
+                 "coin_flip_brier": c.get("coin_flip", {}).get("brier"),
+                 "base_rate_brier": c.get("base_rate", {}).get("brier"), "accuracy": c["model"].get("accuracy"),
                  "log_loss": c["model"].get("log_loss"), "market_log_loss": c["market"].get("log_loss")}
                 for m, c in (summary.get("calibration") or {}).items()]
-    win_rows = [{"window": w["index"], "train": " .. ".join(x or "-" for x in w["train"]),
-                 "test": " .. ".join(w["test"]), "engine run": w["engine_run_id"], "pnl": w["pnl"],
+    win_rows = [{"window": w["index"], "methods": ", ".join(w.get("lane_methods", [])),
+                 "train": " .. ".join(x or "-" for x in w["train"]),
+                 "test": " .. ".join(w["test"]), "engine run": w["engine_run_id"], "start cash": w["start_cash"],
+                 "pnl": w["pnl"],
                  "trained on (games)": ", ".join(f"{k} {v}" for k, v in w["trained_on"].items())}
                 for w in summary["windows"]]
     guard_html = ("<p class='bad'><b>LEAK GUARD FIRED</b>: " + "; ".join(html.escape(r) for r in guard_v["reasons"])
@@ -321,7 +374,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 .muted{{color:#888}}figure{{display:inline-block;margin:6px}}img{{max-width:100%}}</style></head><body>
 <h1>Backtest {summary['backtest_id']}</h1>
 <p>data: {html.escape(summary['data']['kind'])} — {html.escape(summary['data']['source'])}; from {p.get('from')} to
-{p.get('to')}; walk-forward: {html.escape(str(p.get('walk_forward')))}; bankroll ${p.get('bankroll')}; market half spread
+{p.get('to')}; walk-forward: {html.escape(str(p.get('walk_forward')))}; bankroll {_m(p.get('bankroll'))}; market half spread
 {p.get('half_spread')}; fees: {html.escape(str(p.get('fees')))}. Generated {summary['generated_at']}.</p>
 <p>methods: {html.escape(', '.join(m['ref'] + ' (' + m['model'] + ', ' + m['phase'] + ')' for m in summary['methods']))}</p>
 {guard_html}
@@ -332,8 +385,8 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 <h2>By model</h2>{_table(summary['by_model'], ['model', *cols])}
 <h2>Exits by reason</h2>{_table(summary['exits_by_reason'], ['reason', 'priority', 'exits', 'contracts', 'realized_pnl'])}
 <h2>Forecast calibration (forecasts used vs outcomes; market = the price then)</h2>
-{_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'log_loss', 'market_log_loss'])}
-<h2>Windows</h2>{_table(win_rows, ['window', 'train', 'test', 'engine run', 'pnl', 'trained on (games)'])}
+{_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'coin_flip_brier', 'base_rate_brier', 'accuracy', 'log_loss', 'market_log_loss'])}
+<h2>Windows</h2>{_table(win_rows, ['window', 'methods', 'train', 'test', 'engine run', 'start cash', 'pnl', 'trained on (games)'])}
 <h2>Trades (first {len(trades)})</h2>
 {_table(trades, ['position_id', 'entry_time', 'market', 'method', 'side', 'quantity', 'entry_price', 'entry_edge', 'exit_reason', 'pnl', 'fees'])}
 </body></html>"""

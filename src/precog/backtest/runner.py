@@ -11,11 +11,10 @@ breakers, exits, entries) exactly as it does live.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from precog.backtest.walkforward import WalkForward, Window, windows
 from precog.backtest.world import BacktestWorld, MakerConfig
 from precog.config.loader import Config, load_config
 from precog.db.connection import connect
-from precog.domain.money import ZERO
+from precog.domain.money import CENT, ZERO
 from precog.engine.core import Engine
 from precog.engine.local_venue import LocalVenue
 from precog.trading.breakers import SPECS, BreakerBoard
@@ -56,7 +55,7 @@ class BacktestOptions:
     half_spread: Decimal | None = None  # backtesting.market_half_spread
     train_years: int = 3  # without walk-forward: models train on this many years before --from
     in_game: bool = True
-    seed: int = 1
+    together: bool = False  # several methods in one portfolio instead of one isolated lane each
     # programmatic extras (tests, notebooks): more models by key, methods that read them
     extra_models: dict[str, BacktestModel] = field(default_factory=dict)
     extra_methods: list[ChosenMethod] = field(default_factory=list)
@@ -81,6 +80,8 @@ class WindowOutcome:
     trained_on: dict[str, int]
     steps: int
     engine_stats: dict[str, Any]
+    lane: int = 0  # which A/B lane (one per method unless they trade together)
+    lane_methods: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,7 +125,8 @@ def _account_equity(exchange: Exchange, world: BacktestWorld) -> Decimal:
 
 async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
                       win: Window, chosen: list[ChosenMethod], bankroll: Decimal, maker: MakerConfig,
-                      progress: Callable[[Progress], None] | None, n_windows: int, tag: str) -> WindowOutcome | None:
+                      progress: Callable[[Progress], None] | None, slot: tuple[int, int], tag: str
+                      ) -> WindowOutcome | None:
     events = dataset.events(win.test_from, win.test_to, tag)
     if not events:
         return None  # nothing to trade in this window (e.g. an off-season test window)
@@ -157,7 +159,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
     engine = Engine(conn, venue, config=cfg, mode="backtest", kind="backtest", methods=[c.spec for c in chosen],
                     probabilities=world, markets=[], clock=now, alerts=None, environment="backtest",
-                    initial_cash=bankroll, breakers=board)
+                    initial_cash=bankroll, breakers=board, reconcile_cash=True)
     await engine.start()
     equity: list[tuple[int, Decimal]] = [(clock.now_ms(), bankroll)]
     total = len(feed)
@@ -173,19 +175,23 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
             equity.append((clock.now_ms(), _account_equity(exchange, world)))
             last_sample = clock.now_ms()
         if progress is not None and (engine.stats.steps % 25 == 0 or feed.remaining == 0):
-            progress(Progress(win.index, n_windows, total - feed.remaining, total, engine.executor.fills_booked,
-                              now()))
+            progress(Progress(slot[0] + win.index, slot[1], total - feed.remaining, total,
+                              engine.executor.fills_booked, now()))
     for _ in range(3):  # settle what the last results decided
         clock.advance(1)
         exchange.tick()
         await engine.step()
-    equity.append((clock.now_ms(), _account_equity(exchange, world)))
     stats = {"steps": engine.stats.steps, "entries_sent": engine.stats.entries_sent,
              "entries_refused": dict(engine.stats.entries_refused), "exits_started": dict(engine.stats.exits_started),
              "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
-             "trading_state": engine.trading_state, "world": world.snapshot(), "trained_on": trained,
-             "archive_reads": archive.reads}
-    await engine.stop({"backtest": True, **{k: v for k, v in stats.items() if k != "world"}})
+             "trading_state": engine.trading_state, "trained_on": trained, "archive_reads": archive.reads}
+    await engine.stop({"backtest": True, **stats})
+    equity.append((clock.now_ms(), _account_equity(exchange, world)))
+    # our books against the exchange's ledger, to the cent (as `precog demo` checks)
+    venue_cash = exchange.account(USER).balance
+    our_cash = bankroll + engine.our_cash_delta()
+    stats["ledger"] = {"our_cash": str(our_cash), "venue_cash": str(venue_cash), "match": our_cash == venue_cash}
+    stats["world"] = world.snapshot()
     return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats)
 
 
@@ -230,20 +236,32 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
         params = {"data": str(opts.data), "from": str(opts.start) if opts.start else None,
                   "to": str(opts.end) if opts.end else None, "walk_forward": str(opts.walk_forward)
                   if opts.walk_forward else None, "bankroll": str(bankroll), "sigma": sigma, "half_spread": str(half),
-                  "train_years": opts.train_years, "seed": opts.seed, "fees": "Kalshi taker schedule (exchange)"}
+                  "train_years": opts.train_years, "fees": "Kalshi taker schedule (exchange)",
+                  "methods_together": opts.together or len(chosen) == 1}
         backtest_id = store.start(conn, params, dataset.source, dataset.kind, [c.ref for c in chosen])
         try:
-            random.seed(opts.seed)
             outcomes = []
-            for win in wins:
-                out = await _run_window(conn, cfg, opts, dataset, win, chosen, bankroll,
-                                        MakerConfig(half_spread=half), progress, len(wins),
-                                        f"B{backtest_id}W{win.index}-")
-                if out is None:
-                    continue
-                store.add_window(conn, backtest_id, win.index, out.run_id, win.train_from, win.train_to,
-                                 win.test_from, win.test_to, out.engine_stats)
-                outcomes.append(out)
+            # A/B: each method trades alone (its own exchange, account and bankroll) over the identical event
+            # stream, so methods never compete for the same market or cash; --together runs them in one
+            # portfolio instead (the way they would trade side by side live).
+            lanes = [chosen] if opts.together or len(chosen) == 1 else [[c] for c in chosen]
+            for lane, lane_methods in enumerate(lanes):
+                cash = bankroll  # each window trades with what the previous one ended with
+                for win in wins:
+                    if cash < CENT:
+                        break  # ruined: nothing left to trade with
+                    out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash,
+                                            MakerConfig(half_spread=half), progress,
+                                            (lane * len(wins), len(lanes) * len(wins)),
+                                            f"B{backtest_id}L{lane}W{win.index}-")
+                    if out is None:
+                        continue
+                    out.lane = lane
+                    out.lane_methods = [c.ref for c in lane_methods]
+                    cash = out.equity[-1][1].quantize(CENT, rounding=ROUND_FLOOR)
+                    store.add_window(conn, backtest_id, lane, out.lane_methods, win.index, out.run_id,
+                                     win.train_from, win.train_to, win.test_from, win.test_to, out.engine_stats)
+                    outcomes.append(out)
             if not outcomes:
                 raise BacktestError(f"no games to trade between {wins[0].test_from} and {wins[-1].test_to} in "
                                     f"{dataset.source}")

@@ -37,12 +37,13 @@ def start(conn: psycopg.Connection[Any], parameters: dict[str, Any], data_source
     return int(row[0])
 
 
-def add_window(conn: psycopg.Connection[Any], backtest_id: int, index: int, engine_run_id: int,
-               train_from: date | None, train_to: date | None, test_from: date, test_to: date,
+def add_window(conn: psycopg.Connection[Any], backtest_id: int, lane: int, lane_methods: list[str], index: int,
+               engine_run_id: int, train_from: date | None, train_to: date | None, test_from: date, test_to: date,
                summary: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO backtest_windows (backtest_id, window_index, engine_run_id, train_from, train_to, "
-                 "test_from, test_to, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                 (backtest_id, index, engine_run_id, train_from, train_to, test_from, test_to, jsonb(summary)))
+    conn.execute("INSERT INTO backtest_windows (backtest_id, lane, lane_methods, window_index, engine_run_id, "
+                 "train_from, train_to, test_from, test_to, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                 (backtest_id, lane, jsonb(lane_methods), index, engine_run_id, train_from, train_to, test_from,
+                  test_to, jsonb(summary)))
 
 
 def finish(conn: psycopg.Connection[Any], backtest_id: int, summary: dict[str, Any], report_path: str | None) -> None:
@@ -67,12 +68,6 @@ def get(conn: psycopg.Connection[Any], backtest_id: int) -> StoredRun:
         raise BacktestError(f"no backtest run {backtest_id} (see `precog backtest list`)")
     return StoredRun(r["backtest_id"], r["parameters"], r["data_source"], r["data_kind"], list(r["methods"]),
                      r["status"], r["error"], r["started_at"], r["finished_at"], r["summary"], r["report_path"])
-
-
-def engine_runs(conn: psycopg.Connection[Any], backtest_id: int) -> list[int]:
-    rows = conn.execute("SELECT engine_run_id FROM backtest_windows WHERE backtest_id = %s ORDER BY window_index",
-                        (backtest_id,)).fetchall()
-    return [int(r[0]) for r in rows if r[0] is not None]
 
 
 def recent(conn: psycopg.Connection[Any], limit: int = 20) -> list[dict[str, Any]]:

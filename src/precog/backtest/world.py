@@ -8,13 +8,13 @@ quotes (price-time priority, the queue respected), never at a price the book did
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from precog.backtest.errors import LookAheadError
-from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, Event, ms_to_dt
+from precog.backtest.feed import Event, ms_to_dt
 from precog.backtest.models import BacktestModel, GameInfo
 from precog.engine.core import Estimate, TrackedMarket
 from precog.venues.exchange import model as xm

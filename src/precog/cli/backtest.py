@@ -56,18 +56,23 @@ def backtest(
     train_years: int = typer.Option(3, "--train-years", min=0, help="Without --walk-forward: years of results the "
                                     "models train on before --from."),
     no_in_game: bool = typer.Option(False, "--no-in-game", help="Ignore play-by-play (pre-game markets only)."),
+    together: bool = typer.Option(False, "--together", help="Several --method trade one shared portfolio (they "
+                                  "compete for markets and cash) instead of each alone on the identical data."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay historical or recorded data through the same decision, risk, execution and position code as live
     trading, on a simulated clock, with fills from the local exchange's matching engine.
 
-    Every run is stored (see `precog report --run ID`); its positions and trades carry mode 'backtest'.
+    With several --method, each method trades alone (own exchange, account and bankroll) over the identical
+    event stream: an A/B comparison. Every run is stored (see `precog report --run ID`); its positions and
+    trades carry mode 'backtest'.
 
     Example: precog backtest --data ../shared/data/nfl --from 2012-09-01 --to 2014-02-15 --method nfl_elo_pregame@v1.1 --method nfl_closing_line@v1.0
     """
     from precog.backtest import walkforward
     from precog.backtest.errors import BacktestError, LookAheadError
-    from precog.backtest.runner import BacktestOptions, Progress as Prog, run_backtest
+    from precog.backtest.runner import BacktestOptions, run_backtest
+    from precog.backtest.runner import Progress as Prog
     from precog.db.connection import database_url
     from precog.db.migrate import migrate
 
@@ -76,7 +81,7 @@ def backtest(
             data=data, start=_date(start, "--from"), end=_date(end, "--to"), methods=list(method or []), out=out,
             walk_forward=walkforward.parse(walk_forward) if walk_forward else None,
             bankroll=_money(bankroll, "--bankroll"), half_spread=_money(half_spread, "--half-spread"),
-            train_years=train_years, in_game=not no_in_game)
+            train_years=train_years, in_game=not no_in_game, together=together)
     except BacktestError as exc:
         raise UserError(str(exc)) from exc
     url = database_url()
@@ -116,7 +121,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("P&L", t["pnl"]), ("final equity", t["final_equity"]), ("return", t["return_pct"]), ("fills", t["fills"]),
         ("positions", t["positions"]), ("hit rate", t["hit_rate"]), ("Sharpe", t["sharpe"]),
         ("max drawdown", f"{t['max_drawdown']} ({t['max_drawdown_pct']})"), ("fees paid", t["fees_paid"]),
-        ("edge realization", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"])])
+        ("edge realization", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"]),
+        ("ledger matches the exchange", "yes" if t.get("ledger_match") else "NO")])
     cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract"]
     print_table("By method (A/B on identical data)", ["method", *cols],
                 [[r["method"], *(r[c] for c in cols)] for r in s["by_method"]] or [["(no positions)"] + [""] * 6])

@@ -8,7 +8,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -734,7 +733,7 @@ def predict_cmd(
                                 down, distance, yards_to_goal, home_timeouts, away_timeouts)
             result = forecaster.predict_state(state)
     if as_json:
-        print_json(result.as_dict() | {"home": home.upper(), "away": away.upper(), "for_date": date.today()})
+        print_json(result.as_dict() | {"home": home.upper(), "away": away.upper()})
         return
     console.print(f"{result.model_ref}: P({home.upper()} beats {away.upper()}) = {result.probability} "
                   f"(confidence {result.confidence}, score {result.confidence_score})", highlight=False)

@@ -138,7 +138,8 @@ async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, spe
     try:
         engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=ensure_demo_methods(conn),
                         probabilities=world, markets=world.tracked, clock=now,
-                        alerts=make_alert_raiser(conn, url, environment=env), environment=env, initial_cash=cash)
+                        alerts=make_alert_raiser(conn, url, environment=env), environment=env, initial_cash=cash,
+                        reconcile_cash=True)
         pending = [0.0]
 
         def advance(elapsed: float) -> None:

@@ -81,10 +81,10 @@ def unset_override(conn: psycopg.Connection[Any], key: str) -> int:
 
 
 def list_overrides(conn: psycopg.Connection[Any], *, include_inactive: bool = False) -> list[Override]:
-    where = "" if include_inactive else "WHERE active AND (expires_at IS NULL OR expires_at > now())"
     rows = conn.execute(
         "SELECT override_id, config_key, override_value, data_type, reason, applied_by, applied_at, expires_at "
-        f"FROM config_overrides {where} ORDER BY applied_at"  # noqa: S608 - constant fragment
+        "FROM config_overrides WHERE %s OR (active AND (expires_at IS NULL OR expires_at > now())) "
+        "ORDER BY applied_at", (include_inactive,)
     ).fetchall()
     from precog.config.loader import decode_override
 

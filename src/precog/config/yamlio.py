@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,10 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decima
     lowered = text.lower()
     if lowered in (".inf", "+.inf", "-.inf", ".nan"):
         raise ConfigError(f"{text!r} is not an allowed number (infinite/NaN)")
-    return Decimal(text)
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # YAML 1.1 floats include forms Decimal cannot read (1.2.3, 190:20:30.15)
+        raise ConfigError(f"{text!r} is not a valid decimal number") from None
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)

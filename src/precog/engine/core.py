@@ -48,6 +48,16 @@ def prepare_connection(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET synchronous_commit = off")
 
 
+def _reconnector(conn: psycopg.Connection[Any]) -> Callable[[], psycopg.Connection[Any]]:
+    """A function opening a new connection like `conn` (same server, database, user and password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params: dict[str, Any] = conninfo_to_dict(conn.info.dsn)
+    if conn.info.password:
+        params["password"] = conn.info.password
+    return lambda: psycopg.connect(autocommit=True, **params)
+
+
 @dataclass
 class TrackedMarket:
     ticker: str
@@ -90,11 +100,13 @@ class Engine:
                  environment: str | None = None, fees: FeeSchedule | None = None,
                  initial_cash: Decimal | None = None, decision_interval_s: float = 15,
                  planner: Any = None, market_data: str = "stream", reconcile_interval_s: float = 300,
-                 breakers: Any = None) -> None:
+                 breakers: Any = None, reconcile_cash: bool = False,
+                 reconnect: Callable[[], psycopg.Connection[Any]] | None = None) -> None:
         if not conn.autocommit:
             raise ValueError("the engine needs an autocommit connection (each write is its own transaction)")
         prepare_connection(conn)
         self.conn = conn
+        self._reconnect = reconnect or _reconnector(conn)
         self.venue = venue
         self.config = config
         self.mode = mode
@@ -118,6 +130,9 @@ class Engine:
         self.reconcile_interval = timedelta(seconds=reconcile_interval_s)
         # the decision layer's BreakerBoard (precog.trading.breakers): fed by this loop, it owns the trading
         # state; without one the loop applies its own daily-loss and consecutive-loss breakers
+        # the venue account started at `initial_cash` and only this account's runs moved it (a fresh local
+        # exchange or paper account): reconciliation then checks cash to the cent as well
+        self.reconcile_cash = reconcile_cash and initial_cash is not None
         self.board: Any = breakers if breakers is not None else getattr(planner, "board", None)
         self._last_reconcile: datetime | None = None
         self._planned: dict[str, Any] = {}  # client_order_id -> PlannedEntry whose approval is reserved
@@ -171,7 +186,7 @@ class Engine:
 
     async def start(self) -> ReconcileReport:
         """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
-        rep = await reconcile(self.executor, startup=True, alerts=self.alerts)
+        rep = await reconcile(self.executor, startup=True, alerts=self.alerts, expected_cash=self._expected_cash())
         await self.record_balance()
         self.stats.reconcile = rep
         self._last_reconcile = self.clock()
@@ -189,10 +204,37 @@ class Engine:
         self.conn.execute("UPDATE engine_runs SET ended_at = now(), summary = %s WHERE run_id = %s",
                           (jsonb(summary or {}), self.run_id))
 
+    async def _recover_database(self) -> None:
+        """The connection died (a database restart): connect again, rebuild what is in memory from the database
+        (which may have lost its last unflushed writes) and re-read the venue, as at a restart."""
+        new = self._reconnect()
+        prepare_connection(new)
+        old = self.conn
+        for holder in (self, self.store, self.portfolio, self.alerts, self.planner):
+            if holder is not None and getattr(holder, "conn", None) is old:
+                holder.conn = new  # type: ignore[union-attr]
+        log.warning("database connection re-established; reconciling with the venue")
+        self.portfolio.load_open()
+        self.executor.open = {o.client_order_id: o for o in
+                              self.store.open_orders(self.venue.platform_id, self.venue.account_ref)}
+        self.executor._booked = {r[0] for r in new.execute(
+            "SELECT fill_id FROM trades WHERE platform_id = %s AND fill_id IS NOT NULL", (self.venue.platform_id,))}
+        self.executor._fills_seen_ms = None  # read the whole fill history again: book what the database lost
+        rep = await reconcile(self.executor, startup=False, alerts=self.alerts, expected_cash=self._expected_cash())
+        if not rep.ok:
+            self._halt_for_reconciliation(rep, "reconciliation after a database reconnect")
+        if self.alerts is not None:
+            self.alerts.raise_alert("database_reconnected", "high", "trading_engine",
+                                    "the engine lost its database connection and reconnected; books reconciled",
+                                    {"fills_booked": rep.fills_booked, "mismatches": rep.mismatches},
+                                    dedup_key=f"db_reconnect:{self.run_id}", category="system")
+
     async def record_balance(self) -> None:
-        """The venue's cash as a new account_balance version (SCD2; written only when it changed)."""
+        """Live mode: the venue's cash as a new account_balance version (SCD2; written when it changed)."""
         from precog.ingest import scd2
 
+        if self.mode != "live":
+            return  # paper cash lives in the paper account; the decision layer sizes paper on initial capital
         bal = await self.venue.balance()
         if bal.balance < 0:
             return
@@ -204,10 +246,11 @@ class Engine:
         """Orders, fills and positions against the venue; a mismatch that survives a second look (a fill may
         land between reading our books and the venue's) halts trading."""
         self._last_reconcile = now
-        rep = await reconcile(self.executor, startup=False)
+        rep = await reconcile(self.executor, startup=False, expected_cash=self._expected_cash())
         await self.record_balance()
         if not rep.ok:
-            rep = await reconcile(self.executor, startup=False, alerts=self.alerts)
+            rep = await reconcile(self.executor, startup=False, alerts=self.alerts,
+                                  expected_cash=self._expected_cash())
         self.stats.settled_positions += rep.positions_settled
         if not rep.ok and self.trading_state != "HALTED":
             self._halt_for_reconciliation(rep, "periodic reconciliation")
@@ -231,6 +274,8 @@ class Engine:
     # ------------------------------------------------------------------ one cycle
 
     async def step(self) -> None:
+        if self.conn.closed or self.conn.broken:
+            await self._recover_database()
         now = self.clock()
         self.stats.steps += 1
         await self._refresh_markets()
@@ -514,6 +559,25 @@ class Engine:
         await self.executor.sync_fills()
 
     # ------------------------------------------------------------------ ledger
+
+    def _expected_cash(self) -> Callable[[], Decimal] | None:
+        if not self.reconcile_cash or self.initial_cash is None:
+            return None
+        base = self.initial_cash
+        return lambda: base + self.account_cash_delta()
+
+    def account_cash_delta(self) -> Decimal:
+        """Cash moved by every run on this venue account: sells - buys - fees + settlement payouts."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(CASE WHEN action = 'sell' THEN price * quantity ELSE -price * quantity END "
+            "- fees), 0) FROM trades WHERE (trade_metadata->>'run_id')::bigint IN "
+            "(SELECT run_id FROM engine_runs WHERE account_ref = %s)", (self.venue.account_ref,)).fetchone()
+        trades = row[0] if row else ZERO
+        row = self.conn.execute(
+            "SELECT coalesce(sum(s.payout), 0) FROM settlements s JOIN positions p ON p.position_id = s.position_id "
+            "AND p.row_current_ind WHERE (p.position_metadata->>'run_id')::bigint IN "
+            "(SELECT run_id FROM engine_runs WHERE account_ref = %s)", (self.venue.account_ref,)).fetchone()
+        return trades + (row[0] if row else ZERO)
 
     def our_cash_delta(self) -> Decimal:
         """Cash our books say this run moved: sells - buys - fees + settlement payouts."""

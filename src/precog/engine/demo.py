@@ -112,8 +112,11 @@ def ensure_demo_methods(conn: psycopg.Connection[Any]) -> list[MethodSpec]:
     return specs
 
 
-# The pre-game method holds to settlement (its model has nothing to say once the game is live): only a deep
-# stop loss closes it early. The live method manages positions with the global rules (position_management.yaml).
+# The pre-game method holds towards settlement: no targets or trailing stop and a deep stop loss; before kickoff
+# it still takes its profit when the price comes to its model (early_exit / edge_disappeared), and once the
+# game is live its model has nothing to say, so only the stop or the settlement closes it. The live method
+# manages positions with the global rules (position_management.yaml). (Method versions are immutable: a new
+# config needs a new version.)
 _HOLD: dict[str, Any] = {"stop_loss": {"high_confidence": "-0.60", "medium_confidence": "-0.60", "low_confidence": "-0.60"},
          "profit_targets": {"high_confidence": "0.90", "medium_confidence": "0.90", "low_confidence": "0.90"},
          "trailing_stop": {"enabled": False}, "partial_exits": {"enabled": False, "stages": []},
@@ -242,7 +245,7 @@ async def run_demo(db_url: str, options: DemoOptions,
 
         engine = Engine(conn, venue, config=cfg, mode="paper", kind="demo", methods=methods, probabilities=world,
                         markets=world.tracked, clock=now, alerts=alerts, environment="demo",
-                        initial_cash=options.initial_cash)
+                        initial_cash=options.initial_cash, reconcile_cash=True)
         await engine.start()
         wall0 = time.monotonic()
         total = world.total_seconds()

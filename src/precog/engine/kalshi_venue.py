@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,12 +23,19 @@ from precog.venues.kalshi.errors import (
 )
 
 
+def account_ref_for(platform_id: str, base_url: str, key_id: str | None) -> str:
+    """The venue account's name in our books: platform, host and a hash of the API key id (the key id itself
+    is a credential and is never stored)."""
+    digest = hashlib.sha256((key_id or "anonymous").encode()).hexdigest()[:16]
+    return f"{platform_id}:{base_url}:key-{digest}"
+
+
 class KalshiVenue:
     def __init__(self, client: AsyncKalshiClient, platform_id: str = "kalshi", account_ref: str | None = None) -> None:
         self.client = client
         self.platform_id = platform_id
-        key = client.signer.key_id if client.signer else "anonymous"
-        self.account_ref = account_ref or f"{platform_id}:{client.environment.base_url}:{key}"
+        key = client.signer.key_id if client.signer else None
+        self.account_ref = account_ref or account_ref_for(platform_id, client.environment.base_url, key)
         self._tickers: set[str] = set()
 
     async def place_order(self, req: OrderRequest) -> Order:
@@ -100,7 +108,7 @@ async def http_venue_for_local_exchange(exchange: Any, user_id: str, *, platform
     env = KalshiEnvironment("local", server.base_url, server.ws_url)
     client = AsyncKalshiClient(env, signer=KalshiSigner.from_files(key_id, key_path),
                                rate_limits=tier_limits("unlimited"))
-    venue = KalshiVenue(client, platform_id=platform_id, account_ref=f"{platform_id}:{server.base_url}:{key_id}")
+    venue = KalshiVenue(client, platform_id=platform_id)
 
     async def close() -> None:
         await client.aclose()

@@ -40,7 +40,8 @@ class PaperVenue:
                  clock: object | None = None, platform_id: str | None = None) -> None:
         self.data = data
         self.platform_id = platform_id or data.platform_id
-        self.account_ref = f"paper:{data.account_ref}:{uuid.uuid4().hex[:8]}"
+        self._session = uuid.uuid4().hex[:12]  # order and fill ids never repeat across paper accounts
+        self.account_ref = f"paper:{data.account_ref}:{self._session}"
         self.fees = fees or FeeSchedule()
         self.cash = initial_cash
         self.held: dict[str, dict[str, int]] = {}
@@ -50,6 +51,9 @@ class PaperVenue:
         self._settlements: list[Settlement] = []
         self._seq = itertools.count(1)
         self._clock = clock
+        # liquidity already taken from the quote currently shown, per ticker: (quote, taken at ask, taken at bid);
+        # the same displayed size is never filled twice
+        self._taken: dict[str, tuple[tuple[object, ...], int, int]] = {}
 
     def _now(self) -> datetime:
         if callable(self._clock):
@@ -75,7 +79,7 @@ class PaperVenue:
             raise VenueRejected(f"insufficient balance: ${req.price * count} needed, ${self.cash} available")
         if req.action is Action.SELL and self.held.get(req.ticker, {}).get(req.side.value, 0) < count:
             raise VenueRejected("paper trading does not sell contracts it does not hold")
-        o = _PaperOrder(f"paper-{next(self._seq):08d}", req, count, created=self._now())
+        o = _PaperOrder(f"paper-{self._session}-{next(self._seq):08d}", req, count, created=self._now())
         self.orders[o.order_id] = o
         self._match(o, market)
         if o.remaining and req.time_in_force in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
@@ -85,22 +89,30 @@ class PaperVenue:
         return self._view(o)
 
     def _match(self, o: _PaperOrder, m: Market) -> None:
-        """Fill against the top of the current book (the size shown there), never worse than the limit."""
+        """Fill against the top of the current book (the size shown there, less what earlier paper fills took
+        from the same quote), never worse than the limit."""
         r = o.req
         yes = r.side is Side.YES
+        # buying YES or selling NO takes the YES ask; buying NO or selling YES takes the YES bid
+        takes_ask = (r.action is Action.BUY) == yes
         if r.action is Action.BUY:
             price = m.yes_ask if yes else m.no_ask
-            size = m.yes_ask_size if yes else m.yes_bid_size
             ok = ZERO < price < ONE and price <= r.price
         else:
             price = m.yes_bid if yes else m.no_bid
-            size = m.yes_bid_size if yes else m.yes_ask_size
             ok = ZERO < price < ONE and price >= r.price
+        size = m.yes_ask_size if takes_ask else m.yes_bid_size
         if not ok or o.remaining <= 0:
             return
-        q = min(o.remaining, int(size) if size is not None else o.remaining)
+        quote = (m.yes_bid, m.yes_ask, m.yes_bid_size, m.yes_ask_size, m.volume, m.last_price)
+        seen, at_ask, at_bid = self._taken.get(r.ticker, (None, 0, 0))
+        if seen != quote:
+            at_ask = at_bid = 0
+        shown = int(size) if size is not None else o.remaining
+        q = min(o.remaining, shown - (at_ask if takes_ask else at_bid))
         if q <= 0:
             return
+        self._taken[r.ticker] = (quote, at_ask + q, at_bid) if takes_ask else (quote, at_ask, at_bid + q)
         fee = self.fees.fee(q, price)
         side = r.side.value
         pos = self.held.setdefault(r.ticker, {"yes": 0, "no": 0})
@@ -114,7 +126,7 @@ class PaperVenue:
         o.filled += q
         o.fees += fee
         now = self._now()
-        fid = f"paperfill-{next(self._seq):08d}"
+        fid = f"paperfill-{self._session}-{next(self._seq):08d}"
         self._fills.append(Fill(fill_id=fid, trade_id=fid, order_id=o.order_id, ticker=r.ticker, side=r.side,
                                 action=r.action, count=Decimal(q), yes_price=price if yes else ONE - price,
                                 no_price=ONE - price if yes else price, is_taker=True, fee=fee,

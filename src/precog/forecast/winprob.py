@@ -61,6 +61,10 @@ class WpConfig(BaseModel):
     spline_degree: int = Field(default=2, ge=0, le=3)
     l2: float = Field(default=1e-5, ge=0, le=10)
     holdout_fraction: float = Field(default=0.2, ge=0, lt=1)
+    # Platt recalibration a + b * logit, fitted on out-of-fold logits of the training games (grouped by
+    # game), folded into the coefficients so scoring costs nothing extra (spec 7.3 calibration)
+    calibration: Literal["platt", "none"] = "platt"
+    calibration_folds: int = Field(default=3, ge=2, le=10)
     use_strength: bool = True
     use_second_half_receiver: bool = True
     strength_elo: EloConfig = TUNED_NFL_CONFIG
@@ -339,6 +343,18 @@ class TrainingResult:
     published_test_brier: float | None  # the file's own `wp` on the same held-out plays
 
 
+def _platt(design: FloatArray, y: FloatArray, folds: NDArray[np.int64], l2: float) -> tuple[float, float]:
+    """(a, b) of P = sigmoid(a + b * z) fitted on out-of-fold logits z (each fold's games left out)."""
+    z = np.empty(y.size)
+    for k in np.unique(folds):
+        held = folds == k
+        if held.all():
+            return 0.0, 1.0
+        z[held] = design[held] @ fit_logistic(design[~held], y[~held], l2=l2)
+    a, b = fit_logistic(np.column_stack([np.ones_like(z), z]), y, l2=0.0)
+    return float(a), float(b)
+
+
 def train(plays: Plays, config: WpConfig) -> TrainingResult:
     """Fit on the games not held out; score the held-out games (none of their plays were seen)."""
     y = plays.outcome()
@@ -349,10 +365,18 @@ def train(plays: Plays, config: WpConfig) -> TrainingResult:
                             f"{config.holdout_fraction:.0%} of games; need at least 1000")
     inputs = model_inputs(plays, config)
     design = design_matrix(inputs.take(train_mask), config.time_knots, config.spline_degree)
-    beta = fit_logistic(design, y[train_mask], l2=config.l2)
+    y_train = y[train_mask]
+    beta = fit_logistic(design, y_train, l2=config.l2)
     n_basis = len(config.time_knots) + config.spline_degree - 1
     coef = beta[: N_FEATURES * n_basis].reshape(N_FEATURES, n_basis)
     ot_coef = beta[N_FEATURES * n_basis:]
+    platt = (0.0, 1.0)
+    if config.calibration == "platt":
+        platt = _platt(design, y_train, game_folds(plays.game_id[train_mask], config.calibration_folds), config.l2)
+        # a + b * sum(beta x) == sum((b * beta) x) + a, and the intercept's time basis sums to 1
+        coef = coef * platt[1]
+        coef[0] += platt[0]
+        ot_coef = ot_coef * platt[1]
     train_ids = sorted({str(g) for g in plays.game_id[train_mask]})
     test_ids = {str(g) for g in plays.game_id[test]}
     model = WpModel(coef, ot_coef, config, train_games=train_ids)
@@ -365,7 +389,7 @@ def train(plays: Plays, config: WpConfig) -> TrainingResult:
     model.metadata.update({
         "train_plays": int(train_mask.sum()), "train_games": len(train_ids),
         "test_plays": int(test.sum()), "test_games": len(test_ids),
-        "test_brier": test_brier, "published_test_brier": published,
+        "test_brier": test_brier, "published_test_brier": published, "platt": list(platt),
     })
     return TrainingResult(model, int(train_mask.sum()), len(train_ids), int(test.sum()), len(test_ids),
                           test_brier, published)

@@ -98,6 +98,10 @@ def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
     ee = pm.get("early_exit")
     if isinstance(ee, dict) and "edge_threshold" in ee:
         rules = replace(rules, early_exit_edge=to_decimal(ee["edge_threshold"], field="early_exit.edge_threshold"))
+    ed = pm.get("edge_disappeared")
+    if isinstance(ed, dict) and "edge_threshold" in ed:
+        rules = replace(rules, edge_disappeared_edge=to_decimal(ed["edge_threshold"],
+                                                                field="edge_disappeared.edge_threshold"))
     return rules
 
 

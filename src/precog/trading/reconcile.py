@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,8 +38,28 @@ class ReconcileReport:
         return not self.mismatches
 
 
+def _record_orphan_attempt(executor: Executor, rec: Any) -> None:
+    """An exit attempt whose process died: stored as an attempt (the new process starts a fresh exit)."""
+    from precog.ingest.scd2 import jsonb
+
+    executor.store.conn.execute(
+        "INSERT INTO exit_attempts (position_id, exit_condition, priority_level, order_type, limit_price, "
+        "fill_price, quantity, filled_quantity, attempt_number, success, order_id, attempt_metadata) "
+        "SELECT %s, %s, %s, %s, %s, (SELECT round(sum(price * quantity) / nullif(sum(quantity), 0), 4) FROM trades "
+        "WHERE client_order_id = %s), %s, %s, %s, %s, %s, %s",
+        (rec.position_id, rec.exit_condition, rec.exit_priority,
+         "market" if rec.time_in_force == "immediate_or_cancel" else "limit", rec.limit_price, rec.client_order_id,
+         rec.quantity, rec.filled_quantity, int(rec.metadata.get("attempt", 1) or 1),
+         rec.filled_quantity == rec.quantity, rec.venue_order_id or rec.client_order_id,
+         jsonb({"client_order_id": rec.client_order_id, "status": rec.status.value,
+                "note": "the process that sent it stopped; canceled at restart", "run_id": executor.run_id})))
+
+
 async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | None = None,
-                    expected_cash: Decimal | None = None, cancel_stale: bool = True) -> ReconcileReport:
+                    expected_cash: Decimal | Callable[[], Decimal] | None = None,
+                    cancel_stale: bool = True) -> ReconcileReport:
+    """`expected_cash`: the venue balance our books imply (or a function giving it once every fill is booked);
+    compared to the cent when no buy order of ours holds cash at the venue."""
     venue = executor.venue
     portfolio = executor.portfolio
     rep = ReconcileReport()
@@ -63,6 +84,8 @@ async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | 
             if rec.status not in TERMINAL and rec.run_id != executor.run_id:
                 await executor.cancel(rec, reason="left open by a previous process")
                 rep.stale_orders_canceled += 1
+                if rec.purpose == "exit" and rec.position_id is not None:
+                    _record_orphan_attempt(executor, rec)
         rep.fills_booked += len(await executor.sync_fills())
     # 5. markets that settled while we were not watching
     settlements = None
@@ -85,6 +108,8 @@ async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | 
             rep.mismatches.append({"kind": "position", "market": ticker, "ours": ours.get(ticker, 0),
                                    "venue": theirs.get(ticker, 0)})
     if expected_cash is not None:
+        if callable(expected_cash):
+            expected_cash = expected_cash()
         bal = (await venue.balance()).balance
         held = sum((o.limit_price * o.remaining for o in executor.open.values()
                     if o.action == "buy" and o.status not in TERMINAL), Decimal(0))

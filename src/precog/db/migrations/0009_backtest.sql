@@ -22,9 +22,12 @@ CREATE TABLE backtest_runs (
     report_path     TEXT
 );
 
--- One backtest may run the engine several times (one per walk-forward window).
+-- One backtest runs the engine several times: one per walk-forward window and A/B lane (a lane is one
+-- method trading alone over the identical data, or all methods together).
 CREATE TABLE backtest_windows (
     backtest_id     BIGINT NOT NULL REFERENCES backtest_runs (backtest_id) ON DELETE CASCADE,
+    lane            INTEGER NOT NULL DEFAULT 0,
+    lane_methods    JSONB NOT NULL DEFAULT '[]',
     window_index    INTEGER NOT NULL,
     engine_run_id   BIGINT REFERENCES engine_runs (run_id),
     train_from      DATE,
@@ -32,5 +35,5 @@ CREATE TABLE backtest_windows (
     test_from       DATE NOT NULL,
     test_to         DATE NOT NULL,
     summary         JSONB,
-    PRIMARY KEY (backtest_id, window_index)
+    PRIMARY KEY (backtest_id, lane, window_index)
 );

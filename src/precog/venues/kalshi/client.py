@@ -308,6 +308,8 @@ class AsyncKalshiClient:
                 error = KalshiAPIError.from_response(status, err_body, method=method, path=path, hint=hint)
                 if retryable:
                     error.args = (f"{error.args[0]} (gave up after {attempt + 1} attempts)",)
+                if status == 401:
+                    self._alert_auth_rejected(error)
                 raise error
             delay = self.retry.backoff(attempt)
             if status == 429:
@@ -318,6 +320,18 @@ class AsyncKalshiClient:
             log.info("kalshi %s %s: HTTP %d; retry %d in %.2fs", method, path, status, attempt + 1, delay)
             await asyncio.sleep(delay)
             attempt += 1
+
+    def _alert_auth_rejected(self, error: KalshiAPIError) -> None:
+        """A refused signature stops all trading: say so once, with the likely causes (clock skew first)."""
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.raise_alert(
+                "venue_auth_rejected", "critical", "kalshi_client", str(error),
+                {"status": error.status, "code": error.code, "method": error.method, "path": error.path},
+                dedup_key=f"kalshi:401:{error.code}", category="venue")
+        except Exception:  # an alert sink failure must not hide the error itself
+            log.exception("could not raise venue_auth_rejected alert")
 
     async def _get(self, path: str, *, auth: bool = False, **params: Any) -> Any:
         return await self.request("GET", path, params=params, auth=auth)

@@ -215,6 +215,8 @@ def timestamp(p: Payload, name: str, kind: str, *, required: bool = False) -> da
     if isinstance(value, bool):
         raise KalshiSchemaError(name, f"is not a timestamp: {value!r}", kind=kind)
     if isinstance(value, int | Decimal):
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise KalshiSchemaError(name, f"is not a valid Unix timestamp: {value!r}", kind=kind)
         seconds = Decimal(value)
         if seconds > Decimal(10) ** 11:
             seconds /= 1000
@@ -379,6 +381,9 @@ def _level(entry: Any, field: str, kind: str) -> PriceLevel:
         price = _legacy_number(raw_price, field, kind) / HUNDRED
     qty = _decimal_text(raw_qty, field, kind) if isinstance(raw_qty, str) else _legacy_number(raw_qty, field, kind)
     _check_price(price, field, kind)
+    if price in (ZERO, ONE):  # a bid at $0 or $1 would imply a free contract on the other side
+        raise KalshiSchemaError(field, f"has a level at {price} dollars (book prices lie strictly between 0 and 1)",
+                                kind=kind)
     if qty < 0:
         raise KalshiSchemaError(field, f"has a negative quantity: {entry!r}", kind=kind)
     return PriceLevel(price, qty)

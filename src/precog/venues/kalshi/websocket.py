@@ -395,6 +395,11 @@ class KalshiWebSocket:
 
     def _on_book(self, envelope: Mapping[str, Any]) -> None:
         sid = envelope.get("sid")
+        for name in ("sid", "seq"):  # both key dicts and compare as numbers: anything else is drift
+            value = envelope.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                self._report(KalshiSchemaError(name, f"is not an integer: {value!r}", kind=str(envelope.get("type"))))
+                return
         if sid in self._retired_sids:
             return  # a late message of a subscription we dropped for a resync
         msg = envelope.get("msg")
