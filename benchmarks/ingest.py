@@ -38,6 +38,7 @@ import psutil
 import psycopg
 
 SERIES = "KXBENCH"
+MAX_PHASE_BACKLOG = 4000  # messages made but not yet sent, above which the max-rate market maker waits
 EVENT = "KXBENCH-25NOV30"
 
 
@@ -53,6 +54,9 @@ def serve_exchange(markets: int) -> None:
     from precog.venues.exchange.engine import Exchange
     from precog.venues.exchange.runner import ExchangeServer
 
+    # The market maker (a thread of this process) must not hold the GIL for 5 ms stretches while the
+    # server's loop has frames to send: that would be load-generator lag, not the exchange's.
+    sys.setswitchinterval(0.001)
     ex = Exchange(seed=1)
     ex.create_series(SERIES, "Benchmark series")
     ex.create_event(EVENT, SERIES, "Benchmark event")
@@ -75,6 +79,11 @@ def serve_exchange(markets: int) -> None:
                 time.sleep(0.01)
                 continue
             burst = 200
+            if rate == 0 and hub.backlog() > MAX_PHASE_BACKLOG:
+                # "as fast as possible" = as fast as the exchange can stream: never more than a few
+                # hundred ms of messages waiting to be sent (an unbounded lead is only a queue's length)
+                time.sleep(0.001)
+                continue
             if rate > 0:
                 due = int((time.perf_counter() - started) * rate) - (state["sent"] - done_at_start)
                 if due <= 0:
@@ -89,6 +98,7 @@ def serve_exchange(markets: int) -> None:
             state["sent"] += burst
 
     with ExchangeServer(ex, tick_interval=1.0) as server:
+        hub = server.core.hub
         thread = threading.Thread(target=driver, daemon=True)
         thread.start()
         print(f"ready {server.base_url} {server.ws_url}", flush=True)
@@ -191,6 +201,42 @@ def _per_row_feed_class() -> Any:
     return PerRowFeed
 
 
+def _measured_feed_class(base: Any) -> Any:
+    class MeasuredFeed(base):  # type: ignore[misc, valid-type]
+        """The feed as it is, plus a sample of the wire lag (exchange event time -> received here)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.wire_ms: list[float] = []
+            self.writer_cpu_s = 0.0  # CPU time of the writing thread itself (Python work per batch)
+            write = self.store.write_markets
+
+            def timed_write(*a: Any, **kw: Any) -> Any:
+                started = time.thread_time()
+                try:
+                    return write(*a, **kw)
+                finally:
+                    self.writer_cpu_s += time.thread_time() - started
+
+            self.store.write_markets = timed_write
+
+        def _queue(self, ticker: str, fields: dict[str, Any], when: float, event_ts: float) -> None:
+            if self.stats.updates % 16 == 0:
+                self.wire_ms.append((when - event_ts) * 1000.0)
+            super()._queue(ticker, fields, when, event_ts)
+
+    return MeasuredFeed
+
+
+def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process on this machine (the embedded server's backends)."""
+    out = {}
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] == "postgres" and proc.info["cpu_times"] is not None:
+            out[proc.pid] = sum(proc.info["cpu_times"][:2])
+    return out
+
+
 async def run_phase(name: str, feed: Any, exchange: ExchangeProcess, rate: float, seconds: float,
                     stop_rate_after: bool = True) -> dict[str, Any]:
     stats = feed.stats
@@ -199,13 +245,17 @@ async def run_phase(name: str, feed: Any, exchange: ExchangeProcess, rate: float
     before_versions = stats.versions_written
     before_batches, before_flush, before_rows = stats.batches, stats.flush_seconds, stats.rows_flushed
     freshness_start = len(stats.freshness_ms)
+    wire_start = len(feed.wire_ms)
+    writer_cpu0 = feed.writer_cpu_s
     me, other = psutil.Process(), psutil.Process(exchange.proc.pid)
     cpu0 = (me.cpu_times(), other.cpu_times())
+    db0 = _postgres_cpu()
     sent0 = exchange.command(f"rate {rate:g}")
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - started
     cpu1 = (me.cpu_times(), other.cpu_times())
+    db1 = _postgres_cpu()
     sent1 = exchange.command("sent")
     committed = stats.committed_updates - before_committed
     batches = max(1, stats.batches - before_batches)
@@ -213,6 +263,8 @@ async def run_phase(name: str, feed: Any, exchange: ExchangeProcess, rate: float
     if stop_rate_after:
         exchange.command("rate -1")
     q = statistics.quantiles(samples, n=100) if len(samples) >= 100 else [float("nan")] * 99
+    wire = feed.wire_ms[wire_start:]
+    w = statistics.quantiles(wire, n=100) if len(wire) >= 100 else [float("nan")] * 99
     return {
         "phase": name,
         "produced_per_s": (sent1 - sent0) / elapsed,
@@ -221,11 +273,15 @@ async def run_phase(name: str, feed: Any, exchange: ExchangeProcess, rate: float
         "versions_per_s": (stats.versions_written - before_versions) / elapsed,
         "p50_ms": q[49],
         "p99_ms": q[98],
+        "wire_p50_ms": w[49],
+        "wire_p99_ms": w[98],
         "samples": len(samples),
         "flush_ms": (stats.flush_seconds - before_flush) / batches * 1000,
+        "flush_cpu_ms": (feed.writer_cpu_s - writer_cpu0) / batches * 1000,
         "rows_per_flush": (stats.rows_flushed - before_rows) / batches,
         "ingest_cpu": (sum(cpu1[0][:2]) - sum(cpu0[0][:2])) / elapsed * 100,
         "exchange_cpu": (sum(cpu1[1][:2]) - sum(cpu0[1][:2])) / elapsed * 100,
+        "db_cpu": sum(db1.get(pid, 0.0) - t for pid, t in db0.items()) / elapsed * 100,
     }
 
 
@@ -239,11 +295,12 @@ async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int,
 
     env = KalshiEnvironment("local", exchange.base_url, exchange.ws_url)
     results = []
-    for label, cls in (("batched", MarketFeed), ("per-row", _per_row_feed_class())):
+    for label, cls in (("batched", _measured_feed_class(MarketFeed)),
+                       ("per-row", _measured_feed_class(_per_row_feed_class()))):
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("TRUNCATE markets, events, series CASCADE")
         rest = AsyncKalshiClient(env, rate_limits="premier")
-        settings = MarketFeedSettings("local", {SERIES: None}, flush_interval=0.1, discovery_seconds=3600,
+        settings = MarketFeedSettings("local", {SERIES: None}, flush_interval=0.05, discovery_seconds=3600,
                                       freshness_samples=2_000_000)
         feed = cls(rest, MarketStore(connect(db_url, autocommit=True), "local"), settings, DataQualityMonitor(),
                    ws_url=env.ws_url)
@@ -308,12 +365,12 @@ def main(argv: list[str] | None = None) -> int:
             embedded.stop(home)
 
     print(f"{'phase':<16}{'produced/s':>12}{'received/s':>12}{'persisted/s':>13}{'versions/s':>12}"
-          f"{'fresh p50 ms':>14}{'fresh p99 ms':>14}{'flush ms':>10}{'rows/flush':>11}{'ingest CPU':>12}"
-          f"{'exch. CPU':>11}")
+          f"{'fresh p50 ms':>14}{'fresh p99 ms':>14}{'wire p50/p99':>14}{'flush ms':>10}{'(CPU)':>7}{'rows/flush':>11}{'ingest CPU':>12}"
+          f"{'exch. CPU':>11}{'DB CPU':>8}")
     for r in results:
         print(f"{r['phase']:<16}{r['produced_per_s']:>12,.0f}{r['received_per_s']:>12,.0f}"
               f"{r['persisted_per_s']:>13,.0f}{r['versions_per_s']:>12,.0f}{r['p50_ms']:>14,.1f}{r['p99_ms']:>14,.1f}"
-              f"{r['flush_ms']:>10,.0f}{r['rows_per_flush']:>11,.0f}{r['ingest_cpu']:>11.0f}%{r['exchange_cpu']:>10.0f}%")
+              f"{r['wire_p50_ms']:>8,.0f}/{r['wire_p99_ms']:<5,.0f}{r['flush_ms']:>10,.0f}{r['flush_cpu_ms']:>7,.0f}{r['rows_per_flush']:>11,.0f}{r['ingest_cpu']:>11.0f}%{r['exchange_cpu']:>10.0f}%{r['db_cpu']:>7.0f}%")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work shares these CPUs)")
     paced, best, per_row = results[0], results[1], results[2]
     sustained = max(paced["persisted_per_s"], best["persisted_per_s"])

@@ -106,3 +106,29 @@ def test_two_batches_inside_one_caller_transaction(conn):
     assert r.versions_written == 1
     assert len(scd2.history(conn, scd2.MARKETS, ["A"])) == 2
     assert len(scd2.history(conn, scd2.MARKETS, ["B"])) == 1
+
+
+def test_writer_leaves_a_caller_transaction_planner_settings_as_they_were(conn):
+    # The writer steers its own look-ups to the current-row index for the length of its work only.
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_hashjoin = on")
+        scd2.write_batch(conn, scd2.MARKETS, [market("A", "0.40")], T0)
+        scd2.write_batch(conn, scd2.MARKETS, [market("A", "0.50")], T0 + timedelta(seconds=1))
+        assert conn.execute("SHOW enable_hashjoin").fetchone()[0] == "on"
+        assert conn.execute("SHOW enable_mergejoin").fetchone()[0] == "on"
+    assert [r["yes_bid"] for r in scd2.history(conn, scd2.MARKETS, ["A"])] == [Decimal("0.4000"), Decimal("0.5000")]
+
+
+def test_unchanged_snapshots_write_nothing_and_new_keys_join_a_busy_batch(conn):
+    rows = [market(f"M{i}", "0.40") for i in range(50)]
+    assert scd2.write_batch(conn, scd2.MARKETS, rows, T0).versions_written == 50
+    conn.commit()
+    again = [market(f"M{i}", "0.40" if i % 5 else "0.45") for i in range(50)] + [market("NEW", "0.10")]
+    result = scd2.write_batch(conn, scd2.MARKETS, again, T0 + timedelta(seconds=1))
+    conn.commit()
+    assert result.versions_written == 11  # M0, M5 ... M45 moved 5 cents; NEW is new
+    assert scd2.current(conn, scd2.MARKETS, ["M5"])["yes_bid"] == Decimal("0.4500")
+    assert scd2.current(conn, scd2.MARKETS, ["M5"])["metadata"] == {"source": "test"}
+    assert scd2.as_of(conn, scd2.MARKETS, ["M5"], T0)["yes_bid"] == Decimal("0.4000")
+    assert len(scd2.history(conn, scd2.MARKETS, ["M1"])) == 1
+    assert scd2.current(conn, scd2.MARKETS, ["NEW"])["created_at"] == T0 + timedelta(seconds=1)

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -26,11 +27,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from precog.domain.jsonutil import dumps
 from precog.domain.market import Market, Quote
 from precog.domain.money import ONE, ZERO
 from precog.ingest.market_store import MarketStore, derive_prices, market_row
 from precog.ingest.quality import DataQualityMonitor, QualityIssue, quote_issues
 from precog.ingest.recorder import Recorder
+from precog.ingest.scd2 import WriteResult
 from precog.venues.kalshi.client import AsyncKalshiClient
 from precog.venues.kalshi.errors import KalshiError, KalshiSchemaError
 from precog.venues.kalshi.events import (
@@ -263,6 +266,8 @@ class MarketFeed:
                                   last_price=m.last_price, event_time=None, received_at=None,
                                   max_age_seconds=self.settings.max_price_age_seconds)
             row = market_row(m, self.settings.platform_id)
+            # JSON text once per snapshot, not once per version written (stream updates never touch it)
+            row["metadata"] = dumps(row["metadata"]) if row["metadata"] is not None else None
             if issues:
                 self.monitor.report(issues)
                 self.stats.rejected += 1
@@ -417,9 +422,14 @@ class MarketFeed:
             rows.append(row)
             observed.append(datetime.fromtimestamp(times[ticker], UTC))
         started = time.perf_counter()
+
+        def write() -> tuple[WriteResult, float]:
+            written = self.store.write_markets(rows, observed)
+            return written, time.time()  # the commit time, before the loop gets round to resuming us
+
         async with self._db_lock:
             try:
-                result = await self._db(self.store.write_markets, rows, observed)
+                result, committed = await self._db(write)
             except Exception as exc:  # noqa: BLE001 - keep the data and retry on the next flush
                 log.exception("writing %d market rows failed", len(rows))
                 for ticker, fields in pending.items():  # newer updates (arrived meanwhile) win
@@ -431,7 +441,6 @@ class MarketFeed:
                         "database_error", "high", "ingest", f"writing market history failed: {exc}",
                         {"rows": len(rows)}, dedup_key="ingest:market_store", category="system")
                 return 0
-        committed = time.time()
         self.stats.flush_seconds += time.perf_counter() - started
         self.stats.batches += 1
         self.stats.rows_flushed += len(rows)
@@ -445,6 +454,10 @@ class MarketFeed:
     # ----------------------------------------------------------------------------------- running
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        # Batches are written by a worker thread while this loop keeps receiving. With CPython's default
+        # 5 ms GIL switch interval every database round trip of that thread (a batch makes about eight)
+        # waits up to 5 ms for a busy loop to let go: tens of ms of freshness per batch. 1 ms bounds it.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         tickers = await self.discover()
         if once:
             return

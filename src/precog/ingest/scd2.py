@@ -1,8 +1,8 @@
 """The one SCD2 writer used by every versioned table (markets, game_states, edges, positions, account_balance).
 
-A batch is written set-based in one transaction: COPY into a temporary staging table, then ONE UPDATE
-closes the current versions that the incoming rows change (the table's change rule) and ONE INSERT adds a
-new version for every key left without a current one. Within one batch only the latest state of a key is
+A batch is written set-based in one transaction: COPY (key + compared columns) into a temporary staging
+table, then ONE statement closes the current versions that the incoming rows change (the table's change
+rule) and names every key left without a current one, whose full rows are then COPied in as new versions. Within one batch only the latest state of a key is
 kept (batches are a flush interval apart); between batches every material change is a new version. A
 snapshot older than the stored version of its key is stale and ignored.
 
@@ -28,7 +28,8 @@ class SCD2Table:
     """How one versioned table is written.
 
     `change_predicate` is SQL over aliases `s` (incoming) and `c` (current) that is true when the incoming
-    row is a new version; by default any difference in `compare_columns` (all value columns if empty)."""
+    row is a new version; by default any difference in `compare_columns` (all value columns if empty).
+    With a `change_predicate`, `compare_columns` must list every column it reads (they are what is staged)."""
 
     name: str
     key_columns: tuple[str, ...]
@@ -41,6 +42,11 @@ class SCD2Table:
     @property
     def columns(self) -> tuple[str, ...]:
         return self.key_columns + self.value_columns
+
+    @property
+    def stage_columns(self) -> tuple[str, ...]:
+        """What the writer stages to decide what changed: the key and the columns the change rule reads."""
+        return self.key_columns + (self.compare_columns or self.value_columns)
 
     def predicate(self) -> sql.Composable:
         if self.change_predicate:
@@ -80,6 +86,7 @@ MARKETS = SCD2Table(
         "open_time", "close_time", "expiration_time", "latest_expiration_time", "can_close_early",
         "status", "venue_status", "result", "settlement_value", "rules_primary", "metadata",
     ),
+    compare_columns=(*MARKET_PRICE_COLUMNS, "volume", "status", "result", "settlement_value", "close_time", "title"),
     change_predicate=MARKET_MATERIAL_CHANGE,
     json_columns=frozenset({"metadata"}),
 )
@@ -142,14 +149,27 @@ class WriteResult:
     keys_in_batch: int
 
 
-def _ensure_stage(cur: psycopg.Cursor[Any], table: SCD2Table,
-                  stage: sql.Identifier, col_ids: list[sql.Identifier], target: sql.Identifier) -> None:
-    """The session's staging table (IF NOT EXISTS: a rolled-back batch may have taken it with it; every
-    commit or rollback empties it)."""
+def _json_text(value: Any) -> Any:
+    """JSONB travels as text; Decimals inside stay exact strings."""
+    return dumps(value) if value is not None and not isinstance(value, str) else value
+
+
+def _prepare_stage(cur: psycopg.Cursor[Any], table: SCD2Table, stage: sql.Identifier,
+                   target: sql.Identifier) -> None:
+    """The session's empty staging table, and index look-ups for this transaction, in one round trip.
+
+    The table is created IF NOT EXISTS (a rolled-back batch may have taken it with it; every commit or
+    rollback empties it) and emptied (inside a caller's transaction an earlier batch's rows are still
+    there). It holds only what the change rule reads, not whole rows. The current versions are looked up
+    through the current-row index, never by scanning the table: the planner knows nothing about the
+    fresh staging table, and a hash join would read all of the versioned table (every version ever
+    written) on every batch."""
     cur.execute(sql.SQL(
         "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-        "SELECT {cols}, created_at, 0::bigint AS _seq FROM {target} WITH NO DATA"
-    ).format(stage=stage, cols=sql.SQL(", ").join(col_ids), target=target))
+        "SELECT {cols}, created_at, 0::bigint AS _seq FROM {target} WITH NO DATA; "
+        "DELETE FROM {stage}; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+    ).format(stage=stage, cols=sql.SQL(", ").join(sql.Identifier(c) for c in table.stage_columns),
+             target=target))
 
 
 def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[Mapping[str, Any]],
@@ -157,63 +177,124 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
     """Write a batch of snapshots (dicts keyed by column name) as new versions where they changed.
 
     `observed_at` is the validity start of each row (one time for all, or one per row); default now().
-    Runs inside a transaction (the caller's, or its own)."""
+    Runs inside a transaction (the caller's, or its own).
+
+    How: the latest snapshot per key (its key, the columns the change rule reads, its time) is COPied into
+    a temporary staging table; ONE statement closes the current versions that those snapshots materially
+    change and returns which snapshots become new versions (the changed ones and the keys without a
+    current version); only those whole rows are then COPied into the table. Most snapshots of a busy feed
+    change nothing material, so most rows never travel in full."""
     if not rows:
         return WriteResult(0, 0, 0)
-    times: list[datetime | None]
+    times: Sequence[datetime | None]
     if observed_at is None or isinstance(observed_at, datetime):
         times = [observed_at] * len(rows)
     else:
-        times = list(observed_at)
+        times = observed_at
         if len(times) != len(rows):
             raise ValueError("observed_at must have one timestamp per row")
 
+    keys = table.key_columns
+    # Within one batch only the latest snapshot of a key counts (dict order keeps the batch's order).
+    latest: dict[Any, int] = {}
+    if len(keys) == 1:
+        k0 = keys[0]
+        for i, row in enumerate(rows):
+            latest[row.get(k0)] = i
+    else:
+        for i, row in enumerate(rows):
+            latest[tuple(row.get(k) for k in keys)] = i
+    if len(latest) < len(rows):
+        latest = dict(sorted(latest.items(), key=lambda item: item[1]))
+
     cols = table.columns
-    stage = sql.Identifier(f"_scd2_stage_{table.name}")
+    stage_cols = table.stage_columns
+    stage = sql.Identifier(f"_scd2_cmp_{table.name}")
     target = sql.Identifier(table.name)
-    key_ids = [sql.Identifier(k) for k in table.key_columns]
-    col_ids = [sql.Identifier(c) for c in cols]
-
-    keys_in_batch = len({tuple(r.get(k) for k in table.key_columns) for r in rows})
+    key_ids = [sql.Identifier(k) for k in keys]
+    now = datetime.now(UTC)
+    # SET LOCAL lasts until the end of the transaction: inside a caller's one, the planner settings are
+    # put back afterwards.
+    nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    planner: tuple[Any, ...] | None = None
     with conn.transaction(), conn.cursor() as cur:
-        _ensure_stage(cur, table, stage, col_ids, target)
-        # Inside a caller's transaction an earlier batch's rows/tables are still there until it commits.
-        cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=stage))
-        copy_cols = sql.SQL(", ").join([*col_ids, sql.Identifier("created_at"), sql.Identifier("_seq")])
-        now = datetime.now(UTC)
-        json_idx = [i for i, c in enumerate(cols) if c in table.json_columns]
+        if nested:
+            planner = cur.execute("SELECT current_setting('enable_hashjoin'),"
+                                  " current_setting('enable_mergejoin')").fetchone()
+        _prepare_stage(cur, table, stage, target)
+        copy_cols = sql.SQL(", ").join(
+            [*(sql.Identifier(c) for c in stage_cols), sql.Identifier("created_at"), sql.Identifier("_seq")])
         with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=copy_cols)) as copy:
-            for seq, (row, ts) in enumerate(zip(rows, times, strict=True)):
-                values = [row.get(c) for c in cols]
-                for i in json_idx:  # JSONB travels as text; Decimals inside stay exact strings
-                    if values[i] is not None and not isinstance(values[i], str):
-                        values[i] = dumps(values[i])
-                values.append(ts or now)
-                values.append(seq)
-                copy.write_row(values)
+            write = copy.write_row
+            stage_json = [j for j, c in enumerate(stage_cols) if c in table.json_columns]
+            # Times travel as ISO text, each distinct value formatted once (the same value; psycopg's datetime
+            # dumper costs ~1 us a value). Which columns hold times is seen in the first row; a time in
+            # another column still goes through psycopg's own dumper, only more slowly.
+            stamps: dict[datetime, str] = {}
+            first = rows[next(iter(latest.values()))]
+            stage_time = [j for j, c in enumerate(stage_cols) if isinstance(first.get(c), datetime)]
+            for i in latest.values():
+                row = rows[i]
+                values = [row.get(c) for c in stage_cols]
+                for j in stage_json:
+                    values[j] = _json_text(values[j])
+                for j in stage_time:
+                    value = values[j]
+                    if isinstance(value, datetime):
+                        text = stamps.get(value)
+                        if text is None:
+                            text = stamps[value] = value.isoformat()
+                        values[j] = text
+                at = times[i] or now
+                text = stamps.get(at)
+                if text is None:
+                    text = stamps[at] = at.isoformat()
+                values.append(text)
+                values.append(i)
+                write(values)
 
-        key_list = sql.SQL(", ").join(key_ids)
         join_on = sql.SQL(" AND ").join(sql.SQL("c.{k} = s.{k}").format(k=k) for k in key_ids)
-        # Only when a key repeats in the batch is the (sorting) latest-per-key step needed.
-        source = (sql.SQL("{stage}").format(stage=stage) if keys_in_batch == len(rows) else
-                  sql.SQL("(SELECT DISTINCT ON ({keys}) * FROM {stage} ORDER BY {keys}, _seq DESC)").format(
-                      keys=key_list, stage=stage))
-        # 1) close the current versions that the incoming rows materially change. A snapshot older than
-        #    the stored version is stale information and is ignored.
+        # One look-up of the current versions decides everything: a snapshot becomes a new version when its
+        # key has no current version, or when it materially changes the current one (the table's change
+        # rule); a snapshot older than the stored version is stale information and is ignored. The changed
+        # current versions are closed (by id; `row_current_ind` is re-checked there so a version closed
+        # meanwhile by another writer is not closed twice).
         cur.execute(sql.SQL(
-            "UPDATE {target} c SET row_current_ind = FALSE, row_end_ts = s.created_at "
-            "FROM {source} s WHERE {join_on} AND c.row_current_ind AND s.created_at >= c.created_at AND ({pred})"
-        ).format(target=target, source=source, join_on=join_on, pred=table.predicate()))
-        # 2) every key that now has no current version (new, or just closed) gets the incoming row.
-        cur.execute(sql.SQL(
-            "INSERT INTO {target} ({cols}, created_at, row_current_ind) "
-            "SELECT {s_cols}, s.created_at, TRUE FROM {source} s "
-            "WHERE NOT EXISTS (SELECT 1 FROM {target} c WHERE {join_on} AND c.row_current_ind)"
-        ).format(target=target, cols=sql.SQL(", ").join(col_ids),
-                 s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in col_ids), source=source,
-                 join_on=join_on))
-        written = cur.rowcount
-    return WriteResult(len(rows), written, keys_in_batch)
+            "WITH found AS MATERIALIZED (SELECT s._seq, s.created_at, c.{id} AS cid FROM {stage} s "
+            "LEFT JOIN {target} c ON {join_on} AND c.row_current_ind "
+            "WHERE c.{id} IS NULL OR (s.created_at >= c.created_at AND ({pred}))), "
+            "closed AS (UPDATE {target} m SET row_current_ind = FALSE, row_end_ts = f.created_at FROM found f "
+            "WHERE m.{id} = f.cid AND m.row_current_ind RETURNING f._seq) "
+            "SELECT _seq FROM closed UNION ALL SELECT _seq FROM found WHERE cid IS NULL"
+        ).format(target=target, stage=stage, join_on=join_on, pred=table.predicate(),
+                 id=sql.Identifier(table.id_column)))
+        chosen = sorted(seq for (seq,) in cur.fetchall())
+        if planner is not None:
+            cur.execute("SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
+                        (planner[0], planner[1]))
+        if chosen:
+            json_idx = [j for j, c in enumerate(cols) if c in table.json_columns]
+            all_cols = sql.SQL(", ").join([*(sql.Identifier(c) for c in cols), sql.Identifier("created_at")])
+            # venue times (open/close/expiration) mostly repeat from row to row: same ISO-text memo as above
+            first = rows[chosen[0]]
+            time_idx = [j for j, c in enumerate(cols) if isinstance(first.get(c), datetime)]
+            with cur.copy(sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=all_cols)) as copy:
+                write = copy.write_row
+                for i in chosen:
+                    row = rows[i]
+                    values = [row.get(c) for c in cols]
+                    for j in json_idx:
+                        values[j] = _json_text(values[j])
+                    for j in time_idx:
+                        value = values[j]
+                        if isinstance(value, datetime):
+                            text = stamps.get(value)
+                            if text is None:
+                                text = stamps[value] = value.isoformat()
+                            values[j] = text
+                    values.append(stamps[times[i] or now])
+                    write(values)
+    return WriteResult(len(rows), len(chosen), len(latest))
 
 
 def write_one(conn: psycopg.Connection[Any], table: SCD2Table, row: Mapping[str, Any],

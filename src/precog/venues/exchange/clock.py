@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import UTC, datetime
@@ -66,10 +67,16 @@ class SimClock:
 
 def iso_ms(ms: int) -> str:
     """RFC 3339 UTC timestamp as Kalshi writes them (`2025-10-05T17:00:00Z`, millis when present)."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    if ms % 1000:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds, millis = divmod(ms, 1000)
+    if millis:
+        return f"{_iso_second(seconds)}.{millis:03d}Z"
+    return _iso_second(seconds) + "Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(seconds: int) -> str:
+    # every message of a busy second shares this text (strftime per message was a visible cost)
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_time_ms(value: object, *, field: str) -> int:
