@@ -6,13 +6,16 @@ exchange's WebSocket. This process runs the real ingestion (`MarketFeed`: WebSoc
 merge, SCD2 writer batches every 100 ms) and measures, per phase:
 
   paced   the exchange re-quotes each market 10 times a second (20,000 updates/s in total)
-  max     the exchange re-quotes as fast as it can
+  max     the exchange re-quotes as fast as it can stream (it waits while more than 4,000 messages are
+          made but not yet sent)
   per-row the same stream (as fast as possible), written with one INSERT per update (plus the UPDATE that
           closes the previous version), row by row, committed once per flush: the baseline
 
 updates/s persisted = stream updates whose state is committed in PostgreSQL per second (with the
 material-change rule, an update that changed nothing material is committed as "no new version").
-freshness = commit time - the exchange's event time (`time` in the ticker message, ms).
+freshness = commit time (in the writing thread, right after COMMIT) - the exchange's event time (`time` in
+the ticker message, ms); wire = receive time - event time; flush ms (CPU) = wall time of a batch and the
+writer thread's own CPU time in it; CPU columns per process (100% = one core), DB = all PostgreSQL processes.
 
     .venv/bin/python benchmarks/ingest.py            # 10 s phases
     .venv/bin/python benchmarks/ingest.py --quick    # 4 s phases
@@ -300,7 +303,7 @@ async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int,
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("TRUNCATE markets, events, series CASCADE")
         rest = AsyncKalshiClient(env, rate_limits="premier")
-        settings = MarketFeedSettings("local", {SERIES: None}, flush_interval=0.05, discovery_seconds=3600,
+        settings = MarketFeedSettings("local", {SERIES: None}, flush_interval=0.1, discovery_seconds=3600,
                                       freshness_samples=2_000_000)
         feed = cls(rest, MarketStore(connect(db_url, autocommit=True), "local"), settings, DataQualityMonitor(),
                    ws_url=env.ws_url)

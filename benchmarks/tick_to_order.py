@@ -31,6 +31,7 @@ from precog.domain.money import ONE
 from precog.domain.order import OrderRequest, OrderType, TimeInForce
 from precog.engine import entries
 from precog.engine.core import prepare_connection
+from precog.engine.demo import ensure_demo_methods, simulated_market_settings
 from precog.engine.kalshi_venue import http_venue_for_local_exchange
 from precog.trading.executor import Executor, OrderIntent
 from precog.trading.orders import OrderStore
@@ -87,8 +88,11 @@ async def _measure(url: str, events: int) -> None:
                             run_id=run_id, mode="paper", clock=lambda: datetime.now(UTC))
         pm = cfg.section("position_management")
         limits = entries.RiskLimits.from_config(cfg.section("trading"), pm)
-        method = entries.MethodSpec(method_id=0, strategy_id=0, model_id=0, name="bench", model_key="fixed",
-                                    phase="live")
+        # a real method row (the demo's in-game method) so the shared RiskManager can check its status
+        method = next(m for m in ensure_demo_methods(conn) if m.phase == "live")
+        risk = entries.EngineRisk(conn, simulated_market_settings(cfg), mode="paper")
+        risk.load_units([method])
+        risk.sync([], Decimal("100000"))
         fees = FeeSchedule()
         pv = entries.PortfolioView(balance=Decimal("100000"), bankroll=Decimal("100000"), open_positions=0,
                                    exposure=Decimal(0), markets_held=frozenset(), positions_by_game={},
@@ -112,10 +116,16 @@ async def _measure(url: str, events: int) -> None:
             plan, reason = entries.plan_entry(p_yes, m, method, pv, limits, fees, m.event_ticker)
             if plan is None:
                 raise SystemExit(f"benchmark setup error: the entry was refused ({reason})")
-            intent = OrderIntent(market_id=TICKER, side=plan.side, action="buy", quantity=plan.quantity,
+            approval = risk.approve(plan, m, method, event_id=m.event_ticker, sport="nfl", confidence="medium",
+                                    now=time.time())
+            if not approval.approved:
+                raise SystemExit(f"benchmark setup error: the risk manager refused the entry ({approval.reason})")
+            intent = OrderIntent(market_id=TICKER, side=plan.side, action="buy", quantity=approval.intent.quantity,
                                  limit_price=plan.limit_price - Decimal("0.10"), purpose="entry",
-                                 decision_key=f"bench|{run_id}|{i}", edge=plan.edge.edge, confidence="medium")
+                                 decision_key=f"bench|{run_id}|{i}", edge=plan.edge.edge, confidence="medium",
+                                 approval=approval)
             rec = await executor.submit(intent)
+            risk.release(approval)  # the resting order is not tracked as exposure here: every event starts equal
             t2 = time.perf_counter()
             if rec.venue_order_id is None:
                 raise SystemExit(f"order {i} was not accepted: {rec.status}")

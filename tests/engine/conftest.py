@@ -21,7 +21,7 @@ import pytest
 from precog.config.loader import Config, load_config
 from precog.engine.alert_sink import TableAlertSink
 from precog.engine.core import Engine, Estimate, TrackedMarket
-from precog.engine.demo import ensure_demo_methods
+from precog.engine.demo import ensure_demo_methods, simulated_market_settings
 from precog.engine.local_venue import LocalVenue
 from precog.trading.portfolio import PositionState
 from precog.venues.exchange.clock import SimClock
@@ -72,7 +72,8 @@ class Rig:
         self.engine = Engine(self.conn, self.venue, config=self.config, mode=mode, kind="test",
                              methods=[m for m in self.methods if m.phase == "live"], probabilities=self.probs,
                              markets=markets, clock=self.now, alerts=self.alerts, initial_cash=CASH,
-                             **{"reconcile_cash": True, **kwargs})
+                             **{"reconcile_cash": True, "risk_settings": simulated_market_settings(self.config),
+                                **kwargs})
         return self.engine
 
     def quote(self, bid: str | None, ask: str | None, size: int = 2000, ticker: str | None = None) -> None:

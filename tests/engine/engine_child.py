@@ -17,7 +17,7 @@ from decimal import Decimal
 from precog.config.loader import load_config
 from precog.db.connection import connect, database_url
 from precog.engine.core import Engine, Estimate, TrackedMarket
-from precog.engine.demo import ensure_demo_methods
+from precog.engine.demo import ensure_demo_methods, simulated_market_settings
 from precog.engine.kalshi_venue import KalshiVenue
 from precog.venues.kalshi.auth import KalshiSigner
 from precog.venues.kalshi.client import AsyncKalshiClient
@@ -28,7 +28,7 @@ from precog.venues.kalshi.ratelimit import tier_limits
 class Flipping:
     def estimate(self, model_key: str, ticker: str, now: datetime) -> Estimate:
         up = int(time.time() / 0.7) % 2 == 0
-        return Estimate(Decimal("0.75") if up else Decimal("0.25"), "low")
+        return Estimate(Decimal("0.75") if up else Decimal("0.25"), "medium")
 
     def phase(self, ticker: str, now: datetime) -> str:
         return "live"
@@ -47,7 +47,7 @@ async def main(base_url: str, key_id: str, key_path: str, ticker: str, steps: in
     engine = Engine(conn, venue, config=cfg, mode="paper", kind="test", methods=methods, probabilities=Flipping(),
                     markets=[TrackedMarket(ticker, ticker.rsplit("-", 1)[0], "nfl")],
                     clock=lambda: datetime.now(UTC), initial_cash=Decimal("10000"), decision_interval_s=0.3,
-                    reconcile_cash=True)
+                    reconcile_cash=True, risk_settings=simulated_market_settings(cfg))
     await engine.start()
     print("started", flush=True)
     n = 0

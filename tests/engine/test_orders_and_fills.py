@@ -110,11 +110,62 @@ async def test_a_repeated_decision_sends_nothing_twice(make_rig: Any) -> None:
     from precog.trading.executor import OrderIntent
 
     intent = OrderIntent(market_id=rig.ticker, side="yes", action="buy", quantity=10, limit_price=Decimal("0.45"),
-                         purpose="entry", decision_key="method=1|same-decision")
+                         purpose="entry", decision_key="method=1|same-decision",
+                         approval=await _approval(rig, engine, 10))
     a = await engine.executor.submit(intent)
     b = await engine.executor.submit(intent)
     assert a.client_order_id == b.client_order_id
     assert len(rig.exchange.account("us").orders) == 1
+
+
+async def _approval(rig: Any, engine: Any, quantity: int) -> Any:
+    """An Approval from the engine's RiskManager for buying `quantity` YES at the current ask."""
+    from precog.engine import entries
+
+    m = await engine.venue.market(rig.ticker)
+    fee = engine.fees.fee(1, m.yes_ask)
+    p = Decimal("0.70")
+    plan = entries.EntryPlan("yes", quantity, m.yes_ask, "limit", "good_till_canceled",
+                             entries.Edge("yes", p, m.yes_ask, fee, p - m.yes_ask - fee))
+    engine.entry_risk.load_units(engine.methods)
+    engine.entry_risk.sync([], Decimal("10000"))
+    approval = engine.entry_risk.approve(plan, m, engine.methods[0], event_id=m.event_ticker, sport="nfl",
+                                         confidence="medium", now=rig.now().timestamp())
+    assert approval.approved, approval
+    return approval
+
+
+async def test_the_executor_refuses_an_entry_without_a_valid_approval(make_rig: Any) -> None:
+    """Spec 5.2: no entry order reaches the venue without the RiskManager's approval, used once, unexpired,
+    for that market, side, size and price."""
+    from precog.trading.executor import OrderIntent
+    from precog.trading.risk import ApprovalError
+
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    engine = rig.make_engine()
+
+    def entry(key: str, approval: Any, quantity: int = 10, side: str = "yes") -> OrderIntent:
+        return OrderIntent(market_id=rig.ticker, side=side, action="buy", quantity=quantity,
+                           limit_price=Decimal("0.45"), purpose="entry", decision_key=key, approval=approval)
+
+    with pytest.raises(ApprovalError, match="needs an Approval"):
+        await engine.executor.submit(entry("k1", None))
+    approval = await _approval(rig, engine, 10)
+    with pytest.raises(ApprovalError, match="covers 10"):
+        await engine.executor.submit(entry("k2", approval, quantity=11))
+    with pytest.raises(ApprovalError, match="not buy no"):
+        await engine.executor.submit(entry("k3", approval, side="no"))
+    assert (await engine.executor.submit(entry("k4", approval))).venue_order_id is not None
+    with pytest.raises(ApprovalError, match="already used"):  # single use: a second decision needs a new one
+        await engine.executor.submit(entry("k5", approval))
+    expired = await _approval(rig, engine, 5)
+    rig.clock.advance(engine.entry_risk.risk.settings.approval_ttl_seconds + 1)
+    with pytest.raises(ApprovalError, match="expired"):
+        await engine.executor.submit(entry("k6", expired, quantity=5))
+    assert len(rig.exchange.account("us").orders) == 1  # only the approved order reached the venue
+    statuses = dict(rig.rows("SELECT decision_key, status FROM orders WHERE purpose = 'entry'"))
+    assert statuses == {"k4": statuses["k4"], "k5": "rejected", "k6": "rejected"}
 
 
 @pytest.mark.parametrize("value", ["1", "0", "0.5", "0.37"])
@@ -291,3 +342,24 @@ async def test_cash_that_our_books_cannot_explain_halts_trading(make_rig: Any) -
     await rig.run_until(lambda: engine.trading_state == "HALTED", max_steps=14)
     details = rig.rows("SELECT details FROM alerts WHERE alert_type = 'reconciliation_mismatch'")[0][0]
     assert details["mismatches"][0]["kind"] == "cash"
+
+
+async def test_the_loop_enters_only_through_the_risk_manager(make_rig: Any) -> None:
+    """The loop's planner proposes; the shared RiskManager decides: a method that is no longer active sends
+    nothing (rejection recorded with its check); reactivated, the entry goes out with its approval id."""
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine()
+    method_id = engine.methods[0].method_id
+    rig.conn.execute("UPDATE methods SET status = 'inactive' WHERE method_id = %s", (method_id,))
+    await engine.start()
+    for _ in range(4):
+        await rig.step(5)
+    assert not rig.open_positions() and not rig.exchange.account("us").orders
+    (check, reason), *_ = rig.rows("SELECT check_name, reason FROM risk_rejections WHERE method_id = %s", method_id)
+    assert check == "status" and "inactive" in reason
+    rig.conn.execute("UPDATE methods SET status = 'active' WHERE method_id = %s", (method_id,))
+    await rig.run_until(lambda: rig.open_positions())
+    (approval_id,) = rig.rows("SELECT metadata->>'approval_id' FROM orders WHERE purpose = 'entry'")[0]
+    assert approval_id

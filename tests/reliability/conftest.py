@@ -69,6 +69,11 @@ def rel_exchange(rel_key: tuple[str, Path, bytes]) -> Iterator[RelExchange]:
         ex.create_market(t, EVENT, title=f"Will {t[-2:]} win?")
     ex.create_account(USER, Decimal("10000"))
     ex.create_account(MM, Decimal("1000000"))
+    # some traded volume, as on a live market (the risk gate refuses entries into markets nobody trades)
+    ex.create_account("rel-seed", Decimal("1000000"))
+    for t in TICKERS:
+        ex.place_order(MM, t, "yes", "buy", 300, Decimal("0.50"))
+        ex.place_order("rel-seed", t, "no", "buy", 300, Decimal("0.50"))
     server = ExchangeServer(ex, tick_interval=0.05)
     server.keys.register(USER, serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
     server.start()

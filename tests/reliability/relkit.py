@@ -74,7 +74,7 @@ class Flipping:
 
     def estimate(self, model_key: str, ticker: str, now: datetime) -> Estimate:
         up = int(time.time() / self.period) % 2 == 0
-        return Estimate(Decimal("0.75") if up else Decimal("0.25"), "low")
+        return Estimate(Decimal("0.75") if up else Decimal("0.25"), "medium")
 
     def phase(self, ticker: str, now: datetime) -> str:
         return "live"

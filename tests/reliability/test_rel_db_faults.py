@@ -4,6 +4,8 @@ controls), a transaction failing mid-batch in the SCD2 writer, and the dashboard
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,9 +27,10 @@ from reliability.relkit import MovingMarketMaker, check_books, kalshi_client, ma
 
 
 @pytest.fixture
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """An embedded PostgreSQL only this test uses (so it can be stopped), with a migrated database."""
-    home = tmp_path_factory.mktemp("pg-own")
+def own_server() -> Iterator[tuple[Path, str]]:
+    """An embedded PostgreSQL only this test uses (so it can be stopped), with a migrated database. Its home is
+    directly under the temp folder: the server's own user must reach it (pytest's folders are 0700)."""
+    home = Path(tempfile.mkdtemp(prefix="precog-rel-pg-"))
     home.chmod(0o755)
     admin = embedded.server_uri(home)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -38,6 +41,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
         yield home, url
     finally:
         embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

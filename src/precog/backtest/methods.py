@@ -92,8 +92,10 @@ def ensure_default_methods(conn: psycopg.Connection[Any]) -> list[str]:
                  (jsonb({"sigma_points": "13.5"}), "The market's own price: Phi(closing spread / 13.5)"))
     model_id = conn.execute("SELECT model_id FROM probability_models WHERE model_name = 'closing_line_nfl' AND "
                             "model_version = 'v1.0'").fetchone()[0]  # type: ignore[index]
-    strategy_id = conn.execute("SELECT strategy_id FROM strategies WHERE strategy_name = 'pre_game_entry' AND "
-                               "strategy_version = 'v1.0'").fetchone()[0]  # type: ignore[index]
+    from precog.engine.demo import DEMO_PRE_GAME
+
+    strategy_id = conn.execute("SELECT strategy_id FROM strategies WHERE strategy_name = %s AND "
+                               "strategy_version = 'v1.0'", (DEMO_PRE_GAME,)).fetchone()[0]  # type: ignore[index]
     conn.execute(
         "INSERT INTO methods (method_name, method_version, strategy_id, model_id, position_mgmt_config, risk_config, "
         "execution_config, sport_config, config_hash, status) VALUES ('nfl_closing_line', 'v1.0', %s, %s, %s, %s, "

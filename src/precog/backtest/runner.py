@@ -32,6 +32,7 @@ from precog.config.loader import Config, load_config
 from precog.db.connection import connect
 from precog.domain.money import CENT, ZERO
 from precog.engine.core import Engine
+from precog.engine.demo import simulated_market_settings
 from precog.engine.local_venue import LocalVenue
 from precog.trading.breakers import SPECS, BreakerBoard
 from precog.trading.settings import BreakerSettings, TradingSettings
@@ -159,7 +160,8 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
     engine = Engine(conn, venue, config=cfg, mode="backtest", kind="backtest", methods=[c.spec for c in chosen],
                     probabilities=world, markets=[], clock=now, alerts=None, environment="backtest",
-                    initial_cash=bankroll, breakers=board, reconcile_cash=True)
+                    initial_cash=bankroll, breakers=board, reconcile_cash=True,
+                    risk_settings=simulated_market_settings(cfg))
     await engine.start()
     equity: list[tuple[int, Decimal]] = [(clock.now_ms(), bankroll)]
     total = len(feed)

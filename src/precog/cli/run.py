@@ -113,7 +113,7 @@ async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, spe
     from precog.db.connection import connect
     from precog.engine.alert_sink import make_alert_raiser
     from precog.engine.core import Engine
-    from precog.engine.demo import DemoWorld, demo_teams, ensure_demo_methods
+    from precog.engine.demo import DemoWorld, demo_teams, ensure_demo_methods, simulated_market_settings
     from precog.engine.kalshi_venue import http_venue_for_local_exchange
     from precog.engine.paper_venue import PaperVenue
     from precog.venues.exchange.clock import SimClock
@@ -139,7 +139,7 @@ async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, spe
         engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=ensure_demo_methods(conn),
                         probabilities=world, markets=world.tracked, clock=now,
                         alerts=make_alert_raiser(conn, url, environment=env), environment=env, initial_cash=cash,
-                        reconcile_cash=True)
+                        reconcile_cash=True, risk_settings=simulated_market_settings(cfg))
         pending = [0.0]
 
         def advance(elapsed: float) -> None:

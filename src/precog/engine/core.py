@@ -36,6 +36,10 @@ from precog.trading.settlement import settle_market, venue_settlement_for
 
 log = logging.getLogger(__name__)
 
+# risk checks that refuse an entry for lack of room (not for lack of edge): a reason to rebalance
+_CAPACITY_CHECKS = frozenset({"position_count", "game_positions", "game_exposure", "sport_exposure",
+                              "correlated_exposure", "total_exposure", "market_exposure"})
+
 
 def prepare_connection(conn: psycopg.Connection[Any]) -> None:
     """Session settings of the engine's connection.
@@ -101,7 +105,8 @@ class Engine:
                  initial_cash: Decimal | None = None, decision_interval_s: float = 15,
                  planner: Any = None, market_data: str = "stream", reconcile_interval_s: float = 300,
                  breakers: Any = None, reconcile_cash: bool = False,
-                 reconnect: Callable[[], psycopg.Connection[Any]] | None = None) -> None:
+                 reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
+                 risk_settings: Any = None) -> None:
         if not conn.autocommit:
             raise ValueError("the engine needs an autocommit connection (each write is its own transaction)")
         prepare_connection(conn)
@@ -157,6 +162,18 @@ class Engine:
         self._blocked_edge: Decimal | None = None
         self._blocked_at: datetime | None = None
         self.rebalance_margin = Decimal("0.05")
+        # every entry of the built-in planner is put to the shared pre-trade gate (precog.trading.risk, spec 5.2);
+        # the decision layer (planner) brings its own RiskManager. `risk_settings` (TradingSettings) defaults to
+        # the configuration's.
+        self.entry_risk: entries.EngineRisk | None = None
+        self._approvals: dict[str, Any] = {}  # client_order_id -> Approval reserved for a resting entry
+        self._units_loaded: datetime | None = None
+        if planner is None:
+            from precog.trading.settings import TradingSettings
+
+            settings = risk_settings if risk_settings is not None else TradingSettings.from_config(config)
+            gate = self.board if self.board is not None else entries._StateGate(lambda: self.trading_state)
+            self.entry_risk = entries.EngineRisk(conn, settings, mode=mode, gate=gate)
         self.run_id = self._start_run()
         self.store = OrderStore(conn)
         self.portfolio = Portfolio(conn, venue.platform_id, mode, self.trailing_config, venue.account_ref)
@@ -210,7 +227,8 @@ class Engine:
         new = self._reconnect()
         prepare_connection(new)
         old = self.conn
-        for holder in (self, self.store, self.portfolio, self.alerts, self.planner):
+        recorder = self.entry_risk.risk.recorder if self.entry_risk is not None else None
+        for holder in (self, self.store, self.portfolio, self.alerts, self.planner, self.entry_risk, recorder):
             if holder is not None and getattr(holder, "conn", None) is old:
                 holder.conn = new  # type: ignore[union-attr]
         log.warning("database connection re-established; reconciling with the venue")
@@ -317,6 +335,10 @@ class Engine:
         for cid in [c for c, _ in self._planned.items()
                     if c not in self.executor.open or self.executor.open[c].status in TERMINAL]:
             self.planner.release(self._planned.pop(cid))
+        if self.entry_risk is not None:
+            for cid in [c for c in self._approvals
+                        if c not in self.executor.open or self.executor.open[c].status in TERMINAL]:
+                self.entry_risk.release(self._approvals.pop(cid))
 
     async def _settle(self, now: datetime) -> None:
         settlements = None
@@ -467,7 +489,26 @@ class Engine:
                                      exposure=exposure, markets_held=frozenset(held), positions_by_game=by_game,
                                      exposure_by_game=exp_game, trading_state=self.trading_state)
 
+    def _sync_entry_risk(self, balance: Decimal, now: datetime) -> None:
+        """Bring the risk manager's book to our open positions and the venue cash; reload method, strategy and
+        model rows (their status) once per decision interval."""
+        from precog.trading.views import PositionView
+
+        assert self.entry_risk is not None
+        if self._units_loaded is None or now - self._units_loaded >= self.decision_interval:
+            self.entry_risk.load_units(self.methods)
+            self._units_loaded = now
+        views = []
+        for p in self.portfolio.open_positions():
+            tm = self.markets.get(p.market_id)
+            views.append(PositionView(ticker=p.market_id, event_ticker=p.event_id or (tm.event_id if tm else p.market_id),
+                                      sport=p.sport or (tm.sport if tm else ""), side=p.side, quantity=p.quantity,
+                                      cost=p.cost_basis, method_id=p.method_id, position_id=p.position_id))
+        self.entry_risk.sync(views, balance)
+
     async def _enter(self, now: datetime) -> None:
+        from precog.trading.risk import ApprovalError
+
         balance: Decimal | None = None
         if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
             self._blocked_edge = None  # the blocked opportunity was not seen again: it is gone
@@ -489,6 +530,7 @@ class Engine:
                     continue
                 if balance is None:
                     balance = (await self.venue.balance()).balance
+                    self._sync_entry_risk(balance, now)
                 pv = self._portfolio_view(balance)
                 plan, reason = entries.plan_entry(est.p_yes, snap, method, pv, self.limits, self.fees, tm.event_id)
                 if plan is None:
@@ -500,9 +542,21 @@ class Engine:
                     short = reason.split(" ")[0] if reason[0].isalpha() else reason
                     self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
                     continue
+                assert self.entry_risk is not None
+                approval = self.entry_risk.approve(plan, snap, method, event_id=tm.event_id, sport=tm.sport,
+                                                   confidence=est.confidence, now=now.timestamp(),
+                                                   close_ts=tm.close_time.timestamp() if tm.close_time else None)
+                if not approval.approved:  # refused by the shared pre-trade checks (recorded with its reason)
+                    if approval.check in _CAPACITY_CHECKS and plan.edge.edge >= max(self.limits.min_edge_global,
+                                                                                      method.min_edge):
+                        self._blocked_edge = max(self._blocked_edge or plan.edge.edge, plan.edge.edge)
+                        self._blocked_at = now
+                    key_r = f"risk:{approval.check}"
+                    self.stats.entries_refused[key_r] = self.stats.entries_refused.get(key_r, 0) + 1
+                    continue
                 bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
                 intent = OrderIntent(
-                    market_id=tm.ticker, side=plan.side, action="buy", quantity=plan.quantity,
+                    market_id=tm.ticker, side=plan.side, action="buy", quantity=approval.intent.quantity,
                     limit_price=plan.limit_price, purpose="entry",
                     decision_key=f"method={method.method_id}|market={tm.ticker}|side={plan.side}|buy|t={bucket}",
                     order_type=plan.order_type, time_in_force=plan.time_in_force, method_id=method.method_id,
@@ -511,8 +565,19 @@ class Engine:
                     expires_at=now + timedelta(seconds=float(
                         self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
                     metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
-                              "ev_pct": str(plan.edge.ev_pct)})
-                rec = await self.executor.submit(intent)
+                              "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id},
+                    approval=approval)
+                try:
+                    rec = await self.executor.submit(intent)
+                except ApprovalError as exc:
+                    log.warning("entry on %s not sent: %s", tm.ticker, exc)
+                    self.entry_risk.release(approval)
+                    self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
+                    continue
+                if rec.status in TERMINAL:
+                    self.entry_risk.release(approval)
+                else:
+                    self._approvals[rec.client_order_id] = approval
                 self.stats.entries_sent += 1
                 await self.executor.sync_fills()
                 balance = None
@@ -522,6 +587,8 @@ class Engine:
 
     async def _enter_planned(self, now: datetime) -> None:
         """Entries approved by the decision layer; each approval is consumed right before its order goes."""
+        from precog.trading.risk import ApprovalError
+
         if self._last_scan is not None and now - self._last_scan < self.decision_interval:
             return
         self._last_scan = now
@@ -531,7 +598,6 @@ class Engine:
             if entry.ticker in held:
                 self.planner.release(entry)
                 continue
-            self.planner.consume(entry)  # raises unless the approval is valid: no order without one
             tif = "immediate_or_cancel" if entry.order_type == "market" else "good_till_canceled"
             intent = OrderIntent(
                 market_id=entry.ticker, side=entry.side, action="buy", quantity=entry.count,
@@ -543,8 +609,15 @@ class Engine:
                 confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
                 expires_at=now + timedelta(seconds=float(
                     self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
-                metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side)})
-            rec = await self.executor.submit(intent)
+                metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side)},
+                approval=entry.approval)  # the executor consumes it right before sending: no order without one
+            try:
+                rec = await self.executor.submit(intent)
+            except ApprovalError as exc:
+                log.warning("entry on %s not sent: %s", entry.ticker, exc)
+                self.planner.release(entry)
+                self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
+                continue
             self.stats.entries_sent += 1
             if self.board is not None:
                 if rec.status.value == "rejected":

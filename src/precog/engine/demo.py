@@ -71,11 +71,22 @@ class DemoResult:
 
 # ---------------------------------------------------------------------------------------------- methods
 
-_MODELS: tuple[tuple[str, str, dict[str, Any], str], ...] = (("elo_nfl", "elo", {"k_factor": 20, "home_field": 48}, "Elo pre-game win probability"),
-           ("ingame_wp_nfl", "regression", {"sigma": "13.45", "form": "stern_1991"},
-            "In-game win probability (score, clock, Elo spread)"))
-_STRATEGIES: tuple[tuple[str, dict[str, Any]], ...] = (("pre_game_entry", {"min_edge": "0.05", "window_hours": [0.5, 24]}),
-               ("live_trading", {"min_edge": "0.05", "decide_within_seconds": 10}))
+# demo_* names: the forecasting package ships its own elo_nfl@v1.0 / wp_nfl@v1.0 (precog.forecast.builtin) with
+# other configs, and model versions are immutable too
+DEMO_ELO = "demo_elo_nfl"
+DEMO_WP = "demo_ingame_wp_nfl"
+_MODELS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    (DEMO_ELO, "elo", {"k_factor": 20, "home_field": 48}, "Demo: Elo pre-game win probability"),
+    (DEMO_WP, "regression", {"sigma": "13.45", "form": "stern_1991"},
+     "Demo: in-game win probability (score, clock, Elo spread)"))
+# The demo's own strategy rows, named apart from the strategies synced from trade_strategies.yaml
+# (precog.trading.strategies): versions are immutable, so sharing a name@version with a different config would
+# make `precog edges scan` / `precog methods create` refuse the YAML on the same database.
+DEMO_PRE_GAME = "demo_pre_game_entry"
+DEMO_LIVE = "demo_live_trading"
+_STRATEGIES: tuple[tuple[str, dict[str, Any]], ...] = (
+    (DEMO_PRE_GAME, {"min_edge": "0.05", "window_hours": [0.5, 24]}),
+    (DEMO_LIVE, {"min_edge": "0.05", "decide_within_seconds": 10}))
 
 
 def ensure_demo_methods(conn: psycopg.Connection[Any]) -> list[MethodSpec]:
@@ -121,8 +132,26 @@ _HOLD: dict[str, Any] = {"stop_loss": {"high_confidence": "-0.60", "medium_confi
          "profit_targets": {"high_confidence": "0.90", "medium_confidence": "0.90", "low_confidence": "0.90"},
          "trailing_stop": {"enabled": False}, "partial_exits": {"enabled": False, "stages": []},
          "liquidity": {"max_spread": "0.10", "min_volume": 1}}
-_METHODS: tuple[tuple[str, str, str, str, str, dict[str, Any]], ...] = (("nfl_elo_pregame", "pre_game_entry", "elo_nfl", "elo", "pre_game", _HOLD),
-            ("nfl_live_wp", "live_trading", "ingame_wp_nfl", "wp", "live", {}))
+_METHODS: tuple[tuple[str, str, str, str, str, dict[str, Any]], ...] = (
+    ("nfl_elo_pregame", DEMO_PRE_GAME, DEMO_ELO, "elo", "pre_game", _HOLD),
+    ("nfl_live_wp", DEMO_LIVE, DEMO_WP, "wp", "live", {}))
+
+
+def simulated_market_settings(cfg: Config) -> Any:
+    """The pre-trade risk settings (TradingSettings) for markets on the simulated local exchange: the configured
+    ones, except two market filters the simulation cannot meet by construction -
+    - traded volume: the market maker's quoted depth is the liquidity there and the only traded volume is our
+      own, so `min_volume_contracts` would refuse every first entry;
+    - the spread relative to the price (`max_spread_pct`): the simulated market maker quotes a fixed 2-cent
+      spread at every price (4 after a score), which is > 5% of any price below 0.40; the absolute per-league
+      spread limit (markets.yaml leagues.<sport>.max_spread) still applies.
+    Every other check (status, freshness, edge, confidence, balance, counts, exposure caps, breakers) is as
+    configured."""
+    import dataclasses
+
+    from precog.trading.settings import TradingSettings
+
+    return dataclasses.replace(TradingSettings.from_config(cfg), min_volume=0, max_spread_pct=Decimal(1))
 
 
 # ---------------------------------------------------------------------------------------------- world
@@ -245,7 +274,8 @@ async def run_demo(db_url: str, options: DemoOptions,
 
         engine = Engine(conn, venue, config=cfg, mode="paper", kind="demo", methods=methods, probabilities=world,
                         markets=world.tracked, clock=now, alerts=alerts, environment="demo",
-                        initial_cash=options.initial_cash, reconcile_cash=True)
+                        initial_cash=options.initial_cash, reconcile_cash=True,
+                        risk_settings=simulated_market_settings(cfg))
         await engine.start()
         wall0 = time.monotonic()
         total = world.total_seconds()

@@ -187,3 +187,133 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
                     Decimal("0.99"))
         return EntryPlan(edge.side, qty, limit, "market", "immediate_or_cancel", edge), "approved"
     return EntryPlan(edge.side, qty, edge.price, "limit", "good_till_canceled", edge), "approved"
+
+
+# ---------------------------------------------------------------------------------------------- risk approval
+# The planner above chooses candidates (its own timing, edge and Kelly size); every candidate is then put to the
+# shared pre-trade gate, `precog.trading.risk.RiskManager` (spec 5.2), and only its `Approval` lets an entry order
+# out: the executor consumes it right before sending. The RiskManager records each rejection with its reason.
+
+# an Estimate carries a level; the risk gate compares a number with trading.edges.confidence_min (forecasts.grade:
+# >= 0.80 high, >= 0.60 medium)
+CONFIDENCE_OF_LEVEL = {"high": Decimal("0.90"), "medium": Decimal("0.75"), "low": Decimal("0.50")}
+
+
+class PlannedStrategy:
+    """Builds the EntryStrategy the risk gate reads (min edge, position/spread caps) for a strategy row whose
+    timing the engine's planner already applied (its method phase): no phase block of its own."""
+
+    @staticmethod
+    def build(ref: Any, config: dict[str, Any]) -> Any:
+        from precog.trading.strategies import EntryStrategy
+
+        class _Planned(EntryStrategy):
+            def phase_block(self, market: Any, game: Any, now: float) -> str | None:
+                return None
+
+        return _Planned(ref, config)
+
+
+@dataclass
+class _Unit:
+    strategy: Any  # EntryStrategy
+    model: Any  # ModelRef
+    method: Any  # MethodRuntime
+
+
+class _StateGate:
+    """Entry gate for the risk manager from the engine's own trading state (when no breaker board is wired)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    def entry_block(self, now: float) -> str | None:
+        s = self._state()
+        return None if s == "ACTIVE" else f"trading state {s}"
+
+
+class EngineRisk:
+    """The engine's bridge to the shared RiskManager: turns an `EntryPlan` into a `risk.OrderIntent`, asks for an
+    `Approval`, and keeps the manager's exposure book in step with our positions and resting entries.
+
+    Strategy, model and method rows (names, versions, statuses, risk and sport configs) are read from the
+    database, so a deactivated method or strategy stops entries at once (the status check)."""
+
+    def __init__(self, conn: Any, settings: Any, *, mode: str, gate: Any = None, record: bool = True) -> None:
+        from precog.trading.edge_store import PgRejectionRecorder
+        from precog.trading.risk import LIVE, PAPER, RiskManager
+
+        self.conn = conn
+        risk_mode = LIVE if mode == "live" else PAPER
+        recorder = PgRejectionRecorder(conn, mode) if record else None
+        self.risk = RiskManager(settings, mode=risk_mode, gate=gate, recorder=recorder)
+        self.units: dict[int, _Unit] = {}
+
+    def load_units(self, methods: list[MethodSpec]) -> None:
+        """(Re)read the rows behind `methods`; a method whose rows are missing gets no unit (never approved)."""
+        from precog.trading.forecasts import ModelRef
+        from precog.trading.method_config import MethodRuntime
+        from precog.trading.strategies import StrategyRef
+
+        if not methods:
+            self.units = {}
+            return
+        rows = self.conn.execute(
+            "SELECT me.method_id, me.method_name, me.method_version, me.status, me.risk_config, me.sport_config, "
+            "me.execution_config, s.strategy_id, s.strategy_name, s.strategy_version, s.status, s.config, "
+            "pm.model_id, pm.model_name, pm.model_version, pm.status FROM methods me "
+            "JOIN strategies s ON s.strategy_id = me.strategy_id JOIN probability_models pm ON pm.model_id = me.model_id "
+            "WHERE me.method_id = ANY(%s)", ([m.method_id for m in methods],)).fetchall()
+        units: dict[int, _Unit] = {}
+        for r in rows:
+            method = MethodRuntime.from_configs(method_id=r[0], name=r[1], version=r[2], status=r[3],
+                                                risk_config=r[4] or {}, sport_config=r[5] or {},
+                                                execution_config=r[6] or {})
+            strategy = PlannedStrategy.build(StrategyRef(r[7], r[8], r[9], r[10]), dict(r[11] or {}))
+            units[int(r[0])] = _Unit(strategy, ModelRef(r[12], r[13], r[14], r[15]), method)
+        self.units = units
+
+    def sync(self, positions: list[Any], balance: Decimal) -> None:
+        self.risk.sync(positions, balance)
+
+    def approve(self, plan: EntryPlan, m: Market, method: MethodSpec, *, event_id: str, sport: str,
+                confidence: str, now: float, close_ts: float | None = None) -> Any:
+        """An Approval for `plan`, or a Rejection (recorded) naming the failed check."""
+        from precog.trading.risk import OrderIntent
+        from precog.trading.views import MarketView
+
+        unit = self.units.get(method.method_id)
+        view = MarketView(ticker=m.ticker, event_ticker=event_id, sport=sport, yes_bid=m.yes_bid, yes_ask=m.yes_ask,
+                          status="open" if m.is_tradable else str(m.status.value), volume=int(m.volume or 0),
+                          close_ts=close_ts if close_ts is not None else
+                          (m.close_time.timestamp() if m.close_time is not None else None),
+                          quote_ts=now)  # the engine read this quote from the venue in this cycle
+        if unit is None:
+            from precog.trading.risk import Rejection
+
+            rejection = Rejection(check="status", reason=f"method {method.name} (id {method.method_id}) has no "
+                                  "stored method/strategy/model rows", market=view, side=plan.side,
+                                  method_id=method.method_id, strategy_id=method.strategy_id,
+                                  model_id=method.model_id, edge=plan.edge.edge, quantity=plan.quantity, at=now)
+            self.risk.recorder.record(rejection)
+            return rejection
+        price = plan.edge.price
+        slippage = plan.limit_price - price  # a market-style entry may pay up to its limit
+        # fit the planner's Kelly size into the risk manager's dollar room (its caps count slippage and fees);
+        # with no room left the full size goes to the gate, which names the exhausted limit
+        room = min(h for _, h in self.risk.headroom(view, unit.strategy, unit.method))
+        unit_cost = price + slippage + plan.edge.fee_per_contract
+        fits = int((room / unit_cost).to_integral_value(rounding=ROUND_FLOOR)) if room > 0 else 0
+        quantity = min(plan.quantity, fits) if fits >= 1 else plan.quantity
+        intent = OrderIntent(
+            intent_id=f"{method.method_id}:{m.ticker}:{plan.side}:{now:.3f}", market=view, side=plan.side,
+            quantity=quantity, price=price, p_side=plan.edge.p_true, fee_per_contract=plan.edge.fee_per_contract,
+            slippage=slippage,
+            edge=plan.edge.edge, ev_pct=plan.edge.ev_pct,
+            confidence=CONFIDENCE_OF_LEVEL.get(confidence, Decimal("0.50")), confidence_level=confidence,
+            strategy=unit.strategy, model=unit.model, method=unit.method, order_type=plan.order_type,
+            stake=plan.limit_price * quantity, created_ts=now)
+        return self.risk.approve(intent, now)
+
+    def release(self, approval: Any) -> None:
+        self.risk.release(approval)

@@ -222,8 +222,11 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
             planner = cur.execute("SELECT current_setting('enable_hashjoin'),"
                                   " current_setting('enable_mergejoin')").fetchone()
         _prepare_stage(cur, table, stage, target)
+        # One time for the whole batch (the usual case) is written into the statement, not staged per row.
+        single = observed_at is None or isinstance(observed_at, datetime)
+        staged_time = [] if single else [sql.Identifier("created_at")]
         copy_cols = sql.SQL(", ").join(
-            [*(sql.Identifier(c) for c in stage_cols), sql.Identifier("created_at"), sql.Identifier("_seq")])
+            [*(sql.Identifier(c) for c in stage_cols), *staged_time, sql.Identifier("_seq")])
         with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=copy_cols)) as copy:
             write = copy.write_row
             stage_json = [j for j, c in enumerate(stage_cols) if c in table.json_columns]
@@ -245,11 +248,12 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
                         if text is None:
                             text = stamps[value] = value.isoformat()
                         values[j] = text
-                at = times[i] or now
-                text = stamps.get(at)
-                if text is None:
-                    text = stamps[at] = at.isoformat()
-                values.append(text)
+                if not single:
+                    at = times[i] or now
+                    text = stamps.get(at)
+                    if text is None:
+                        text = stamps[at] = at.isoformat()
+                    values.append(text)
                 values.append(i)
                 write(values)
 
@@ -260,14 +264,16 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
         # current versions are closed (by id; `row_current_ind` is re-checked there so a version closed
         # meanwhile by another writer is not closed twice).
         cur.execute(sql.SQL(
-            "WITH found AS MATERIALIZED (SELECT s._seq, s.created_at, c.{id} AS cid FROM {stage} s "
+            "WITH found AS MATERIALIZED (SELECT s._seq, {at} AS created_at, c.{id} AS cid FROM {stage} s "
             "LEFT JOIN {target} c ON {join_on} AND c.row_current_ind "
-            "WHERE c.{id} IS NULL OR (s.created_at >= c.created_at AND ({pred}))), "
+            "WHERE c.{id} IS NULL OR ({at} >= c.created_at AND ({pred}))), "
             "closed AS (UPDATE {target} m SET row_current_ind = FALSE, row_end_ts = f.created_at FROM found f "
             "WHERE m.{id} = f.cid AND m.row_current_ind RETURNING f._seq) "
             "SELECT _seq FROM closed UNION ALL SELECT _seq FROM found WHERE cid IS NULL"
         ).format(target=target, stage=stage, join_on=join_on, pred=table.predicate(),
-                 id=sql.Identifier(table.id_column)))
+                 id=sql.Identifier(table.id_column),
+                 at=sql.SQL("{}::timestamptz").format(sql.Literal(observed_at or now)) if single
+                 else sql.SQL("s.created_at")))
         chosen = sorted(seq for (seq,) in cur.fetchall())
         if planner is not None:
             cur.execute("SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
@@ -292,7 +298,11 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
                             if text is None:
                                 text = stamps[value] = value.isoformat()
                             values[j] = text
-                    values.append(stamps[times[i] or now])
+                    at = times[i] or now
+                    text = stamps.get(at)
+                    if text is None:
+                        text = stamps[at] = at.isoformat()
+                    values.append(text)
                     write(values)
     return WriteResult(len(rows), len(chosen), len(latest))
 

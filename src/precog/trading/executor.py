@@ -61,6 +61,27 @@ class OrderIntent:
     confidence: str | None = None
     expires_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # an entry needs the precog.trading.risk.Approval the RiskManager issued for it (spec 5.2): consumed here,
+    # right before the order goes out; exits need none
+    approval: Any = None
+
+
+def _check_entry_approval(intent: OrderIntent) -> None:
+    """An entry order must carry the RiskManager's Approval for this market, side and at most its size and
+    price; anything else is refused before an order row exists (ApprovalError)."""
+    from precog.trading.risk import Approval, ApprovalError
+
+    a = intent.approval
+    if not isinstance(a, Approval):
+        raise ApprovalError(f"entry order on {intent.market_id} refused: it needs an Approval from "
+                            f"RiskManager.approve, got {type(a).__name__}")
+    ok = a.intent
+    if ok.market.ticker != intent.market_id or ok.side != intent.side or intent.action != "buy":
+        raise ApprovalError(f"approval {a.approval_id} is for buying {ok.side} on {ok.market.ticker}, not "
+                            f"{intent.action} {intent.side} on {intent.market_id}")
+    if intent.quantity > ok.quantity or intent.limit_price > ok.price + ok.slippage:
+        raise ApprovalError(f"approval {a.approval_id} covers {ok.quantity} at <= {ok.price + ok.slippage}, not "
+                            f"{intent.quantity} at {intent.limit_price}")
 
 
 def _ms(dt: datetime) -> int:
@@ -90,6 +111,8 @@ class Executor:
     # ------------------------------------------------------------------ sending
 
     async def submit(self, intent: OrderIntent) -> OrderRecord:
+        if intent.purpose == "entry":
+            _check_entry_approval(intent)
         cid = derive_client_order_id(intent.purpose, intent.decision_key)
         rec = self.store.create(OrderRecord(
             id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id,
@@ -103,6 +126,14 @@ class Executor:
             expires_at=intent.expires_at, metadata=dict(intent.metadata)))
         if rec.status is not S.CREATED:
             return rec  # this decision was already sent (idempotent): nothing goes out twice
+        if intent.purpose == "entry":
+            from precog.trading.risk import ApprovalError, require_approval
+
+            try:
+                require_approval(intent.approval, now=self.clock().timestamp())
+            except ApprovalError as exc:
+                self.store.transition(rec, S.REJECTED, reason=f"no valid risk approval: {exc}"[:500])
+                raise
         return await self._send(rec)
 
     async def _send(self, rec: OrderRecord) -> OrderRecord:

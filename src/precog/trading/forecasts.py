@@ -167,6 +167,6 @@ def load_trading_model(conn: Any, *, model_id: int, name: str, version: str, sta
 
     try:
         model = load_model(conn, f"{name}@{version}")
-    except ModelFailure as exc:
+    except (ModelFailure, ValueError) as exc:  # ValueError: a stored config the registry cannot read
         raise ForecastError(f"model {name}@{version}: {exc}") from exc
     return WinProbabilityAdapter(model, model_id=model_id, name=name, version=version, status=status)

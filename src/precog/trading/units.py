@@ -64,12 +64,14 @@ def load_units(conn: Any, cfg: Config, settings: TradingSettings, *, mode: str =
         sid, name, version, status, config = strategy_rows[strategy_id]
         return build_strategy(StrategyRef(sid, name, version, status), config)
 
+    # methods on a strategy this layer does not implement (e.g. the demo's engine-planner methods) are not
+    # decision-layer methods: noted, and they do not stand in for the strategy x model pairs below
+    for m in methods:
+        if strategy_rows[m.strategy_id][1] not in ENTRY_STRATEGIES:
+            out.notes.append(f"method {m.ref}: strategy {m.strategy} is not an entry strategy; skipped")
+    methods = [m for m in methods if strategy_rows[m.strategy_id][1] in ENTRY_STRATEGIES]
     if methods:
         for m in methods:
-            s_row = strategy_rows[m.strategy_id]
-            if s_row[1] not in ENTRY_STRATEGIES:
-                out.notes.append(f"method {m.ref}: strategy {m.strategy} is not an entry strategy; skipped")
-                continue
             mid, mname, mversion, mstatus = model_rows[m.model_id]
             try:
                 model = _model(conn, out.models, mid, mname, mversion, mstatus)

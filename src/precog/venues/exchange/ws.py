@@ -184,7 +184,7 @@ class WebSocketHub:
     def _dispatch(self, event_seq: int, channel: str, ticker: str, payload: dict[str, Any],
                   user_id: str | None) -> None:
         msg_type = channel
-        body: str | None = None  # the payload serialised once, shared by every subscriber
+        serialised: str | None = None  # the payload serialised once, shared by every subscriber
         for conn in list(self.connections):
             if channel in PRIVATE_CHANNELS and channel != "orderbook_delta" and conn.user_id != user_id:
                 continue
@@ -198,10 +198,11 @@ class WebSocketHub:
                         k: v for k, v in payload.items() if k != "client_order_id"}
                     conn.send({"type": msg_type, "sid": sub.sid, "seq": conn.next_seq(sub), "msg": body})
                 else:
-                    if body is None:
-                        body = json.dumps(payload, separators=(",", ":"))
+                    if serialised is None:
+                        serialised = json.dumps(payload, separators=(",", ":"))
                     # byte for byte what json.dumps of the envelope dict would give
-                    conn.send_text(f'{{"type":"{msg_type}","sid":{sub.sid},"seq":{conn.next_seq(sub)},"msg":{body}}}')
+                    conn.send_text(
+                        f'{{"type":"{msg_type}","sid":{sub.sid},"seq":{conn.next_seq(sub)},"msg":{serialised}}}')
 
     async def serve(self, websocket: WebSocket, user_id: str | None) -> None:
         await websocket.accept()
