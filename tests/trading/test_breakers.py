@@ -258,3 +258,16 @@ def test_every_breaker_has_an_action() -> None:
     assert {"daily_loss_limit", "weekly_loss_limit", "consecutive_losses", "rapid_loss", "api_failures",
             "data_quality", "data_stale", "db_failures", "edge_anomaly", "unusual_activity", "position_limit",
             "order_rejections", "min_balance"} <= set(SPECS)
+
+
+def test_production_trips_api_failures_sooner_and_stays_open_longer():
+    """Spec 5.4: 5 consecutive API failures in demo, 3 in production (open 600 s instead of 300 s)."""
+    from precog.config.loader import load_config
+    from precog.trading.settings import TradingSettings
+
+    demo = TradingSettings.from_config(load_config(environ={}, use_overrides=False))
+    prod = TradingSettings.from_config(load_config(environ={"TRADING_ENV": "prod"}, use_overrides=False))
+    assert demo.breakers.api_failures_consecutive == 5 and prod.breakers.api_failures_consecutive == 3
+    assert prod.breakers.api_failures_in_window == 3
+    assert demo.breakers.reset_seconds["api_failures"] == 300
+    assert prod.breakers.reset_seconds["api_failures"] == 600

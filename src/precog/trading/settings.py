@@ -205,6 +205,13 @@ class TradingSettings:
                 reset.pop(name, None)
             else:
                 reset[name] = int(value)
+        api_sys = system_cb.get("api_failures") or {}
+        is_prod = g("system.environment.active", "demo") == "prod"
+        api_consecutive = int(api_sys.get("consecutive", 5))
+        if is_prod:  # spec 5.4: production trips after 3 API failures and stays open 600 s
+            api_consecutive = min(api_consecutive, int(api_sys.get("prod_consecutive", 3)))
+            if "api_failures" in reset:
+                reset["api_failures"] = max(reset["api_failures"], int(api_sys.get("prod_open_seconds", 600)))
         reset.setdefault("api_outage", int(trading_cb.get("api_outage_seconds", 300)))
         reset.setdefault("data_stale", int(trading_cb.get("data_stale_seconds", 60)))
         daily = _d(g("trading.account.daily_loss_limit_dollars"), "trading.account.daily_loss_limit_dollars")
@@ -220,8 +227,8 @@ class TradingSettings:
             consecutive_losses=int(trading_cb.get("consecutive_losses", 5)),
             rapid_loss_dollars=_d(trading_cb.get("rapid_loss_dollars", "200"), "rapid_loss_dollars"),
             rapid_loss_seconds=int(trading_cb.get("rapid_loss_minutes", 15)) * 60,
-            api_failures_consecutive=int((system_cb.get("api_failures") or {}).get("consecutive", 5)),
-            api_failures_in_window=int(api_errors.get("count", 5)),
+            api_failures_consecutive=api_consecutive,
+            api_failures_in_window=min(int(api_errors.get("count", 5)), api_consecutive),
             api_failures_window_seconds=int(api_errors.get("window_minutes", 5)) * 60,
             api_outage_seconds=int(trading_cb.get("api_outage_seconds", 300)),
             data_quality_bad_points=int((system_cb.get("data_quality") or {}).get("bad_points", 3)),
