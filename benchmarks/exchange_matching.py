@@ -176,6 +176,9 @@ def main() -> None:
     args = parser.parse_args()
     n = 50_000 if args.quick else 300_000
     ops = make_ops(n)
+    from precog.venues.exchange.gc_tuning import tune_for_matching
+
+    tune_for_matching()  # the GC settings of `precog exchange serve`, for engine and baseline alike
     bench_matching(min(n, 20_000), ops[:20_000])  # warm-up
     runs = 1 if args.quick else 3
     rate = max(bench_matching(n, ops) for _ in range(runs))

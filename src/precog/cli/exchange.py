@@ -152,6 +152,9 @@ def serve(
 
     app = create_app(exchange, keys=registry, max_skew_s=max_skew, admin_token=admin_token, scenario=stepper,
                      legacy_status=legacy_status)
+    from precog.venues.exchange.gc_tuning import tune_for_matching
+
+    tune_for_matching()  # this process only matches and serves: see gc_tuning for why
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             ws="websockets-sansio", access_log=False)
     server = uvicorn.Server(config)

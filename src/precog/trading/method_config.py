@@ -20,6 +20,19 @@ def _opt(config: Mapping[str, Any], key: str, where: str) -> Decimal | None:
     return None if value is None else to_decimal(value, field=f"{where}.{key}")
 
 
+def _opt_int(config: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"{where}.{key} must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{where}.{key} must be >= 1, got {number}")
+    return number
+
+
 @dataclass(frozen=True, slots=True)
 class SportRule:
     enabled: bool
@@ -43,6 +56,17 @@ class MethodRuntime:
     order_type: str = "limit"
     capital_share: Decimal | None = None
     sports: dict[str, SportRule] = field(default_factory=dict)
+    # the method's own loss limits (risk_config daily_loss_limit_dollars and circuit_breakers), enforced on its
+    # entries by the risk manager from its closed positions (precog.trading.method_risk)
+    daily_loss_limit: Decimal | None = None
+    consecutive_losses: int | None = None
+    rapid_loss_dollars: Decimal | None = None
+    rapid_loss_minutes: int | None = None
+
+    @property
+    def has_loss_limits(self) -> bool:
+        return self.daily_loss_limit is not None or self.consecutive_losses is not None \
+            or (self.rapid_loss_dollars is not None and self.rapid_loss_minutes is not None)
 
     @property
     def label(self) -> str:
@@ -74,6 +98,9 @@ class MethodRuntime:
                 max_spread=_opt(rule, "max_spread", f"{where} sport_config.{sport}"),
             )
         execution = execution_config or {}
+        breakers = risk_config.get("circuit_breakers") or {}
+        if not isinstance(breakers, Mapping):
+            raise ValueError(f"{where} risk_config.circuit_breakers must be a mapping, got {breakers!r}")
         return cls(
             method_id=method_id, name=name, version=version, status=status,
             kelly_fraction=_opt(risk_config, "kelly_fraction", f"{where} risk_config"),
@@ -85,4 +112,8 @@ class MethodRuntime:
             order_type=str(execution.get("default_order_type", "limit")),
             capital_share=capital_share,
             sports=sports,
+            daily_loss_limit=_opt(risk_config, "daily_loss_limit_dollars", f"{where} risk_config"),
+            consecutive_losses=_opt_int(breakers, "consecutive_losses", f"{where} risk_config.circuit_breakers"),
+            rapid_loss_dollars=_opt(breakers, "rapid_loss_dollars", f"{where} risk_config.circuit_breakers"),
+            rapid_loss_minutes=_opt_int(breakers, "rapid_loss_minutes", f"{where} risk_config.circuit_breakers"),
         )

@@ -389,3 +389,94 @@ def load_strategy(conn: Any, name: str, version: str | None = None) -> tuple[Str
         if row is None:
             raise StrategyError(f"strategy {name}@{version} not found")
     return StrategyRef(int(row[0]), row[1], row[2], row[3]), dict(row[4])
+
+
+# ---------------------------------------------------------------- lifecycle (spec 8.1)
+STATUSES = ("draft", "testing", "active", "inactive", "deprecated")
+# DEPRECATED is final; ACTIVE/TESTING never go back to DRAFT. inactive <-> active is the YAML `enabled` switch.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"testing", "deprecated"}),
+    "testing": frozenset({"active", "deprecated"}),
+    "active": frozenset({"inactive", "deprecated"}),
+    "inactive": frozenset({"active", "testing", "deprecated"}),
+    "deprecated": frozenset(),
+}
+
+
+def _parse_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    if not name:
+        raise StrategyError(f"strategy reference {ref!r}: expected NAME or NAME@vX.Y")
+    return name, version or None
+
+
+def get_strategy_row(conn: Any, ref: str) -> dict[str, Any]:
+    """One stored strategy version as a dict (NAME@vX.Y, or NAME for the newest version)."""
+    name, version = _parse_ref(ref)
+    strategy, _ = load_strategy(conn, name, version)
+    cur = conn.execute(
+        "SELECT strategy_id, strategy_name, strategy_version, strategy_type, sport, status, config, config_hash,"
+        " description, paper_roi, live_roi, paper_trades_count, live_trades_count, activated_at, deactivated_at,"
+        " created_by, created_at, updated_at FROM strategies WHERE strategy_id = %s", (strategy.strategy_id,))
+    cols = [d.name for d in cur.description]
+    return dict(zip(cols, cur.fetchone(), strict=True))
+
+
+def list_strategy_rows(conn: Any, status: str | None = None) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise StrategyError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    cur = conn.execute(
+        "SELECT strategy_id, strategy_name, strategy_version, strategy_type, status, paper_roi,"
+        " paper_trades_count, activated_at, config_hash FROM strategies"
+        " WHERE %s::text IS NULL OR status = %s ORDER BY strategy_name, strategy_id", (status, status))
+    cols = [d.name for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def strategy_status_history(conn: Any, strategy_id: int) -> list[dict[str, Any]]:
+    cur = conn.execute("SELECT from_status, to_status, reason, changed_by, changed_at FROM strategy_status_changes"
+                       " WHERE strategy_id = %s ORDER BY changed_at, id", (strategy_id,))
+    cols = [d.name for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _set_status(conn: Any, strategy_id: int, old: str, target: str, by: str, reason: str | None) -> None:
+    conn.execute(
+        "UPDATE strategies SET status = %s,"
+        " activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END,"
+        " deactivated_at = CASE WHEN %s IN ('inactive', 'deprecated') AND activated_at IS NOT NULL"
+        " THEN now() ELSE deactivated_at END WHERE strategy_id = %s",
+        (target, target, target, strategy_id))
+    conn.execute("INSERT INTO strategy_status_changes (strategy_id, from_status, to_status, reason, changed_by)"
+                 " VALUES (%s, %s, %s, %s, %s)", (strategy_id, old, target, reason, by))
+
+
+def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None = None) -> dict[str, Any]:
+    """Move a strategy version along its lifecycle; refuses illegal moves and records who/when/why.
+
+    Activating a version makes any other active version of the same strategy inactive (one live version
+    per strategy, as `sync_strategies` does for a new YAML version); that change is recorded too."""
+    if target not in STATUSES:
+        raise StrategyError(f"status {target!r} is not one of {', '.join(STATUSES)}")
+    by = " ".join((by or "").split())
+    if not by:
+        raise StrategyError("by: say who is making this change")
+    with conn.transaction():
+        row = get_strategy_row(conn, ref)
+        conn.execute("SELECT 1 FROM strategies WHERE strategy_id = %s FOR UPDATE", (row["strategy_id"],))
+        label = f"{row['strategy_name']}@{row['strategy_version']}"
+        status = conn.execute("SELECT status FROM strategies WHERE strategy_id = %s",
+                              (row["strategy_id"],)).fetchone()[0]
+        if status == target:
+            raise StrategyError(f"strategy {label} is already {target}")
+        if target not in TRANSITIONS[status]:
+            allowed = ", ".join(sorted(TRANSITIONS[status])) or "nothing (deprecated is final)"
+            raise StrategyError(f"strategy {label} is {status}: it can move to {allowed}, not {target}")
+        if target == "active":
+            others = conn.execute(
+                "SELECT strategy_id, strategy_version FROM strategies WHERE strategy_name = %s AND status = 'active'"
+                " AND strategy_id <> %s FOR UPDATE", (row["strategy_name"], row["strategy_id"])).fetchall()
+            for other_id, _other_version in others:
+                _set_status(conn, other_id, "active", "inactive", by, f"superseded by {label}")
+        _set_status(conn, row["strategy_id"], status, target, by, reason)
+    return get_strategy_row(conn, label)
