@@ -3,7 +3,9 @@
 `trade_strategies.yaml` holds one block per strategy with a `version`; `sync_strategies` stores each block
 as a `strategies` row (config = the block without `version`/`enabled`). A version's config never changes:
 a block whose config differs from the stored row of the same version is refused with a message telling
-the user to bump the version. `enabled` maps to the row's status (active / inactive).
+the user to bump the version. `enabled` maps to the row's status (active / inactive) until an operator
+moves the version with `transition` (recorded in strategy_status_changes); from then on the operator's
+decision stands.
 
 At decision time a strategy answers two questions, cheaply:
   * `phase_block(market, game, now)`  - is this market in the strategy's moment (pre-game window, halftime,
@@ -135,7 +137,10 @@ def sync_strategies(conn: Any, definitions: Iterable[StrategyDefinition]) -> Syn
                     f"({changes}); strategy versions are immutable - bump strategies.{d.name}.version "
                     f"(e.g. {bump_version(d.version)}) to create a new version")
             status = row[2]
-            if status != wanted_status and status in ("active", "inactive"):
+            # a lifecycle change made by an operator (`precog strategies ...`, dashboard) outranks `enabled`
+            managed = conn.execute("SELECT 1 FROM strategy_status_changes WHERE strategy_id = %s LIMIT 1",
+                                   (row[0],)).fetchone() is not None
+            if status != wanted_status and status in ("active", "inactive") and not managed:
                 conn.execute(
                     "UPDATE strategies SET status = %s,"
                     " activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END,"
