@@ -112,6 +112,9 @@ SCENARIOS = (
      "channel against receivers that echo what they got, dashboard requests; then stdout/stderr (debug logs), every "
      "text/JSON column, every file under PRECOG_HOME and every notification body are scanned."),
     ("test_rel_injection.py", "SQL injection strings through CLI free-text options and every dashboard input."),
+    ("test_rel_injection_files.py", "SQL injection strings in the files the CLI reads (names, keys, values): "
+     "`methods import` exports, `models create` configs, `forecast elo predict/train` games and `forecast wp "
+     "predict` plays CSVs, `espn parse` scoreboards, `backtest --data` recordings, `config validate --dir` YAML."),
 )
 
 

@@ -86,6 +86,8 @@ class RecordingDataset:
                     kind = env.get("type")
                     if kind in ("ticker", "ticker_v2"):
                         q = parse_ticker(env["msg"])
+                        if not _tradable_ticker(q.ticker):  # the local exchange refuses it: skip the frame
+                            raise ValueError(f"ticker {q.ticker!r} is not valid")
                         if q.yes_bid is None or q.yes_ask is None or q.yes_bid <= 0 or q.yes_ask >= 1:
                             continue
                         data = {"bid": q.yes_bid, "ask": q.yes_ask, "fair": (q.yes_bid + q.yes_ask) / 2,
@@ -143,6 +145,11 @@ class RecordingDataset:
                                 "home_timeouts": getattr(g, "home_timeouts", None) or 3,
                                 "away_timeouts": getattr(g, "away_timeouts", None) or 3})
         return out
+
+
+def _tradable_ticker(ticker: str) -> bool:
+    """The exchange's ticker rule: 1-200 characters, no whitespace or / ? #."""
+    return 0 < len(ticker) <= 200 and not any(c.isspace() or c in "/?#" for c in ticker)
 
 
 def _yes_team(ticker: str) -> str | None:

@@ -9,6 +9,7 @@ time and `precog run` drives it in real time.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -190,6 +191,17 @@ class Engine:
                         {**pm.get("trailing_stop", {}), **m.position_mgmt.get("trailing_stop", {})}))
         self.prices = PriceCache(venue.market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
                                  max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
+        # system_health rows (the dashboard's Engine health): at most one write per interval, plus one when a
+        # component's status changes; backtests replay the past and write none
+        self.health_interval = timedelta(seconds=float(config.get("system.health_checks.interval_seconds", 60)))
+        self.max_latency_ms = float(config.get("system.health_checks.max_api_latency_ms", 5000))
+        self._health_written: datetime | None = None
+        self._health_status: dict[str, str] = {}
+        self._cycle_ms: float | None = None
+        self._cycle_error: str | None = None
+        self._cycle_failures = 0
+        self._venue_ok: bool | None = None  # None until the engine has called the venue
+        self._venue_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -292,6 +304,60 @@ class Engine:
     # ------------------------------------------------------------------ one cycle
 
     async def step(self) -> None:
+        started = time.perf_counter()
+        try:
+            await self._cycle()
+        except Exception as exc:
+            self._cycle_failures += 1
+            self._cycle_error = f"{type(exc).__name__}: {exc}"[:500]
+            self._record_health(self.clock())
+            raise
+        self._cycle_ms = (time.perf_counter() - started) * 1000
+        self._cycle_failures = 0
+        self._cycle_error = None
+        self._record_health(self.clock())
+
+    def _health_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
+        if self._cycle_failures >= 3:
+            status = "down"
+        elif self._cycle_failures or self.trading_state != "ACTIVE" or (
+                self._cycle_ms is not None and self._cycle_ms > self.max_latency_ms):
+            status = "degraded"
+        else:
+            status = "healthy"
+        rows = [("trading_engine", status, {
+            "run_id": self.run_id, "mode": self.mode, "kind": self.kind, "trading_state": self.trading_state,
+            "cycle_latency_ms": None if self._cycle_ms is None else round(self._cycle_ms, 1),
+            "open_positions": len(self.portfolio.open_positions()),
+            "open_orders": sum(1 for o in self.executor.open.values() if o.status not in TERMINAL),
+            "steps": self.stats.steps, "consecutive_failures": self._cycle_failures,
+            "last_error": self._cycle_error})]
+        if self._venue_ok is not None:
+            component = "kalshi_api" if self.venue.platform_id == "kalshi" else "exchange"
+            rows.append((component, "healthy" if self._venue_ok else "down",
+                         {"platform_id": self.venue.platform_id, "run_id": self.run_id,
+                          "last_error": self._venue_error}))
+        return rows
+
+    def _record_health(self, now: datetime) -> None:
+        """One system_health row per component when the interval has passed or a status changed."""
+        if self.kind == "backtest" or self.conn.closed or self.conn.broken:
+            return
+        rows = self._health_rows()
+        due = self._health_written is None or now - self._health_written >= self.health_interval
+        if not due and all(self._health_status.get(c) == st for c, st, _ in rows):
+            return
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany("INSERT INTO system_health (component, status, details) VALUES (%s, %s, %s)",
+                                [(c, st, jsonb(d)) for c, st, d in rows])
+        except psycopg.Error as exc:  # health is reporting, never a reason to stop trading
+            log.warning("could not write system_health: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            return
+        self._health_written = now
+        self._health_status = {c: st for c, st, _ in rows}
+
+    async def _cycle(self) -> None:
         if self.conn.closed or self.conn.broken:
             await self._recover_database()
         now = self.clock()
@@ -316,12 +382,18 @@ class Engine:
         for t in tickers:
             if t in self._settled_markets and t not in {p.market_id for p in self.portfolio.open_positions()}:
                 continue
-            if self.market_data == "poll":
-                cached = await self.prices.get(t)
-                if cached is not None:
-                    self.snapshots[t] = cached
-                continue
-            m = await self.venue.market(t)
+            try:
+                if self.market_data == "poll":
+                    cached = await self.prices.get(t)
+                    self._venue_ok, self._venue_error = True, None
+                    if cached is not None:
+                        self.snapshots[t] = cached
+                    continue
+                m = await self.venue.market(t)
+            except Exception as exc:
+                self._venue_ok, self._venue_error = False, f"{type(exc).__name__}: {exc}"[:500]
+                raise
+            self._venue_ok, self._venue_error = True, None
             self.snapshots[t] = m
             self.prices.put(m)
 

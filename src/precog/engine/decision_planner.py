@@ -60,6 +60,7 @@ class DecisionPlanner:
         from precog.trading.snapshot import load_snapshot
 
         snap = load_snapshot(self.conn, self.settings, self.mode)
+        self.risk.set_method_history(snap.method_history)  # each method's own loss limits
         result = self.engine.scan(snap.markets, snap.games, positions=snap.positions, balance=snap.balance,
                                   now=time.time())
         out = []

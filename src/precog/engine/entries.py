@@ -244,6 +244,7 @@ class EngineRisk:
         from precog.trading.risk import LIVE, PAPER, RiskManager
 
         self.conn = conn
+        self.mode = mode
         risk_mode = LIVE if mode == "live" else PAPER
         recorder = PgRejectionRecorder(conn, mode) if record else None
         self.risk = RiskManager(settings, mode=risk_mode, gate=gate, recorder=recorder)
@@ -273,8 +274,15 @@ class EngineRisk:
             units[int(r[0])] = _Unit(strategy, ModelRef(r[12], r[13], r[14], r[15]), method)
         self.units = units
 
-    def sync(self, positions: list[Any], balance: Decimal) -> None:
+    def sync(self, positions: list[Any], balance: Decimal, now: float | None = None) -> None:
+        """Per cycle: our open positions and balance, and the methods' closed positions (one query) for their
+        own loss limits (daily loss, consecutive losses, rapid loss)."""
+        import time
+
+        from precog.trading.method_risk import load_method_history
+
         self.risk.sync(positions, balance)
+        self.risk.set_method_history(load_method_history(self.conn, self.mode, time.time() if now is None else now))
 
     def approve(self, plan: EntryPlan, m: Market, method: MethodSpec, *, event_id: str, sport: str,
                 confidence: str, now: float, close_ts: float | None = None) -> Any:

@@ -19,7 +19,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from precog.forecast.elo import EloForecast
+from precog.forecast.errors import ForecastError
 
+TEAM_CODE_MAX = 10  # teams.team_code VARCHAR(10)
 HISTORY_COLUMNS = ("team_id", "model_id", "game_date", "rating_before", "rating_after", "opponent_team_id",
                    "game_result", "k_factor", "game_key", "season")
 
@@ -58,6 +60,9 @@ def store_replay(conn: psycopg.Connection[Any], forecasts: Sequence[EloForecast]
         created: list[str] = []
         if create_missing_teams:
             for code in sorted(set(codes_in_file) - set(teams)):
+                if len(code) > TEAM_CODE_MAX:  # teams.team_code is VARCHAR(10)
+                    raise ForecastError(f"{source or 'games file'}: team code {code!r} is longer than "
+                                        f"{TEAM_CODE_MAX} characters; it cannot be added to the teams table")
                 row = conn.execute(
                     "INSERT INTO teams (team_code, team_name, sport, metadata) VALUES (%s, %s, %s, %s) RETURNING team_id",
                     (code, code, sport, Jsonb({"created_by": "precog forecast elo train", "source": source})),

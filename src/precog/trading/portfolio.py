@@ -220,7 +220,10 @@ class Portfolio:
                             event_id: str | None, extra_meta: dict[str, Any] | None) -> PositionState:
         if order.position_id is not None:
             pos = self.get(order.position_id)
-            if pos is not None:
+            # A late fill of an entry order whose position has meanwhile been exited in full (e.g. a resting
+            # remainder filling after the exit, or booked by reconciliation after a restart) opens a new
+            # position: a closed position is history and must not silently hold contracts again.
+            if pos is not None and pos.status == "open":
                 return pos
         pid = self.conn.execute("SELECT nextval('position_id_seq')").fetchone()[0]  # type: ignore[index]
         meta: dict[str, Any] = {"run_id": order.run_id, "confidence": order.confidence or "medium",

@@ -9,7 +9,10 @@ Checks: trading state (breakers), strategy/model/method status, price sanity, ma
 close, trading hours, data freshness (quote, game state), edge >= effective minimum (recomputed here from
 the intent's price, fee and slippage), confidence, volume, spread, balance, open-position count, never
 both sides of one market, and exposure per market, per game (positions and dollars, all its markets and
-both sides together), per sport, per correlated group and in total. An approval reserves its exposure
+both sides together), per sport, per correlated group and in total; and the method's own limits (its
+risk_config): daily loss, consecutive losses and rapid loss from its closed positions (`set_method_history`,
+loaded once per scan / cycle), and its own open exposure against the stricter of its and the global total
+cap. A method can only tighten a global limit, never loosen it. An approval reserves its exposure
 until it is released (order done) or expires unused, so approvals issued back to back see each other.
 """
 
@@ -19,7 +22,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -29,6 +32,7 @@ from precog.trading.edges import CostTable, effective_min_edge, q4
 from precog.trading.exposure import ExposureBook
 from precog.trading.forecasts import ModelRef
 from precog.trading.method_config import MethodRuntime
+from precog.trading.method_risk import Block, MethodHistory
 from precog.trading.settings import TradingSettings
 from precog.trading.strategies import EntryStrategy
 from precog.trading.views import LIVE_GAME_STATUSES, GameView, MarketView, PositionView, correlation_group
@@ -39,10 +43,10 @@ _TRADABLE = {PAPER: frozenset({"testing", "active"}), LIVE: frozenset({"active"}
 _MODEL_TRADABLE = {PAPER: frozenset({"testing", "validating", "active"}), LIVE: frozenset({"active"})}
 
 CHECKS = (
-    "trading_state", "status", "size", "price_sanity", "market_open", "time_to_close", "trading_hours",
+    "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "time_to_close", "trading_hours",
     "data_freshness", "edge", "confidence", "volume", "spread", "balance", "position_count", "both_sides",
     "market_exposure", "game_positions", "game_exposure", "sport_exposure", "correlated_exposure",
-    "total_exposure",
+    "total_exposure", "method_exposure",
 )
 
 
@@ -182,6 +186,11 @@ class _Reservation:
     side: str
     cost: Decimal
     count: int
+    method_id: int | None = None
+
+
+def _method_id(intent: OrderIntent) -> int | None:
+    return intent.method.method_id if intent.method is not None else None
 
 
 class RiskManager:
@@ -206,19 +215,37 @@ class RiskManager:
         self._pct_for: Decimal | None = None
         self._pct_value = ZERO
         self._tz = ZoneInfo(settings.trading_hours_timezone) if settings.trading_hours_enabled else None
+        # per-method state: open exposure (positions, resting entries, reservations) and closed-position history
+        self.by_method: dict[int, Decimal] = {}
+        self.method_history = MethodHistory()
+        self._loss_tz = ZoneInfo(settings.breakers.timezone)
+        self._day: tuple[float, float] = (float("inf"), float("-inf"))  # [start, end) of the cached local day
+        self._loss_blocks: dict[int, tuple[float, Block | None]] = {}
+
+    def set_method_history(self, history: MethodHistory) -> None:
+        """The methods' closed positions (load once per scan / cycle with method_risk.load_method_history)."""
+        self.method_history = history
+        self._loss_blocks = {}
+
+    def _add_method(self, method_id: int | None, cost: Decimal) -> None:
+        if method_id is not None:
+            self.by_method[method_id] = self.by_method.get(method_id, ZERO) + cost
 
     # ------------------------------------------------------------ state
     def sync(self, positions: Iterable[PositionView], balance: Decimal | None = None) -> None:
         """Rebuild exposure from the authoritative open positions; outstanding approvals stay reserved."""
         self.book = ExposureBook()
+        self.by_method = {}
         for pos in positions:
             self.book.add(pos.ticker, pos.side, pos.event_ticker, pos.sport,
                           pos.correlation_group or correlation_group(pos.sport, pos.event_ticker, None), pos.cost)
+            self._add_method(pos.method_id, pos.cost)
         if balance is not None:
             self.balance = balance
         for res in self._reservations.values():
             m = res.approval.intent.market
             self.book.add(res.ticker, res.side, m.event_ticker, m.sport, m.group, res.cost)
+            self._add_method(res.method_id, res.cost)
 
     def release(self, approval: Approval) -> None:
         """The order for this approval is finished (filled, canceled or never sent): free what is still reserved."""
@@ -227,6 +254,7 @@ class RiskManager:
         if res is not None:
             self.book.remove(res.ticker, res.side, res.cost)
             self.reserved_cash -= res.cost
+            self._add_method(res.method_id, -res.cost)
 
     def on_fill(self, approval: Approval, count: int, price: Decimal, fee: Decimal) -> None:
         """Move `count` filled contracts from the reservation into a holding at the fill price."""
@@ -240,10 +268,12 @@ class RiskManager:
             res.cost -= freed
             self.book.remove(res.ticker, res.side, freed)
             self.reserved_cash -= freed
+            self._add_method(res.method_id, -freed)
             if res.count <= 0:
                 self._reservations.pop(approval.approval_id, None)
         cost = price * count + fee
         self.book.add(m.ticker, intent.side, m.event_ticker, m.sport, m.group, cost)
+        self._add_method(_method_id(intent), cost)
         self.balance -= cost
 
     def _expire(self, now: float) -> None:
@@ -278,14 +308,36 @@ class RiskManager:
             if method is not None:
                 if method.max_position_dollars is not None:
                     position = min(position, method.max_position_dollars)
-                if method.max_total_exposure is not None:
-                    total = min(total, method.max_total_exposure)
+                # the method's max_total_exposure binds the method's own exposure (method_cap), not the book's
                 if method.max_correlated_exposure is not None:
                     correlated = min(correlated, method.max_correlated_exposure)
             found = (position, s.sport_share(sport) * total, correlated, total)
             self._caps_cache[key] = found
         position, sport_cap, correlated, total = found
         return min(position, self._pct_cap), sport_cap, correlated, total
+
+    def method_cap(self, method: MethodRuntime | None) -> Decimal | None:
+        """The cap on one method's own open exposure: the stricter of its max_total_exposure and the global."""
+        if method is None or method.max_total_exposure is None:
+            return None
+        return min(method.max_total_exposure, self.settings.max_total_exposure)
+
+    def method_loss_block(self, method: MethodRuntime, now: float) -> Block | None:
+        """The method's tripped loss limit (check, reason, details), else None; computed once per `now`."""
+        mid = method.method_id
+        if mid is None or mid not in self.method_history.closes:
+            return None
+        cached = self._loss_blocks.get(mid)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        start, end = self._day
+        if not (start <= now < end):
+            local = datetime.fromtimestamp(now, self._loss_tz).replace(hour=0, minute=0, second=0, microsecond=0)
+            start, end = local.timestamp(), (local + timedelta(days=1)).timestamp()
+            self._day = (start, end)
+        block = self.method_history.loss_block(method, now, start)
+        self._loss_blocks[mid] = (now, block)
+        return block
 
     def position_cap(self, strategy: EntryStrategy, method: MethodRuntime | None, sport: str = "") -> Decimal:
         return self.caps(strategy, method, sport)[0]
@@ -302,7 +354,7 @@ class RiskManager:
         """Dollar room left under each cap for a new entry in `market` (what sizing must fit into)."""
         book = self.book
         position, sport_cap, correlated, total = self.caps(strategy, method, market.sport)
-        return [
+        room = [
             ("market_exposure", position - book.by_market.get(market.ticker, ZERO)),
             ("game_exposure", self.settings.max_exposure_per_game - book.by_game.get(market.event_ticker, ZERO)),
             ("sport_exposure", sport_cap - book.by_sport.get(market.sport, ZERO)),
@@ -310,6 +362,10 @@ class RiskManager:
             ("total_exposure", total - book.total),
             ("balance", self.balance - self.reserved_cash),
         ]
+        method_cap = self.method_cap(method)
+        if method_cap is not None and method is not None and method.method_id is not None:
+            room.append(("method_exposure", method_cap - self.by_method.get(method.method_id, ZERO)))
+        return room
 
     # ------------------------------------------------------------ the gate
     def approve(self, intent: OrderIntent, now: float | None = None) -> Approval | Rejection:
@@ -330,8 +386,11 @@ class RiskManager:
         cost = checked
         approval = Approval(_TOKEN, next(_ids), intent, now, now + self.settings.approval_ttl_seconds, cost)
         m = intent.market
-        self._reservations[approval.approval_id] = _Reservation(approval, m.ticker, intent.side, cost, intent.quantity)
+        mid = _method_id(intent)
+        self._reservations[approval.approval_id] = _Reservation(approval, m.ticker, intent.side, cost, intent.quantity,
+                                                                mid)
         self.book.add(m.ticker, intent.side, m.event_ticker, m.sport, m.group, cost)
+        self._add_method(mid, cost)
         self.reserved_cash += cost
         if approval.expires_ts < self._next_expiry:
             self._next_expiry = approval.expires_ts
@@ -371,6 +430,10 @@ class RiskManager:
                                  f"{'/'.join(sorted(allowed))})", {}
             if not method.sport_enabled(m.sport):
                 return "status", f"method {method.label} does not trade {m.sport}", {}
+            # -- the method's own loss limits (its risk_config circuit breakers)
+            loss_block = self.method_loss_block(method, now)
+            if loss_block is not None:
+                return loss_block
         # -- size and price sanity
         if intent.quantity < 1:
             return "size", f"quantity {intent.quantity} is not a whole number of contracts >= 1", {}
@@ -466,6 +529,12 @@ class RiskManager:
                 {"cap": group_cap}
         if book.total + stake > total_cap:
             return "total_exposure", f"total exposure {book.total} + {stake} > {total_cap}", {"cap": total_cap}
+        method_cap = self.method_cap(method)
+        if method_cap is not None and method is not None and method.method_id is not None:
+            have = self.by_method.get(method.method_id, ZERO)
+            if have + stake > method_cap:
+                return "method_exposure", f"method {method.label} exposure {have} + {stake} > " \
+                                          f"max_total_exposure_dollars {method_cap}", {"cap": method_cap}
         return stake
 
     def _outside_hours(self, now: float) -> str | None:

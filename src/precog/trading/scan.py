@@ -57,6 +57,7 @@ def run_scan(conn: Any, cfg: Config, connect: Callable[[], Any], *, mode: str = 
     snapshot = load_snapshot(conn, settings, mode)
     board = board_for(connect, settings, alerts=alerts, environment=environment)
     risk = RiskManager(settings, mode=mode, gate=board)
+    risk.set_method_history(snapshot.method_history)  # each method's own loss limits
     engine = DecisionEngine(settings, units.units, risk, breakers=board)
     result = engine.scan(snapshot.markets, snapshot.games, positions=snapshot.positions, balance=snapshot.balance,
                          now=time.time() if now is None else now)

@@ -9,6 +9,7 @@ something changed.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from precog.domain.money import ONE
+from precog.trading.method_risk import MethodHistory, load_method_history
 from precog.trading.settings import TradingSettings
 from precog.trading.views import GameView, MarketView, PositionView, correlation_group
 
@@ -28,6 +30,8 @@ class Snapshot:
     positions: list[PositionView]
     balance: Decimal
     out_of_scope: dict[str, int] = field(default_factory=dict)
+    # the methods' recent closed positions, for their own loss limits (RiskManager.set_method_history)
+    method_history: MethodHistory = field(default_factory=MethodHistory)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -192,7 +196,7 @@ def load_balance(conn: Any, mode: str, settings: TradingSettings) -> Decimal:
     return Decimal(row[0])
 
 
-def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper") -> Snapshot:
+def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper", now: float | None = None) -> Snapshot:
     markets, links, skipped = load_markets(conn, settings)
     return Snapshot(markets, load_games(conn, links), load_positions(conn, mode), load_balance(conn, mode, settings),
-                    skipped)
+                    skipped, load_method_history(conn, mode, time.time() if now is None else now))

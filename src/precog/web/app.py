@@ -38,6 +38,7 @@ from precog.trading.breakers import SPECS, mode_of
 from precog.trading.exits import ExitRules
 from precog.trading.methods import ActivationRules, MethodError, rules_from_config
 from precog.trading.settings import TradingSettings
+from precog.trading.strategies import StrategyError
 from precog.trading.trading_state import TradingMode, worst
 from precog.web import controls, queries
 from precog.web.auth import DashboardToken, bearer_of
@@ -256,7 +257,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
         return _error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
 
     for exc_type, status in ((queries.QueryError, 422), (AlertError, 422), (controls.ControlError, 409),
-                             (IllegalTransition, 409), (ForecastError, 409), (MethodError, 409), (AlertNotFound, 404),
+                             (IllegalTransition, 409), (ForecastError, 409), (MethodError, 409), (StrategyError, 409), (AlertNotFound, 404),
                              (controls.NotFound, 404), (DatabaseUnavailable, 503)):
         def handler(request: Request, exc: Exception, _status: int = status) -> Response:
             return _error(_status, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -462,5 +463,11 @@ def create_app(settings: DashboardSettings) -> FastAPI:
                                             activation=settings.method_activation)
         audit(request, f"method {method_id} -> {body.target}", body.by)
         return {"method": result}
+
+    @app.post("/api/strategies/{strategy_id}/transition", dependencies=write)
+    def strategy_transition(strategy_id: int, body: TransitionBody, request: Request) -> Any:
+        result = controls.transition_strategy(connect, strategy_id, body.target, by=_who(body.by), reason=body.reason)
+        audit(request, f"strategy {strategy_id} -> {body.target}", body.by)
+        return {"strategy": result}
 
     return app

@@ -4,7 +4,8 @@ alerts: precog.alerts.store (acknowledge -> resolve lifecycle) and precog.alerts
 trading state and breakers: the breaker board of precog.trading.scan.board_for over the shared PostgreSQL
 stores, so a halt from the dashboard is the same `manual` breaker trip as `precog halt`, seen by every engine;
 methods: precog.trading.methods.transition (activation rules, audit trail);
-models: precog.forecast.registry.transition (the lifecycle rules and audit trail).
+models: precog.forecast.registry.transition (the lifecycle rules and audit trail);
+strategies: precog.trading.strategies.transition (the lifecycle rules and audit trail).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from precog.alerts.api import AlertRaiser
 from precog.alerts.model import AlertRecord
 from precog.forecast import registry
 from precog.trading import methods as method_registry
+from precog.trading import strategies as strategy_registry
 from precog.trading.breakers import SPECS, BreakerBoard, BreakerError
 from precog.trading.scan import board_for
 from precog.trading.settings import TradingSettings
@@ -149,3 +151,17 @@ def transition_method(connect: Connect, method_id: int, target: str, *, by: str,
         record = method_registry.transition(conn, f"{row[0]}@{row[1]}", target, by=by, reason=reason,
                                             activation=activation)
     return {"method_id": record.method_id, "status": record.status}
+
+
+# ---------------------------------------------------------------- strategies
+
+def transition_strategy(connect: Connect, strategy_id: int, target: str, *, by: str,
+                        reason: str | None) -> dict[str, Any]:
+    with connect() as conn:
+        row = conn.execute("SELECT strategy_name, strategy_version FROM strategies WHERE strategy_id = %s",
+                           (strategy_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"strategy {strategy_id} does not exist")
+        record = strategy_registry.transition(conn, f"{row[0]}@{row[1]}", target, by=by, reason=reason)
+    return {"strategy_id": record["strategy_id"], "strategy_name": record["strategy_name"],
+            "strategy_version": record["strategy_version"], "status": record["status"]}

@@ -563,6 +563,8 @@ const MODEL_NEXT = { draft: ["testing", "deprecated"], training: ["validating", 
   validating: ["testing", "active", "deprecated"], testing: ["active", "deprecated"], active: ["deprecated"], deprecated: [] };
 const METHOD_NEXT = { draft: ["testing", "deprecated"], testing: ["active", "deprecated"],
   active: ["inactive", "deprecated"], inactive: ["active", "testing", "deprecated"], deprecated: [] };
+const STRATEGY_NEXT = { draft: ["testing", "deprecated"], testing: ["active", "deprecated"],
+  active: ["inactive", "deprecated"], inactive: ["active", "testing", "deprecated"], deprecated: [] };
 
 /* Buttons for the lifecycle moves a version may make; the server re-checks every rule. */
 function lifecycleButtons(kind, id, name, status, nextOf) {
@@ -575,7 +577,7 @@ function lifecycleButtons(kind, id, name, status, nextOf) {
       const v = await confirmAction("Move " + kind + " " + name + " to " + target + "?",
         "The lifecycle rules are checked (e.g. activation needs enough paper trades or evaluated predictions); the change is recorded with your name.",
         [{ name: "reason", label: "Reason", placeholder: "why" }], "Move to " + target);
-      if (v) act("/api/" + kind + "s/" + id + "/transition", { target, reason: v.reason || null }, kind + " " + name + " moved to " + target);
+      if (v) act("/api/" + (kind === "strategy" ? "strategies" : kind + "s") + "/" + id + "/transition", { target, reason: v.reason || null }, kind + " " + name + " moved to " + target);
     },
   })));
 }
@@ -600,10 +602,11 @@ async function loadMethods() {
   const strategies = section("Strategies", table([
     { label: "strategy", value: (s) => label(s.strategy_name, s.strategy_version) },
     { label: "type", value: (s) => s.strategy_type },
-    { label: "status", value: (s) => pill(s.status, s.status === "active" ? "good" : "") },
+    { label: "status", value: (s) => pill(s.status, s.status === "active" ? "good" : s.status === "deprecated" ? "dim" : "") },
     { label: "closed", value: (s) => String(s.closed_positions), cls: "r" },
     { label: "realized", value: (s) => moneyCell(s.realized_pnl), cls: "r" },
     { label: "paper ROI", value: (s) => (s.paper_roi === null ? "—" : pct(s.paper_roi)) },
+    { label: "lifecycle", value: (s) => lifecycleButtons("strategy", s.strategy_id, label(s.strategy_name, s.strategy_version), s.status, STRATEGY_NEXT) },
   ], data.strategies, { empty: "no strategies", testid: "strategies-table" }));
   const models = section("Probability models", table([
     { label: "model", value: (m) => label(m.model_name, m.model_version) },
