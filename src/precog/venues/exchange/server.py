@@ -385,60 +385,26 @@ class ExchangeApp:
 
     async def fills(self, request: Request) -> Response:
         acct = self._account(request)
-        limit = _q_int(request, "limit", 100, lo=1, hi=1000)
-        before = decode_cursor(request.query_params.get("cursor"), "fills")
         ticker = request.query_params.get("ticker")
         order_id = request.query_params.get("order_id")
-        min_ts = _q_int(request, "min_ts")
-        max_ts = _q_int(request, "max_ts")
-        ex = self.exchange
-        with ex.lock:
-            out: list[dict[str, Any]] = []
-            last = None
-            more = False
-            for rec in reversed(acct.fills):
-                f = fill_view(rec, acct.user_id)
-                if before is not None and f.seq >= before:
-                    continue
-                if ticker and f.ticker != ticker or order_id and f.order_id != order_id:
-                    continue
-                ts = f.created_ms // 1000
-                if (min_ts is not None and ts < min_ts) or (max_ts is not None and ts > max_ts):
-                    continue
-                if len(out) == limit:
-                    more = True
-                    break
-                out.append(fill_json(f))
-                last = f.seq
-        return _json({"fills": out, "cursor": encode_cursor("fills", last) if more and last else ""})
+        with self.exchange.lock:
+            views = (fill_view(rec, acct.user_id) for rec in reversed(acct.fills))
+            out, cursor = _newest_first_page(
+                request, "fills", views,
+                lambda f: not (ticker and f.ticker != ticker or order_id and f.order_id != order_id),
+                lambda f: f.created_ms, fill_json)
+        return _json({"fills": out, "cursor": cursor})
 
     async def settlements(self, request: Request) -> Response:
         acct = self._account(request)
-        limit = _q_int(request, "limit", 100, lo=1, hi=1000)
-        before = decode_cursor(request.query_params.get("cursor"), "settlements")
         ticker = request.query_params.get("ticker")
         event_ticker = request.query_params.get("event_ticker")
-        min_ts = _q_int(request, "min_ts")
-        max_ts = _q_int(request, "max_ts")
-        ex = self.exchange
-        with ex.lock:
-            out: list[dict[str, Any]] = []
-            last = None
-            more = False
-            for s in reversed(acct.settlements):
-                if before is not None and s.seq >= before:
-                    continue
-                if ticker and s.ticker != ticker or event_ticker and s.event_ticker != event_ticker:
-                    continue
-                ts = s.settled_ms // 1000
-                if (min_ts is not None and ts < min_ts) or (max_ts is not None and ts > max_ts):
-                    continue
-                if len(out) == limit:
-                    more = True
-                    break
-                out.append(settlement_json(s))
-                last = s.seq
-        return _json({"settlements": out, "cursor": encode_cursor("settlements", last) if more and last else ""})
+        with self.exchange.lock:
+            out, cursor = _newest_first_page(
+                request, "settlements", reversed(acct.settlements),
+                lambda s: not (ticker and s.ticker != ticker or event_ticker and s.event_ticker != event_ticker),
+                lambda s: s.settled_ms, settlement_json)
+        return _json({"settlements": out, "cursor": cursor})
 
     # ------------------------------------------------------------------ orders
 
@@ -1007,3 +973,28 @@ def _status_filter(status: str | None) -> frozenset[str] | None:
 
 
 __all__ = ["API_PREFIX", "WS_PATH", "create_app", "ExchangeApp", "FaultMiddleware"]
+
+
+def _newest_first_page(request: Request, kind: str, records: Any, keep: Any, ms_of: Any,
+                       to_json: Any) -> tuple[list[dict[str, Any]], str]:
+    """One page of `records` (newest first, each with a `seq`) after the request's cursor, filtered by `keep`
+    and the request's min_ts/max_ts (seconds); returns the JSON rows and the next cursor ("" when done)."""
+    limit = _q_int(request, "limit", 100, lo=1, hi=1000)
+    before = decode_cursor(request.query_params.get("cursor"), kind)
+    min_ts = _q_int(request, "min_ts")
+    max_ts = _q_int(request, "max_ts")
+    out: list[dict[str, Any]] = []
+    last = None
+    more = False
+    for rec in records:
+        if before is not None and rec.seq >= before or not keep(rec):
+            continue
+        ts = ms_of(rec) // 1000
+        if (min_ts is not None and ts < min_ts) or (max_ts is not None and ts > max_ts):
+            continue
+        if len(out) == limit:
+            more = True
+            break
+        out.append(to_json(rec))
+        last = rec.seq
+    return out, encode_cursor(kind, last) if more and last else ""
