@@ -16,18 +16,32 @@ state and both methods on that market only:
   Orders are matched by the local exchange's matching engine against the quoted book; fills, fees and
   positions are booked by the exchange (Decimal). Nothing is written to the database during the run.
 
-    .venv/bin/python benchmarks/backtest.py [--quick]
+The headline (last line) is that lean path. The rows marked [db] are what `precog backtest` itself runs: the
+live `Engine` (decision, risk, execution, positions in PostgreSQL, an embedded server started for the run)
+on a simulated clock, on a smaller recording (50 markets, a mean-reversion method that trades) and on an
+NFL stretch with in-game states (2021; the shipped Elo pre-game and in-game WP methods, A/B lanes). Each is
+run twice on fresh databases: the reference (the plain Engine stepped at every event time) and the fast
+path (`precog.backtest.stepping`: idle steps skipped, venue reads cached, unchanged quotes kept); the two
+must book the same trades to the cent (checked). events/s there = events / seconds of replay (data
+loading and model training excluded), the best of `--repeats` interleaved runs (the machine is shared);
+CPU events/s counts this process's CPU only (PostgreSQL's work is not in it).
+
+    .venv/bin/python benchmarks/backtest.py [--quick] [--no-db]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,11 +61,11 @@ MARKETS = 500
 CENTS = {f"0.{c:02d}": c for c in range(100)} | {f"0.{c:02d}00": c for c in range(100)}
 
 
-def write_recording(folder: Path, n: int) -> list[str]:
-    tickers = [f"KXREPLAY-M{i:03d}-Y" for i in range(MARKETS)]
+def write_recording(folder: Path, n: int, markets: int = MARKETS) -> list[str]:
+    tickers = [f"KXREPLAY-M{i:03d}-Y" for i in range(markets)]
     t0 = datetime(2025, 10, 5, 17, tzinfo=UTC)
     with Recorder(folder, rotate_seconds=1e9, compresslevel=1) as rec:
-        for i, bid, ask, bsz, asz, ts in generate(n, MARKETS):
+        for i, bid, ask, bsz, asz, ts in generate(n, markets):
             rec.record("kalshi:ws", {"type": "ticker", "sid": 1, "msg": {
                 "market_ticker": tickers[i], "yes_bid_dollars": f"0.{bid:02d}00", "yes_ask_dollars": f"0.{ask:02d}00",
                 "yes_bid_size_fp": str(bsz), "yes_ask_size_fp": str(asz)}}, t0 + timedelta(milliseconds=ts))
@@ -92,9 +106,121 @@ def full_engine(folder: Path, tickers: list[str]) -> tuple[float, float, int, Fa
     return time.perf_counter() - t0, time.process_time() - c0, n, rt, edge
 
 
+class MeanReversionModel:
+    """P(yes) = the mean of the market's last 20 fair values: a method that disagrees with the quote and trades."""
+
+    key = "mean_reversion"
+
+    def train(self, archive: Any, start_ms: int, end_ms: int) -> int:
+        return 0
+
+    def observe(self, event: Any, game: Any) -> None:
+        return None
+
+    def estimate(self, game: Any, now_ms: int) -> Any:
+        from precog.engine.core import Estimate
+
+        recent = game.history[-20:]
+        if game.final or len(recent) < 5:
+            return None
+        return Estimate((sum(recent, Decimal(0)) / len(recent)).quantize(Decimal("0.0001")), "medium")
+
+
+def _method_row(url: str) -> Any:
+    """The mean-reversion method as database rows (model, strategy, method) and the ChosenMethod running it."""
+    from precog.backtest.methods import HOLD_TO_SETTLEMENT, ChosenMethod
+    from precog.db.connection import connect
+    from precog.engine.entries import MethodSpec
+    from precog.ingest.scd2 import jsonb
+
+    with connect(url, autocommit=True) as conn:
+        model_id = conn.execute("INSERT INTO probability_models (model_name, model_version, model_type, sport, config, "
+                                "status) VALUES ('bench_mean_reversion', 'v1.0', 'fixed', 'nfl', '{}', 'active') "
+                                "RETURNING model_id").fetchone()[0]  # type: ignore[index]
+        strategy_id = conn.execute("INSERT INTO strategies (strategy_name, strategy_version, sport, config, status) "
+                                   "VALUES ('bench_mean_reversion', 'v1.0', 'nfl', '{}', 'active') "
+                                   "RETURNING strategy_id").fetchone()[0]  # type: ignore[index]
+        row = conn.execute(
+            "INSERT INTO methods (method_name, method_version, strategy_id, model_id, position_mgmt_config, "
+            "risk_config, execution_config, sport_config, config_hash, status) VALUES ('bench_mean_reversion', "
+            "'v1.0', %s, %s, %s, '{}', '{}', %s, 'bench-mean-reversion', 'active') RETURNING method_id",
+            (strategy_id, model_id, jsonb(HOLD_TO_SETTLEMENT), jsonb({"nfl": {"enabled": True}}))).fetchone()
+        method_id = row[0]  # type: ignore[index]
+    spec = MethodSpec(method_id=method_id, strategy_id=strategy_id, model_id=model_id,
+                      name="bench_mean_reversion@v1.0", model_key="mean_reversion", phase="pre_game", min_edge=Decimal("0.05"),
+                      kelly_fraction=Decimal("0.25"), position_mgmt=HOLD_TO_SETTLEMENT)
+    return ChosenMethod("bench_mean_reversion@v1.0", spec, "bench_mean_reversion@v1.0", "bench_mean_reversion@v1.0")
+
+
+def db_rows(quick: bool, repeats: int) -> list[tuple[str, float, float, float, int, int, int]]:
+    """(label, events/s, replay seconds, CPU events/s, events, steps, trades) per [db] row, the best of `repeats`
+    runs; raises if the paths book different trades."""
+    import psycopg
+
+    from precog.backtest.runner import BacktestOptions, run_backtest
+    from precog.db import embedded
+    from precog.db.migrate import migrate
+    from precog.paths import shared_data_dir
+
+    logging.disable(logging.WARNING)  # breaker state changes are in the reports
+    rows: list[tuple[str, float, float, float, int, int, int]] = []
+    home = Path(tempfile.mkdtemp(prefix="precog-bt-bench-pg-"))
+    home.chmod(0o755)  # the server may run as its own user
+    try:
+        admin = embedded.server_uri(home)
+        scenarios: list[tuple[str, dict[str, Any], bool]] = []
+        rec = home / "recording"
+        n_rec = 4_000 if quick else 20_000
+        write_recording(rec, n_rec, markets=50)
+        scenarios.append((f"recording, {n_rec:,} quotes / 50 markets, 1 method", {"data": rec}, True))
+        shared = shared_data_dir()
+        if shared is not None:
+            end = date(2021, 9, 14) if quick else date(2021, 9, 30)
+            scenarios.append((f"NFL 2021-09-09..{end:%m-%d} in-game, 2 methods (A/B)",
+                              {"data": shared / "nfl", "start": date(2021, 9, 9), "end": end}, False))
+        for k, (label, kw, own_method) in enumerate(scenarios):
+            booked = []
+            best: dict[bool, tuple[str, float, float, float, int, int, int]] = {}
+            for rep, fast in [(r, f) for r in range(repeats) for f in (False, True)]:
+                name = f"bench_bt_{os.getpid()}_{k}_{rep}_{int(fast)}"
+                with psycopg.connect(admin, autocommit=True) as c:
+                    c.execute(f'CREATE DATABASE "{name}"')
+                url = embedded.with_database(admin, name)
+                migrate(url)
+                extra: dict[str, Any] = {}
+                if own_method:
+                    extra = {"extra_models": {"mean_reversion": MeanReversionModel()},
+                             "extra_methods": [_method_row(url)]}
+                opts = BacktestOptions(out=home / "reports", fast_path=fast, **kw, **extra)
+                result = asyncio.run(run_backtest(url, opts))
+                e = result.summary["engine"]
+                with psycopg.connect(url) as c:
+                    trades = c.execute("SELECT market_id, side, action, price, quantity, fees FROM trades "
+                                       "ORDER BY trade_id").fetchall()
+                booked.append((trades, result.summary["totals"]["pnl"]))
+                with psycopg.connect(admin, autocommit=True) as c:
+                    c.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                path = "fast: idle steps skipped, cached reads" if fast else "reference: Engine.step per event time"
+                row = (f"[db] {label}; {path}", e["events_per_second"], e["replay_seconds"],
+                       e["events"] / e["replay_cpu_seconds"], e["events"], e["steps"], len(trades))
+                if fast not in best or row[1] > best[fast][1]:
+                    best[fast] = row
+            rows.extend([best[False], best[True]])
+            if any(b != booked[0] for b in booked):
+                raise AssertionError(f"{label}: the fast path booked different trades than the reference")
+    finally:
+        embedded.stop(home)
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="200,000 events instead of 1,000,000")
+    ap.add_argument("--quick", action="store_true", help="200,000 events instead of 1,000,000 (and smaller [db] runs)")
+    ap.add_argument("--no-db", action="store_true", help="only the lean path (no PostgreSQL rows)")
+    ap.add_argument("--repeats", type=int, default=2, help="[db] runs per path (the best counts; default 2)")
     args = ap.parse_args()
     n = 200_000 if args.quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="precog-bt-bench-") as tmp:
@@ -109,11 +235,19 @@ def main() -> None:
         by_method[f.method] = by_method.get(f.method, 0) + 1
     audit = rt.exchange.audit()
     assert audit["imbalance"] == 0, audit
-    print(f"{'path':<54}{'events/s':>12}{'seconds':>9}{'CPU events/s':>14}")
-    print(f"{'read + decode only (floor)':<54}{floor_rate:>12,.0f}{floor_s:>9.2f}{n / floor_cpu:>14,.0f}")
-    print(f"{'read + decode + quote state + 2 methods + matching':<54}{full_rate:>12,.0f}{full_s:>9.2f}"
-          f"{n / full_cpu:>14,.0f}")
-    print(f"events: {n:,}; markets: {MARKETS}; orders: {rt.stats.orders:,}; fills by method: {by_method}; "
+    db = [] if args.no_db else db_rows(args.quick, max(1, args.repeats))
+    w = 96
+    print(f"{'path':<{w}}{'events/s':>12}{'seconds':>9}{'CPU events/s':>14}")
+    print(f"{'[lean] read + decode only (floor)':<{w}}{floor_rate:>12,.0f}{floor_s:>9.2f}{n / floor_cpu:>14,.0f}")
+    print(f"{'[lean] read + decode + quote state + 2 methods + matching (precog.backtest.fast)':<{w}}"
+          f"{full_rate:>12,.0f}{full_s:>9.2f}{n / full_cpu:>14,.0f}")
+    for label, rate, secs, cpu_rate, events, steps, trades in db:
+        print(f"{label:<{w}}{rate:>12,.0f}{secs:>9.2f}{cpu_rate:>14,.0f}   ({events:,} events, {steps:,} steps, "
+              f"{trades} trades)")
+    for ref, fast in zip(db[::2], db[1::2], strict=True):
+        print(f"[db] {fast[0].split(';')[0][5:]}: fast path {fast[1] / ref[1]:.2f}x the reference "
+              f"({fast[3] / ref[3]:.2f}x in CPU), same trades")
+    print(f"[lean] events: {n:,}; markets: {MARKETS}; orders: {rt.stats.orders:,}; fills by method: {by_method}; "
           f"edge decisions through plan_entry: {edge.decisions:,} ({edge.approved:,} approved); "
           f"equity ${rt.equity()}")
     print(f"backtest: {full_rate:,.0f} events/s, {full_rate / floor_rate:.2f} of the read floor")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -211,17 +212,22 @@ def _measured_feed_class(base: Any) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.wire_ms: list[float] = []
-            self.writer_cpu_s = 0.0  # CPU time of the writing thread itself (Python work per batch)
-            write = self.store.write_markets
+            self.writer_cpu_s = 0.0  # CPU time of the writing threads themselves (Python work per batch)
+            cpu_lock = threading.Lock()
 
-            def timed_write(*a: Any, **kw: Any) -> Any:
-                started = time.thread_time()
-                try:
-                    return write(*a, **kw)
-                finally:
-                    self.writer_cpu_s += time.thread_time() - started
+            def timed(write: Any) -> Any:
+                def timed_write(*a: Any, **kw: Any) -> Any:
+                    started = time.thread_time()
+                    try:
+                        return write(*a, **kw)
+                    finally:
+                        with cpu_lock:
+                            self.writer_cpu_s += time.thread_time() - started
 
-            self.store.write_markets = timed_write
+                return timed_write
+
+            for store in getattr(self, "writers", (self.store,)):
+                store.write_markets = timed(store.write_markets)
 
         def _queue(self, ticker: str, fields: dict[str, Any], when: float, event_ts: float) -> None:
             if self.stats.updates % 16 == 0:
@@ -288,7 +294,8 @@ async def run_phase(name: str, feed: Any, exchange: ExchangeProcess, rate: float
     }
 
 
-async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int, seconds: float) -> list[dict[str, Any]]:
+async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int, seconds: float,
+                           writers: int = 2) -> list[dict[str, Any]]:
     from precog.db.connection import connect
     from precog.ingest.market_feed import MarketFeed, MarketFeedSettings
     from precog.ingest.market_store import MarketStore
@@ -305,8 +312,9 @@ async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int,
         rest = AsyncKalshiClient(env, rate_limits="premier")
         settings = MarketFeedSettings("local", {SERIES: None}, flush_interval=0.1, discovery_seconds=3600,
                                       freshness_samples=2_000_000)
+        extra = [MarketStore(connect(db_url, autocommit=True), "local") for _ in range(writers - 1)]
         feed = cls(rest, MarketStore(connect(db_url, autocommit=True), "local"), settings, DataQualityMonitor(),
-                   ws_url=env.ws_url)
+                   ws_url=env.ws_url, extra_stores=extra if label == "batched" else ())
         stop = asyncio.Event()
         task = asyncio.create_task(feed.run(stop))
         deadline = time.monotonic() + 120
@@ -327,7 +335,8 @@ async def ingest_benchmark(db_url: str, exchange: ExchangeProcess, markets: int,
         stop.set()
         await asyncio.wait_for(task, 120)
         await rest.aclose()
-        feed.store.conn.close()
+        for store in feed.writers:
+            store.conn.close()
     return results
 
 
@@ -336,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 s phases instead of 10 s")
     parser.add_argument("--markets", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--writers", type=int, default=2,
+                        help="database connections sharing each batch (by market), as `precog ingest run` uses")
     parser.add_argument("--serve-exchange", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_exchange:
@@ -361,11 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     migrate(db_url)
     exchange = ExchangeProcess(args.markets)
     try:
-        results = asyncio.run(ingest_benchmark(db_url, exchange, args.markets, seconds))
+        results = asyncio.run(ingest_benchmark(db_url, exchange, args.markets, seconds, args.writers))
     finally:
         exchange.close()
         if home is not None:
             embedded.stop(home)
+            shutil.rmtree(home, ignore_errors=True)  # a throw-away server: ~200 MB a run otherwise left in /tmp
 
     print(f"{'phase':<16}{'produced/s':>12}{'received/s':>12}{'persisted/s':>13}{'versions/s':>12}"
           f"{'fresh p50 ms':>14}{'fresh p99 ms':>14}{'wire p50/p99':>14}{'flush ms':>10}{'(CPU)':>7}{'rows/flush':>11}{'ingest CPU':>12}"

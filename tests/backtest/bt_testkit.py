@@ -96,3 +96,21 @@ class FixedModel:
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
         return None if game.final else Estimate(self.p_home, "medium")
+
+
+class MeanReversionModel:
+    """P(yes) = the mean of the market's last 20 fair values: disagrees with a random-walk quote, so it trades."""
+
+    key = "mean_reversion"
+
+    def train(self, archive: GuardedArchive, start_ms: int, end_ms: int) -> int:
+        return 0
+
+    def observe(self, event: Event, game: GameInfo) -> None:
+        return None
+
+    def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
+        recent = game.history[-20:]
+        if game.final or len(recent) < 5:
+            return None
+        return Estimate((sum(recent, Decimal(0)) / len(recent)).quantize(Decimal("0.0001")), "medium")

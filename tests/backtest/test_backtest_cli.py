@@ -19,8 +19,11 @@ def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_d
                    "--method", "nfl_elo_pregame@v1.1", "--method", "nfl_closing_line@v1.0", "--out", str(out), "--json",
                    timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "path: the database-backed live engine" in r.stderr  # --json keeps stdout for the JSON
     s = _json_before_last_line(r.stdout)
     assert {m["method"] for m in s["by_method"]} == {"nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"}
+    assert s["engine"]["events"] > 0 and s["engine"]["path"] == "db-backed live engine (fast)"
+    assert all(w["models"]["elo"]["status"] == "trained" for w in s["windows"] if "elo" in w["models"])
     assert Path(s["report_html"]).is_file()
     run_id = s["backtest_id"]
 
@@ -34,6 +37,23 @@ def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_d
 
     r3 = precog_cli("report", "--list", "--json")
     assert r3.returncode == 0 and json.loads(r3.stdout)[0]["backtest_id"] == run_id
+
+
+def test_backtest_of_a_recording_says_which_path_replays_it(precog_cli: Any, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from precog.ingest.recorder import Recorder
+
+    t0 = datetime(2025, 12, 1, 1, 0, tzinfo=UTC)
+    with Recorder(tmp_path / "rec") as rec:
+        for k, (bid, ask) in enumerate((("0.4000", "0.4200"), ("0.4100", "0.4300"), ("0.4100", "0.4300"))):
+            rec.record("kalshi:ws", {"type": "ticker", "sid": 1, "seq": k, "msg": {
+                "market_ticker": "KXNFLGAME-25NOV30DENWSH-WSH", "yes_bid_dollars": bid, "yes_ask_dollars": ask}},
+                t0 + timedelta(seconds=10 * k))
+    r = precog_cli("backtest", "--data", str(tmp_path / "rec"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "path: the database-backed live engine (precog.engine.core.Engine" in r.stdout
+    assert "replayed 3 events in" in r.stdout and "events/s" in r.stdout
 
 
 def test_backtest_errors_are_one_readable_line(precog_cli: Any, shared_data: Path, tmp_path: Path) -> None:

@@ -147,13 +147,16 @@ async def test_walk_forward_retrains_on_each_window(db_url: str, nfl: Path, tmp_
 
 
 async def test_in_game_states_from_play_by_play(db_url: str, nfl: Path, tmp_path: Path) -> None:
-    # 2021 week 1 Thursday game: default methods = Elo pre-game + in-game WP (plays exist for 2021)
-    result = await _run(db_url, nfl, tmp_path, start=date(2021, 9, 9), end=date(2021, 9, 10))
+    # 2020 week 4 Thursday game: default methods = Elo pre-game + in-game WP (plays exist for 2020); the WP
+    # model is re-trained on the plays of the 2020 games before it (weeks 1-3), nothing later
+    result = await _run(db_url, nfl, tmp_path, start=date(2020, 10, 1), end=date(2020, 10, 2))
     s = result.summary
     assert [m["ref"] for m in s["methods"]] == ["nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"]
     world = s["windows"][0]["world"]
     assert world["markets"] == 1 and world["states"] > 100 and world["finals"] == 1
     assert s["calibration"]["wp"]["n"] > 10  # the WP model forecast the live states
+    wp = next(w for w in s["windows"] if "wp" in w["models"])["models"]["wp"]
+    assert wp["status"] == "trained" and "2020-09-10" <= wp["first_game"] <= wp["last_game"] < "2020-10-01"
 
 
 async def test_together_runs_methods_in_one_shared_portfolio(db_url: str, nfl: Path, tmp_path: Path) -> None:

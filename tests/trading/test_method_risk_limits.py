@@ -185,6 +185,23 @@ def test_history_loads_closed_positions_per_method_in_one_query(world: World) ->
     assert load_method_history(world.conn, "live", world.now.timestamp()).closes == {}
 
 
+
+def test_a_backtest_run_sees_only_its_own_closed_positions(world: World) -> None:
+    """Earlier backtest runs in the same database are other histories: a run's method loss limits read its own."""
+    mid = create_testing_method(world.conn).method_id
+    for run_id, pnl in ((1, "-9"), (1, "-8"), (2, "3")):
+        pid = world.conn.execute("SELECT nextval('position_id_seq')").fetchone()[0]  # type: ignore[index]
+        world.conn.execute(
+            "INSERT INTO positions (position_id, market_id, platform_id, side, mode, entry_price, quantity,"
+            " initial_quantity, fees, status, realized_pnl, method_id, exit_time, position_metadata)"
+            " VALUES (%s, %s, 'kalshi', 'yes', 'backtest', 0.50, 10, 10, 0, 'closed', %s, %s, now(),"
+            " jsonb_build_object('run_id', %s::bigint))", (pid, f"BT-{pid}", D(pnl), mid, run_id))
+    now = world.now.timestamp()
+    assert [p for _, p in load_method_history(world.conn, "backtest", now, run_id=2).for_method(mid)] == [D("3")]
+    assert sorted(p for _, p in load_method_history(world.conn, "backtest", now, run_id=1).for_method(mid)) == [
+        D("-9"), D("-8")]
+    assert len(load_method_history(world.conn, "backtest", now).for_method(mid)) == 3
+
 def test_a_scan_refuses_a_method_after_its_consecutive_losses(world: World) -> None:
     """The moderate template stops a method after 5 losing closes in a row; the scan records why."""
     method_row = create_testing_method(world.conn)

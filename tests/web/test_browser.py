@@ -90,7 +90,8 @@ def _alert_state(conn: psycopg.Connection[Any], alert_id: int) -> tuple[Any, ...
 
 def test_every_page_loads_with_data(shared_dashboard: RunningDashboard, shared_seeded: Seeded, page: Any) -> None:
     expect: dict[str, list[str]] = {
-        "overview": ["[data-testid=card-balance] >> text=$963.25", "[data-testid=card-today] >> text=+$9.50",
+        "overview": ["[data-testid=card-balance] >> text=$963.25",
+                     "[data-testid=card-balance] >> text=local paper: cash $963.25, positions $48.50", "[data-testid=card-today] >> text=+$9.50",
                      "[data-testid=card-total] >> text=-$3.75", "[data-testid=overview-state] >> text=REDUCING",
                      "[data-testid=breakers-table] >> text=data_stale", "[data-testid=feeds-table] >> text=espn:nfl",
                      "[data-testid=health-table] >> text=degraded"],
@@ -263,4 +264,6 @@ def test_pages_show_a_short_demo_run(db_url: str, precog_cli: Any, page: Any) ->
         page.wait_for_selector("[data-testid=closed-positions] tbody tr")
         _open(page, dash, "overview")
         page.wait_for_selector("[data-testid=engine-run] >> text=demo")
+        # the demo's paper account, labelled with its platform and mode
+        expect(page.locator("[data-testid=card-balance]")).to_contain_text("local paper: cash $")
     assert page.errors == []

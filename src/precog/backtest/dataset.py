@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from precog.backtest.errors import BacktestError
-from precog.backtest.feed import ArchivedGame, Event
+from precog.backtest.feed import ArchivedGame, Event, PlayByPlay
 
 
 class Dataset(Protocol):
@@ -21,6 +21,10 @@ class Dataset(Protocol):
     def events(self, start: date | None, end: date | None, tag: str) -> list[Event]: ...
 
     def has_in_game(self, start: date | None, end: date | None) -> bool: ...
+
+    def play_by_play(self) -> PlayByPlay | None:
+        """Plays for model training (read lazily; only through the GuardedArchive)."""
+        ...
 
 
 @dataclass
@@ -43,6 +47,11 @@ class NflDataset:
 
     def has_in_game(self, start: date | None, end: date | None) -> bool:
         return any(g.plays for g in self.history.between(start, end))  # type: ignore[attr-defined]
+
+    def play_by_play(self) -> PlayByPlay | None:
+        from precog.backtest.history import training_plays
+
+        return training_plays(self.history.folder)  # type: ignore[attr-defined]
 
 
 def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | None) -> Dataset:

@@ -3,8 +3,8 @@
 Structure (no look-ahead by construction): every piece of data is an `Event` with the time it became known.
 `EventFeed` hands out events only up to the simulated clock; results and settlements are their own events
 at the end of the game, never attached to the pre-game or in-game events. Anything a model may consult
-outside the event stream (the archive of past games, for training) goes through `GuardedArchive`, which
-raises `LookAheadError` on any read of a fact whose time is after the clock.
+outside the event stream (the archive of past games and their play-by-play, for training) goes through
+`GuardedArchive`, which raises `LookAheadError` on any read of a fact whose time is after the clock.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+
+import numpy as np
 
 from precog.backtest.errors import LookAheadError
 
@@ -90,18 +92,32 @@ class ArchivedGame:
     away_score: int
 
 
+@dataclass(frozen=True)
+class PlayByPlay:
+    """Every play of a play-by-play file (`precog.forecast.plays.Plays`, as `precog forecast wp train` reads
+    it) and the rows of each archived game. A game's plays are known once the game is over (its final_ms)."""
+
+    source: str
+    plays: Any  # precog.forecast.plays.Plays
+    rows: dict[str, Any]  # archive game id -> row indices (numpy int array) into `plays`
+
+
 class GuardedArchive:
-    """Past games for training and online updates, readable only up to the clock.
+    """Past games (and their play-by-play) for training and online updates, readable only up to the clock.
 
     `clock` returns the simulated time in ms. Reading a game whose result is not yet known raises
-    LookAheadError; so does asking for games up to a time after the clock."""
+    LookAheadError; so does asking for games (or plays) up to a time after the clock. `play_by_play`
+    loads the plays on first use (None: the data has none)."""
 
-    def __init__(self, games: Sequence[ArchivedGame], clock: Callable[[], int]) -> None:
+    def __init__(self, games: Sequence[ArchivedGame], clock: Callable[[], int],
+                 play_by_play: Callable[[], PlayByPlay | None] | None = None) -> None:
         self._games = sorted(games, key=lambda g: (g.final_ms, g.game_id))
         self._finals = [g.final_ms for g in self._games]
         self._by_id = {g.game_id: g for g in self._games}
         self._clock = clock
+        self._pbp_loader = play_by_play
         self.reads = 0
+        self.play_reads = 0
 
     def _check(self, ms: int, what: str) -> None:
         now = self._clock()
@@ -116,6 +132,23 @@ class GuardedArchive:
         hi = bisect.bisect_left(self._finals, end_ms)
         self.reads += hi - lo
         return self._games[lo:hi]
+
+    def plays_between(self, start_ms: int, end_ms: int) -> tuple[list[ArchivedGame], Any | None]:
+        """The games whose result became known in [start_ms, end_ms) that have play-by-play, and their plays
+        (a `Plays` subset, None when there are none); end_ms must not be after the clock."""
+        self._check(end_ms - 1, "plays of games finished up to the requested time")
+        games = self.finished_between(start_ms, end_ms)
+        pbp = self._pbp_loader() if self._pbp_loader is not None else None
+        if pbp is None:
+            return [], None
+        with_plays = [g for g in games if g.game_id in pbp.rows]
+        if not with_plays:
+            return [], None
+        mask = np.zeros(len(pbp.plays), dtype=bool)
+        for g in with_plays:
+            mask[pbp.rows[g.game_id]] = True
+        self.play_reads += int(mask.sum())
+        return with_plays, pbp.plays.subset(mask)
 
     def result(self, game_id: str) -> ArchivedGame:
         g = self._by_id.get(game_id)

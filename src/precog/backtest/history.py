@@ -8,7 +8,9 @@ Sources (the shared data folder, never copied into the repository):
   trained on (only up to the simulated clock, through `GuardedArchive`).
 - `nflfastr_wp_plays_2020_2022.csv.gz` (optional): in-game states for 2020-2022. Those games get a market
   that stays open during the game and is quoted around nflfastR's win probability of each play; the
-  pre-game price is the kickoff play's.
+  pre-game price is the kickoff play's. The same file, read the way `precog forecast wp train` reads it,
+  is what the in-game WP model re-trains on in each training window (`training_plays`, through the
+  GuardedArchive: only games finished before the clock).
 
 Times: kickoff at 18:00 UTC on the game's date (the files have no kickoff times); a market is listed
 26 hours before kickoff and quoted again 2 hours before; a pre-game-only market closes at kickoff; the
@@ -25,11 +27,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from precog.backtest.errors import BacktestError
-from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, dt_to_ms
+from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, PlayByPlay, dt_to_ms
 from precog.forecast.teams import canonical_team
 
 SPREADSPOKE = "spreadspoke_scores_1966_2014.csv"
@@ -254,6 +259,36 @@ def read_plays(folder: Path, seasons: set[int] | None = None) -> list[HistGame]:
                               False, home, away, int(float(first["home_score"])), int(float(first["away_score"])),
                               plays[0].fair, None, plays))
     return games
+
+
+def training_plays(folder: Path) -> PlayByPlay | None:
+    """The plays file as the WP model trains on it, each game's rows under its archive id (None: no file)."""
+    path = folder / PLAYS
+    if not path.is_file():
+        return None
+    return _training_plays(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _training_plays(path: str, mtime_ns: int) -> PlayByPlay:
+    from precog.forecast.errors import ForecastError
+    from precog.forecast.plays import read_plays as read_training_plays
+
+    try:
+        plays = read_training_plays(path, require_outcomes=True)
+    except ForecastError as exc:
+        raise BacktestError(f"{path}: cannot be used to train the WP model: {exc}") from exc
+    if plays.game_date is None:
+        raise BacktestError(f"{path}: column game_date is missing (needed to know when each game was played)")
+    ids, first, inverse = np.unique(plays.game_id, return_index=True, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(ids)))[:-1]
+    rows: dict[str, Any] = {}
+    for k, idx in enumerate(np.split(order, bounds)):
+        i = int(first[k])
+        day = date.fromisoformat(str(plays.game_date[i]))
+        rows[f"{day:%Y%m%d}_{plays.away_team[i]}_{plays.home_team[i]}"] = idx
+    return PlayByPlay(path, plays, rows)
 
 
 def load_nfl(path: Path, *, sigma: float = 13.5, start: date | None = None, end: date | None = None,

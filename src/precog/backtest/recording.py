@@ -61,6 +61,9 @@ class RecordingDataset:
     def has_in_game(self, start: date | None, end: date | None) -> bool:
         return any(src.startswith("espn:") for _, src, _ in self.messages)
 
+    def play_by_play(self) -> None:
+        return None  # a recording holds scoreboards, not finished games' play-by-play to train on
+
     def events(self, start: date | None, end: date | None, tag: str) -> list[Event]:
         from precog.feeds.espn_parse import parse_scoreboard
         from precog.venues.kalshi.errors import KalshiSchemaError

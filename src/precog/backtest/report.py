@@ -196,6 +196,19 @@ def _calibration(outcomes: list[Any]) -> tuple[dict[str, Any], dict[str, tuple[f
     return out, brier
 
 
+def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
+    """Which path replayed the data and how fast (events through the engine per second of replay)."""
+    events = sum(int(o.engine_stats.get("world", {}).get("events", 0)) for o in outcomes)
+    seconds = sum(float(o.engine_stats.get("replay_seconds") or 0.0) for o in outcomes)
+    cpu = sum(float(o.engine_stats.get("replay_cpu_seconds") or 0.0) for o in outcomes)
+    paths = sorted({str(o.engine_stats.get("engine_path")) for o in outcomes})
+    return {"path": "db-backed live engine (" + ", ".join(paths) + ")", "events": events,
+            "steps": sum(o.steps for o in outcomes),
+            "idle_steps_skipped": sum(int(o.engine_stats.get("idle_steps_skipped", 0)) for o in outcomes),
+            "replay_seconds": round(seconds, 3), "events_per_second": round(events / seconds) if seconds else None,
+            "replay_cpu_seconds": round(cpu, 3)}  # this process only (PostgreSQL's own work is not in it)
+
+
 def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[str, Any], dataset: Any,
                   chosen: list[Any], outcomes: list[Any], bankroll: Decimal) -> dict[str, Any]:
     run_ids = [o.run_id for o in outcomes]
@@ -235,12 +248,17 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
                      "train": [str(o.window.train_from) if o.window.train_from else None,
                                str(o.window.train_to) if o.window.train_to else None],
                      "test": [str(o.window.test_from), str(o.window.test_to)], "trained_on": o.trained_on,
+                     "models": o.models,
                      "start_cash": str(o.equity[0][1]), "pnl": str(o.equity[-1][1] - o.equity[0][1]),
-                     "steps": o.steps,
+                     "steps": o.steps, "idle_steps_skipped": o.engine_stats.get("idle_steps_skipped", 0),
+                     "replay_seconds": o.engine_stats.get("replay_seconds"),
+                     "engine_path": o.engine_stats.get("engine_path"),
                      "entries_refused": o.engine_stats.get("entries_refused", {}),
                      "breakers": o.engine_stats.get("breakers", []), "world": o.engine_stats.get("world", {}),
                      "ledger": o.engine_stats.get("ledger", {})}
                     for o in outcomes],
+        "notes": [n for o in outcomes for n in o.notes()],
+        "engine": _engine_throughput(outcomes),
         "calibration": calib,
         "leak_guard": verdict.as_dict(),
         "equity_curve": [[ts, str(v)] for ts, v in curve],
@@ -362,8 +380,13 @@ def render_html(summary: dict[str, Any]) -> str:
                  "train": " .. ".join(x or "-" for x in w["train"]),
                  "test": " .. ".join(w["test"]), "engine run": w["engine_run_id"], "start cash": w["start_cash"],
                  "pnl": w["pnl"],
-                 "trained on (games)": ", ".join(f"{k} {v}" for k, v in w["trained_on"].items())}
+                 "trained on (games)": ", ".join(f"{k} {v}" for k, v in w["trained_on"].items()),
+                 "model versions": "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"
+                                             for k, m in (w.get("models") or {}).items())}
                 for w in summary["windows"]]
+    notes = summary.get("notes") or []
+    notes_html = ("<ul class='bad'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+                  if notes else "")
     guard_html = ("<p class='bad'><b>LEAK GUARD FIRED</b>: " + "; ".join(html.escape(r) for r in guard_v["reasons"])
                   + "</p>") if guard_v["fired"] else "<p class='ok'>leak guard: no sign of look-ahead</p>"
     trades = summary.get("trades", [])[:500]
@@ -386,7 +409,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 <h2>Exits by reason</h2>{_table(summary['exits_by_reason'], ['reason', 'priority', 'exits', 'contracts', 'realized_pnl'])}
 <h2>Forecast calibration (forecasts used vs outcomes; market = the price then)</h2>
 {_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'coin_flip_brier', 'base_rate_brier', 'accuracy', 'log_loss', 'market_log_loss'])}
-<h2>Windows</h2>{_table(win_rows, ['window', 'methods', 'train', 'test', 'engine run', 'start cash', 'pnl', 'trained on (games)'])}
+<h2>Windows</h2>{notes_html}{_table(win_rows, ['window', 'methods', 'train', 'test', 'engine run', 'start cash', 'pnl', 'trained on (games)', 'model versions'])}
 <h2>Trades (first {len(trades)})</h2>
 {_table(trades, ['position_id', 'entry_time', 'market', 'method', 'side', 'quantity', 'entry_price', 'entry_edge', 'exit_reason', 'pnl', 'fees'])}
 </body></html>"""

@@ -11,6 +11,7 @@ breakers, exits, entries) exactly as it does live.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -25,7 +26,8 @@ from precog.backtest.dataset import Dataset, open_dataset
 from precog.backtest.errors import BacktestError, LookAheadError
 from precog.backtest.feed import EventFeed, GuardedArchive, dt_to_ms
 from precog.backtest.methods import ChosenMethod, ensure_default_methods, resolve
-from precog.backtest.models import BacktestModel, builtin_models
+from precog.backtest.models import BacktestModel, builtin_models, describe
+from precog.backtest.stepping import BacktestEngine, BacktestVenue
 from precog.backtest.walkforward import WalkForward, Window, windows
 from precog.backtest.world import BacktestWorld, MakerConfig
 from precog.config.loader import Config, load_config
@@ -57,6 +59,9 @@ class BacktestOptions:
     train_years: int = 3  # without walk-forward: models train on this many years before --from
     in_game: bool = True
     together: bool = False  # several methods in one portfolio instead of one isolated lane each
+    # the fast DB-backed path (precog.backtest.stepping: cached venue reads, idle steps skipped); False runs the
+    # plain live Engine and LocalVenue stepped at every event time: the reference the fast path must equal
+    fast_path: bool = True
     # programmatic extras (tests, notebooks): more models by key, methods that read them
     extra_models: dict[str, BacktestModel] = field(default_factory=dict)
     extra_methods: list[ChosenMethod] = field(default_factory=list)
@@ -83,6 +88,13 @@ class WindowOutcome:
     engine_stats: dict[str, Any]
     lane: int = 0  # which A/B lane (one per method unless they trade together)
     lane_methods: list[str] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # model key -> version it traded with
+
+    def notes(self) -> list[str]:
+        """One line per model that could not be (fully) trained on this window."""
+        return [f"window {self.window.index} (test {self.window.test_from} .. {self.window.test_to}, "
+                f"{', '.join(self.lane_methods)}): {key} {info['note']}"
+                for key, info in self.models.items() if info.get("status") == "untrained" and info.get("note")]
 
 
 @dataclass
@@ -142,7 +154,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     missing = keys - set(models)
     if missing:
         raise BacktestError(f"no backtest model for {', '.join(sorted(missing))}")
-    archive = GuardedArchive(dataset.archive, clock.now_ms)
+    archive = GuardedArchive(dataset.archive, clock.now_ms, dataset.play_by_play)
     train_start = dt_to_ms(datetime(win.train_from.year, win.train_from.month, win.train_from.day, tzinfo=UTC)) \
         if win.train_from else 0
     train_end = clock.now_ms()
@@ -150,29 +162,38 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
         train_end = min(train_end, dt_to_ms(datetime(win.train_to.year, win.train_to.month, win.train_to.day,
                                                      tzinfo=UTC)))
     trained = {k: m.train(archive, train_start, train_end) for k, m in models.items()}
+    model_info = {k: {**describe(m), "train": [str(win.train_from) if win.train_from else None,
+                                               str(win.train_to) if win.train_to else None]}
+                  for k, m in models.items()}
     world = BacktestWorld(exchange, clock.now_ms, models, maker)
     exchange.create_account(USER, bankroll)
-    venue = LocalVenue(exchange, USER)
+    venue = BacktestVenue(exchange, USER) if opts.fast_path else LocalVenue(exchange, USER)
 
     def now() -> datetime:
         return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
 
     board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
-    engine = Engine(conn, venue, config=cfg, mode="backtest", kind="backtest", methods=[c.spec for c in chosen],
-                    probabilities=world, markets=[], clock=now, alerts=None, environment="backtest",
-                    initial_cash=bankroll, breakers=board, reconcile_cash=True,
-                    risk_settings=simulated_market_settings(cfg))
+    engine_class = BacktestEngine if opts.fast_path else Engine
+    engine = engine_class(conn, venue, config=cfg, mode="backtest", kind="backtest", methods=[c.spec for c in chosen],
+                          probabilities=world, markets=[], clock=now, alerts=None, environment="backtest",
+                          initial_cash=bankroll, breakers=board, reconcile_cash=True,
+                          risk_settings=simulated_market_settings(cfg))
     await engine.start()
     equity: list[tuple[int, Decimal]] = [(clock.now_ms(), bankroll)]
     total = len(feed)
     last_sample = 0
+    loop_started, loop_cpu = time.perf_counter(), time.process_time()
     while (t := feed.next_time()) is not None:
         clock.set_ms(max(t, clock.now_ms()))
-        world.apply(feed.release(clock.now_ms()))
+        released = feed.release(clock.now_ms())
+        world.apply(released)
         exchange.tick()
         for tm in world.take_new_markets():
             engine.markets[tm.ticker] = tm
-        await engine.step()
+        if isinstance(engine, BacktestEngine) and engine.idle(now(), released):
+            await engine.idle_step(now())
+        else:
+            await engine.step()
         if clock.now_ms() - last_sample >= 3_600_000 or feed.remaining == 0:
             equity.append((clock.now_ms(), _account_equity(exchange, world)))
             last_sample = clock.now_ms()
@@ -183,10 +204,15 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
         clock.advance(1)
         exchange.tick()
         await engine.step()
-    stats = {"steps": engine.stats.steps, "entries_sent": engine.stats.entries_sent,
+    loop_seconds, loop_cpu = time.perf_counter() - loop_started, time.process_time() - loop_cpu
+    stats = {"steps": engine.stats.steps, "idle_steps_skipped": getattr(engine, "skipped_steps", 0),
+             "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),
+             "unchanged_quotes_kept": world.maker.unchanged, "entries_sent": engine.stats.entries_sent,
              "entries_refused": dict(engine.stats.entries_refused), "exits_started": dict(engine.stats.exits_started),
              "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
-             "trading_state": engine.trading_state, "trained_on": trained, "archive_reads": archive.reads}
+             "trading_state": engine.trading_state, "trained_on": trained, "models": model_info,
+             "engine_path": "fast" if opts.fast_path else "reference",
+             "archive_reads": archive.reads, "archive_play_reads": archive.play_reads}
     await engine.stop({"backtest": True, **stats})
     equity.append((clock.now_ms(), _account_equity(exchange, world)))
     # our books against the exchange's ledger, to the cent (as `precog demo` checks)
@@ -194,7 +220,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     our_cash = bankroll + engine.our_cash_delta()
     stats["ledger"] = {"our_cash": str(our_cash), "venue_cash": str(venue_cash), "match": our_cash == venue_cash}
     stats["world"] = world.snapshot()
-    return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats)
+    return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats, models=model_info)
 
 
 def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
@@ -252,8 +278,8 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
                 for win in wins:
                     if cash < CENT:
                         break  # ruined: nothing left to trade with
-                    out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash,
-                                            MakerConfig(half_spread=half), progress,
+                    maker = MakerConfig(half_spread=half, keep_unchanged_quotes=opts.fast_path)
+                    out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash, maker, progress,
                                             (lane * len(wins), len(lanes) * len(wins)),
                                             f"B{backtest_id}L{lane}W{win.index}-")
                     if out is None:

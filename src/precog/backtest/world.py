@@ -30,6 +30,7 @@ class MakerConfig:
     half_spread: Decimal = Decimal("0.01")  # trade_strategies.yaml backtesting.market_half_spread
     level_size: int = 500  # contracts on the first level; deeper levels 2x, 3x
     levels: int = 3
+    keep_unchanged_quotes: bool = True  # False: cancel and re-place on every quote event (the reference path)
 
 
 @dataclass
@@ -49,8 +50,11 @@ class QuoteMaker:
         self.exchange = exchange
         self.config = config
         self.orders: dict[str, list[str]] = {}
+        self._quoted: dict[str, tuple[Any, ...]] = {}  # ticker -> the quote its resting orders show
+        self.unchanged = 0  # requotes that found the book already showing exactly that quote
 
     def pull(self, ticker: str) -> None:
+        self._quoted.pop(ticker, None)
         for oid in self.orders.pop(ticker, []):
             o = self.exchange.orders.get(oid)
             if o is not None and o.status == xm.RESTING:
@@ -66,6 +70,12 @@ class QuoteMaker:
     def quote_exact(self, ticker: str, bid: Decimal, ask: Decimal, bid_size: int | None = None,
                     ask_size: int | None = None) -> tuple[Decimal, Decimal]:
         """Quote a given top of book (a recorded one); deeper levels one cent apart behind it."""
+        quote = (bid, ask, bid_size, ask_size)
+        if self.config.keep_unchanged_quotes and self._quoted.get(ticker) == quote \
+                and self._book_is_ours_and_whole(ticker):
+            # cancelling and re-placing the same untouched orders would leave the very same book
+            self.unchanged += 1
+            return bid, ask
         self.pull(ticker)
         placed = []
         for lvl in range(self.config.levels):
@@ -81,7 +91,20 @@ class QuoteMaker:
             except ExchangeError:
                 continue
         self.orders[ticker] = placed
+        self._quoted[ticker] = quote
         return bid, ask
+
+    def _book_is_ours_and_whole(self, ticker: str) -> bool:
+        """Only our quotes rest in the market, none of them traded or cancelled since they were placed."""
+        ours = self.orders.get(ticker, [])
+        resting = self.exchange.markets[ticker].resting
+        if len(resting) != len(ours):
+            return False
+        for oid in ours:
+            o = resting.get(oid)
+            if o is None or o.remaining != o.initial_count:
+                return False
+        return True
 
 
 @dataclass

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from precog.cli.errors import UserError
-from precog.cli.output import console, print_json, print_table
+from precog.cli.output import console, err_console, print_json, print_table
 
 
 def register(app: typer.Typer) -> None:
@@ -105,12 +105,22 @@ def backtest(
             raise UserError(str(exc)) from exc
         bar.update(task, completed=1.0)
     s = result.summary
+    for note in s.get("notes", []):
+        err_console.print(f"warning: {note}", highlight=False)
     if as_json:
         print_json(s | {"report_html": str(result.html_path), "report_json": str(result.json_path)})
     else:
         _print_summary(s)
         console.print(f"report: {result.html_path}")
     t = s["totals"]
+    e = s.get("engine") or {}
+    (err_console if as_json else console).print(
+        "path: the database-backed live engine (precog.engine.core.Engine stepped on a simulated clock, idle steps "
+        "skipped: precog.backtest.stepping), not the lean replay loop of benchmarks/backtest.py", highlight=False)
+    if e.get("events_per_second") is not None and not as_json:
+        console.print(f"replayed {e['events']:,} events in {e['replay_seconds']:.2f} s ({e['events_per_second']:,} "
+                      f"events/s; {e['steps']:,} engine steps, {e['idle_steps_skipped']:,} idle steps skipped)",
+                      highlight=False)
     typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
                f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}")
 
@@ -126,6 +136,11 @@ def _print_summary(s: dict[str, Any]) -> None:
     cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract"]
     print_table("By method (A/B on identical data)", ["method", *cols],
                 [[r["method"], *(r[c] for c in cols)] for r in s["by_method"]] or [["(no positions)"] + [""] * 6])
+    print_table("Windows and the model versions they traded with", ["window", "methods", "train", "test", "models"],
+                [[w["index"], ", ".join(w.get("lane_methods", [])), " .. ".join(x or "-" for x in w["train"]),
+                  " .. ".join(w["test"]), "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"
+                                                    for k, m in (w.get("models") or {}).items())]
+                 for w in s["windows"]])
     print_table("Exits by reason", ["reason", "exits", "realized P&L"],
                 [[r["reason"], r["exits"], r["realized_pnl"]] for r in s["exits_by_reason"]] or [["(none)", "", ""]])
     if s["leak_guard"]["fired"]:

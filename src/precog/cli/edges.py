@@ -92,9 +92,10 @@ def scan(
                       "yes" if e.signal else e.reason] for e in edges[:top]))
     if intents:
         print_table("Approved order intents (not sent)", ["market", "side", "quantity", "price", "stake", "edge", "type",
-                                                          "by", "size bound by"],
+                                                          "by", "size bound by", "size reduced by"],
                     ([i["market"], i["side"], i["quantity"], i["price"], i["stake"], i["edge"], i["order_type"],
-                      i["method"] or i["strategy"], i["size_limit"]] for i in intents[:top]))
+                      i["method"] or i["strategy"], i["size_limit"], ", ".join(i["size_adjustments"]) or "-"]
+                     for i in intents[:top]))
     if rejections:
         print_table("Rejected", ["market", "side", "check", "reason"],
                     ([x["market"], x["side"], x["check"], x["reason"]] for x in rejections[:top]))
@@ -112,7 +113,8 @@ def _intent_json(i: Any) -> dict[str, Any]:
     return {"intent_id": i.intent_id, "market": i.ticker, "side": i.side, "quantity": i.quantity, "price": i.price,
             "stake": i.stake, "edge": i.edge, "ev_pct": i.ev_pct, "p": i.p_side, "order_type": i.order_type,
             "confidence_level": i.confidence_level, "strategy": i.strategy.ref.label, "model": i.model.label,
-            "method": i.method.label if i.method else None, "size_limit": i.size_limit}
+            "method": i.method.label if i.method else None, "size_limit": i.size_limit,
+            "size_adjustments": list(i.size_adjustments), "volatility_ratio": i.market.volatility_ratio}
 
 
 def _rejection_json(x: Any) -> dict[str, Any]:

@@ -162,24 +162,36 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
     from precog.db.connection import connect
     from precog.engine.alert_sink import make_alert_raiser
     from precog.engine.core import Engine
-    from precog.engine.decision_planner import DecisionPlanner
+    from precog.engine.decision_planner import DecisionPlanner, PlannerForecasts
     from precog.engine.kalshi_venue import KalshiVenue
+    from precog.engine.market_stream import MarketStream
     from precog.engine.paper_venue import PaperVenue
     from precog.venues.kalshi.client import AsyncKalshiClient
     from precog.venues.kalshi.errors import KalshiConfigError
 
+    overlay = cfg.get("markets.discovery.cache_ttl_seconds", 60)  # the market view's REST snapshot cadence
+    if isinstance(overlay, bool) or not isinstance(overlay, int | float) or overlay <= 0:
+        raise UserError(f"markets.yaml discovery.cache_ttl_seconds must be a positive number of seconds, "
+                        f"got {overlay!r}")
     try:
         client = AsyncKalshiClient.from_env(env, require_auth=mode == "live")
     except KalshiConfigError as exc:
         raise UserError(str(exc)) from exc
     conn = connect(url, autocommit=True)
     alerts = make_alert_raiser(conn, url, environment=env)
+    # prices from the WebSocket (ingestion's connection with --ingest, its own with --no-ingest), REST as fallback
+    stream = MarketStream(client, max_price_age_seconds=float(cfg.get("trading.data_freshness.max_price_age_seconds",
+                                                                      120)),
+                          overlay_seconds=float(overlay), alerts=alerts)
+    if not ingest:
+        stream.open_connection()
     try:
-        planner = DecisionPlanner(conn, cfg, lambda: connect(url, autocommit=True), mode=mode, alerts=alerts)
+        venue: Any = KalshiVenue(client, market_stream=stream)
+        planner = DecisionPlanner(conn, cfg, lambda: connect(url, autocommit=True), mode=mode, alerts=alerts,
+                                  platform_id=venue.platform_id)
         if not planner.has_units:
             raise UserError("nothing to trade with: no active method (or active strategy + model pair); "
                             "see `precog methods` — " + "; ".join(planner.last_notes))
-        venue: Any = KalshiVenue(client)
         cash = Decimal(str(cfg.get("trading.account.initial_capital", "10000")))
         if mode == "paper":
             venue = PaperVenue(venue, cash)
@@ -187,7 +199,7 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
         def now() -> datetime:
             return datetime.now(UTC)
 
-        engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=[], probabilities=_NoModels(),
+        engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=[], probabilities=PlannerForecasts(planner),
                         markets=[], clock=now, alerts=alerts, environment=env,
                         initial_cash=cash if mode == "paper" else None, planner=planner, market_data="poll")
         stop = asyncio.Event()
@@ -200,9 +212,14 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
             except IngestSettingsError as exc:
                 raise UserError(str(exc)) from exc
             ingest_task = asyncio.create_task(run_ingest(url, settings, IngestOptions(venue="kalshi", env=env),
-                                                         alerts=alerts, stop=stop))
+                                                         alerts=alerts, stop=stop, on_market_feed=stream.share))
         try:
-            return await _loop(engine, f"kalshi {env}", interval=interval, duration=duration, quiet=quiet, stop=stop)
+            final = await _loop(engine, f"kalshi {env}", interval=interval, duration=duration, quiet=quiet,
+                                stop=stop)
+            st = stream.status()
+            typer.echo(f"market data: {st['stream_reads']} reads from the stream ({st['source']}), "
+                       f"{st['fallbacks']} over REST, {st['rejected']} stream prices rejected")
+            return final
         finally:
             stop.set()
             if ingest:
@@ -211,15 +228,7 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
                 except Exception:  # noqa: BLE001 - ingestion problems were alerted; do not mask the run's result
                     pass
     finally:
+        await stream.close()
         await client.aclose()
         conn.close()
 
-
-class _NoModels:
-    """With the decision layer planning entries there is no per-position model re-run in the monitor."""
-
-    def estimate(self, model_key: str, ticker: str, now: datetime) -> None:
-        return None
-
-    def phase(self, ticker: str, now: datetime) -> str:
-        return "live"

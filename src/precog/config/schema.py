@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Prob = Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("1"))]
 Dollars = Annotated[Decimal, Field(ge=Decimal("0"))]
@@ -219,12 +219,31 @@ class Portfolio(_Open):
     max_exposure_by_sport: dict[str, Prob]
 
 
+class SizingAdjustments(_Open):
+    high_volatility_ratio: Annotated[Decimal, Field(gt=Decimal("1"), le=Decimal("10"))]
+    high_volatility_reduction: Annotated[Decimal, Field(ge=Decimal("0"), lt=Decimal("1"))]
+    volatility_recent_minutes: Annotated[int, Field(ge=1, le=1440)]
+    volatility_baseline_minutes: Annotated[int, Field(ge=2, le=10080)]
+    volatility_min_recent_moves: Annotated[int, Field(ge=1, le=10000)]
+    volatility_min_baseline_moves: Annotated[int, Field(ge=1, le=100000)]
+
+    @field_validator("volatility_baseline_minutes")
+    @classmethod
+    def _baseline_longer(cls, value: int, info: ValidationInfo) -> int:
+        recent = info.data.get("volatility_recent_minutes")
+        if recent is not None and value <= recent:
+            raise ValueError(f"volatility_baseline_minutes ({value}) must be longer than volatility_recent_minutes "
+                             f"({recent})")
+        return value
+
+
 class PositionManagementConfig(_Open):
     portfolio: Portfolio
     monitoring: Monitoring
     exit_rules: ExitRules
     trailing_stop: TrailingStop
     partial_exits: PartialExits
+    sizing_adjustments: SizingAdjustments
 
 
 # ---------------------------------------------------------------- the rest

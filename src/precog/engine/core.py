@@ -34,6 +34,7 @@ from precog.trading.orders import TERMINAL, OrderStore
 from precog.trading.portfolio import BookedFill, Portfolio
 from precog.trading.reconcile import ReconcileReport, reconcile
 from precog.trading.settlement import settle_market, venue_settlement_for
+from precog.trading.volatility import VolatilityRule, VolatilityTracker
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,12 @@ class Engine:
         self._last_reconcile: datetime | None = None
         self._planned: dict[str, Any] = {}  # client_order_id -> PlannedEntry whose approval is reserved
         self._last_scan: datetime | None = None
+        self._forecasts_refreshed: datetime | None = None  # the planner's models re-run without a scan
         pm = config.section("position_management")
         trading_cfg = config.section("trading")
         self.limits = entries.RiskLimits.from_config(trading_cfg, pm)
+        # the rolling volatility estimate of every tracked market (spec 5.3 size reduction), fed in _enter
+        self.volatility = VolatilityTracker(VolatilityRule.from_mapping(pm.get("sizing_adjustments")))
         self.rules = ex.ExitRules.from_config(pm)
         self.trailing_config = trailing.TrailingConfig.from_mapping(pm.get("trailing_stop", {}))
         self.monitor_config = MonitorConfig.from_mapping(pm.get("monitoring", {}))
@@ -260,11 +264,13 @@ class Engine:
                                     dedup_key=f"db_reconnect:{self.run_id}", category="system")
 
     async def record_balance(self) -> None:
-        """Live mode: the venue's cash as a new account_balance version (SCD2; written when it changed)."""
+        """The venue account's cash and portfolio value as a new account_balance version, keyed by (platform,
+        mode) — in paper mode the paper account's (SCD2; written when it changed). The decision layer sizes
+        the next entries on it and the dashboard shows it."""
         from precog.ingest import scd2
 
-        if self.mode != "live":
-            return  # paper cash lives in the paper account; the decision layer sizes paper on initial capital
+        if self.kind == "backtest":
+            return  # a replayed account: its equity curve is in the backtest's own tables, not the current balance
         bal = await self.venue.balance()
         if bal.balance < 0:
             return
@@ -378,12 +384,22 @@ class Engine:
                 await self._enter(now)
 
     async def _refresh_markets(self) -> None:
+        from precog.engine.market_stream import stream_of
+
         tickers = set(self.markets) | {p.market_id for p in self.portfolio.open_positions()}
+        # a live market view (Kalshi's WebSocket) follows what the engine holds, has resting and plans; a ticker
+        # it serves is read from memory every cycle (no REST budget spent), the others through the price cache
+        stream = stream_of(self.venue)
+        if stream is not None:
+            resting = {o.market_id for o in self.executor.open.values() if o.status not in TERMINAL}
+            # the planner's candidates: the markets its latest scan evaluated (entries are priced on them)
+            candidates = set(getattr(self.planner, "forecasts", None) or ())
+            await stream.follow(tickers | resting | candidates | {e.ticker for e in self._planned.values()})
         for t in tickers:
             if t in self._settled_markets and t not in {p.market_id for p in self.portfolio.open_positions()}:
                 continue
             try:
-                if self.market_data == "poll":
+                if self.market_data == "poll" and not (stream is not None and stream.is_live(t)):
                     cached = await self.prices.get(t)
                     self._venue_ok, self._venue_error = True, None
                     if cached is not None:
@@ -500,7 +516,52 @@ class Engine:
 
     # ------------------------------------------------------------------ positions
 
+    async def check_positions(self) -> None:
+        """Between full cycles (spec 5.5 cadence): check only the open positions whose check is due (5 s near a
+        threshold, 30 s otherwise) and move the working exits on; no entries, settlement or reconciliation."""
+        if self.conn.closed or self.conn.broken:
+            return  # the next full cycle reconnects and reconciles
+        now = self.clock()
+        positions = self.portfolio.open_positions()
+        if not self.exits.jobs and not any(self.breaker_active or self.monitor.due(p, now) for p in positions):
+            return
+        await self.executor.sync_fills()
+        await self._monitor(now)
+        await self.exits.step(self.snapshots, now)
+
+    def _refresh_position_forecasts(self, now: datetime, positions: list[Any]) -> None:
+        """Decision-layer path: the planner's scan re-runs the models each decision interval while trading is
+        ACTIVE; when no scan did within the interval (not ACTIVE, the first cycle, cycles further apart than
+        the interval) the open positions' models are re-run here."""
+        refresh = getattr(self.planner, "refresh_forecasts", None)
+        if refresh is None or not positions:
+            return
+        fresh = self._forecasts_at()
+        if fresh is not None and now - fresh < self.decision_interval:
+            return
+        try:
+            refresh({p.market_id for p in positions})
+        except Exception as exc:  # noqa: BLE001 - without a forecast the edge exits wait; the rest of the check goes on
+            log.warning("could not re-run the models of the open positions: %s", exc)
+            return
+        self._forecasts_refreshed = now
+
+    def _forecasts_at(self) -> datetime | None:
+        times = [t for t in (self._last_scan, self._forecasts_refreshed) if t is not None]
+        return max(times) if times else None
+
+    async def _cancel_entries_for_close_all(self) -> None:
+        """A close-all breaker: no entry order may stay resting (its fill would open what we are closing)."""
+        for rec in list(self.executor.open.values()):
+            if rec.purpose == "entry" and rec.status not in TERMINAL:
+                try:
+                    await self.executor.cancel(rec, reason="circuit breaker: closing all positions")
+                except Exception as exc:  # noqa: BLE001 - retried on the next check
+                    log.warning("could not cancel entry %s under a close-all breaker: %s", rec.client_order_id, exc)
+
     async def _monitor(self, now: datetime) -> None:
+        if self.planner is not None:
+            self._refresh_position_forecasts(now, self.portfolio.open_positions())
         for pos in list(self.portfolio.open_positions()):
             last = pos.last_check_time
             if last is not None and (now - last).total_seconds() > 120 and self.alerts is not None:
@@ -512,7 +573,12 @@ class Engine:
                                         dedup_key=f"unmonitored:{pos.position_id}", category="trading")
             if not self.breaker_active and not self.monitor.due(pos, now):
                 continue
-            market = await self.prices.get(pos.market_id)
+            # a push feed is cheap to read: between full cycles a due check reads the current quote, not the
+            # one the cycle cached (up to the TTL old); polled data goes through the TTL cache and its budget
+            fresh = timedelta(seconds=1) if self.market_data == "stream" else None
+            market = await self.prices.get(pos.market_id, max_age=fresh)
+            if market is not None:
+                self.snapshots[pos.market_id] = market  # the exit manager and the edge price on the same quote
             edge = self._recomputed_edge(pos, now)
             better = (self._blocked_edge is not None and edge is not None
                       and self._blocked_edge > edge + self.rebalance_margin)
@@ -523,17 +589,32 @@ class Engine:
                 if job.started_at == now:
                     name = job.condition
                     self.stats.exits_started[name] = self.stats.exits_started.get(name, 0) + 1
+        if self.breaker_active:
+            await self._cancel_entries_for_close_all()
 
     def _recomputed_edge(self, pos: Any, now: datetime) -> Decimal | None:
         """The edge of holding the position now, from the model that opened it, at the current exit price."""
         method = next((m for m in self.methods if m.method_id == pos.method_id), None)
         snap = self.snapshots.get(pos.market_id)
-        if method is None or snap is None:
+        if snap is None:
             return None
-        est = self.probabilities.estimate(method.model_key, pos.market_id, now)
-        if est is None:
-            return None
-        p_side = entries.shrink(est.p_yes if pos.side == "yes" else 1 - est.p_yes)
+        if method is not None:
+            est = self.probabilities.estimate(method.model_key, pos.market_id, now)
+            if est is None:
+                return None
+            p_side = entries.shrink(est.p_yes if pos.side == "yes" else 1 - est.p_yes)
+        else:
+            # a position the decision layer opened: the same model (model_id) at the planner's latest scan,
+            # shrunk like its entry; no scan within two decision intervals is no estimate
+            of_position = getattr(self.probabilities, "position_probability", None)
+            fresh = self._forecasts_at()
+            if of_position is None or fresh is None or now - fresh > 2 * self.decision_interval:
+                return None
+            found = of_position(pos.market_id, pos.side, model_id=pos.model_id, strategy_id=pos.strategy_id,
+                                method_id=pos.method_id)
+            if found is None:
+                return None
+            p_side = found
         bid = snap.yes_bid if pos.side == "yes" else snap.no_bid
         if bid <= 0:
             return None
@@ -576,7 +657,9 @@ class Engine:
             views.append(PositionView(ticker=p.market_id, event_ticker=p.event_id or (tm.event_id if tm else p.market_id),
                                       sport=p.sport or (tm.sport if tm else ""), side=p.side, quantity=p.quantity,
                                       cost=p.cost_basis, method_id=p.method_id, position_id=p.position_id))
-        self.entry_risk.sync(views, balance)
+        # the methods' loss windows run on the engine's clock (simulated in a backtest, which only sees its own run)
+        self.entry_risk.sync(views, balance, now=now.timestamp(),
+                             run_id=self.run_id if self.kind == "backtest" else None)
 
     async def _enter(self, now: datetime) -> None:
         from precog.trading.risk import ApprovalError
@@ -584,10 +667,18 @@ class Engine:
         balance: Decimal | None = None
         if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
             self._blocked_edge = None  # the blocked opportunity was not seen again: it is gone
+        ts = now.timestamp()
         for tm in self.markets.values():
             snap = self.snapshots.get(tm.ticker)
-            if snap is None or not snap.is_tradable:
+            if snap is None:
                 continue
+            self.volatility.observe(tm.ticker, ts, snap.yes_bid, snap.yes_ask)
+            if not snap.is_tradable:
+                continue
+            vol_ratio: Decimal | None = None
+            size_factor: Decimal = Decimal(1)
+            size_adjustments: tuple[str, ...] = ()
+            vol_known = False
             phase = self.probabilities.phase(tm.ticker, now)
             for method in self.methods:
                 if method.phase != phase:
@@ -604,7 +695,12 @@ class Engine:
                     balance = (await self.venue.balance()).balance
                     self._sync_entry_risk(balance, now)
                 pv = self._portfolio_view(balance)
-                plan, reason = entries.plan_entry(est.p_yes, snap, method, pv, self.limits, self.fees, tm.event_id)
+                if not vol_known:  # once per market and cycle: recent / normal volatility of the mid
+                    vol_ratio = self.volatility.ratio(tm.ticker, ts)
+                    size_factor, size_adjustments = self.volatility.rule.size_factor(vol_ratio)
+                    vol_known = True
+                plan, reason = entries.plan_entry(est.p_yes, snap, method, pv, self.limits, self.fees, tm.event_id,
+                                                  size_factor=size_factor, size_adjustments=size_adjustments)
                 if plan is None:
                     if reason in ("max open positions", "exposure limit reached", "max positions per game"):
                         blocked = entries.best_edge(est.p_yes, snap, self.fees)
@@ -637,7 +733,9 @@ class Engine:
                     expires_at=now + timedelta(seconds=float(
                         self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
                     metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
-                              "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id},
+                              "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id,
+                              "size_adjustments": list(plan.adjustments),
+                              "volatility_ratio": str(vol_ratio) if vol_ratio is not None else None},
                     approval=approval)
                 try:
                     rec = await self.executor.submit(intent)
@@ -681,7 +779,10 @@ class Engine:
                 confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
                 expires_at=now + timedelta(seconds=float(
                     self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
-                metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side)},
+                metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side),
+                          "size_adjustments": list(entry.approval.intent.size_adjustments),
+                          "volatility_ratio": None if entry.approval.intent.market.volatility_ratio is None
+                          else str(entry.approval.intent.market.volatility_ratio)},
                 approval=entry.approval)  # the executor consumes it right before sending: no order without one
             try:
                 rec = await self.executor.submit(intent)

@@ -1,6 +1,9 @@
 """Entries for `precog run` from the decision layer (`precog.trading.decide`): the database snapshot (markets
 and game states kept fresh by ingestion, our open positions, the balance) is scanned by the DecisionEngine;
 each approved intent is an `Approval` the order path must consume (`require_approval`) right before sending.
+
+The scan also re-runs every unit's model on every market it covers; the planner keeps those forecasts so the
+position monitor can recompute the edge of a position it opened (early_exit / edge_disappeared, spec 5.6).
 """
 
 from __future__ import annotations
@@ -8,9 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from precog.config.loader import Config
+from precog.domain.money import ONE
 
 
 @dataclass
@@ -31,11 +37,23 @@ class PlannedEntry:
     p_side: Any
 
 
+@dataclass(frozen=True)
+class UnitForecast:
+    """One unit's belief about one market at the latest scan: P(YES) from its model, raw and shrunk by the
+    unit's strategy like its entries were."""
+
+    method_id: int | None
+    strategy_id: int | None
+    model_id: int | None
+    p_yes: Decimal
+    p_yes_shrunk: Decimal
+
+
 class DecisionPlanner:
     """Runs one decision scan per call and returns the approved entries."""
 
     def __init__(self, conn: Any, cfg: Config, connect: Callable[[], Any], *, mode: str,
-                 alerts: Any = None) -> None:
+                 alerts: Any = None, platform_id: str = "kalshi") -> None:
         from precog.trading.decide import DecisionEngine
         from precog.trading.risk import RiskManager
         from precog.trading.scan import board_for
@@ -44,6 +62,7 @@ class DecisionPlanner:
 
         self.conn = conn
         self.mode = mode
+        self.platform_id = platform_id  # the venue's: its account's balance sizes the entries
         self.settings = TradingSettings.from_config(cfg)
         environment = str(cfg.get("system.environment.active", "demo"))
         self.units = load_units(conn, cfg, self.settings, mode=mode)
@@ -51,6 +70,8 @@ class DecisionPlanner:
         self.risk = RiskManager(self.settings, mode=mode, gate=self.board)
         self.engine = DecisionEngine(self.settings, self.units.units, self.risk, breakers=self.board)
         self.last_notes: list[str] = list(self.units.notes)
+        # ticker -> each unit's forecast at the latest scan; a market the scan did not cover has none
+        self.forecasts: dict[str, list[UnitForecast]] = {}
 
     @property
     def has_units(self) -> bool:
@@ -59,10 +80,11 @@ class DecisionPlanner:
     def plan(self) -> list[PlannedEntry]:
         from precog.trading.snapshot import load_snapshot
 
-        snap = load_snapshot(self.conn, self.settings, self.mode)
+        snap = load_snapshot(self.conn, self.settings, self.mode, platform_id=self.platform_id)
         self.risk.set_method_history(snap.method_history)  # each method's own loss limits
         result = self.engine.scan(snap.markets, snap.games, positions=snap.positions, balance=snap.balance,
                                   now=time.time())
+        self._keep_forecasts(result.evaluations)
         out = []
         for approval in result.approved:
             it = approval.intent
@@ -74,6 +96,66 @@ class DecisionPlanner:
                 p_side=it.p_side))
         return out
 
+    def _keep_forecasts(self, evaluations: list[Any]) -> None:
+        found: dict[str, list[UnitForecast]] = {}
+        for ev in evaluations:  # precog.trading.decide.MarketEval: one market under one model (and shrinkage)
+            if ev.yes is not None:
+                shrunk = ev.yes.p_side
+            elif ev.no is not None:
+                shrunk = ONE - ev.no.p_side
+            else:
+                continue  # no offer on either side: nothing to exit at anyway
+            for unit, *_ in ev.verdicts:
+                found.setdefault(ev.market.ticker, []).append(UnitForecast(
+                    unit.method.method_id if unit.method is not None else None, unit.strategy.ref.strategy_id,
+                    ev.model_ref.model_id, ev.forecast.p_yes, shrunk))
+        self.forecasts = found
+
+    def refresh_forecasts(self, tickers: set[str]) -> None:
+        """Re-run the units' models on `tickers` without a decision scan (trading is not ACTIVE, so no scan
+        runs, yet open positions still need their edge): the same models, shrinkage and market snapshot."""
+        from precog.trading.edges import shrink
+        from precog.trading.snapshot import load_snapshot
+
+        snap = load_snapshot(self.conn, self.settings, self.mode, platform_id=self.platform_id)
+        found: dict[str, list[UnitForecast]] = {}
+        for m in snap.markets:
+            if m.ticker not in tickers:
+                continue
+            game = snap.games.get(m.event_ticker)
+            by_model: dict[int, Any] = {}
+            for unit in self.units.units:
+                if unit.method is not None and not unit.method.sport_enabled(m.sport):
+                    continue
+                if id(unit.model) not in by_model:
+                    by_model[id(unit.model)] = unit.model.forecast(m, game)
+                f = by_model[id(unit.model)]
+                if f is None:
+                    continue
+                factor = unit.strategy.shrinkage_factor
+                factor = self.settings.shrinkage_factor if factor is None else factor
+                found.setdefault(m.ticker, []).append(UnitForecast(
+                    unit.method.method_id if unit.method is not None else None, unit.strategy.ref.strategy_id,
+                    unit.model_ref.model_id, f.p_yes, shrink(f.p_yes, factor)))
+        self.forecasts = found
+
+    def position_probability(self, ticker: str, side: str, *, model_id: int | None, strategy_id: int | None,
+                             method_id: int | None) -> Decimal | None:
+        """P(side) for a position from the model that opened it (shrunk like its entry), or None when the latest
+        scan has no forecast of that model for the market (filtered out, closed, the model had nothing)."""
+        if model_id is None:
+            return None
+        same_model = [f for f in self.forecasts.get(ticker, []) if f.model_id == model_id]
+        exact = [f for f in same_model if (method_id is not None and f.method_id == method_id)
+                 or (method_id is None and f.method_id is None and f.strategy_id == strategy_id)]
+        if exact:
+            p_yes = exact[0].p_yes_shrunk
+        elif len({f.p_yes_shrunk for f in same_model}) == 1:
+            p_yes = same_model[0].p_yes_shrunk  # the unit is gone, but every unit of the model agrees
+        else:
+            return None
+        return p_yes if side == "yes" else ONE - p_yes
+
     def consume(self, entry: PlannedEntry) -> None:
         """The order path's gate: refuses an approval that is used, released or expired."""
         from precog.trading.risk import require_approval
@@ -82,3 +164,26 @@ class DecisionPlanner:
 
     def release(self, entry: PlannedEntry) -> None:
         self.risk.release(entry.approval)
+
+
+class PlannerForecasts:
+    """The engine's probability source on the decision-layer path (`precog run --venue kalshi`): entries come
+    from the planner's scan; open positions are re-priced from the same scan's forecasts."""
+
+    def __init__(self, planner: DecisionPlanner) -> None:
+        self.planner = planner
+
+    def estimate(self, model_key: str, ticker: str, now: datetime) -> Any:
+        """P(YES) of model `model_key` (its model_id) for `ticker` at the latest scan, unshrunk; None without one."""
+        from precog.engine.core import Estimate
+
+        values = {f.p_yes for f in self.planner.forecasts.get(ticker, []) if str(f.model_id) == model_key}
+        return Estimate(values.pop()) if len(values) == 1 else None
+
+    def phase(self, ticker: str, now: datetime) -> str:
+        return "live"  # unused on this path: the decision layer's strategies judge the game phase themselves
+
+    def position_probability(self, ticker: str, side: str, *, model_id: int | None, strategy_id: int | None,
+                             method_id: int | None) -> Decimal | None:
+        return self.planner.position_probability(ticker, side, model_id=model_id, strategy_id=strategy_id,
+                                                 method_id=method_id)

@@ -2,7 +2,8 @@
 
 This is the loop's own, deliberately small decision step (spec §5.1-§5.3): edge = p - price - fee per
 contract on the side we would buy, min edge = max(global, strategy); f* = (p - c)/(1 - c), stake =
-bankroll x f* x kelly_fraction capped by max_position_pct / max_position_dollars; contracts = floor(stake / c).
+bankroll x f* x kelly_fraction x the caller's size factor (the spec 5.3 high-volatility reduction, from the
+loop's rolling volatility estimate) capped by max_position_pct / max_position_dollars; contracts = floor(stake / c).
 The risk approval checks trading state, market status, spread, one position per market (never both sides),
 open-position and per-game limits, exposure and cash. No order is sent without an approved `EntryPlan`.
 """
@@ -101,6 +102,7 @@ class EntryPlan:
     order_type: str  # limit | market
     time_in_force: str
     edge: Edge
+    adjustments: tuple[str, ...] = ()  # size reductions applied (e.g. "high_volatility")
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,14 @@ def best_edge(p_yes: Decimal, m: Market, fees: FeeSchedule) -> Edge | None:
     return max(out, key=lambda e: e.edge) if out else None
 
 
-def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: RiskLimits) -> int:
+def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: RiskLimits,
+                    size_factor: Decimal = ONE) -> int:
+    """Whole contracts for bankroll x f* x fraction x size_factor, under the position caps."""
     c = edge.price + edge.fee_per_contract
     if c >= ONE or edge.p_true <= c:
         return 0
     f_star = (edge.p_true - c) / (ONE - c)
-    stake = bankroll * f_star * fraction
+    stake = bankroll * f_star * fraction * max(size_factor, ZERO)
     stake = min(stake, bankroll * limits.max_position_pct, limits.max_position_dollars)
     if stake < limits.min_position_dollars:
         return 0
@@ -146,8 +150,10 @@ def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: Ri
 
 
 def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
-               fees: FeeSchedule, event_id: str) -> tuple[EntryPlan | None, str]:
-    """An approved entry, or None and the reason it was refused."""
+               fees: FeeSchedule, event_id: str, *, size_factor: Decimal = ONE,
+               size_adjustments: tuple[str, ...] = ()) -> tuple[EntryPlan | None, str]:
+    """An approved entry, or None and the reason it was refused. `size_factor` multiplies the Kelly stake
+    before the caps (`size_adjustments` names the reductions it stands for; they are kept on the plan)."""
     if pv.trading_state != "ACTIVE":
         return None, f"trading state {pv.trading_state}"
     if not m.is_tradable:
@@ -172,7 +178,7 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
         return None, "max positions per game"
     if pv.balance < limits.min_balance_to_trade:
         return None, "balance below the minimum to trade"
-    qty = kelly_contracts(edge, pv.bankroll, method.kelly_fraction, limits)
+    qty = kelly_contracts(edge, pv.bankroll, method.kelly_fraction, limits, size_factor)
     unit = edge.price + edge.fee_per_contract
     room = min(limits.max_total_exposure - pv.exposure,
                limits.max_exposure_per_game - pv.exposure_by_game.get(event_id, ZERO), pv.balance)
@@ -185,8 +191,8 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
         # market-style: immediate-or-cancel at the far side, with the allowed slippage
         limit = min((edge.price * (ONE + limits.max_slippage_pct)).quantize(CENT, rounding=ROUND_CEILING),
                     Decimal("0.99"))
-        return EntryPlan(edge.side, qty, limit, "market", "immediate_or_cancel", edge), "approved"
-    return EntryPlan(edge.side, qty, edge.price, "limit", "good_till_canceled", edge), "approved"
+        return EntryPlan(edge.side, qty, limit, "market", "immediate_or_cancel", edge, size_adjustments), "approved"
+    return EntryPlan(edge.side, qty, edge.price, "limit", "good_till_canceled", edge, size_adjustments), "approved"
 
 
 # ---------------------------------------------------------------------------------------------- risk approval
@@ -274,7 +280,8 @@ class EngineRisk:
             units[int(r[0])] = _Unit(strategy, ModelRef(r[12], r[13], r[14], r[15]), method)
         self.units = units
 
-    def sync(self, positions: list[Any], balance: Decimal, now: float | None = None) -> None:
+    def sync(self, positions: list[Any], balance: Decimal, now: float | None = None,
+             run_id: int | None = None) -> None:
         """Per cycle: our open positions and balance, and the methods' closed positions (one query) for their
         own loss limits (daily loss, consecutive losses, rapid loss)."""
         import time
@@ -282,7 +289,8 @@ class EngineRisk:
         from precog.trading.method_risk import load_method_history
 
         self.risk.sync(positions, balance)
-        self.risk.set_method_history(load_method_history(self.conn, self.mode, time.time() if now is None else now))
+        self.risk.set_method_history(load_method_history(self.conn, self.mode, time.time() if now is None else now,
+                                                         run_id))
 
     def approve(self, plan: EntryPlan, m: Market, method: MethodSpec, *, event_id: str, sport: str,
                 confidence: str, now: float, close_ts: float | None = None) -> Any:

@@ -9,16 +9,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from precog.domain.market import Market
+from precog.domain.market import Market, OrderBook
 from precog.domain.order import Fill, Order, OrderRequest
 from precog.domain.portfolio import Balance, Position, Settlement
-from precog.engine.venue import VenueOutcomeUnknown, VenueRejected
+from precog.engine.market_stream import MarketStream
+from precog.engine.venue import DepthUnavailable, VenueOutcomeUnknown, VenueRejected
 from precog.venues.kalshi.client import AsyncKalshiClient
 from precog.venues.kalshi.errors import (
     KalshiAPIError,
+    KalshiConfigError,
+    KalshiForbidden,
     KalshiNotFound,
     KalshiServerError,
     KalshiTransportError,
+    KalshiUnauthorized,
     OrderOutcomeUnknown,
 )
 
@@ -31,8 +35,11 @@ def account_ref_for(platform_id: str, base_url: str, key_id: str | None) -> str:
 
 
 class KalshiVenue:
-    def __init__(self, client: AsyncKalshiClient, platform_id: str = "kalshi", account_ref: str | None = None) -> None:
+    def __init__(self, client: AsyncKalshiClient, platform_id: str = "kalshi", account_ref: str | None = None,
+                 market_stream: MarketStream | None = None) -> None:
         self.client = client
+        # the live market view (WebSocket quotes over REST snapshots); without one every read is REST
+        self.market_stream = market_stream
         self.platform_id = platform_id
         key = client.signer.key_id if client.signer else None
         self.account_ref = account_ref or account_ref_for(platform_id, client.environment.base_url, key)
@@ -80,7 +87,24 @@ class KalshiVenue:
         return [s async for s in self.client.iter_settlements()]
 
     async def market(self, ticker: str) -> Market:
-        return await self.client.get_market(ticker)
+        """The stream's view while it is live and fresh (no REST call); otherwise REST, and the answer becomes
+        the view's base."""
+        stream = self.market_stream
+        if stream is None:
+            return await self.client.get_market(ticker)
+        live = stream.market(ticker)
+        if live is not None:
+            return live
+        requested = stream.clock()
+        m = await self.client.get_market(ticker)
+        stream.observe_rest(m, requested)
+        return m
+
+    async def orderbook(self, ticker: str, depth: int | None = None) -> OrderBook:
+        try:
+            return await self.client.get_orderbook(ticker, depth=depth)
+        except (KalshiUnauthorized, KalshiForbidden, KalshiConfigError) as exc:  # the endpoint wants credentials
+            raise DepthUnavailable(str(exc)) from exc
 
 
 async def http_venue_for_local_exchange(exchange: Any, user_id: str, *, platform_id: str = "local",

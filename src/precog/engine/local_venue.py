@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from precog.domain.market import Market, MarketStatus
-from precog.domain.money import ONE
+from precog.domain.market import Market, MarketStatus, OrderBook, PriceLevel
+from precog.domain.money import ONE, ZERO, floor_cent
 from precog.domain.order import Action, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from precog.domain.portfolio import Balance, Position, Settlement
 from precog.engine.venue import VenueOutcomeUnknown, VenueRejected
 from precog.venues.exchange import model as xm
 from precog.venues.exchange.engine import Exchange
 from precog.venues.exchange.errors import Conflict, ExchangeError
+from precog.venues.exchange.serialize import mark_price
 
 _CENTS = Decimal(100)
 _STATUS = {
@@ -146,9 +147,15 @@ class LocalVenue:
                     for p in acct.positions.values()]
 
     async def balance(self) -> Balance:
+        """Cash, and the positions at the mark price as the portfolio value (as GET /portfolio/balance)."""
         with self.exchange.lock:
             acct = self.exchange.account(self.user_id)
-            return Balance(balance=acct.balance, updated_ts=_ts(acct.updated_ms))
+            value = ZERO
+            for ticker, pos in acct.positions.items():
+                if pos.held[xm.YES] or pos.held[xm.NO]:
+                    mark = mark_price(self.exchange.markets[ticker])
+                    value += floor_cent(mark * pos.held[xm.YES] + (ONE - mark) * pos.held[xm.NO])
+            return Balance(balance=acct.balance, portfolio_value=value, updated_ts=_ts(acct.updated_ms))
 
     async def settlements(self) -> Sequence[Settlement]:
         with self.exchange.lock:
@@ -162,3 +169,14 @@ class LocalVenue:
     async def market(self, ticker: str) -> Market:
         with self.exchange.lock:
             return convert_market(self.exchange.market(ticker))
+
+    async def orderbook(self, ticker: str, depth: int | None = None) -> OrderBook:
+        try:
+            yes, no = self.exchange.orderbook(ticker, depth or 0)
+        except ExchangeError as exc:
+            raise VenueRejected(str(exc)) from exc
+
+        def levels(side: list[tuple[int, int]]) -> tuple[PriceLevel, ...]:  # lowest first -> best first
+            return tuple(PriceLevel(_px(tick), Decimal(qty)) for tick, qty in reversed(side))
+
+        return OrderBook(ticker, levels(yes), levels(no), _ts(self.exchange.now_ms()))

@@ -1,15 +1,19 @@
 """Paper trading: real market data from a venue, simulated fills against its current book.
 
-Reads (markets) go to the data venue; our orders never leave the process. A buy fills at the ask up to the
-ask size shown, a sell at the bid up to the bid size, at prices no worse than the limit; what is left rests
-(good-till-canceled) and fills when a later quote crosses it, or is canceled (immediate-or-cancel). Fees are
-the taker fees of the venue's schedule. Cash, positions, fills and settlements are kept like a venue's, so
-the engine reconciles with the paper account exactly as it would with a real one.
+Reads (markets, order books) go to the data venue; our orders never leave the process. A buy walks the asks
+of the venue's order book from the best up to its limit, a sell the bids down to its limit: each level fills at
+its own price, up to the size it shows, with its own taker fee (one fill per level, like a venue). Size that
+paper fills took from a level is not taken again until that level changes. What is left rests
+(good-till-canceled) and fills when a later book crosses it, or is canceled (immediate-or-cancel). A data venue
+without depth gives the top of the book only (its best bid/ask and their sizes; no size shown, no fill).
+Cash, positions, fills and settlements are kept like a venue's, so the engine reconciles with the paper
+account exactly as it would with a real one.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +21,41 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from precog.domain.fees import FeeSchedule
-from precog.domain.market import Market, MarketStatus
+from precog.domain.market import Market, MarketStatus, OrderBook, PriceLevel
 from precog.domain.money import ONE, ZERO, floor_cent
 from precog.domain.order import Action, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from precog.domain.portfolio import Balance, Position, Settlement
-from precog.engine.venue import Venue, VenueRejected
+from precog.engine.venue import DepthUnavailable, Venue, VenueRejected
+
+log = logging.getLogger(__name__)
+
+
+def _crosses(req: OrderRequest, m: Market) -> bool:
+    """The top of the book reaches the order's limit (a buy: the ask at or below it; a sell: the bid at or
+    above it)."""
+    yes = req.side is Side.YES
+    if req.action is Action.BUY:
+        price = m.yes_ask if yes else m.no_ask
+        return ZERO < price < ONE and price <= req.price
+    price = m.yes_bid if yes else m.no_bid
+    return ZERO < price < ONE and price >= req.price
+
+
+def _top_of_book(m: Market) -> OrderBook:
+    """The best bid of each side with the size the market shows there; a price without a size is no level."""
+    yes = (PriceLevel(m.yes_bid, m.yes_bid_size),) if ZERO < m.yes_bid < ONE and m.yes_bid_size else ()
+    no = (PriceLevel(ONE - m.yes_ask, m.yes_ask_size),) if ZERO < m.yes_ask < ONE and m.yes_ask_size else ()
+    return OrderBook(m.ticker, yes, no)
+
+
+def _mark(m: Market) -> Decimal:
+    """A YES mark for the portfolio value, as the local exchange values it: the mid of a two-sided quote, else
+    the last trade, else 0.50."""
+    if ZERO < m.yes_bid < ONE and ZERO < m.yes_ask < ONE:
+        return (m.yes_bid + m.yes_ask) / 2
+    if ZERO < m.last_price < ONE:
+        return m.last_price
+    return Decimal("0.5")
 
 
 @dataclass
@@ -51,9 +85,12 @@ class PaperVenue:
         self._settlements: list[Settlement] = []
         self._seq = itertools.count(1)
         self._clock = clock
-        # liquidity already taken from the quote currently shown, per ticker: (quote, taken at ask, taken at bid);
-        # the same displayed size is never filled twice
-        self._taken: dict[str, tuple[tuple[object, ...], int, int]] = {}
+        # per ticker, what paper fills took from each level of the book: (side of the bids, price) ->
+        # (size the level showed, contracts taken); the same displayed size is never filled twice
+        self._taken: dict[str, dict[tuple[str, Decimal], tuple[Decimal, int]]] = {}
+        self._marks: dict[str, Market] = {}  # the latest quote seen per ticker, for the portfolio value
+        self._noted: set[str] = set()
+        self._no_depth = False  # the data venue refused its order book for good (DepthUnavailable)
 
     def _now(self) -> datetime:
         if callable(self._clock):
@@ -81,56 +118,117 @@ class PaperVenue:
             raise VenueRejected("paper trading does not sell contracts it does not hold")
         o = _PaperOrder(f"paper-{self._session}-{next(self._seq):08d}", req, count, created=self._now())
         self.orders[o.order_id] = o
-        self._match(o, market)
+        self._marks[req.ticker] = market
+        await self._fill([o], market)
         if o.remaining and req.time_in_force in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
             o.status = OrderStatus.CANCELED
         elif not o.remaining:
             o.status = OrderStatus.EXECUTED
         return self._view(o)
 
-    def _match(self, o: _PaperOrder, m: Market) -> None:
-        """Fill against the top of the current book (the size shown there, less what earlier paper fills took
-        from the same quote), never worse than the limit."""
+    async def _fill(self, orders: list[_PaperOrder], m: Market) -> None:
+        """Fill `orders` (oldest first) against the current book when the quote shows they can trade: the
+        book is read once, and only when some order crosses the top of the book."""
+        live = [o for o in orders if o.remaining > 0 and _crosses(o.req, m)]
+        if not live:
+            return
+        book = await self._book(m)
+        for o in live:
+            self._match(o, book)
+
+    async def _book(self, m: Market) -> OrderBook:
+        """The data venue's full order book; the top of the book from `m` when the venue shows no depth."""
+        fetch = getattr(self.data, "orderbook", None)
+        if fetch is None or self._no_depth:
+            self._note_once("no-depth", "%s shows no order book depth: paper fills take only the top of the book "
+                                        "(best bid/ask and their sizes)", type(self.data).__name__)
+            return _top_of_book(m)
+        try:
+            book: OrderBook = await fetch(m.ticker)
+            return book
+        except DepthUnavailable as exc:  # for good: do not ask again
+            self._no_depth = True
+            self._note_once("no-depth", "%s shows no order book depth (%s): paper fills take only the top of the "
+                                        "book (best bid/ask and their sizes)", type(self.data).__name__, exc)
+            return _top_of_book(m)
+        except Exception as exc:  # noqa: BLE001 - a failed read must not lose the order; the top is real too
+            self._note_once(f"error:{type(exc).__name__}", "the order book of %s could not be read (%s): paper "
+                            "fills take only the top of the book until it can", m.ticker, exc)
+            return _top_of_book(m)
+
+    def _note_once(self, key: str, msg: str, *args: object) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            log.warning(msg, *args)
+
+    def _taken_from(self, ticker: str, book: OrderBook) -> dict[tuple[str, Decimal], tuple[Decimal, int]]:
+        """What paper fills already took from each level of this book: (size shown, contracts taken) per
+        (side of the bids, price). A level whose size changed is a new level (the book moved); a level missing
+        inside the price range the book shows was cleared; levels outside that range (a shallower book) keep
+        what was taken from them."""
+        sides = {"yes": book.yes_bids, "no": book.no_bids}
+        shown = {(side, lv.price): lv.quantity for side, levels in sides.items() for lv in levels}
+        worst = {side: levels[-1].price for side, levels in sides.items() if levels}
+        kept = {}
+        for (side, price), (size, taken) in self._taken.get(ticker, {}).items():
+            if shown.get((side, price)) == size or ((side, price) not in shown and price < worst.get(side, ONE)):
+                kept[(side, price)] = (size, taken)
+        self._taken[ticker] = kept
+        return kept
+
+    def _match(self, o: _PaperOrder, book: OrderBook) -> None:
+        """Walk the book from the best level to the limit: each level fills at its own price, up to the size it
+        shows less what earlier paper fills took from it, with its own fee (one fill per level, like a venue)."""
+        r = o.req
+        buy = r.action is Action.BUY
+        # buying YES or selling NO takes the NO bids (the YES asks); buying NO or selling YES takes the YES bids
+        side = "no" if buy == (r.side is Side.YES) else "yes"
+        taken = self._taken_from(r.ticker, book)
+        for level in book.no_bids if side == "no" else book.yes_bids:  # best first
+            if o.remaining <= 0:
+                break
+            price = ONE - level.price if buy else level.price  # in the order's side
+            if (buy and price > r.price) or (not buy and price < r.price):
+                break  # every later level is worse
+            if not ZERO < price < ONE:
+                continue
+            _, already = taken.get((side, level.price), (level.quantity, 0))
+            q = min(o.remaining, int(level.quantity) - already)
+            if buy:
+                q = self._affordable(q, price)
+            if q <= 0:
+                if buy and already < int(level.quantity):
+                    break  # out of cash, not out of liquidity
+                continue
+            taken[(side, level.price)] = (level.quantity, already + q)
+            self._book_fill(o, price, q)
+
+    def _affordable(self, q: int, price: Decimal) -> int:
+        """At most `q` contracts whose cost and fee the paper cash covers (a venue would refuse the rest)."""
+        q = min(q, int(self.cash / price))
+        while q > 0 and price * q + self.fees.fee(q, price) > self.cash:
+            q -= 1
+        return max(q, 0)
+
+    def _book_fill(self, o: _PaperOrder, price: Decimal, q: int) -> None:
         r = o.req
         yes = r.side is Side.YES
-        # buying YES or selling NO takes the YES ask; buying NO or selling YES takes the YES bid
-        takes_ask = (r.action is Action.BUY) == yes
-        if r.action is Action.BUY:
-            price = m.yes_ask if yes else m.no_ask
-            ok = ZERO < price < ONE and price <= r.price
-        else:
-            price = m.yes_bid if yes else m.no_bid
-            ok = ZERO < price < ONE and price >= r.price
-        size = m.yes_ask_size if takes_ask else m.yes_bid_size
-        if not ok or o.remaining <= 0:
-            return
-        quote = (m.yes_bid, m.yes_ask, m.yes_bid_size, m.yes_ask_size, m.volume, m.last_price)
-        seen, at_ask, at_bid = self._taken.get(r.ticker, (None, 0, 0))
-        if seen != quote:
-            at_ask = at_bid = 0
-        shown = int(size) if size is not None else o.remaining
-        q = min(o.remaining, shown - (at_ask if takes_ask else at_bid))
-        if q <= 0:
-            return
-        self._taken[r.ticker] = (quote, at_ask + q, at_bid) if takes_ask else (quote, at_ask, at_bid + q)
         fee = self.fees.fee(q, price)
-        side = r.side.value
         pos = self.held.setdefault(r.ticker, {"yes": 0, "no": 0})
         if r.action is Action.BUY:
             self.cash -= price * q + fee
-            pos[side] += q
+            pos[r.side.value] += q
         else:
             self.cash += price * q - fee
-            pos[side] -= q
+            pos[r.side.value] -= q
         o.remaining -= q
         o.filled += q
         o.fees += fee
-        now = self._now()
         fid = f"paperfill-{self._session}-{next(self._seq):08d}"
         self._fills.append(Fill(fill_id=fid, trade_id=fid, order_id=o.order_id, ticker=r.ticker, side=r.side,
                                 action=r.action, count=Decimal(q), yes_price=price if yes else ONE - price,
                                 no_price=ONE - price if yes else price, is_taker=True, fee=fee,
-                                client_order_id=r.client_order_id, created_time=now))
+                                client_order_id=r.client_order_id, created_time=self._now()))
         if not o.remaining:
             o.status = OrderStatus.EXECUTED
 
@@ -164,19 +262,35 @@ class PaperVenue:
                 if h["yes"] or h["no"]]
 
     async def balance(self) -> Balance:
-        return Balance(balance=self.cash)
+        """Paper cash, and the contracts held at the latest quote's mark as the portfolio value."""
+        value = ZERO
+        for ticker, h in self.held.items():
+            m = self._marks.get(ticker)
+            if m is not None and (h["yes"] or h["no"]):
+                mark = _mark(m)
+                value += floor_cent(mark * h["yes"] + (ONE - mark) * h["no"])
+        return Balance(balance=self.cash, portfolio_value=value, updated_ts=self._now())
 
     async def settlements(self) -> Sequence[Settlement]:
         return list(self._settlements)
 
     async def market(self, ticker: str) -> Market:
         m = await self.data.market(ticker)
-        for o in self.orders.values():  # resting paper orders fill when the book comes to them
-            if o.status is OrderStatus.RESTING and o.req.ticker == ticker:
-                self._match(o, m)
+        self._marks[ticker] = m
+        # resting paper orders fill when the book comes to them
+        await self._fill([o for o in self.orders.values() if o.status is OrderStatus.RESTING
+                          and o.req.ticker == ticker], m)
         if m.status is MarketStatus.SETTLED and m.settlement_value is not None:
             self._settle(ticker, m)
         return m
+
+    async def orderbook(self, ticker: str, depth: int | None = None) -> OrderBook:
+        """The data venue's book (paper orders are not in it)."""
+        fetch = getattr(self.data, "orderbook", None)
+        if fetch is None:
+            return _top_of_book(await self.data.market(ticker))
+        book: OrderBook = await fetch(ticker, depth)
+        return book
 
     def _settle(self, ticker: str, m: Market) -> None:
         h = self.held.get(ticker)

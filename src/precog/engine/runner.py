@@ -1,5 +1,8 @@
 """The long-running process behind `precog run`: one asyncio loop stepping the engine in real time, with a
-status snapshot after every step and a clean stop (open entry orders canceled, the run closed) on a signal."""
+status snapshot after every step and a clean stop (open entry orders canceled, the run closed) on a signal.
+
+A full engine step runs every `interval_s`; when that is longer than the monitor's fast cadence (5 s near a
+threshold, spec 5.5) the loop also wakes in between and checks only the positions that are due."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,44 +43,61 @@ def status_of(engine: Engine, venue_label: str, note: str = "") -> Status:
                   engine.executor.fills_booked, engine.run_pnl(), list(engine.stats.breakers), note)
 
 
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
 async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
                    on_status: Callable[[Status], None] | None = None, before_step: Callable[[float], Any] | None = None,
                    until: Callable[[], bool] | None = None, duration_s: float | None = None,
-                   stop: asyncio.Event | None = None) -> Status:
-    """Step until `stop` is set (SIGINT/SIGTERM set it), `until()` is true or `duration_s` has passed."""
+                   stop: asyncio.Event | None = None, monotonic: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[asyncio.Event, float], Awaitable[None]] = _wait) -> Status:
+    """Step until `stop` is set (SIGINT/SIGTERM set it), `until()` is true or `duration_s` has passed.
+
+    `monotonic` and `sleep(stop, seconds)` are the loop's clock and its wait (injectable for tests)."""
     stop = stop if stop is not None else asyncio.Event()
+    # wake at least at the monitor's fast cadence: a position near a threshold is checked every 5 s
+    fast = engine.monitor_config.urgent_seconds
+    tick = min(interval_s, fast) if fast > 0 else interval_s
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread / platform without signals
             pass
-    started = time.monotonic()
+    started = monotonic()
     last = started
+    next_step = started
     try:
         await engine.start()
         while not stop.is_set():
-            now = time.monotonic()
+            now = monotonic()
             if before_step is not None:
                 before_step(now - last)
             last = now
+            full = now >= next_step
             try:
-                await engine.step()
+                if full:
+                    await engine.step()
+                else:
+                    await engine.check_positions()
             except Exception as exc:  # noqa: BLE001 - one bad cycle must not kill the loop (spec 5.12)
                 log.exception("engine step failed: %s", exc)
                 if engine.alerts is not None:
                     engine.alerts.raise_alert("engine_step_failed", "high", "trading_engine", f"engine step failed: {exc}",
                                               dedup_key=f"step:{type(exc).__name__}", category="system")
-            if on_status is not None:
-                on_status(status_of(engine, venue_label))
-            if until is not None and until():
+            if full:
+                next_step = monotonic() + interval_s  # `interval_s` between the end of a cycle and the next
+                if on_status is not None:
+                    on_status(status_of(engine, venue_label))
+                if until is not None and until():
+                    break
+            if duration_s is not None and monotonic() - started >= duration_s:
                 break
-            if duration_s is not None and time.monotonic() - started >= duration_s:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+            await sleep(stop, max(0.0, min(tick, next_step - monotonic())))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

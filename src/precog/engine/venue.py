@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from precog.domain.market import Market
+from precog.domain.market import Market, OrderBook
 from precog.domain.order import Fill, Order, OrderRequest
 from precog.domain.portfolio import Balance, Position, Settlement
 
@@ -21,6 +21,10 @@ class VenueRejected(Exception):
 
 class VenueOutcomeUnknown(Exception):
     """The request may or may not have reached the venue; the order must be looked up by client_order_id."""
+
+
+class DepthUnavailable(Exception):
+    """The venue shows this account no order book depth (e.g. the endpoint needs credentials it does not have)."""
 
 
 class Venue(Protocol):
@@ -60,4 +64,10 @@ class Venue(Protocol):
         ...
 
     async def market(self, ticker: str) -> Market:
+        ...
+
+    async def orderbook(self, ticker: str, depth: int | None = None) -> OrderBook:
+        """The resting bids of both sides, best first (`depth` keeps the best N levels per side; None = all).
+        A YES ask is a NO bid at 1 - price: `OrderBook.yes_asks()`. Raises DepthUnavailable when the venue
+        will not show this account its book."""
         ...

@@ -75,7 +75,9 @@ def platform_for(venue: str) -> str:
 async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptions, *,
                      alerts: AlertRaiser | None, stop: asyncio.Event | None = None,
                      on_poll: Callable[[PollOutcome], None] | None = None,
-                     on_links: Callable[[list[GameLink]], None] | None = None) -> IngestReport:
+                     on_links: Callable[[list[GameLink]], None] | None = None,
+                     on_market_feed: Callable[[MarketFeed], None] | None = None) -> IngestReport:
+    """`on_market_feed` receives the market feed before it starts (another consumer of its stream)."""
     stop = stop or asyncio.Event()
     report = IngestReport(started_at=datetime.now(UTC))
     platform = platform_for(options.venue)
@@ -86,6 +88,7 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     monitor = DataQualityMonitor(alerts=alerts, breaker=breaker, limits=settings.limits)
     game_conn = connect(db_url, autocommit=True)
     market_conn = connect(db_url, autocommit=True)
+    market_conn_2 = connect(db_url, autocommit=True)  # a second writer: each batch is split by market
     status_conn = connect(db_url, autocommit=True)
     espn: EspnClient | None = None
     rest: AsyncKalshiClient | None = None
@@ -126,7 +129,10 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
                 orderbook=rest.signer is not None)  # order books are a private channel on Kalshi
             market_feed = MarketFeed(rest, MarketStore(market_conn, platform), feed_settings, monitor,
                                      ws_url=environment.ws_url, signer=rest.signer, recorder=recorder,
-                                     on_discovered=_relinker(game_feed, on_links))
+                                     on_discovered=_relinker(game_feed, on_links),
+                                     extra_stores=[MarketStore(market_conn_2, platform)])
+            if on_market_feed is not None:
+                on_market_feed(market_feed)
             tasks.append(asyncio.create_task(market_feed.run(stop, once=options.once), name="markets"))
         if not options.once:
             tasks.append(asyncio.create_task(
@@ -155,7 +161,7 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             recorder.close()
             report.recorded_messages = recorder.count
             report.recording_files = [str(p) for p in recorder.paths]
-        for conn in (game_conn, market_conn, status_conn):
+        for conn in (game_conn, market_conn, market_conn_2, status_conn):
             conn.close()
     report.finished_at = datetime.now(UTC)
     report.quality_issues = dict(monitor.counts)

@@ -11,9 +11,10 @@ Point-in-time reads return the version valid at T: created_at <= T < row_end_ts 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -172,6 +173,22 @@ def _prepare_stage(cur: psycopg.Cursor[Any], table: SCD2Table, stage: sql.Identi
              target=target))
 
 
+def _values_of(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """A row's values in column order, None for a missing column. The usual row has every column: one C-level
+    itemgetter call instead of a Python loop of dict look-ups (2,000 rows x 34 columns a batch)."""
+    if len(columns) < 2:
+        return lambda row: [row.get(c) for c in columns]
+    get = itemgetter(*columns)
+
+    def values(row: Mapping[str, Any]) -> list[Any]:
+        try:
+            return list(get(row))
+        except KeyError:
+            return [row.get(c) for c in columns]
+
+    return values
+
+
 def _iso(memo: dict[datetime, str], value: datetime) -> str:
     """ISO text of a time, formatted once per distinct value (psycopg's datetime dumper costs ~1 us each)."""
     text = memo.get(value)
@@ -237,6 +254,7 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
             [*(sql.Identifier(c) for c in stage_cols), *staged_time, sql.Identifier("_seq")])
         with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=copy_cols)) as copy:
             write = copy.write_row
+            stage_values = _values_of(stage_cols)
             stage_json = [j for j, c in enumerate(stage_cols) if c in table.json_columns]
             # Times travel as ISO text, each distinct value formatted once (the same value; psycopg's datetime
             # dumper costs ~1 us a value). Which columns hold times is seen in the first row; a time in
@@ -246,7 +264,7 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
             stage_time = [j for j, c in enumerate(stage_cols) if isinstance(first.get(c), datetime)]
             for i in latest.values():
                 row = rows[i]
-                values = [row.get(c) for c in stage_cols]
+                values = stage_values(row)
                 for j in stage_json:
                     values[j] = _json_text(values[j])
                 for j in stage_time:
@@ -286,9 +304,10 @@ def write_batch(conn: psycopg.Connection[Any], table: SCD2Table, rows: Sequence[
             time_idx = [j for j, c in enumerate(cols) if isinstance(first.get(c), datetime)]
             with cur.copy(sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=all_cols)) as copy:
                 write = copy.write_row
+                row_values = _values_of(cols)
                 for i in chosen:
                     row = rows[i]
-                    values = [row.get(c) for c in cols]
+                    values = row_values(row)
                     for j in json_idx:
                         values[j] = _json_text(values[j])
                     for j in time_idx:

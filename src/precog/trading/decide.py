@@ -345,7 +345,8 @@ class DecisionEngine:
                 "size", f"no whole contract fits: {sized.limit}", market=m, side=side.side,
                 strategy_id=strategy.ref.strategy_id, model_id=unit.model_ref.model_id, method_id=method_id,
                 edge=side.edge, now=now, details={"kelly": sized.kelly, "fraction": sized.fraction,
-                                                  "target": sized.target},
+                                                  "target": sized.target, "adjustments": list(sized.adjustments),
+                                                  "volatility_ratio": m.volatility_ratio},
                 calculation_run_id=result.run_id))
             return
         market_style = strategy.order_type == "market" or side.edge >= self.settings.market_order_edge
@@ -356,7 +357,7 @@ class DecisionEngine:
             slippage=side.slippage, edge=side.edge, ev_pct=side.ev_pct, confidence=forecast.confidence,
             confidence_level=ev.level, strategy=strategy, model=unit.model_ref, method=method,
             order_type=order_type, stake=sized.stake, created_ts=now, game=game, calculation_run_id=result.run_id,
-            size_limit=sized.limit)
+            size_limit=sized.limit, size_adjustments=sized.adjustments)
         outcome = self.risk.approve(intent, now)
         if isinstance(outcome, Approval):
             result.approved.append(outcome)

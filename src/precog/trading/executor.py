@@ -318,6 +318,9 @@ class ExitJob:
     deadline: datetime | None = None
     done: bool = False
     gave_up: bool = False
+    # the whole position leaves: its resting entry remainder is canceled first and the target follows the
+    # position (contracts a fill added before the cancel landed leave too)
+    full: bool = False
 
     @property
     def remaining(self) -> int:
@@ -352,11 +355,49 @@ class ExitManager:
         qty = min(trig.quantity, pos.quantity)
         if qty <= 0:
             return None
+        full = qty >= pos.quantity or trig.condition == "circuit_breaker"
+        if full:
+            # a late fill of the entry's resting remainder would re-open the exposure we are getting out of
+            await self.cancel_entries(pos, trig.condition)
+            qty = pos.quantity  # fills booked while canceling leave with the rest
+            if qty <= 0:
+                return None
         policy = ex.ExecutionPolicy.from_config(trig.priority, self.config[trig.priority], trig.condition)
         job = ExitJob(pos.position_id, pos.market_id, pos.side, trig.condition, trig.priority, qty, policy, now,
-                      stage=trig.stage, conflicting=decision.conflicting_json())
+                      stage=trig.stage, conflicting=decision.conflicting_json(), full=full)
         self.jobs[pos.position_id] = job
         return job
+
+    def resting_entries(self, pos: PositionState) -> list[OrderRecord]:
+        """Our open entry orders that feed this position: the ones that already filled into it, and unfilled ones
+        in the same market and side (their first fill would open a new position there)."""
+        return [o for o in self.executor.open.values()
+                if o.purpose == "entry" and o.status not in TERMINAL and o.market_id == pos.market_id
+                and o.side == pos.side and o.position_id in (pos.position_id, None)]
+
+    async def cancel_entries(self, pos: PositionState, condition: str) -> int:
+        """Cancel the position's resting entry remainder before a full exit; fills that land before the cancel are
+        booked (they join the position and leave with it). Returns how many entry orders are still open (a
+        cancel the venue did not confirm is retried on the job's next step)."""
+        pending = self.resting_entries(pos)
+        if not pending:
+            return 0
+        for rec in pending:
+            try:
+                await self.executor.cancel(rec, reason=f"position exiting: {condition}")
+            except Exception as exc:  # noqa: BLE001 - the exit goes on; the cancel is retried next step
+                log.warning("could not cancel entry %s of exiting position %s: %s", rec.client_order_id,
+                            pos.position_id, exc)
+        await self.executor.sync_fills()
+        left = self.resting_entries(pos)
+        if left and self.alerts is not None:
+            self.alerts.raise_alert(
+                "entry_cancel_pending", "high", "exit_executor",
+                f"{len(left)} entry order(s) of exiting position {pos.position_id} on {pos.market_id} not canceled "
+                "yet; retrying", {"position_id": pos.position_id, "orders": [o.client_order_id for o in left]},
+                source_table="positions", source_id=pos.position_id,
+                dedup_key=f"entry_cancel:{pos.position_id}", category="trading")
+        return len(left)
 
     async def step(self, markets: dict[str, Market], now: datetime) -> None:
         for job in list(self.jobs.values()):
@@ -374,6 +415,8 @@ class ExitManager:
                 await self._finish_attempt(job, now)
             job.done = True
             return
+        if job.full and self.resting_entries(pos):
+            await self.cancel_entries(pos, job.condition)
         if job.order is not None:
             await self.executor.refresh(job.order)
             if job.order.status not in TERMINAL:
@@ -387,7 +430,10 @@ class ExitManager:
                 return
         if market is None or not market.is_tradable:
             return  # nothing can be sent now; settlement will close the position if the market is over
-        job.target_quantity = min(job.target_quantity, job.filled + pos.quantity)
+        if job.full:
+            job.target_quantity = job.filled + pos.quantity
+        else:
+            job.target_quantity = min(job.target_quantity, job.filled + pos.quantity)
         await self._next_attempt(job, pos, market, now)
 
     def _side_quotes(self, job: ExitJob, m: Market) -> tuple[Decimal | None, Decimal | None]:

@@ -91,16 +91,25 @@ SELECT method_id, extract(epoch FROM closed_at), realized_pnl FROM (
            row_number() OVER (PARTITION BY p.method_id ORDER BY COALESCE(p.exit_time, p.created_at) DESC) AS rn
     FROM positions p
     WHERE p.row_current_ind AND p.status IN ('closed', 'settled') AND p.mode = %s AND p.method_id IS NOT NULL
+      {run_filter}
 ) recent
 WHERE rn <= %s OR closed_at >= to_timestamp(%s)
 ORDER BY method_id, closed_at
 """
 
 
-def load_method_history(conn: Any, mode: str, now: float) -> MethodHistory:
+def load_method_history(conn: Any, mode: str, now: float, run_id: int | None = None) -> MethodHistory:
     """One query: each method's last HISTORY_ROWS_PER_METHOD closed positions plus all closed in the last two
-    days (current SCD2 rows of `positions` in `mode`)."""
-    rows = conn.execute(_HISTORY_SQL, (mode, HISTORY_ROWS_PER_METHOD, now - HISTORY_SECONDS)).fetchall()
+    days before `now` (current SCD2 rows of `positions` in `mode`). `run_id` limits it to one engine run's
+    positions: a backtest replays its own past on a simulated clock, and earlier backtest runs in the same
+    database are other histories, not this method's record."""
+    params: tuple[Any, ...]
+    if run_id is None:
+        sql, params = _HISTORY_SQL.format(run_filter=""), (mode, HISTORY_ROWS_PER_METHOD, now - HISTORY_SECONDS)
+    else:
+        sql = _HISTORY_SQL.format(run_filter="AND p.position_metadata->>'run_id' = %s")
+        params = (mode, str(run_id), HISTORY_ROWS_PER_METHOD, now - HISTORY_SECONDS)
+    rows = conn.execute(sql, params).fetchall()
     history = MethodHistory()
     for method_id, ts, pnl in rows:
         history.add(int(method_id), float(ts), pnl if pnl is not None else ZERO)

@@ -80,6 +80,7 @@ class OrderIntent(NamedTuple):
     game: GameView | None = None
     calculation_run_id: str = ""
     size_limit: str = ""
+    size_adjustments: tuple[str, ...] = ()  # spec 5.3 size reductions applied (e.g. "high_volatility")
 
     @property
     def ticker(self) -> str:

@@ -47,14 +47,15 @@ def board_for(connect: Callable[[], Any], settings: TradingSettings, *, alerts: 
 
 
 def run_scan(conn: Any, cfg: Config, connect: Callable[[], Any], *, mode: str = "paper", store: bool = True,
-             alerts: AlertRaiser | None = None, now: float | None = None) -> ScanReport:
+             alerts: AlertRaiser | None = None, now: float | None = None, platform_id: str = "kalshi") -> ScanReport:
+    """`platform_id`: the venue whose account balance sizes the intents (the scanned markets are Kalshi's)."""
     settings = TradingSettings.from_config(cfg)
     environment = str(cfg.get("system.environment.active", "demo"))
     units = load_units(conn, cfg, settings, mode=mode)
     if not units.units:
         raise ScanError("nothing to decide with: " + ("; ".join(units.notes) or
                         "no testing/active method and no active strategy+model pair"))
-    snapshot = load_snapshot(conn, settings, mode)
+    snapshot = load_snapshot(conn, settings, mode, platform_id=platform_id)
     board = board_for(connect, settings, alerts=alerts, environment=environment)
     risk = RiskManager(settings, mode=mode, gate=board)
     risk.set_method_history(snapshot.method_history)  # each method's own loss limits

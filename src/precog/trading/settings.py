@@ -52,6 +52,11 @@ class SizingAdjustments:
     high_volatility_ratio: Decimal = Decimal("2.0")
     high_volatility_reduction: Decimal = Decimal("0.30")
     same_game_max_ratio: Decimal = Decimal("0.50")
+    # the volatility ratio's windows and minimum counts of mid moves (precog.trading.volatility)
+    volatility_recent_minutes: int = 15
+    volatility_baseline_minutes: int = 120
+    volatility_min_recent_moves: int = 3
+    volatility_min_baseline_moves: int = 10
 
     @property
     def far_from_settlement_seconds(self) -> float:

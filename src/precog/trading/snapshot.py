@@ -21,6 +21,7 @@ from precog.domain.money import ONE
 from precog.trading.method_risk import MethodHistory, load_method_history
 from precog.trading.settings import TradingSettings
 from precog.trading.views import GameView, MarketView, PositionView, correlation_group
+from precog.trading.volatility import VolatilityRule, load_ratios
 
 
 @dataclass
@@ -70,12 +71,14 @@ ORDER BY m.market_id
 """
 
 
-def load_markets(conn: Any, settings: TradingSettings) -> tuple[list[MarketView], dict[str, tuple[str, str]],
-                                                               dict[str, int]]:
-    """Open markets of the enabled leagues; also event -> (sport, game id) for the linked games."""
+def load_markets(conn: Any, settings: TradingSettings, now: float | None = None
+                 ) -> tuple[list[MarketView], dict[str, tuple[str, str]], dict[str, int]]:
+    """Open markets of the enabled leagues; also event -> (sport, game id) for the linked games.
+
+    Each market carries its volatility ratio (recent / normal volatility of the mid, spec 5.3), computed for
+    all of them in one query over the markets history (precog.trading.volatility); None when too few moves."""
     blacklist = re.compile("|".join(f"(?:{p})" for p in settings.blacklist_patterns)) \
         if settings.blacklist_patterns else None
-    markets: list[MarketView] = []
     links: dict[str, tuple[str, str]] = {}
     skipped: dict[str, int] = {}
 
@@ -85,6 +88,7 @@ def load_markets(conn: Any, settings: TradingSettings) -> tuple[list[MarketView]
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_MARKETS_SQL)
         rows = cur.fetchall()
+    in_scope: list[tuple[dict[str, Any], str, str, str]] = []
     for r in rows:
         series = r["series_ticker"] or (r["event_id"] or r["ticker"]).split("-")[0]
         sport = r["link_sport"] or _sport_of(series, r["subcategory"], settings)
@@ -107,6 +111,11 @@ def load_markets(conn: Any, settings: TradingSettings) -> tuple[list[MarketView]
         if r["yes_bid"] is None or r["yes_ask"] is None:
             skip("no_quote")
             continue
+        in_scope.append((r, sport, series, category))
+    ratios = load_ratios(conn, [r["market_id"] for r, *_ in in_scope], time.time() if now is None else now,
+                         VolatilityRule.from_adjustments(settings.adjustments))
+    markets: list[MarketView] = []
+    for r, sport, series, category in in_scope:
         meta = r["event_metadata"] or {}
         special = meta.get("special_event") or (meta.get("season_type") if meta.get("season_type") in
                                                  ("playoffs", "championship") else None)
@@ -120,7 +129,7 @@ def load_markets(conn: Any, settings: TradingSettings) -> tuple[list[MarketView]
             market_kind=str((r["metadata"] or {}).get("market_kind", "game_winner")),
             special_event=special, yes_team=r["yes_team"] if r["yes_team"] in ("home", "away") else None,
             home_team=r["home_team"] or "", away_team=r["away_team"] or "", start_ts=_ts(r["start_time"]),
-            market_version_id=int(r["id"]), title=r["title"] or ""))
+            volatility_ratio=ratios.get(r["market_id"]), market_version_id=int(r["id"]), title=r["title"] or ""))
         if r["external_game_id"]:
             links[event] = (sport, r["external_game_id"])
     return markets, links, skipped
@@ -187,16 +196,22 @@ def load_open_entry_orders(conn: Any, mode: str) -> list[PositionView]:
                          extra={"open_order": True}) for r in rows]
 
 
-def load_balance(conn: Any, mode: str, settings: TradingSettings) -> Decimal:
-    """The current balance for `mode` (all platforms), else the configured initial capital (paper)."""
-    row = conn.execute("SELECT sum(balance) FROM account_balance WHERE row_current_ind AND mode = %s",
-                       (mode,)).fetchone()
+def load_balance(conn: Any, mode: str, settings: TradingSettings, *, platform_id: str) -> Decimal:
+    """The cash of the account the entries go to: the current account_balance row of (`platform_id`, `mode`),
+    else the configured initial capital. Other platforms' accounts (a local-exchange demo's paper cash) never
+    size orders for this one."""
+    row = conn.execute("SELECT balance FROM account_balance WHERE row_current_ind AND platform_id = %s AND mode = %s",
+                       (platform_id, mode)).fetchone()
     if row is None or row[0] is None:
         return settings.initial_capital
     return Decimal(row[0])
 
 
-def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper", now: float | None = None) -> Snapshot:
-    markets, links, skipped = load_markets(conn, settings)
-    return Snapshot(markets, load_games(conn, links), load_positions(conn, mode), load_balance(conn, mode, settings),
-                    skipped, load_method_history(conn, mode, time.time() if now is None else now))
+def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper", now: float | None = None, *,
+                  platform_id: str = "kalshi") -> Snapshot:
+    """`platform_id`: the venue the entries would be sent to (whose balance sizes them); the markets in the
+    database are Kalshi's."""
+    markets, links, skipped = load_markets(conn, settings, now)
+    return Snapshot(markets, load_games(conn, links), load_positions(conn, mode),
+                    load_balance(conn, mode, settings, platform_id=platform_id), skipped,
+                    load_method_history(conn, mode, time.time() if now is None else now))

@@ -336,7 +336,8 @@ function renderOverview(ov) {
   for (const b of ov.balances) balanceTotal = addDec(balanceTotal, b.balance);
   const cards = h("div", { class: "cards" },
     card("Balance", balanceTotal === null ? "—" : money(balanceTotal),
-      ov.balances.length ? ov.balances.map((b) => b.platform_id + " " + b.mode + ": " + money(b.balance)).join(" · ") : "no balance recorded",
+      ov.balances.length ? ov.balances.map((b) => b.platform_id + " " + b.mode + ": cash " + money(b.balance)
+        + (b.portfolio_value === null ? "" : ", positions " + money(b.portfolio_value))).join(" · ") : "no balance recorded",
       "", "card-balance"),
     card("Today's P&L", moneyCell(pnl.today), "realized " + signedMoney(pnl.today_realized) + " · unrealized change " + signedMoney(pnl.today_unrealized_change), "", "card-today"),
     card("Total P&L", moneyCell(pnl.total), "realized " + signedMoney(pnl.realized) + " · unrealized " + signedMoney(pnl.unrealized), "", "card-total"),
