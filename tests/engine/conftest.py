@@ -102,6 +102,15 @@ class Rig:
                 return
         raise AssertionError(f"condition not reached after {max_steps} steps")
 
+    async def engine_with_position(self, p_yes: str = "0.62") -> Engine:
+        """A started engine holding one position: the maker quotes 0.49/0.50 and the model says `p_yes`."""
+        self.quote("0.49", "0.50")
+        self.probs.p[self.ticker] = Decimal(p_yes)
+        engine = self.make_engine()
+        await engine.start()
+        await self.run_until(lambda: self.open_positions())
+        return engine
+
     def open_positions(self) -> list[PositionState]:
         assert self.engine is not None
         return self.engine.portfolio.open_positions()

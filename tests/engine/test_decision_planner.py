@@ -66,20 +66,11 @@ async def test_approved_intents_become_orders_and_positions(db_url: str) -> None
 
 
 async def test_the_breaker_board_owns_the_trading_state_and_closes_positions(db_url: str) -> None:
-    from trading.trading_dbkit import BUF, EVENT, KC, create_testing_method, seed_world
+    from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
     create_testing_method(world.conn)
-    ex = Exchange()
-    ex.create_series("KXNFLGAME", "NFL game")
-    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
-    for ticker in (KC, BUF):
-        ex.create_market(ticker, EVENT, title=ticker)
-    ex.create_account("us", Decimal("10000"))
-    ex.create_account("mm", Decimal("1000000"))
-    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
-        ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid))
-        ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid))
+    ex, _ = world_exchange()
     conn = psycopg.connect(db_url, autocommit=True)
     cfg = rig_config()
     planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
@@ -115,7 +106,7 @@ def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: A
 
     from precog.venues.exchange.auth import generate_key_pair
     from precog.venues.exchange.runner import ExchangeServer
-    from trading.trading_dbkit import BUF, EVENT, KC, create_testing_method, seed_world
+    from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
     method = create_testing_method(world.conn)
@@ -123,16 +114,7 @@ def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: A
         world.conn.execute("UPDATE methods SET status = 'active', activated_at = now() WHERE method_id = %s",
                            (method.method_id,))
     key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
-    ex = Exchange()
-    ex.create_series("KXNFLGAME", "NFL game")
-    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
-    for ticker in (KC, BUF):
-        ex.create_market(ticker, EVENT, title=ticker)
-    ex.create_account("us", Decimal("10000"))
-    ex.create_account("mm", Decimal("1000000"))
-    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
-        ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid))
-        ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid))
+    ex, _ = world_exchange()
     server = ExchangeServer(ex)
     server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
     server.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,31 +19,16 @@ import httpx
 import pytest
 
 from engine.conftest import TICKER, Rig, rig_config
+from engine.streamkit import CountingFaults
 from precog.domain.market import MarketStatus, Quote
 from precog.engine.kalshi_venue import KalshiVenue
 from precog.engine.market_stream import MarketStream, stream_of
 from precog.engine.paper_venue import PaperVenue
-from precog.venues.exchange.faults import FaultInjector
 from precog.venues.exchange.runner import ExchangeServer
 from precog.venues.kalshi.events import ConnectionState, TickerUpdated
 
 MARKET_PATH = f"/trade-api/v2/markets/{TICKER}"
 BATCH_PATH = "/trade-api/v2/markets"
-
-
-class CountingFaults(FaultInjector):
-    """The server asks its fault injector about every REST request: count them by (method, path)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: Counter[tuple[str, str]] = Counter()
-
-    def take_error(self, method: str, path: str) -> Any:
-        self.requests[(method, path)] += 1
-        return super().take_error(method, path)
-
-    def gets(self, path: str) -> int:
-        return self.requests[("GET", path)]
 
 
 @dataclass

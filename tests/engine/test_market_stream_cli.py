@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 
-from precog.venues.exchange.faults import FaultInjector
-
-
-class CountingFaults(FaultInjector):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: Counter[tuple[str, str]] = Counter()
-
-    def take_error(self, method: str, path: str) -> Any:
-        self.requests[(method, path)] += 1
-        return super().take_error(method, path)
+from engine.streamkit import CountingFaults
 
 
 @pytest.mark.timeout(200)
@@ -32,23 +20,13 @@ def test_precog_run_on_kalshi_reads_prices_from_the_stream(db_url: str, precog_c
     from cryptography.hazmat.primitives import serialization
 
     from precog.venues.exchange.auth import generate_key_pair
-    from precog.venues.exchange.engine import Exchange
     from precog.venues.exchange.runner import ExchangeServer
-    from trading.trading_dbkit import BUF, EVENT, KC, create_testing_method, seed_world
+    from trading.trading_dbkit import BUF, KC, create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
     create_testing_method(world.conn)
     key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
-    ex = Exchange()
-    ex.create_series("KXNFLGAME", "NFL game")
-    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
-    for ticker in (KC, BUF):
-        ex.create_market(ticker, EVENT, title=ticker)
-    ex.create_account("us", Decimal("10000"))
-    ex.create_account("mm", Decimal("1000000"))
-    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
-        ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid))
-        ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid))
+    ex, _ = world_exchange()
     faults = CountingFaults()
     server = ExchangeServer(ex, faults=faults, auth_clock=lambda: int(time.time() * 1000))
     server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]

@@ -43,11 +43,7 @@ async def test_price_cache_serves_within_ttl_and_keeps_to_the_budget() -> None:
 
 async def test_positions_are_checked_every_30_s_and_every_5_s_near_a_threshold(make_rig: Any) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position()
     pos = rig.open_positions()[0]
     before = engine.monitor.checks
     for _ in range(12):  # 60 s at 5 s steps, price steady (-2%): normal cadence

@@ -171,11 +171,7 @@ async def test_the_executor_refuses_an_entry_without_a_valid_approval(make_rig: 
 @pytest.mark.parametrize("value", ["1", "0", "0.5", "0.37"])
 async def test_settlement_closes_positions_at_the_settlement_value(make_rig: Any, value: str) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position()
     pos = rig.open_positions()[0]
     qty, cost = pos.quantity, pos.cost_basis
     rig.exchange.determine_market(rig.ticker, Decimal(value))  # the market settles (no timer: paid at once)
@@ -309,11 +305,7 @@ async def test_the_venue_balance_is_versioned_in_account_balance(make_rig: Any) 
 
 async def test_a_restart_cancels_a_dead_process_exit_order_and_records_the_attempt(make_rig: Any) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    first = rig.make_engine()
-    await first.start()
-    await rig.run_until(lambda: rig.open_positions())
+    first = await rig.engine_with_position()
     rig.probs.p[rig.ticker] = Decimal("0.50")  # early_exit: a LOW limit at the ask, resting
     await rig.run_until(lambda: any(o.purpose == "exit" and o.status is S.RESTING
                                     for o in first.executor.open.values()), max_steps=10)

@@ -92,22 +92,11 @@ async def test_decision_layer_positions_exit_when_the_model_drops_below_the_exit
     from precog.engine.core import Engine
     from precog.engine.decision_planner import DecisionPlanner, PlannerForecasts
     from precog.engine.local_venue import LocalVenue
-    from precog.venues.exchange.engine import Exchange
-    from trading.trading_dbkit import BUF, EVENT, KC, create_testing_method, seed_world
+    from trading.trading_dbkit import BUF, KC, create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
     create_testing_method(world.conn)
-    ex = Exchange()
-    ex.create_series("KXNFLGAME", "NFL game")
-    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
-    for ticker in (KC, BUF):
-        ex.create_market(ticker, EVENT, title=ticker)
-    ex.create_account("us", Decimal("10000"))
-    ex.create_account("mm", Decimal("1000000"))
-    mm: dict[tuple[str, str], str] = {}
-    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
-        mm[ticker, "yes"] = ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid)).order_id
-        mm[ticker, "no"] = ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid)).order_id
+    ex, mm = world_exchange()
     conn = psycopg.connect(db_url, autocommit=True)
     cfg = cfg_of()
     planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
@@ -173,11 +162,7 @@ async def test_decision_layer_positions_exit_when_the_model_drops_below_the_exit
 
 async def test_precog_run_checks_a_near_threshold_position_every_5_s_with_a_15_s_cycle(make_rig: Any) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position()
     rig.quote("0.44", "0.45")  # -12%: within 2 points of the stop -> urgent (5 s)
     await rig.step(30)
     assert engine.monitor.is_urgent(rig.open_positions()[0])
@@ -212,11 +197,7 @@ async def test_precog_run_checks_a_near_threshold_position_every_5_s_with_a_15_s
 
 async def test_a_stop_crossed_between_full_cycles_exits_within_5_s(make_rig: Any) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position()
     (pos,) = rig.open_positions()
     rig.quote("0.44", "0.45")  # near the stop: checked every 5 s
     await rig.step(30)

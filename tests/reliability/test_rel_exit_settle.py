@@ -13,11 +13,7 @@ CASH = Decimal("10000")
 
 async def test_rel_market_settles_while_an_exit_order_rests(make_rig: Any) -> None:
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.62")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position()
     pos = rig.open_positions()[0]
     qty, cost = pos.quantity, pos.cost_basis  # (the state object is updated in place later)
     rig.quote(None, "0.50")  # nobody bids: a sell cannot fill, the exit order rests

@@ -85,3 +85,23 @@ def create_testing_method(conn: psycopg.Connection[Any], name: str = "nfl_pregam
     if status != "draft":
         m = transition(conn, m.ref, "testing", by="test")
     return m
+
+
+def world_exchange() -> tuple[Any, dict[tuple[str, str], str]]:
+    """A local exchange listing the seeded world's two markets (KC and BUF of EVENT), our account "us" with
+    $10,000 and a maker "mm" quoting them as the database does (KC 0.50/0.52, BUF 0.46/0.47); returns the
+    exchange and the maker's order ids by (ticker, side)."""
+    from precog.venues.exchange.engine import Exchange
+
+    ex = Exchange()
+    ex.create_series("KXNFLGAME", "NFL game")
+    ex.create_event(EVENT, "KXNFLGAME", "BUF at KC")
+    for ticker in (KC, BUF):
+        ex.create_market(ticker, EVENT, title=ticker)
+    ex.create_account("us", Decimal("10000"))
+    ex.create_account("mm", Decimal("1000000"))
+    quotes: dict[tuple[str, str], str] = {}
+    for ticker, bid, no_bid in ((KC, "0.50", "0.48"), (BUF, "0.46", "0.53")):
+        quotes[ticker, "yes"] = ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid)).order_id
+        quotes[ticker, "no"] = ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid)).order_id
+    return ex, quotes
