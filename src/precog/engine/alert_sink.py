@@ -33,6 +33,8 @@ class TableAlertSink:
             category = "trading"
         log.warning("alert %s [%s] %s: %s", alert_type, severity, component, message)
         with self.conn.transaction():
+            # the engine's session commits asynchronously; an alert is waited for until it is on disk
+            self.conn.execute("SET LOCAL synchronous_commit = on")
             row = self.conn.execute(
                 "UPDATE alerts SET duplicate_count = duplicate_count + 1, last_seen_at = now() "
                 "WHERE fingerprint = %s AND resolved_at IS NULL RETURNING alert_id", (fingerprint,)).fetchone()
