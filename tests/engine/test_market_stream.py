@@ -24,6 +24,7 @@ from precog.domain.market import MarketStatus, Quote
 from precog.engine.kalshi_venue import KalshiVenue
 from precog.engine.market_stream import MarketStream, stream_of
 from precog.engine.paper_venue import PaperVenue
+from precog.engine.runner import market_data_line
 from precog.venues.exchange.runner import ExchangeServer
 from precog.venues.kalshi.events import ConnectionState, TickerUpdated
 
@@ -127,6 +128,9 @@ async def test_a_held_market_is_priced_from_the_stream_without_rest_and_falls_ba
     assert s.faults.gets(MARKET_PATH) == single
     pos = rig.open_positions()[0]
     assert pos.current_price == Decimal("0.52")  # the monitor marked the position on the stream's bid
+    line = market_data_line(engine)  # the `precog run` status view's "market data" row
+    assert line.startswith("stream up (own connection): 1/1 markets live,"), line
+    assert f"{s.stream.stats.stream_reads:,} reads, {s.stream.stats.fallbacks:,} over REST, 0 rejected" in line, line
 
     # the stream drops: the next cycle reads REST (through the budgeted price cache) and, the stream being
     # down for longer than the limit, the alert is raised once
@@ -147,6 +151,7 @@ async def test_a_held_market_is_priced_from_the_stream_without_rest_and_falls_ba
     assert len([a for a in rig.alerts.raised if a[0] == "market_stream_down"]) == 1
     rows = rig.rows("SELECT severity, component FROM alerts WHERE alert_type = 'market_stream_down'")
     assert rows == [("high", "market_stream")]
+    assert market_data_line(engine).startswith("stream DOWN (own connection): 0/1 markets live")
 
     # the client reconnects: the new subscription's order book snapshot (or else one batched REST snapshot)
     # confirms the view, then the stream serves it again

@@ -35,7 +35,10 @@ def _table(s: Any) -> Table:
     for k, v in (("trading state", s.trading_state), ("cycles", s.steps), ("open positions", s.open_positions),
                  ("open orders", s.open_orders), ("orders sent", s.orders_sent), ("fills", s.fills),
                  ("P&L (realized + unrealized)", fmt_money(s.pnl)),
-                 ("breakers tripped", ", ".join(s.breakers) or "none"), ("", s.note or "Ctrl-C to stop")):
+                 ("breakers tripped", ", ".join(s.breakers) or "none"), ("market data", s.market_data),
+                 ("", s.note or "Ctrl-C to stop")):
+        if k == "market data" and not v:
+            continue  # the local exchange: no stream view
         t.add_row(k, str(v))
     return t
 

@@ -34,13 +34,27 @@ class Status:
     pnl: Decimal
     breakers: list[str]
     note: str = ""
+    market_data: str = ""  # where prices come from (a live WebSocket view, or REST only)
+
+
+def market_data_line(engine: Engine) -> str:
+    """`stream up (ingestion): 12/14 markets live, 3,120 reads, 4 over REST, 0 rejected`, or '' without a stream."""
+    from precog.engine.market_stream import stream_of
+
+    stream = stream_of(engine.venue)
+    if stream is None:
+        return ""
+    st = stream.status()
+    return (f"stream {'up' if st['connected'] else 'DOWN'} ({st['source']}): {st['live']}/{st['followed']} markets "
+            f"live, {st['stream_reads']:,} reads, {st['fallbacks']:,} over REST, {st['rejected']:,} rejected")
 
 
 def status_of(engine: Engine, venue_label: str, note: str = "") -> Status:
     return Status(engine.run_id, engine.mode, venue_label, engine.trading_state, engine.stats.steps,
                   len(engine.portfolio.open_positions()),
                   sum(1 for o in engine.executor.open.values() if o.is_open), engine.executor.orders_sent,
-                  engine.executor.fills_booked, engine.run_pnl(), list(engine.stats.breakers), note)
+                  engine.executor.fills_booked, engine.run_pnl(), list(engine.stats.breakers), note,
+                  market_data_line(engine))
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
