@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 
-def _json_before_last_line(stdout: str) -> dict[str, Any]:
-    body, _, last = stdout.rstrip().rpartition("\n")
+def _json_document(r: Any) -> dict[str, Any]:
+    """--json: stdout is one JSON document; the headline line (`backtest N: ...`, `report N: ...`) is on stderr."""
+    last = r.stderr.rstrip().rpartition("\n")[2]
     assert last.startswith(("backtest ", "report ")), last
-    return json.loads(body)
+    return json.loads(r.stdout)
 
 
 def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_data: Path, tmp_path: Path) -> None:
@@ -20,7 +21,7 @@ def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_d
                    timeout=300)
     assert r.returncode == 0, r.stderr
     assert "path: the database-backed live engine" in r.stderr  # --json keeps stdout for the JSON
-    s = _json_before_last_line(r.stdout)
+    s = _json_document(r)
     assert {m["method"] for m in s["by_method"]} == {"nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"}
     assert s["engine"]["events"] > 0 and s["engine"]["path"] == "db-backed live engine (fast)"
     assert all(w["models"]["elo"]["status"] == "trained" for w in s["windows"] if "elo" in w["models"])

@@ -52,7 +52,18 @@ async def _both(admin_db: Any, make_opts: Any) -> list[tuple[dict[str, Any], lis
                                   "(trade_metadata->>'run_id') IS NOT NULL FROM trades ORDER BY trade_id").fetchall()
             ratios = conn.execute("SELECT metadata->>'volatility_ratio' FROM orders WHERE purpose = 'entry' "
                                   "ORDER BY created_at").fetchall()
+            # the final version of every position: closed and settled ones whole (the fast path writes a mark
+            # only with a state change, so these must still carry the reference's last mark and trailing stop)
+            positions = conn.execute(
+                "SELECT position_id, market_id, side, status, quantity, initial_quantity, entry_price, fees, "
+                "realized_pnl, exit_reason, exit_priority, exit_price, trailing_stop_state, position_metadata, "
+                "entry_time, exit_time, current_price, unrealized_pnl, unrealized_pnl_pct, last_update, "
+                "last_check_time FROM positions WHERE row_current_ind AND status <> 'open' "
+                "ORDER BY position_id").fetchall()
+            versions = conn.execute("SELECT count(*) FROM positions").fetchone()
         result.summary["entry_volatility_ratios"] = [r[0] for r in ratios]
+        result.summary["final_positions"] = positions
+        result.summary["position_versions"] = versions[0] if versions else 0
         out.append((result.summary, trades))
     return out
 
@@ -71,6 +82,9 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
     assert fast_trades == ref_trades  # same markets, sides, prices, quantities and fees, in the same order
     assert fast["totals"]["pnl"] == ref["totals"]["pnl"] and fast["totals"]["fills"] == ref["totals"]["fills"]
     assert fast["totals"]["ledger_match"] is True
+    assert len(ref["final_positions"]) >= 3 and fast["final_positions"] == ref["final_positions"]
+    assert fast["position_versions"] < ref["position_versions"]  # marks between state changes stay in memory
+    assert ref["engine"]["position_marks_kept"] == 0 < fast["engine"]["position_marks_kept"]
     rw, fw = ref["windows"][0], fast["windows"][0]
     assert rw["engine_path"] == "reference" and fw["engine_path"] == "fast"
     assert rw["idle_steps_skipped"] == 0 and fw["idle_steps_skipped"] > 0
@@ -97,6 +111,8 @@ async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_databa
     assert fast_trades == ref_trades
     assert json.dumps(fast["by_method"]) == json.dumps(ref["by_method"])  # positions, hit rate, P&L, fees, CLV
     assert json.dumps(fast["calibration"]) == json.dumps(ref["calibration"])  # the same forecasts were asked for
+    assert len(ref["final_positions"]) >= 5 and fast["final_positions"] == ref["final_positions"]
+    assert fast["position_versions"] < ref["position_versions"]
     for rw, fw in zip(ref["windows"], fast["windows"], strict=True):
         assert fw["world"] == rw["world"]
         assert fw["steps"] + fw["idle_steps_skipped"] == rw["steps"]

@@ -120,7 +120,7 @@ def test_window_without_plays_leaves_wp_untrained_and_says_so(precog_cli: Any, n
                    timeout=300)
     assert r.returncode == 0, r.stderr
     assert "warning: window 0 (test 2020-08-29 .. 2020-09-11, nfl_live_wp@v1.1): wp cannot be trained" in r.stderr
-    s = json.loads(r.stdout.rstrip().rpartition("\n")[0])
+    s = json.loads(r.stdout)  # --json: stdout is the document alone
     (w,) = s["windows"]
     assert w["world"]["states"] > 100  # the game was replayed ...
     assert w["models"]["wp"]["status"] == "untrained" and w["models"]["wp"]["version"] is None

@@ -6,6 +6,13 @@ check, no breaker can move, and every market a method could trade was decided le
 interval ago (the engine re-decides a market at most once per interval). `BacktestEngine.idle` recognises
 exactly those steps so the runner can skip them; everything else runs the unchanged live code.
 
+`BacktestPortfolio` keeps a position's mark (current price, unrealized P&L, last check) in memory between
+state changes instead of writing a position version on every monitor check that moved the price a cent;
+every state change (a fill, a trailing-stop move, an exit, settlement) writes the whole row, mark included,
+in one statement, and the marks still in memory are written when the window ends. Nothing reads the
+intermediate marks during a replay (the breaker board and entry sizing read the in-memory positions), so
+closed and settled rows equal the reference path's to the cent.
+
 `BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with two conversions cached: a market
 snapshot is rebuilt only when the exchange's market changed (its status, top of book, last trade, volume,
 open interest or result), and each exchange fill is converted once.
@@ -23,7 +30,8 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - trading is not ACTIVE (no entry scan runs), or no (method, market) pair could be decided: every ACTIVE
   market in a method's phase was decided less than a decision interval ago.
 A skipped step still does what such a step does: the engine's own market refresh, and (while ACTIVE) each
-snapshot fed to the volatility tracker the entry sizing reads. Reference: `BacktestOptions(fast_path=False)`;
+snapshot fed to the volatility tracker the entry sizing reads, and the scan's first act (forgetting a
+blocked entry opportunity older than two decision intervals, which a later exit check would read). Reference: `BacktestOptions(fast_path=False)`;
 tests require both paths to book the same trades to the cent.
 """
 
@@ -31,16 +39,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import sql
+
 from precog.backtest.feed import QUOTE, STATE, Event
+from precog.domain.jsonutil import dumps
 from precog.domain.market import Market
 from precog.domain.order import Fill
 from precog.engine.core import Engine
 from precog.engine.local_venue import LocalVenue, convert_fill, convert_market
+from precog.ingest import scd2
 from precog.trading.breakers import CLOSE_ALL, SPECS
 from precog.trading.executor import TERMINAL
+from precog.trading.portfolio import Portfolio, PositionState
 from precog.venues.exchange import model as xm
 
 _IDLE_KINDS = frozenset((QUOTE, STATE))
@@ -83,6 +96,103 @@ class BacktestVenue(LocalVenue):
             return done[i:]
 
 
+# A position's mark: what a monitor check moves on every look at the price. Everything else in its row is state.
+_MARK_FIELDS = frozenset(("current_price", "unrealized_pnl", "unrealized_pnl_pct", "last_check_time", "last_update"))
+
+
+_COLUMNS = scd2.POSITIONS.columns
+# One statement per position version: close the current one (if any) and insert the new one. The same rows
+# as scd2.write_one (which stages every write through a temporary table: five round trips for one row); the
+# INSERT reads `closed` so the UPDATE runs first.
+_WRITE_VERSION = sql.SQL(
+    "WITH closed AS (UPDATE positions SET row_current_ind = FALSE, row_end_ts = %s "
+    "WHERE position_id = %s AND row_current_ind RETURNING 1) "
+    "INSERT INTO positions ({cols}, created_at) SELECT {values} FROM (SELECT count(*) FROM closed) c"
+).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMNS),
+         values=sql.SQL(", ").join(sql.Placeholder() for _ in range(len(_COLUMNS) + 1)))
+
+
+def _state_of(pos: PositionState) -> dict[str, Any]:
+    """The position's row without its mark (nested dicts copied: the row keeps referring to live objects)."""
+    row = pos.row()
+    state = {k: v for k, v in row.items() if k not in _MARK_FIELDS}
+    meta = state["position_metadata"]
+    state["position_metadata"] = {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}
+    if state["trailing_stop_state"] is not None:
+        state["trailing_stop_state"] = dict(state["trailing_stop_state"])
+    return state
+
+
+class BacktestPortfolio(Portfolio):
+    """The Portfolio with a position's mark kept in memory between state changes.
+
+    A monitor check writes a position version whenever the price moved a cent; in a replay nothing reads
+    those intermediate marks (the breaker board takes the marks from memory, reconciliation compares
+    quantities, the report reads the final rows). So a save that changes only the mark of an open position
+    is kept in memory (the position is 'dirty'); any other change (a fill, a trailing-stop move, an exit,
+    settlement) writes the full row, mark included, exactly as the live Portfolio does, and
+    `flush_marks` writes the dirty marks at the end of the window. Closed and settled rows are therefore
+    the reference path's rows; an open position's last row carries its latest mark."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._persisted: dict[int, dict[str, Any]] = {}  # position_id -> state last written
+        self._dirty: dict[int, PositionState] = {}
+        self.marks_deferred = 0
+        super().__init__(*args, **kwargs)
+
+    def load_open(self) -> None:
+        super().load_open()
+        for pid in list(self._persisted):
+            if pid not in self.positions:
+                self._persisted.pop(pid)
+                self._dirty.pop(pid, None)
+        for pid, pos in self.positions.items():
+            dirty = self._dirty.get(pid)
+            if dirty is not None and _state_of(pos) == self._persisted.get(pid):
+                self.positions[pid] = dirty  # reloaded (a reconnect): the row lacks only the mark memory holds
+            else:
+                self._dirty.pop(pid, None)
+                self._persisted[pid] = _state_of(pos)
+
+    def save(self, pos: PositionState, when: datetime | None = None) -> None:
+        pid = pos.position_id
+        if pos.is_open:
+            state = _state_of(pos)
+            if self._persisted.get(pid) == state:
+                self.marks_deferred += 1
+                self._dirty[pid] = pos
+                self.positions[pid] = pos
+                return
+            self._write(pos)
+            self._persisted[pid] = state
+        elif pid in self._persisted:  # open until now: closing it is a change of the row we wrote
+            self._write(pos)
+            self._persisted.pop(pid)
+            self.positions.pop(pid, None)
+        else:
+            super().save(pos, when)
+        self._dirty.pop(pid, None)
+
+    def _write(self, pos: PositionState) -> None:
+        """A new version of a position whose state changed (the caller checked): the live Portfolio.save's row."""
+        row = pos.row()
+        now = datetime.now(UTC)
+        values = [row[c] for c in _COLUMNS]
+        for j, c in enumerate(_COLUMNS):
+            if c in scd2.POSITIONS.json_columns and values[j] is not None:
+                values[j] = dumps(values[j])
+        self.conn.execute(_WRITE_VERSION, (now, pos.position_id, *values, now))
+        if pos.is_open:
+            self.positions[pos.position_id] = pos
+
+    def flush_marks(self) -> int:
+        """Write the marks kept in memory (one version per dirty open position); returns how many."""
+        dirty, self._dirty = self._dirty, {}
+        for pos in dirty.values():
+            super().save(pos)
+        return len(dirty)
+
+
 class BacktestEngine(Engine):
     """The live Engine; the method, strategy and model rows are read once per run (nobody edits a replay's
     methods mid-run), and `idle` tells the runner which steps it may skip."""
@@ -91,6 +201,15 @@ class BacktestEngine(Engine):
         super().__init__(*args, **kwargs)
         self._last_step_at: datetime | None = None
         self.skipped_steps = 0
+        # positions whose mark is written only with a state change (see BacktestPortfolio); every holder of
+        # the engine's portfolio is pointed at it before anything was booked
+        portfolio = BacktestPortfolio(self.conn, self.venue.platform_id, self.mode, self.trailing_config,
+                                      self.venue.account_ref)
+        self.portfolio = self.executor.portfolio = self.monitor.portfolio = portfolio
+
+    async def stop(self, summary: dict[str, Any] | None = None) -> None:
+        await super().stop(summary)
+        self.portfolio.flush_marks()  # type: ignore[attr-defined]
 
     def _sync_entry_risk(self, balance: Any, now: datetime) -> None:
         if self._units_loaded is not None:
@@ -107,8 +226,12 @@ class BacktestEngine(Engine):
         self.skipped_steps += 1
         await self._refresh_markets()
         tracker = getattr(self, "volatility", None)
-        if tracker is None or self.trading_state != "ACTIVE":
+        if self.trading_state != "ACTIVE":
             return  # the entry scan (which feeds the tracker) runs only while trading is ACTIVE
+        if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
+            self._blocked_edge = None  # as the scan does first: a blocked opportunity not seen again is gone
+        if tracker is None:
+            return
         ts = now.timestamp()
         for tm in self.markets.values():
             snap = self.snapshots.get(tm.ticker)

@@ -121,8 +121,9 @@ def backtest(
         console.print(f"replayed {e['events']:,} events in {e['replay_seconds']:.2f} s ({e['events_per_second']:,} "
                       f"events/s; {e['steps']:,} engine steps, {e['idle_steps_skipped']:,} idle steps skipped)",
                       highlight=False)
+    # with --json stdout is the JSON document alone (pipe it to jq); the headline goes to stderr
     typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
-               f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}")
+               f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}", err=as_json)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -191,4 +192,4 @@ def report(
     else:
         _print_summary(stored.summary)
         console.print(f"report: {html_path}")
-    typer.echo(f"report {run}: {html_path}")
+    typer.echo(f"report {run}: {html_path}", err=as_json)
