@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from precog.domain.order import Action, Fill, Side
-from precog.trading.orders import OrderRecord, OrderState
+from engine.bookkit import fill, order
+from precog.domain.order import Action, Fill
+from precog.trading.orders import OrderRecord
 from precog.trading.portfolio import Portfolio
 
 T = datetime(2026, 1, 1, 18, tzinfo=UTC)
@@ -14,18 +14,11 @@ TICKER = "KXNFLGAME-LATE-NEBUF-BUF"
 
 
 def _order(oid: int, action: str, position_id: int | None, qty: int) -> OrderRecord:
-    return OrderRecord(id=oid, client_order_id=f"c{oid}", venue_order_id=f"v{oid}", run_id=None, platform_id="kalshi",
-                       market_id=TICKER, position_id=position_id, purpose="entry" if action == "buy" else "exit",
-                       side="yes", action=action, order_type="limit", time_in_force="gtc", limit_price=Decimal("0.50"),
-                       quantity=qty, filled_quantity=0, fees=Decimal("0"), status=OrderState.RESTING, mode="paper",
-                       exit_condition=None if action == "buy" else "edge_disappeared",
-                       exit_priority=None if action == "buy" else "LOW")
+    return order(TICKER, oid, action, position_id, qty, mode="paper", exit_condition="edge_disappeared", exit_priority="LOW")
 
 
 def _fill(fid: str, action: Action, count: int, price: str) -> Fill:
-    p = Decimal(price)
-    return Fill(fill_id=fid, trade_id=fid, order_id="v", ticker=TICKER, side=Side.YES, action=action,
-                count=Decimal(count), yes_price=p, no_price=Decimal(1) - p, is_taker=True, fee=Decimal("0.10"))
+    return fill(TICKER, fid, action, count, price)
 
 
 def test_late_entry_fill_after_a_full_exit_opens_a_new_position(conn):

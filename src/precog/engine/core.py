@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 import psycopg
@@ -662,7 +663,6 @@ class Engine:
                              run_id=self.run_id if self.kind == "backtest" else None)
 
     async def _enter(self, now: datetime) -> None:
-        from precog.trading.risk import ApprovalError
 
         balance: Decimal | None = None
         if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
@@ -737,12 +737,8 @@ class Engine:
                               "size_adjustments": list(plan.adjustments),
                               "volatility_ratio": str(vol_ratio) if vol_ratio is not None else None},
                     approval=approval)
-                try:
-                    rec = await self.executor.submit(intent)
-                except ApprovalError as exc:
-                    log.warning("entry on %s not sent: %s", tm.ticker, exc)
-                    self.entry_risk.release(approval)
-                    self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
+                rec = await self._submit_entry(intent, partial(self.entry_risk.release, approval))
+                if rec is None:
                     continue
                 if rec.status in TERMINAL:
                     self.entry_risk.release(approval)
@@ -755,9 +751,21 @@ class Engine:
                     self.stats.entries_refused["venue_rejected"] = self.stats.entries_refused.get(
                         "venue_rejected", 0) + 1
 
+    async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
+        """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,
+        gives the reservation back and is counted."""
+        from precog.trading.risk import ApprovalError
+
+        try:
+            return await self.executor.submit(intent)
+        except ApprovalError as exc:
+            log.warning("entry on %s not sent: %s", intent.market_id, exc)
+            release()
+            self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
+            return None
+
     async def _enter_planned(self, now: datetime) -> None:
         """Entries approved by the decision layer; each approval is consumed right before its order goes."""
-        from precog.trading.risk import ApprovalError
 
         if self._last_scan is not None and now - self._last_scan < self.decision_interval:
             return
@@ -784,12 +792,8 @@ class Engine:
                           "volatility_ratio": None if entry.approval.intent.market.volatility_ratio is None
                           else str(entry.approval.intent.market.volatility_ratio)},
                 approval=entry.approval)  # the executor consumes it right before sending: no order without one
-            try:
-                rec = await self.executor.submit(intent)
-            except ApprovalError as exc:
-                log.warning("entry on %s not sent: %s", entry.ticker, exc)
-                self.planner.release(entry)
-                self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
+            rec = await self._submit_entry(intent, partial(self.planner.release, entry))
+            if rec is None:
                 continue
             self.stats.entries_sent += 1
             if self.board is not None:
