@@ -26,7 +26,7 @@ from precog.ingest.recorder import Recorder, read_recording
 from precog.venues.kalshi.auth import KalshiSigner
 from precog.venues.kalshi.client import AsyncKalshiClient
 from precog.venues.kalshi.environments import KalshiEnvironment
-from precog.venues.kalshi.events import StreamError, TickerUpdated
+from precog.venues.kalshi.events import ConnectionState, StreamError, TickerUpdated
 from venues.conftest import LocalExchange
 
 D = Decimal
@@ -266,3 +266,98 @@ async def test_ticker_sequence_gaps_and_legacy_frames(local_exchange: LocalExcha
     row_ne, row_buf = current(db, ne), current(db, buf)
     assert (row_ne["yes_bid"], row_ne["yes_ask"], row_ne["volume"]) == (D("0.53"), D("0.54"), 12)
     assert (row_buf["yes_bid"], row_buf["yes_ask"], row_buf["last_price"]) == (D("0.20"), D("0.25"), D("0.22"))
+
+
+async def test_markets_changed_before_their_subscription_took_effect_are_caught_up_at_the_acknowledgement(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    """Discovery finds new markets and adds them to the live stream. Whatever happens to them after discovery's
+    REST snapshot but before the venue applies their subscription is never streamed: the venue's acknowledgement
+    makes the feed take one REST snapshot of exactly those markets, long before the next discovery pass."""
+    discovery_seconds = 3.0
+    feed = await running(discovery_seconds=discovery_seconds)
+    await until(lambda: feed.mode == "streaming", what="streaming")
+    lx, hub = local_exchange, local_exchange.server.core.hub
+    ex = lx.exchange
+    event = "KXNFLGAME-25NOV30DENWAS"
+    ex.create_event(event, lx.series_ticker, "Denver at Washington", "DEN at WAS")
+    settles, moves, quiet = (ex.create_market(f"{event}-{code}", event, title=f"{code} wins?").ticker
+                             for code in ("DEN", "WAS", "TIE"))
+    hub.hold_subscriptions()  # the exchange parks subscribe commands unapplied until released
+    new = {settles, moves, quiet}
+    await until(lambda: any(new <= set(c["params"].get("market_tickers", [])) for c in hub.held_subscriptions()),
+                timeout=discovery_seconds + 10, what="discovery's subscription of the new markets (held)")
+    assert current(db, settles)["status"] == "open" and current(db, moves)["yes_bid"] == D("0")
+    snapshots = feed.stats.rest_snapshots
+    # in the window: the venue changes two of them; the stream cannot deliver it (not subscribed yet)
+    lx.settle(settles, "1")
+    lx.counterparty_order(moves, "yes", "buy", 5, "0.41")
+    released = time.monotonic()
+    hub.release_subscriptions()
+    # well before the next discovery pass (>= discovery_seconds away): the REST snapshot taken at the ack
+    await until(lambda: current(db, settles)["status"] == "settled" and current(db, moves)["yes_bid"] == D("0.41"),
+                timeout=discovery_seconds - 1.0, what="the changes made in the subscription window")
+    assert time.monotonic() - released < discovery_seconds
+    row = current(db, settles)
+    assert row["result"] == "yes" and row["settlement_value"] == D("1.0000")
+    assert feed.stats.rest_snapshots == snapshots + 1  # one batched snapshot of exactly the new markets
+    assert len(scd2.history(db, scd2.MARKETS, (quiet,))) == 1  # unchanged: the material-change rule wrote nothing
+    # and from now on their updates are streamed
+    lx.counterparty_order(quiet, "no", "buy", 5, "0.30")
+    await until(lambda: current(db, quiet)["yes_ask"] == D("0.70"), what="a streamed update of a new market")
+
+
+async def test_a_rest_answer_older_than_a_streamed_settlement_does_not_undo_it(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    """A REST refresh requested before a settlement whose answer arrives after the stream delivered it (the race
+    behind the once-flaky settlement test): the older answer must not turn the market back to open."""
+    feed = await running()
+    await until(lambda: feed.mode == "streaming", what="streaming")
+    buf = local_exchange.tickers[1]
+    requested_at = time.time()
+    answer = await feed.rest.get_markets(tickers=[buf], limit=1)  # the venue's answer while BUF is still open
+    assert answer.items[0].status.value == "open"
+    local_exchange.settle(buf, "1")
+    await until(lambda: current(db, buf)["status"] == "settled", what="settlement streamed")
+    feed.ingest_snapshot(answer.items, datetime.now(UTC), requested_at)  # that answer is processed only now
+    await feed.flush()
+    row = current(db, buf)
+    assert (row["status"], row["result"], row["settlement_value"]) == ("settled", "yes", D("1.0000"))
+
+
+async def test_changes_before_the_first_subscription_took_effect_are_caught_up(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    """Startup order: discovery's REST snapshot comes first, the connection's first subscription after it; a
+    change in between is caught up by one REST snapshot taken when the venue acknowledges the subscription."""
+    hub = local_exchange.server.core.hub
+    hub.hold_subscriptions()
+    feed = await running(fallback_grace_seconds=60.0)  # no REST polling meanwhile: only the catch-up can see it
+    ne, buf = local_exchange.tickers
+    await until(lambda: len(hub.held_subscriptions()) == 2, what="the first subscription (ticker, lifecycle) parked")
+    assert feed.ws is not None and feed.ws.state is ConnectionState.CONNECTED and feed.stats.rest_snapshots == 0
+    local_exchange.settle(buf, "1")
+    local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.44")
+    hub.release_subscriptions()
+    await until(lambda: current(db, buf)["status"] == "settled" and current(db, ne)["yes_bid"] == D("0.44"),
+                timeout=5.0, what="the changes made before the first subscription took effect")
+    assert feed.mode == "streaming" and feed.stats.rest_snapshots == 1  # one catch-up, not one per reason
+
+
+async def test_a_full_rest_refresh_leaves_markets_not_yet_discovered_to_discovery(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any],
+        alerts: RecordingAlerts) -> None:
+    """A market that appeared after the last discovery pass (its event not stored, not subscribed) must not be
+    taken by a reconnect's or the fallback poll's refresh: it would fail every batch on the events foreign key
+    and, looking known, never be subscribed by the next discovery pass."""
+    feed = await running(discovery_seconds=300.0)
+    ex = local_exchange.exchange
+    event = "KXNFLGAME-25NOV30DENWAS"
+    ex.create_event(event, local_exchange.series_ticker, "Denver at Washington", "DEN at WAS")
+    new = ex.create_market(f"{event}-DEN", event, title="Denver wins?").ticker
+    ne = local_exchange.tickers[0]
+    local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.38")
+    assert await feed.refresh_from_rest() == 2  # the followed markets only
+    await feed.flush()
+    assert new not in feed.cache and current(db, ne)["yes_bid"] == D("0.38")
+    assert not alerts.of_type("database_error")
+    assert await feed.discover() and new in feed.cache  # discovery takes it: event first, then the market
+    assert current(db, new)["event_id"] == event

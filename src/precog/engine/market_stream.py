@@ -11,7 +11,9 @@ What a view is made of, per ticker:
 
 A view is served only while it is trustworthy: the stream is subscribed, the ticker's prices were confirmed
 (a REST snapshot requested, or a stream price received) after its current subscription started — after a
-reconnect every view needs a new confirmation — and that confirmation is at most `max_price_age_seconds` old
+reconnect every view needs a new confirmation; a ticker added to a live subscription starts when the venue
+acknowledges it (`MarketsSubscribed`), so a REST snapshot taken before the venue applied the subscription
+never confirms it — and that confirmation is at most `max_price_age_seconds` old
 (trading.yaml data_freshness.max_price_age_seconds). Kalshi sends a ticker message only when something
 changes, so a quiet market stays current through the periodic REST snapshot, not through silence. Otherwise
 `market()` returns None and the caller reads REST (the engine through its budgeted price cache); when the
@@ -45,6 +47,7 @@ from precog.venues.kalshi.events import (
     BookUpdated,
     ConnectionState,
     MarketLifecycle,
+    MarketsSubscribed,
     StateChanged,
     StreamError,
     StreamEvent,
@@ -244,7 +247,7 @@ class MarketStream:
         ws = self.ws
         up = self.is_up()
         if ws is not None:
-            already = set(ws.tickers)
+            already = set(ws.tickers) - ws.subscribing()  # subscribed and acknowledged by the venue
             try:
                 if gone and isinstance(ws, ViewWebSocket):
                     await ws.remove_markets(gone)  # ingestion's subscription keeps its own markets
@@ -252,11 +255,11 @@ class MarketStream:
                     await ws.add_markets(new)
             except websockets.WebSocketException as exc:  # the reconnect subscribes the followed tickers
                 log.info("market view: subscription change interrupted (%s)", exc)
-            if new:
-                if up:
-                    now = self.clock()
-                    for t in new:
-                        self._views[t].since = self._up_since if t in already and self._up_since is not None else now
+            if new and up and self._up_since is not None:
+                # a ticker added just now starts when the venue acknowledges it (on_event: MarketsSubscribed)
+                for t in new:
+                    if t in already:
+                        self._views[t].since = self._up_since
         self._check_down()
         if up:
             await self._refresh_rest()
@@ -266,9 +269,10 @@ class MarketStream:
         overlay = now - self._overlay_at >= self.overlay_seconds
         # a lifecycle event asks once; an unconfirmed view REST did not answer for (or a failed call) is asked
         # again after RETRY_SECONDS, not every cycle
+        # (a view whose subscription the venue has not acknowledged yet is not asked: that answer could predate it)
         stale = [t for t, v in self._views.items()
-                 if overlay or t in self._due or (now - v.asked_at >= RETRY_SECONDS and (
-                     v.base is None or v.confirmed_at < v.since or v.bad_at >= v.confirmed_at))]
+                 if v.since != math.inf and (overlay or t in self._due or (now - v.asked_at >= RETRY_SECONDS and (
+                     v.base is None or v.confirmed_at < v.since or v.bad_at >= v.confirmed_at)))]
         if not stale:
             return
         self._due.difference_update(stale)
@@ -321,6 +325,8 @@ class MarketStream:
                 v = self._views.get(t)
                 if v is not None:
                     v.bad_at = now
+        elif isinstance(event, MarketsSubscribed):
+            self._on_subscribed(event.tickers)
         elif isinstance(event, StateChanged):
             if event.state is ConnectionState.SUBSCRIBED:
                 self._on_up(self.clock())
@@ -333,10 +339,24 @@ class MarketStream:
             for v in self._views.values():
                 v.bad_at = now
 
+    def _on_subscribed(self, tickers: tuple[str, ...]) -> None:
+        """The venue applied the subscription of these tickers (added to a live stream): their views start now and
+        get their REST snapshot on the next cycle. During a (re)connection's first subscription `_on_up` does it."""
+        if self._up_since is None:
+            return
+        now = self.clock()
+        for t in tickers:
+            v = self._views.get(t)
+            if v is not None and v.since == math.inf:
+                v.since = now
+                self._due.add(t)
+
     def _on_up(self, now: float) -> None:
         self._up_since = now
-        for v in self._views.values():
-            v.since = now
+        ws = self.ws
+        waiting = ws.subscribing() if ws is not None else set()  # attached late: those start at their ack
+        for t, v in self._views.items():
+            v.since = math.inf if t in waiting else now
         if self._down_since is not None:
             log.info("market view: stream back after %.1f s", now - self._down_since)
         self._down_since = None

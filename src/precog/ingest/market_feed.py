@@ -7,6 +7,12 @@
   set-based batch (the material-change rule decides what becomes a new version).
 - Fallback: while the stream is not subscribed, the markets are polled over REST every
   `fallback_poll_seconds`; when the stream comes back one REST snapshot fills the gap.
+- Subscription window: an update made between discovery's REST snapshot and the moment the venue applies the
+  subscription of a market is never streamed. So when the venue acknowledges a subscription that added
+  markets (the first one of each connection, and each discovery addition: `MarketsSubscribed`), those markets
+  get one REST snapshot, requested after the acknowledgement.
+- A REST answer never undoes a newer stream update: prices or lifecycle fields (status, result, settlement)
+  that the stream delivered after the request went out are kept.
 - Every raw message can be recorded (Recorder) for replay.
 """
 
@@ -43,6 +49,7 @@ from precog.venues.kalshi.events import (
     BookUpdated,
     ConnectionState,
     MarketLifecycle,
+    MarketsSubscribed,
     StateChanged,
     StreamError,
     StreamEvent,
@@ -181,10 +188,13 @@ class MarketFeed:
         self.ws: RecordingWebSocket | None = None
         self.mode = "down"
         self._down_since: float | None = time.monotonic()
-        self._needs_refresh = asyncio.Event()
+        self._needs_refresh = asyncio.Event()  # a full REST refresh is wanted (reconnect, gap, resync)
+        self._confirm: dict[str, None] = {}  # markets whose new subscription was acknowledged: REST them once
+        self._wake = asyncio.Event()  # wakes the fallback loop for either of the two
         self._last_rest_poll = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_stream: dict[str, float] = {}  # ticker -> when its last stream price arrived
+        self._last_lifecycle: dict[str, dict[str, float]] = {}  # ticker -> field -> when the stream last set it
         # other consumers of this stream in the process (the engine's market view): called after our own handling
         self.listeners: list[Callable[[StreamEvent], None]] = []
 
@@ -251,15 +261,17 @@ class MarketFeed:
         self.store.ensure_events([m.event_ticker for m in markets])
 
     async def refresh_from_rest(self, tickers: Iterable[str] | None = None) -> int:
-        """One REST snapshot of the followed markets (the fallback poll, and gap filling after a reconnect)."""
+        """One REST snapshot of the followed markets (the fallback poll, gap filling after a reconnect), or of
+        `tickers` (the markets of an acknowledged subscription)."""
         requested_at = time.time()
         markets: list[Market] = []
         try:
             if tickers is None:
                 for series_ticker in self.settings.series:
+                    # only followed markets: a new one is discovery's (its event stored first, then subscribed)
                     markets.extend([m async for m in self.rest.iter_markets(
                         series_ticker=series_ticker, status=self.settings.discovery_status,
-                        page_size=self.settings.page_size)])
+                        page_size=self.settings.page_size) if m.ticker in self.cache])
                 # followed markets that left the status filter (closed, settled): fetch them by ticker
                 seen = {m.ticker for m in markets}
                 missing = [t for t, row in self.cache.items() if t not in seen and row.get("status") != "settled"]
@@ -299,8 +311,12 @@ class MarketFeed:
                 row.update(yes_bid=None, yes_ask=None, no_bid=None, no_ask=None, last_price=None)
                 derive_prices(row)
             self.cache.setdefault(m.ticker, row)
-            if requested_at is not None and self._last_stream.get(m.ticker, 0.0) > requested_at:
-                row = {k: v for k, v in row.items() if k not in _STREAM_FIELDS}
+            if requested_at is not None:
+                if self._last_stream.get(m.ticker, 0.0) > requested_at:
+                    row = {k: v for k, v in row.items() if k not in _STREAM_FIELDS}
+                lifecycle = self._last_lifecycle.get(m.ticker)
+                if lifecycle is not None:  # e.g. a settlement streamed while this request was in flight
+                    row = {k: v for k, v in row.items() if lifecycle.get(k, 0.0) <= requested_at}
             self._queue(m.ticker, row, received.timestamp(), received.timestamp())
 
     # ----------------------------------------------------------------------------------- stream
@@ -318,8 +334,10 @@ class MarketFeed:
             self._on_lifecycle(event)
         elif isinstance(event, StateChanged):
             self._on_state(event)
+        elif isinstance(event, MarketsSubscribed):
+            self._on_subscribed(event)
         elif isinstance(event, BookResync):
-            self._needs_refresh.set()
+            self._refresh_all()
         elif isinstance(event, StreamError):
             text = event.message
             check = "price_out_of_range" if "outside [0, 1]" in text else "schema_drift"
@@ -404,16 +422,32 @@ class MarketFeed:
         if event.event_type:
             fields["venue_status"] = event.event_type[:30]
         now = time.time()
+        stamps = self._last_lifecycle.setdefault(event.ticker, {})
+        for name in fields:
+            stamps[name] = now
         self._queue(event.ticker, fields, now, now)
+
+    def _on_subscribed(self, event: MarketsSubscribed) -> None:
+        """The venue applied the subscription of these markets: what happened to them between our last REST
+        snapshot and now was never streamed, so each gets one REST snapshot, requested after this moment.
+        (Markets we do not ingest, e.g. ones only the engine's view follows, are not ours to store.)"""
+        known = [t for t in event.tickers if t in self.cache]
+        if known:
+            self._confirm.update(dict.fromkeys(known))
+            self._wake.set()
+
+    def _refresh_all(self) -> None:
+        self._needs_refresh.set()
+        self._wake.set()
 
     def _on_gap(self, sid: int, expected: int, got: int) -> None:
         log.warning("market stream gap on sid %d: expected seq %d, got %d; refreshing over REST", sid, expected, got)
-        self._needs_refresh.set()
+        self._refresh_all()
 
     def _on_state(self, event: StateChanged) -> None:
         if event.state is ConnectionState.SUBSCRIBED:
             if self.mode != "streaming" and self.stats.batches:
-                self._needs_refresh.set()  # fill whatever was missed while the stream was down
+                self._refresh_all()  # fill whatever was missed while the stream was down
             self.mode = "streaming"
             self._down_since = None
         elif event.state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING):
@@ -557,11 +591,18 @@ class MarketFeed:
                 await self._db(self.store.mark_events_final)
 
     async def _fallback_loop(self, stop: asyncio.Event) -> None:
-        """REST polling while the stream is down; one REST snapshot after a reconnect or a book gap."""
+        """REST polling while the stream is down; one REST snapshot after a reconnect or a book gap, and of the
+        markets of each acknowledged new subscription."""
         while not stop.is_set():
+            self._wake.clear()
             if self._needs_refresh.is_set():
                 self._needs_refresh.clear()
+                # requested after their acknowledgement too, and it covers every followed market
+                self._confirm.clear()
                 await self.refresh_from_rest()
+            elif self._confirm:
+                tickers, self._confirm = list(self._confirm), {}
+                await self.refresh_from_rest(tickers)
             streaming = self.ws is not None and self.ws.state is ConnectionState.SUBSCRIBED
             if not streaming:
                 down_for = time.monotonic() - (self._down_since or time.monotonic())
@@ -572,7 +613,7 @@ class MarketFeed:
             else:
                 self._check_silence()
             try:
-                await asyncio.wait_for(self._needs_refresh.wait(), timeout=0.2)
+                await asyncio.wait_for(self._wake.wait(), timeout=0.2)
             except TimeoutError:
                 pass
 

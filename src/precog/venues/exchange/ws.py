@@ -9,6 +9,10 @@ a signed handshake, like Kalshi.
 Engine events arrive on whatever thread changed the exchange (under its lock); their payloads are built
 there and handed to the event loop with `call_soon_threadsafe`. A new orderbook subscription records the
 engine's event sequence number at its snapshot, so no delta is applied twice or missed.
+
+Test controls (off by default): `drop_connections`, `skip_seq`, and `hold_subscriptions` /
+`release_subscriptions`, which park subscription commands unapplied to open the window between a client's
+REST snapshot and its subscription taking effect.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import itertools
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +115,9 @@ class WebSocketHub:
         # a self-pipe write and a loop iteration each, the fan-out's largest cost at 20,000 events/s).
         self._inbox: deque[tuple[int, str, str, dict[str, Any], str | None]] = deque()
         self._drain_scheduled = False
+        # test control (off by default): subscription commands parked unapplied, see hold_subscriptions()
+        self._holding = False
+        self._held: list[tuple[Connection, dict[str, Any]]] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -249,13 +257,7 @@ class WebSocketHub:
         cid = cmd.get("id")
         name = cmd.get("cmd")
         params = cmd.get("params")
-
-        def error(code: int, msg: str) -> None:
-            out: dict[str, Any] = {"type": "error", "msg": {"code": code, "msg": msg}}
-            if cid is not None:
-                out["id"] = cid
-            conn.send(out)
-
+        error = _error_reply(conn, cid)
         if name == "list_subscriptions":
             conn.send({"id": cid, "type": "ok",
                        "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]})
@@ -263,6 +265,12 @@ class WebSocketHub:
         if name not in ("subscribe", "unsubscribe", "update_subscription"):
             error(ERR_COMMAND, f"Unknown command {name!r}")
             return
+        if self._holding and name in ("subscribe", "update_subscription"):
+            self._held.append((conn, cmd))
+            return
+        self._apply(conn, cid, name, params, error)
+
+    def _apply(self, conn: Connection, cid: Any, name: str, params: Any, error: Callable[[int, str], None]) -> None:
         if not isinstance(params, dict):
             error(ERR_PARAMS, "Params required")
             return
@@ -385,11 +393,47 @@ class WebSocketHub:
                     await conn.websocket.close(code=1011)
         return len(conns)
 
+    def hold_subscriptions(self) -> None:
+        """Test control, off by default: from now on `subscribe` and `update_subscription` commands are parked
+        unapplied — no reply, and no events for their markets — until `release_subscriptions()`. It lets a test
+        change a market after a client's REST snapshot but before the client's new subscription takes effect,
+        deterministically. Any thread may call it."""
+        self._holding = True
+
+    def held_subscriptions(self) -> list[dict[str, Any]]:
+        """The commands parked so far, as the clients sent them (any thread)."""
+        return [cmd for _, cmd in list(self._held)]
+
+    def release_subscriptions(self) -> None:
+        """Stop parking and apply the parked commands in arrival order, on the server's loop (any thread)."""
+        if self._loop is None:
+            self._holding = False
+            return
+        self._loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        self._holding = False
+        held, self._held = self._held, []
+        for conn, cmd in held:
+            if conn in self.connections:  # else its client went away meanwhile
+                cid = cmd.get("id")
+                self._apply(conn, cid, str(cmd.get("cmd")), cmd.get("params"), _error_reply(conn, cid))
+
     def skip_seq(self, count: int = 1) -> int:
         """Make the next orderbook message on every connection skip a sequence number."""
         for conn in self.connections:
             conn.skip_seq += count
         return len(self.connections)
+
+
+def _error_reply(conn: Connection, cid: Any) -> Callable[[int, str], None]:
+    def error(code: int, msg: str) -> None:
+        out: dict[str, Any] = {"type": "error", "msg": {"code": code, "msg": msg}}
+        if cid is not None:
+            out["id"] = cid
+        conn.send(out)
+
+    return error
 
 
 def _transport_of(websocket: WebSocket) -> asyncio.BaseTransport | None:

@@ -26,6 +26,15 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketsSubscribed:
+    """The venue acknowledged the subscribe command(s) that added these markets: from now on their updates are
+    streamed. Whatever happened to them before this moment was not, so a consumer that needs their current
+    state asks REST now (a request sent earlier can miss a change made before the subscription took effect)."""
+
+    tickers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BookUpdated:
     """The local book of `ticker` changed (snapshot or delta). `book` is an immutable copy."""
 
@@ -79,6 +88,7 @@ class StreamError:
 
 StreamEvent = (
     StateChanged
+    | MarketsSubscribed
     | BookUpdated
     | BookResync
     | TickerUpdated

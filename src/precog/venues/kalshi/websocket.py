@@ -8,6 +8,11 @@ Books come from `orderbook_snapshot` + `orderbook_delta` with a per-subscription
 which makes the venue send fresh snapshots. Liveness: WebSocket pings every `heartbeat_interval`; no
 pong within `heartbeat_timeout` closes the connection and triggers a reconnect.
 
+Every subscribe command that adds markets (the connection's first subscription, `add_markets`) is
+announced with one `MarketsSubscribed(tickers)` once the venue has acknowledged all the commands carrying
+those markets, and before the state becomes SUBSCRIBED: a consumer that took a REST snapshot before
+that moment takes a new one then, so nothing that happened between the two is lost.
+
 Consume events either with `on_event=` (a plain callable, called in the reader task) or
 `async for event in ws.events()`.
 """
@@ -39,6 +44,7 @@ from precog.venues.kalshi.events import (
     ConnectionState,
     FillReceived,
     MarketLifecycle,
+    MarketsSubscribed,
     StateChanged,
     StreamError,
     StreamEvent,
@@ -103,6 +109,8 @@ class KalshiWebSocket:
         self._stopping = False
         self._next_id = 0
         self._pending: dict[int, tuple[str, ...]] = {}  # command id -> channels awaiting "subscribed"
+        self._pending_markets: dict[int, tuple[str, ...]] = {}  # command id -> markets it adds (announced on ack)
+        self._acked_markets: dict[str, None] = {}  # acknowledged, but another command for them is still pending
         self._sid_channel: dict[int, str] = {}
         self._book_sids: set[int] = set()
         self._retired_sids: set[int] = set()  # book subscriptions dropped for a resync: ignore stragglers
@@ -174,7 +182,11 @@ class KalshiWebSocket:
         if self._ws is not None and self.state in (ConnectionState.CONNECTED, ConnectionState.SUBSCRIBED):
             channels = [c for c in self.channels if c in _MARKET_CHANNELS]
             if channels:
-                await self._subscribe(channels, new)
+                await self._subscribe(channels, new, announce=True)
+
+    def subscribing(self) -> set[str]:
+        """Markets whose subscription the venue has not acknowledged yet (not announced by MarketsSubscribed)."""
+        return {t for tickers in self._pending_markets.values() for t in tickers} | set(self._acked_markets)
 
     async def kill_connection(self) -> None:
         """Drop the current connection as if the network failed (used by tools and tests)."""
@@ -236,6 +248,8 @@ class KalshiWebSocket:
         self._book_sids.clear()
         self._retired_sids.clear()
         self._pending.clear()
+        self._pending_markets.clear()
+        self._acked_markets.clear()
         self._failures += 1
         self._set_state(ConnectionState.DISCONNECTED, reason)
         if self._failures >= self.alert_after_failures and not self._alerted and self.alerts is not None:
@@ -281,7 +295,9 @@ class KalshiWebSocket:
         await self._ws.send(json.dumps({"id": self._next_id, "cmd": cmd, "params": dict(params)}))
         return self._next_id
 
-    async def _subscribe(self, channels: Iterable[str], tickers: Iterable[str] | None) -> None:
+    async def _subscribe(self, channels: Iterable[str], tickers: Iterable[str] | None, *,
+                         announce: bool = False) -> None:
+        """Send one subscribe command; with `announce`, its markets get a MarketsSubscribed once it is acknowledged."""
         channels = tuple(channels)
         params: dict[str, Any] = {"channels": list(channels)}
         tickers = list(tickers or ())
@@ -289,6 +305,24 @@ class KalshiWebSocket:
             params["market_tickers"] = tickers
         cmd_id = await self._send("subscribe", params)
         self._pending[cmd_id] = channels
+        if announce and tickers:
+            self._pending_markets[cmd_id] = tuple(tickers)
+
+    def _command_done(self, cmd_id: Any, acknowledged: bool) -> None:
+        """A pending command was answered (acknowledged, or refused with an error). Markets of acknowledged
+        commands are announced once no other pending command still carries them (the first subscription sends
+        one command per channel: a market is streamed completely only when all of them are applied)."""
+        markets = self._pending_markets.pop(cmd_id, ()) if isinstance(cmd_id, int) else ()
+        if acknowledged:
+            self._acked_markets.update(dict.fromkeys(markets))
+        if not self._acked_markets:
+            return
+        waiting = {t for tickers in self._pending_markets.values() for t in tickers}
+        ready = tuple(t for t in self._acked_markets if t not in waiting)
+        for t in ready:
+            del self._acked_markets[t]
+        if ready:
+            self._emit(MarketsSubscribed(ready))
 
     async def _subscribe_all(self) -> None:
         market_channels = [c for c in self.channels if c in _MARKET_CHANNELS]
@@ -300,7 +334,7 @@ class KalshiWebSocket:
             private = []
         other = [c for c in self.channels if c not in _MARKET_CHANNELS and c not in _PRIVATE_CHANNELS]
         for channel in market_channels:
-            await self._subscribe([channel], self.tickers)
+            await self._subscribe([channel], self.tickers, announce=True)
         for channel in private + other:
             await self._subscribe([channel], None)
         if not self._pending:
@@ -342,12 +376,19 @@ class KalshiWebSocket:
                 self._on_book(envelope)
             elif kind == "subscribed":
                 self._on_subscribed(envelope)
+            elif kind == "ok" and isinstance(envelope.get("id"), int) and envelope["id"] in self._pending:
+                # a plain acknowledgement of a pending command (update_subscription answers this way)
+                self._pending.pop(envelope["id"])
+                self._command_done(envelope["id"], acknowledged=True)
+                if not self._pending and self.state is ConnectionState.CONNECTED:
+                    self._set_state(ConnectionState.SUBSCRIBED)
             elif kind == "error":
                 inner = envelope.get("msg")
                 msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else envelope
                 code = msg.get("code")
                 self._emit(StreamError(code if isinstance(code, int) else None, str(msg.get("msg") or msg.get("message") or msg)))
-                self._pending.pop(envelope.get("id", -1), None)
+                if self._pending.pop(envelope.get("id", -1), None) is not None:
+                    self._command_done(envelope.get("id"), acknowledged=False)
                 if not self._pending and self.state is ConnectionState.CONNECTED:
                     self._set_state(ConnectionState.SUBSCRIBED)
             elif kind in ("ticker", "ticker_v2"):
@@ -390,6 +431,7 @@ class KalshiWebSocket:
                 self._pending[cmd_id] = remaining  # type: ignore[index]
             else:
                 self._pending.pop(cmd_id, None)  # type: ignore[arg-type]
+                self._command_done(cmd_id, acknowledged=True)
         if not self._pending and self.state is ConnectionState.CONNECTED:
             self._set_state(ConnectionState.SUBSCRIBED)
 
