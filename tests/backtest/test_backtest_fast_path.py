@@ -18,6 +18,7 @@ import psycopg
 
 from backtest.bt_testkit import MeanReversionModel, method_row
 from precog.backtest.runner import BacktestOptions, run_backtest
+from precog.config.loader import load_config
 from precog.db.connection import connect
 from precog.ingest.recorder import Recorder
 
@@ -42,11 +43,13 @@ def _recording(folder: Path, quotes: int = 3000, markets: int = 20, seed: int = 
                 "yes_ask_size_fp": str(rng.randint(10, 500))}}, t0 + timedelta(seconds=k))
 
 
-async def _both(admin_db: Any, make_opts: Any) -> list[tuple[dict[str, Any], list[tuple[Any, ...]]]]:
+async def _both(admin_db: Any, make_opts: Any, config_dir: Path | None = None
+                ) -> list[tuple[dict[str, Any], list[tuple[Any, ...]]]]:
     out = []
     for fast in (False, True):
         url = admin_db()
-        result = await run_backtest(url, make_opts(url, fast))
+        cfg = load_config(config_dir, db_url=url, use_overrides=False) if config_dir is not None else None
+        result = await run_backtest(url, make_opts(url, fast), config=cfg)
         with psycopg.connect(url) as conn:
             trades = conn.execute("SELECT market_id, side, action, price, quantity, fees, "
                                   "(trade_metadata->>'run_id') IS NOT NULL FROM trades ORDER BY trade_id").fetchall()
@@ -88,12 +91,41 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
     rw, fw = ref["windows"][0], fast["windows"][0]
     assert rw["engine_path"] == "reference" and fw["engine_path"] == "fast"
     assert rw["idle_steps_skipped"] == 0 and fw["idle_steps_skipped"] > 0
+    # quotes placed in the exchange only when they could trade
+    assert ref["engine"]["quotes_deferred"] == 0 and fast["engine"]["quotes_deferred"] > 2000
     assert fw["steps"] + fw["idle_steps_skipped"] == rw["steps"]  # every event time either stepped or proven idle
     assert fast["engine"]["events"] == ref["engine"]["events"] == 3000
     # entries were sized with the volatility ratio of each market's quote history (fed on idle steps too)
     ratios = ref["entry_volatility_ratios"]
     assert fast["entry_volatility_ratios"] == ratios
     assert any(r is not None and Decimal(r) >= 2 for r in ratios), ratios
+
+
+async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any, tmp_path: Path) -> None:
+    # a losing method, a loss-streak breaker that closes everything and resets after 5 simulated minutes, and
+    # room for many trades: the engine halts and resumes several times, and both paths do it at the same steps
+    _recording(tmp_path / "rec", quotes=4000, markets=30, seed=11)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "trading.yaml").write_text(
+        "account:\n  daily_loss_limit_dollars: 40.00\n  max_trades_per_hour: 2000\n  max_trades_per_day: 20000\n"
+        "circuit_breakers:\n  unusual_activity:\n    trades: 500\n    window_minutes: 5\n"
+        "  reset:\n    consecutive_losses: 300\n    daily_loss_limit: 300\n    rapid_loss: 300\n")
+
+    def opts(url: str, fast: bool) -> BacktestOptions:
+        with connect(url, autocommit=True) as conn:
+            method = method_row(conn, "mean_reversion", "mean_reversion")
+        return BacktestOptions(data=tmp_path / "rec", out=tmp_path / "out", fast_path=fast,
+                               extra_models={"mean_reversion": MeanReversionModel()}, extra_methods=[method])
+
+    (ref, ref_trades), (fast, fast_trades) = await _both(make_database, opts, config)
+    breakers = ref["windows"][0]["breakers"]
+    assert len(breakers) >= 2, breakers  # tripped, reset, traded on, tripped again
+    assert fast["windows"][0]["breakers"] == breakers
+    assert len(ref_trades) >= 20 and fast_trades == ref_trades
+    assert fast["final_positions"] == ref["final_positions"]
+    assert fast["entry_volatility_ratios"] == ref["entry_volatility_ratios"]
+    assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]  # the same decisions
 
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,

@@ -70,6 +70,27 @@ async def test_stop_loss_is_a_critical_market_exit(make_rig: Any) -> None:
     _check_ledger(rig)
 
 
+async def test_an_exit_waits_for_a_bid_instead_of_sending_into_an_empty_book(make_rig: Any) -> None:
+    rig = make_rig()
+    pos = await _enter(rig)
+    exit_orders = "SELECT count(*), coalesce(sum(filled_quantity), 0) FROM orders WHERE purpose = 'exit'"
+    rig.quote("0.40", "0.42", size=10)  # a stop loss, and only 10 contracts bid
+    await rig.step(1)
+    assert rig.rows(exit_orders)[0] == (1, 10)
+    for _ in range(3):  # nobody bids now: no order for the CRITICAL attempt timeout (5 s)
+        await rig.step(1)
+    assert rig.rows(exit_orders)[0] == (1, 10) and rig.open_positions()
+    await rig.step(2.5)  # the timeout passed: one more try, in case the snapshot was behind
+    assert rig.rows(exit_orders)[0] == (2, 10)
+    rig.quote("0.39", "0.42")  # a bid shows: the exit goes at once
+    await rig.step(1)
+    await rig.step(1)
+    assert not rig.open_positions()
+    count, filled = rig.rows(exit_orders)[0]
+    assert count == 3 and filled == pos.initial_quantity
+    _check_ledger(rig)
+
+
 async def test_circuit_breaker_closes_every_position_and_halts(make_rig: Any) -> None:
     rig = make_rig(rig_config(**{"trading.account.daily_loss_limit_dollars": Decimal("20")}),
                    second_market=True)

@@ -305,6 +305,28 @@ def test_lifecycle_follows_the_clock() -> None:
     assert m.status == "closed" and o.status == "canceled"
 
 
+def test_lifecycle_times_added_after_a_quiet_tick_still_fall_due() -> None:
+    # tick() remembers when the next open/close/finalization is due and does nothing before it; a market
+    # listed later with an earlier close, or a result with a settlement timer, must still happen on time
+    ex = make(close_ms=T0 + 3_600_000)
+    ex.tick()  # the next lifecycle time is now an hour away
+    ex.create_market("KXTEST-25JAN01-B", "KXTEST-25JAN01", title="B?", close_ms=T0 + 60_000)
+    ex.create_market("KXTEST-25JAN01-C", "KXTEST-25JAN01", title="C?", close_ms=T0 + 3_600_000,
+                     settlement_timer_s=30)
+    ex.clock.advance(10)
+    ex.tick()
+    ex.determine_market("KXTEST-25JAN01-C", D("1"))  # pays out 30 s from now
+    assert ex.markets["KXTEST-25JAN01-C"].status == "determined"
+    ex.clock.advance(40)
+    ex.tick()
+    assert ex.markets["KXTEST-25JAN01-C"].status == "finalized"
+    assert ex.markets["KXTEST-25JAN01-B"].status == "active"
+    ex.clock.advance(11)
+    ex.tick()
+    assert ex.markets["KXTEST-25JAN01-B"].status == "closed"
+    assert ex.markets[T].status == "active"
+
+
 def test_order_expiration() -> None:
     ex = make()
     o = ex.place_order("alice", T, "yes", "buy", 2, D("0.5"), expiration_ms=T0 + 5_000)

@@ -167,7 +167,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
                   for k, m in models.items()}
     world = BacktestWorld(exchange, clock.now_ms, models, maker)
     exchange.create_account(USER, bankroll)
-    venue = BacktestVenue(exchange, USER) if opts.fast_path else LocalVenue(exchange, USER)
+    venue = BacktestVenue(exchange, USER, maker=world.maker) if opts.fast_path else LocalVenue(exchange, USER)
 
     def now() -> datetime:
         return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
@@ -188,11 +188,19 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
         released = feed.release(clock.now_ms())
         world.apply(released)
         exchange.tick()
-        for tm in world.take_new_markets():
-            engine.markets[tm.ticker] = tm
-        if isinstance(engine, BacktestEngine) and engine.idle(now(), released):
-            await engine.idle_step(now())
+        if isinstance(engine, BacktestEngine):
+            for tm in world.take_new_markets():
+                engine.track(tm)
+            engine.touch(ev.ticker for ev in released)
+            at = now()
+            await engine.refresh(at)  # what the step reads first; the idle check needs the new snapshots
+            if engine.idle(at, released):
+                engine.idle_step(at)
+            else:
+                await engine.step()
         else:
+            for tm in world.take_new_markets():
+                engine.markets[tm.ticker] = tm
             await engine.step()
         if clock.now_ms() - last_sample >= 3_600_000 or feed.remaining == 0:
             equity.append((clock.now_ms(), _account_equity(exchange, world)))
@@ -208,7 +216,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     stats = {"steps": engine.stats.steps, "idle_steps_skipped": getattr(engine, "skipped_steps", 0),
              "position_marks_kept": getattr(engine.portfolio, "marks_deferred", 0),
              "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),
-             "unchanged_quotes_kept": world.maker.unchanged, "entries_sent": engine.stats.entries_sent,
+             "unchanged_quotes_kept": world.maker.unchanged, "quotes_deferred": world.maker.deferred, "entries_sent": engine.stats.entries_sent,
              "entries_refused": dict(engine.stats.entries_refused), "exits_started": dict(engine.stats.exits_started),
              "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
              "trading_state": engine.trading_state, "trained_on": trained, "models": model_info,
@@ -279,7 +287,7 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
                 for win in wins:
                     if cash < CENT:
                         break  # ruined: nothing left to trade with
-                    maker = MakerConfig(half_spread=half, keep_unchanged_quotes=opts.fast_path)
+                    maker = MakerConfig(half_spread=half, keep_unchanged_quotes=opts.fast_path, lazy=opts.fast_path)
                     out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash, maker, progress,
                                             (lane * len(wins), len(lanes) * len(wins)),
                                             f"B{backtest_id}L{lane}W{win.index}-")

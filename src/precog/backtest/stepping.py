@@ -1,10 +1,40 @@
 """The database-backed backtest path made cheaper without changing a single decision.
 
-`precog backtest` runs the live `Engine` (decision, risk, execution and position code) once per event time.
-Most of those steps, in a replay, provably change nothing: no order is working, no position is due for a
-check, no breaker can move, and every market a method could trade was decided less than a decision
-interval ago (the engine re-decides a market at most once per interval). `BacktestEngine.idle` recognises
-exactly those steps so the runner can skip them; everything else runs the unchanged live code.
+`precog backtest` runs the live `Engine` (decision, risk, execution and position code) at every event time.
+The reference cycle looks at every market each time; in a replay almost all of that provably repeats the
+last cycle. `BacktestEngine` does the same cycle with the work proportional to what changed:
+
+- reads: a market is read from the venue only when the exchange announced a change to it (an exchange
+  listener) or its deferred quote changed; an unchanged market would give the very same snapshot. The
+  markets we hold are read every cycle (the monitor reads their price cache with a freshness limit).
+- settlements: only a replaced snapshot can newly show a settlement; they are checked in the scan's order.
+- volatility: the tracker learns only from a changed mid (`precog.trading.volatility`), so it is fed the
+  replaced snapshots, at the time of the cycle that read them, as the reference scan feeds every snapshot.
+- entry scan: a (method, market) pair is decided at most once per decision interval. Each market carries the
+  time its next pair falls due (a heap); a cycle decides, in the reference's order, only the markets due by
+  then, running the reference's per-market code (`Engine._enter_market`). A market with no tradable snapshot
+  or no method for its phase waits until it or its game changes (phases move only with the world's events).
+
+A step is idle at `now` (all must hold; anything unknown means "step"):
+- the released events are quotes and in-game states only (a listing, close or result always steps), and
+  no snapshot read since the last settlement pass shows a settled market;
+- a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
+  condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
+  open position (it checks every position on every step);
+- no order of ours is working, no exit job is open, no approval or planned entry is reserved;
+- no open position is due for its monitor check, and the open positions' marks and count are what the
+  breaker board was told last cycle (a check or fill after the board looked moves the loss it weighs);
+- the last step was on the same breaker-board day and no realized P&L left the rapid-loss window since
+  (the only ways a loss breaker can trip with nothing happening);
+- periodic reconciliation is not due;
+- trading is not ACTIVE (no entry scan runs), or no market's next decision is due.
+A skipped step still does what such a step does: the reads (`refresh`, before the check), and while ACTIVE
+the volatility observations and the scan's first act (forgetting a blocked entry opportunity older than two
+decision intervals, which a later exit check would read).
+
+`BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with snapshots and fills converted once
+per change, over a market maker whose quotes wait (`QuoteMaker` lazy) while only its own orders rest in the
+market: a snapshot shows the book the waiting quote would make, and an order or a book read places it first.
 
 `BacktestPortfolio` keeps a position's mark (current price, unrealized P&L, last check) in memory between
 state changes instead of writing a position version on every monitor check that moved the price a cent;
@@ -13,30 +43,13 @@ in one statement, and the marks still in memory are written when the window ends
 intermediate marks during a replay (the breaker board and entry sizing read the in-memory positions), so
 closed and settled rows equal the reference path's to the cent.
 
-`BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with two conversions cached: a market
-snapshot is rebuilt only when the exchange's market changed (its status, top of book, last trade, volume,
-open interest or result), and each exchange fill is converted once.
-
-A step is idle at `now` (all must hold; anything unknown means "step"):
-- the released events are quotes and in-game states only (a listing, close or result always steps);
-- a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
-  condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
-  open position (it checks every position on every step);
-- no order of ours is working, no exit job is open, no approval or planned entry is reserved;
-- no open position is due for its monitor check;
-- the last step was on the same breaker-board day and no realized P&L left the rapid-loss window since
-  (the only ways a loss breaker can trip with nothing happening);
-- periodic reconciliation is not due;
-- trading is not ACTIVE (no entry scan runs), or no (method, market) pair could be decided: every ACTIVE
-  market in a method's phase was decided less than a decision interval ago.
-A skipped step still does what such a step does: the engine's own market refresh, and (while ACTIVE) each
-snapshot fed to the volatility tracker the entry sizing reads, and the scan's first act (forgetting a
-blocked entry opportunity older than two decision intervals, which a later exit check would read). Reference: `BacktestOptions(fast_path=False)`;
-tests require both paths to book the same trades to the cent.
+Reference: `BacktestOptions(fast_path=False)`; tests require both paths to book the same trades, positions
+and entry sizes to the cent.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -45,10 +58,12 @@ from typing import Any
 from psycopg import sql
 
 from precog.backtest.feed import QUOTE, STATE, Event
+from precog.backtest.world import QuoteMaker
 from precog.domain.jsonutil import dumps
-from precog.domain.market import Market
-from precog.domain.order import Fill
-from precog.engine.core import Engine
+from precog.domain.market import Market, MarketStatus, OrderBook
+from precog.domain.money import ZERO
+from precog.domain.order import Fill, Order, OrderRequest
+from precog.engine.core import Engine, TrackedMarket, _Scan
 from precog.engine.local_venue import LocalVenue, convert_fill, convert_market
 from precog.ingest import scd2
 from precog.trading.breakers import CLOSE_ALL, SPECS
@@ -61,26 +76,54 @@ log = logging.getLogger(__name__)
 
 
 class BacktestVenue(LocalVenue):
-    """LocalVenue with market snapshots and fills converted once per change (same values, fewer objects)."""
+    """LocalVenue with market snapshots and fills converted once per change (same values, fewer objects), over
+    a market maker whose quotes wait until someone can trade against them (`QuoteMaker.sync`): a snapshot
+    shows the waiting quote's top, and an order or a book read places it first."""
 
-    def __init__(self, exchange: Any, user_id: str, account_ref: str | None = None) -> None:
+    def __init__(self, exchange: Any, user_id: str, account_ref: str | None = None,
+                 maker: QuoteMaker | None = None) -> None:
         super().__init__(exchange, user_id, account_ref)
+        self.maker = maker
         self._markets: dict[str, tuple[tuple[Any, ...], Market]] = {}
         self._fills: list[Fill] = []
 
     async def market(self, ticker: str) -> Market:
         with self.exchange.lock:
             m = self.exchange.market(ticker)
-            yes, no = m.book[xm.YES], m.book[xm.NO]
+            top = self.maker.top(ticker) if self.maker is not None and m.status == xm.ACTIVE else None
+            if top is None:
+                yes, no = m.book[xm.YES], m.book[xm.NO]
+                book: tuple[int, int, int, int] = (yes.best, yes.qty[yes.best], no.best, no.qty[no.best])
+            else:
+                book = top
             # every field of the snapshot that can change while a market exists (the rest is set at listing)
-            key = (m.status, yes.best, yes.qty[yes.best], no.best, no.qty[no.best], m.last_tick, m.volume,
-                   m.open_interest, m.result, m.settlement_value, m.settled_ms, m.close_ms, m.expiration_ms)
+            key = (m.status, book, m.last_tick, m.volume, m.open_interest, m.result, m.settlement_value,
+                   m.settled_ms, m.close_ms, m.expiration_ms)
             hit = self._markets.get(ticker)
             if hit is not None and hit[0] == key:
                 return hit[1]
-            snap = convert_market(m)
+            snap = convert_market(m, top)
             self._markets[ticker] = (key, snap)
             return snap
+
+    async def place_order(self, req: OrderRequest) -> Order:
+        if self.maker is not None:
+            with self.exchange.lock:
+                self.maker.sync(req.ticker)
+        return await super().place_order(req)
+
+    async def orderbook(self, ticker: str, depth: int | None = None) -> OrderBook:
+        if self.maker is not None:
+            with self.exchange.lock:
+                self.maker.sync(ticker)
+        return await super().orderbook(ticker, depth)
+
+    def take_quoted(self) -> set[str]:
+        """Markets whose waiting quote changed since the last call (the exchange did not announce them)."""
+        if self.maker is None or not self.maker.changed:
+            return set()
+        changed, self.maker.changed = self.maker.changed, set()
+        return changed
 
     async def fills(self, since_ms: int | None = None) -> Sequence[Fill]:
         with self.exchange.lock:
@@ -194,18 +237,46 @@ class BacktestPortfolio(Portfolio):
 
 
 class BacktestEngine(Engine):
-    """The live Engine; the method, strategy and model rows are read once per run (nobody edits a replay's
+    """The live Engine, with its per-cycle work over all markets made proportional to what changed (see the
+    module docstring); the method, strategy and model rows are read once per run (nobody edits a replay's
     methods mid-run), and `idle` tells the runner which steps it may skip."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_step_at: datetime | None = None
+        self._board_saw: tuple[Any, int] | None = None
+        self._settlement_seen = False  # a snapshot read since the last settlement pass shows a settled market
         self.skipped_steps = 0
         # positions whose mark is written only with a state change (see BacktestPortfolio); every holder of
         # the engine's portfolio is pointed at it before anything was booked
         portfolio = BacktestPortfolio(self.conn, self.venue.platform_id, self.mode, self.trailing_config,
                                       self.venue.account_ref)
         self.portfolio = self.executor.portfolio = self.monitor.portfolio = portfolio
+        self._order: dict[str, int] = {}  # tracked market -> its place in `markets` (the scan's order)
+        self._touched: set[str] = set()  # exchange markets that changed since the last refresh
+        self._settle_check: set[str] = set()  # snapshots replaced since the last settlement pass
+        self._unobserved: set[str] = set()  # snapshots replaced since the volatility tracker last saw them
+        self._woken: set[str] = set()  # markets whose next decision time must be worked out again
+        self._due_at: dict[str, float] = {}  # market -> when its next (method, market) decision falls due
+        self._due_heap: list[tuple[float, int, str]] = []  # (due, order, market); stale entries skipped
+        for tm in self.markets.values():
+            self.track(tm)
+        self.venue.exchange.add_listener(self._on_exchange_event)  # type: ignore[attr-defined]
+
+    def track(self, tm: TrackedMarket) -> None:
+        """Add a market to the ones the engine trades (the runner's way of listing one)."""
+        if tm.ticker not in self._order:
+            self._order[tm.ticker] = len(self._order)
+        self.markets[tm.ticker] = tm
+        self._touched.add(tm.ticker)
+
+    def touch(self, tickers: Iterable[str]) -> None:
+        """Markets whose game moved (a state, a result): their phase, and so which methods decide them, may
+        have changed even when their quotes did not."""
+        self._woken.update(t for t in tickers if t in self._order)
+
+    def _on_exchange_event(self, event: Any) -> None:
+        self._touched.add(event.ticker)
 
     async def stop(self, summary: dict[str, Any] | None = None) -> None:
         await super().stop(summary)
@@ -220,23 +291,173 @@ class BacktestEngine(Engine):
         self._last_step_at = self.clock()
         await super().step()
 
-    async def idle_step(self, now: datetime) -> None:
-        """What a step that `idle` cleared still does: read the markets (the engine's own refresh) and feed
-        every snapshot to the volatility tracker, as the entry scan does each cycle before any decision."""
-        self.skipped_steps += 1
-        await self._refresh_markets()
-        tracker = getattr(self, "volatility", None)
-        if self.trading_state != "ACTIVE":
-            return  # the entry scan (which feeds the tracker) runs only while trading is ACTIVE
-        if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
-            self._blocked_edge = None  # as the scan does first: a blocked opportunity not seen again is gone
-        if tracker is None:
+    def _follow_board(self, now: datetime) -> None:
+        super()._follow_board(now)
+        self._board_saw = self._board_view()
+
+    def _board_view(self) -> tuple[Any, int]:
+        """What a cycle reports to the breaker board: the open positions' marks and how many there are."""
+        positions = self.portfolio.open_positions()
+        return sum((p.unrealized_pnl or ZERO for p in positions), ZERO), len(positions)
+
+    # ------------------------------------------------------------------ the cycle, per changed market
+
+    async def _refresh_markets(self) -> None:
+        """The reference reads every market every cycle; a market the exchange did not touch since the last
+        read would give the same snapshot, so only the touched ones (and the markets we hold, whose price
+        cache entry the monitor reads with a freshness limit) are read."""
+        held = {p.market_id for p in self.portfolio.open_positions()}
+        touched = self._touched
+        quoted = self.venue.take_quoted()  # type: ignore[attr-defined]
+        if quoted:
+            touched |= quoted
+        order = self._order
+        tickers = sorted((t for t in touched if t in order), key=order.__getitem__)
+        self._touched = {t for t in touched if t not in order}  # not tracked yet: read once they are
+        for t in held:
+            if t in touched and t in order:
+                continue
+            snap = self.snapshots.get(t)
+            if snap is None:
+                tickers.append(t)
+            else:  # untouched: a read would return this very snapshot; it is current as of now
+                self.prices.put(snap)
+        for t in tickers:
+            if t in self._settled_markets and t not in held:
+                continue
+            try:
+                m = await self.venue.market(t)
+            except Exception as exc:
+                self._venue_ok, self._venue_error = False, f"{type(exc).__name__}: {exc}"[:500]
+                raise
+            self._venue_ok, self._venue_error = True, None
+            if self.snapshots.get(t) is not m:
+                self.snapshots[t] = m
+                self._settle_check.add(t)
+                if m.status is MarketStatus.SETTLED:
+                    self._settlement_seen = True
+                self._unobserved.add(t)
+                self._woken.add(t)
+            self.prices.put(m)
+
+    async def _monitor(self, now: datetime) -> None:
+        before = {p.market_id: self.snapshots.get(p.market_id) for p in self.portfolio.open_positions()}
+        await super()._monitor(now)
+        for t, snap in before.items():  # a due check reads the current quote into the snapshots
+            if self.snapshots.get(t) is not snap:
+                self._settle_check.add(t)
+                self._settlement_seen = True  # (maybe): let the next step's settlement pass look
+                self._unobserved.add(t)
+                self._woken.add(t)
+
+    async def _settle(self, now: datetime) -> None:
+        """The reference looks at every snapshot; only a replaced one can newly show a settlement."""
+        check, self._settle_check = self._settle_check, set()
+        self._settlement_seen = False
+        if not check:
+            return
+        order = self._order
+        far = len(order)
+        live = self.snapshots
+        self.snapshots = {t: live[t] for t in sorted(check, key=lambda t: order.get(t, far)) if t in live}
+        try:
+            await super()._settle(now)
+        finally:
+            self.snapshots = live
+
+    def _observe(self, now: datetime) -> None:
+        """Feed the volatility tracker every snapshot replaced since it last looked (an unchanged one adds
+        nothing to it), as the reference scan does for every market each ACTIVE cycle."""
+        if not self._unobserved:
             return
         ts = now.timestamp()
-        for tm in self.markets.values():
-            snap = self.snapshots.get(tm.ticker)
-            if snap is not None:
-                tracker.observe(tm.ticker, ts, snap.yes_bid, snap.yes_ask)
+        tracker = self.volatility
+        for t in self._unobserved:
+            snap = self.snapshots.get(t)
+            if snap is not None and t in self.markets:
+                tracker.observe(t, ts, snap.yes_bid, snap.yes_ask)
+        self._unobserved = set()
+
+    async def _enter(self, now: datetime) -> None:
+        """The reference scan over the markets where a decision is due, in the scan's order."""
+        self._forget_blocked(now)
+        self._observe(now)
+        due = self._due_markets(now)
+        if not due:
+            return
+        scan = _Scan()
+        order = self._order
+        for t in sorted(due, key=order.__getitem__):
+            await self._enter_market(self.markets[t], now, scan)
+            self._schedule(t, now)
+
+    def _next_due(self, ticker: str, now: datetime) -> float | None:
+        """When a method in the market's current phase may decide it next; None while nothing can be decided
+        until the market or its game changes (no tradable snapshot, no method for its phase)."""
+        snap = self.snapshots.get(ticker)
+        if snap is None or not snap.is_tradable:
+            return None
+        phase = self.probabilities.phase(ticker, now)
+        due: float | None = None
+        interval = self.decision_interval.total_seconds()
+        for method in self.methods:
+            if method.phase != phase:
+                continue
+            last = self._last_decision.get((method.method_id, ticker))
+            at = float("-inf") if last is None else last.timestamp() + interval
+            due = at if due is None else min(due, at)
+        return due
+
+    def _schedule(self, ticker: str, now: datetime) -> None:
+        at = self._next_due(ticker, now)
+        if at is None:
+            self._due_at.pop(ticker, None)
+            return
+        if self._due_at.get(ticker) != at:
+            self._due_at[ticker] = at
+            heapq.heappush(self._due_heap, (at, self._order[ticker], ticker))
+
+    def _due_markets(self, now: datetime) -> set[str]:
+        """Markets with a (method, market) decision due at `now`: woken ones re-scheduled first."""
+        for t in self._woken:
+            if t in self._order:
+                self._schedule(t, now)
+        self._woken = set()
+        ts = now.timestamp()
+        heap, due_at = self._due_heap, self._due_at
+        out: set[str] = set()
+        while heap and heap[0][0] <= ts:
+            at, _, t = heapq.heappop(heap)
+            if due_at.get(t) == at:
+                out.add(t)
+                del due_at[t]
+        return out
+
+    def _decision_due(self, now: datetime) -> bool:
+        for t in self._woken:
+            if t in self._order:
+                self._schedule(t, now)
+        self._woken = set()
+        heap, due_at = self._due_heap, self._due_at
+        ts = now.timestamp()
+        while heap and due_at.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # stale
+        return bool(heap) and heap[0][0] <= ts
+
+    async def refresh(self, now: datetime) -> None:
+        """Read the markets that changed, as a step does first (a step right after reads nothing new)."""
+        if self.conn.closed or self.conn.broken:
+            return  # the step recovers the database first, then reads
+        await self._refresh_markets()
+
+    def idle_step(self, now: datetime) -> None:
+        """What a step that `idle` cleared still does after `refresh`: feed the replaced snapshots to the
+        volatility tracker, as the entry scan does each cycle before any decision."""
+        self.skipped_steps += 1
+        if self.trading_state != "ACTIVE":
+            return  # the entry scan (which feeds the tracker) runs only while trading is ACTIVE
+        self._forget_blocked(now)  # as the scan does first: a blocked opportunity not seen again is gone
+        self._observe(now)
 
     def idle(self, now: datetime, released: Iterable[Event]) -> bool:
         """True when a step at `now` would provably change nothing (see the module docstring)."""
@@ -251,7 +472,7 @@ class BacktestEngine(Engine):
         last = self._last_step_at
         if last is None or board is None or self.planner is not None:
             return False
-        if any(ev.kind not in _IDLE_KINDS for ev in released):
+        if any(ev.kind not in _IDLE_KINDS for ev in released) or self._settlement_seen:
             return False
         if self._approvals or self._planned or self.exits.jobs:
             return False
@@ -262,6 +483,8 @@ class BacktestEngine(Engine):
             return False  # a close-all breaker checks every position on every step
         if any(self.monitor.due(p, now) for p in positions):
             return False
+        if self._board_view() != self._board_saw:
+            return False  # a check or fill after the board looked last cycle moved the P&L it must weigh
         ts, last_ts = now.timestamp(), last.timestamp()
         # open breakers: an automatic reset falls due, or one that recovers when its condition clears
         if ts >= board._next_reset - 1.0:
@@ -284,16 +507,4 @@ class BacktestEngine(Engine):
             return False
         if self.trading_state != "ACTIVE":
             return True  # no entry scan runs
-        markets = self.venue.exchange.markets  # type: ignore[attr-defined]
-        for tm in self.markets.values():
-            m = markets.get(tm.ticker)
-            if m is None or m.status != xm.ACTIVE:
-                continue  # not tradable: the engine would not decide it
-            phase = self.probabilities.phase(tm.ticker, now)
-            for method in self.methods:
-                if method.phase != phase:
-                    continue
-                decided = self._last_decision.get((method.method_id, tm.ticker))
-                if decided is None or now - decided >= self.decision_interval:
-                    return False
-        return True
+        return not self._decision_due(now)

@@ -23,6 +23,7 @@ from precog.venues.exchange.errors import ExchangeError
 
 MM_USER = "backtest-market-maker"
 _C = Decimal("0.01")
+_MAX = Decimal("0.99")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class MakerConfig:
     level_size: int = 500  # contracts on the first level; deeper levels 2x, 3x
     levels: int = 3
     keep_unchanged_quotes: bool = True  # False: cancel and re-place on every quote event (the reference path)
+    # defer a quote until someone can trade against it (see QuoteMaker.sync); False: place every quote at once
+    lazy: bool = False
 
 
 @dataclass
@@ -52,8 +55,14 @@ class QuoteMaker:
         self.orders: dict[str, list[str]] = {}
         self._quoted: dict[str, tuple[Any, ...]] = {}  # ticker -> the quote its resting orders show
         self.unchanged = 0  # requotes that found the book already showing exactly that quote
+        # lazy: the latest quote per market not placed yet, and the markets whose deferred quote changed since
+        # the venue last asked (a deferred quote moves no order, so the exchange announces nothing)
+        self.pending: dict[str, tuple[Decimal, Decimal, int | None, int | None]] = {}
+        self.changed: set[str] = set()
+        self.deferred = 0
 
     def pull(self, ticker: str) -> None:
+        self.pending.pop(ticker, None)
         self._quoted.pop(ticker, None)
         for oid in self.orders.pop(ticker, []):
             o = self.exchange.orders.get(oid)
@@ -70,12 +79,49 @@ class QuoteMaker:
     def quote_exact(self, ticker: str, bid: Decimal, ask: Decimal, bid_size: int | None = None,
                     ask_size: int | None = None) -> tuple[Decimal, Decimal]:
         """Quote a given top of book (a recorded one); deeper levels one cent apart behind it."""
+        if self.config.lazy and self._deferrable(ticker, bid, ask):
+            self.pending[ticker] = (bid, ask, bid_size, ask_size)
+            self.changed.add(ticker)
+            self.deferred += 1
+            return bid, ask
+        self.pending.pop(ticker, None)
+        self._place(ticker, bid, ask, bid_size, ask_size)
+        return bid, ask
+
+    # A quote can wait while nobody else's order rests in the market: until one of our orders goes there (the
+    # venue calls `sync` first), the book it would make is only read, and `top` tells that book's top exactly.
+    # Waiting changes no fill: only the maker's own orders rest, and they never trade with each other.
+
+    def _deferrable(self, ticker: str, bid: Decimal, ask: Decimal) -> bool:
+        """Whole-cent quotes inside (0, 1), not crossed, in a market where only the maker's orders rest (so
+        placing them later cannot fail or trade and their top is known)."""
+        if not (_C <= bid < ask <= _MAX) or bid != bid.quantize(_C) or ask != ask.quantize(_C):
+            return False
+        return all(o.user_id == MM_USER for o in self.exchange.markets[ticker].resting.values())
+
+    def sync(self, ticker: str) -> None:
+        """Place the market's deferred quote (before an order of ours goes to it, or its book is read)."""
+        q = self.pending.pop(ticker, None)
+        if q is not None and self.exchange.markets[ticker].status == xm.ACTIVE:
+            self._place(ticker, *q)
+
+    def top(self, ticker: str) -> tuple[int, int, int, int] | None:
+        """(YES best tick, its size, NO best tick, its size) the deferred quote would show; None when there is
+        no deferred quote (the exchange's book is the truth)."""
+        q = self.pending.get(ticker)
+        if q is None:
+            return None
+        bid, ask, bid_size, ask_size = q
+        level = self.config.level_size
+        return int(bid * 100), bid_size or level, xm.TICKS - int(ask * 100), ask_size or level
+
+    def _place(self, ticker: str, bid: Decimal, ask: Decimal, bid_size: int | None, ask_size: int | None) -> None:
         quote = (bid, ask, bid_size, ask_size)
         if self.config.keep_unchanged_quotes and self._quoted.get(ticker) == quote \
                 and self._book_is_ours_and_whole(ticker):
             # cancelling and re-placing the same untouched orders would leave the very same book
             self.unchanged += 1
-            return bid, ask
+            return
         self.pull(ticker)
         placed = []
         for lvl in range(self.config.levels):
@@ -92,7 +138,6 @@ class QuoteMaker:
                 continue
         self.orders[ticker] = placed
         self._quoted[ticker] = quote
-        return bid, ask
 
     def _book_is_ours_and_whole(self, ticker: str) -> bool:
         """Only our quotes rest in the market, none of them traded or cancelled since they were placed."""

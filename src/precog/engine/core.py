@@ -90,6 +90,14 @@ class ProbabilitySource(Protocol):
 
 
 @dataclass
+class _Scan:
+    """One entry scan's shared state: the venue cash, read at the first decision and after each order."""
+
+    balance: Decimal | None = None
+    portfolio: entries.PortfolioView | None = None  # of that cash and the book then; dropped with it
+
+
+@dataclass
 class EngineStats:
     steps: int = 0
     entries_sent: int = 0
@@ -387,7 +395,9 @@ class Engine:
     async def _refresh_markets(self) -> None:
         from precog.engine.market_stream import stream_of
 
-        tickers = set(self.markets) | {p.market_id for p in self.portfolio.open_positions()}
+        # tracked markets in the order they were added, then any other market we hold: snapshots (and so
+        # settlements within one cycle) keep a deterministic order
+        tickers = dict.fromkeys(self.markets) | dict.fromkeys(p.market_id for p in self.portfolio.open_positions())
         # a live market view (Kalshi's WebSocket) follows what the engine holds, has resting and plans; a ticker
         # it serves is read from memory every cycle (no REST budget spent), the others through the price cache
         stream = stream_of(self.venue)
@@ -395,7 +405,7 @@ class Engine:
             resting = {o.market_id for o in self.executor.open.values() if o.status not in TERMINAL}
             # the planner's candidates: the markets its latest scan evaluated (entries are priced on them)
             candidates = set(getattr(self.planner, "forecasts", None) or ())
-            await stream.follow(tickers | resting | candidates | {e.ticker for e in self._planned.values()})
+            await stream.follow(set(tickers) | resting | candidates | {e.ticker for e in self._planned.values()})
         for t in tickers:
             if t in self._settled_markets and t not in {p.market_id for p in self.portfolio.open_positions()}:
                 continue
@@ -663,93 +673,109 @@ class Engine:
                              run_id=self.run_id if self.kind == "backtest" else None)
 
     async def _enter(self, now: datetime) -> None:
-
-        balance: Decimal | None = None
-        if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
-            self._blocked_edge = None  # the blocked opportunity was not seen again: it is gone
+        self._forget_blocked(now)
         ts = now.timestamp()
         for tm in self.markets.values():
             snap = self.snapshots.get(tm.ticker)
-            if snap is None:
+            if snap is not None:
+                self.volatility.observe(tm.ticker, ts, snap.yes_bid, snap.yes_ask)
+        scan = _Scan()
+        for tm in self.markets.values():
+            await self._enter_market(tm, now, scan)
+
+    def _forget_blocked(self, now: datetime) -> None:
+        if self._blocked_at is not None and now - self._blocked_at > 2 * self.decision_interval:
+            self._blocked_edge = None  # the blocked opportunity was not seen again: it is gone
+
+    async def _enter_market(self, tm: TrackedMarket, now: datetime, scan: _Scan) -> None:
+        """Decide every method whose decision on this market is due (at most once per decision interval).
+        Deciding changes no snapshot, so the scan observes every market's quote for the volatility tracker
+        before it decides any."""
+        snap = self.snapshots.get(tm.ticker)
+        if snap is None or not snap.is_tradable:
+            return
+        ts = now.timestamp()
+        vol_ratio: Decimal | None = None
+        size_factor: Decimal = Decimal(1)
+        size_adjustments: tuple[str, ...] = ()
+        vol_known = False
+        phase = self.probabilities.phase(tm.ticker, now)
+        for method in self.methods:
+            if method.phase != phase:
                 continue
-            self.volatility.observe(tm.ticker, ts, snap.yes_bid, snap.yes_ask)
-            if not snap.is_tradable:
+            key = (method.method_id, tm.ticker)
+            last = self._last_decision.get(key)
+            if last is not None and now - last < self.decision_interval:
                 continue
-            vol_ratio: Decimal | None = None
-            size_factor: Decimal = Decimal(1)
-            size_adjustments: tuple[str, ...] = ()
-            vol_known = False
-            phase = self.probabilities.phase(tm.ticker, now)
-            for method in self.methods:
-                if method.phase != phase:
-                    continue
-                key = (method.method_id, tm.ticker)
-                last = self._last_decision.get(key)
-                if last is not None and now - last < self.decision_interval:
-                    continue
-                self._last_decision[key] = now
-                est = self.probabilities.estimate(method.model_key, tm.ticker, now)
-                if est is None:
-                    continue
-                if balance is None:
-                    balance = (await self.venue.balance()).balance
-                    self._sync_entry_risk(balance, now)
-                pv = self._portfolio_view(balance)
+            self._last_decision[key] = now
+            est = self.probabilities.estimate(method.model_key, tm.ticker, now)
+            if est is None:
+                continue
+            if scan.balance is None:
+                scan.balance = (await self.venue.balance()).balance
+                self._sync_entry_risk(scan.balance, now)
+                scan.portfolio = None
+            if scan.portfolio is None:  # positions and working entries change only when an order is sent
+                scan.portfolio = self._portfolio_view(scan.balance)
+            pv = scan.portfolio
+            plan: entries.EntryPlan | None = None
+            screened, reason = entries.screen_entry(est.p_yes, snap, method, pv, self.limits, self.fees)
+            if screened is not None:  # the sizing inputs only for an entry past the edge checks
                 if not vol_known:  # once per market and cycle: recent / normal volatility of the mid
                     vol_ratio = self.volatility.ratio(tm.ticker, ts)
                     size_factor, size_adjustments = self.volatility.rule.size_factor(vol_ratio)
                     vol_known = True
                 plan, reason = entries.plan_entry(est.p_yes, snap, method, pv, self.limits, self.fees, tm.event_id,
                                                   size_factor=size_factor, size_adjustments=size_adjustments)
-                if plan is None:
-                    if reason in ("max open positions", "exposure limit reached", "max positions per game"):
-                        blocked = entries.best_edge(est.p_yes, snap, self.fees)
-                        if blocked is not None and blocked.edge >= max(self.limits.min_edge_global, method.min_edge):
-                            self._blocked_edge = max(self._blocked_edge or blocked.edge, blocked.edge)
-                            self._blocked_at = now
-                    short = reason.split(" ")[0] if reason[0].isalpha() else reason
-                    self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
-                    continue
-                assert self.entry_risk is not None
-                approval = self.entry_risk.approve(plan, snap, method, event_id=tm.event_id, sport=tm.sport,
-                                                   confidence=est.confidence, now=now.timestamp(),
-                                                   close_ts=tm.close_time.timestamp() if tm.close_time else None)
-                if not approval.approved:  # refused by the shared pre-trade checks (recorded with its reason)
-                    if approval.check in _CAPACITY_CHECKS and plan.edge.edge >= max(self.limits.min_edge_global,
-                                                                                      method.min_edge):
-                        self._blocked_edge = max(self._blocked_edge or plan.edge.edge, plan.edge.edge)
+            if plan is None:
+                if reason in ("max open positions", "exposure limit reached", "max positions per game"):
+                    blocked = entries.best_edge(est.p_yes, snap, self.fees)
+                    if blocked is not None and blocked.edge >= max(self.limits.min_edge_global, method.min_edge):
+                        self._blocked_edge = max(self._blocked_edge or blocked.edge, blocked.edge)
                         self._blocked_at = now
-                    key_r = f"risk:{approval.check}"
-                    self.stats.entries_refused[key_r] = self.stats.entries_refused.get(key_r, 0) + 1
-                    continue
-                bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
-                intent = OrderIntent(
-                    market_id=tm.ticker, side=plan.side, action="buy", quantity=approval.intent.quantity,
-                    limit_price=plan.limit_price, purpose="entry",
-                    decision_key=f"method={method.method_id}|market={tm.ticker}|side={plan.side}|buy|t={bucket}",
-                    order_type=plan.order_type, time_in_force=plan.time_in_force, method_id=method.method_id,
-                    strategy_id=method.strategy_id, model_id=method.model_id, edge=plan.edge.edge,
-                    confidence=est.confidence,
-                    expires_at=now + timedelta(seconds=float(
-                        self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
-                    metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
-                              "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id,
-                              "size_adjustments": list(plan.adjustments),
-                              "volatility_ratio": str(vol_ratio) if vol_ratio is not None else None},
-                    approval=approval)
-                rec = await self._submit_entry(intent, partial(self.entry_risk.release, approval))
-                if rec is None:
-                    continue
-                if rec.status in TERMINAL:
-                    self.entry_risk.release(approval)
-                else:
-                    self._approvals[rec.client_order_id] = approval
-                self.stats.entries_sent += 1
-                await self.executor.sync_fills()
-                balance = None
-                if rec.status.value == "rejected":
-                    self.stats.entries_refused["venue_rejected"] = self.stats.entries_refused.get(
-                        "venue_rejected", 0) + 1
+                short = reason.split(" ")[0] if reason[0].isalpha() else reason
+                self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
+                continue
+            assert self.entry_risk is not None
+            approval = self.entry_risk.approve(plan, snap, method, event_id=tm.event_id, sport=tm.sport,
+                                               confidence=est.confidence, now=now.timestamp(),
+                                               close_ts=tm.close_time.timestamp() if tm.close_time else None)
+            if not approval.approved:  # refused by the shared pre-trade checks (recorded with its reason)
+                if approval.check in _CAPACITY_CHECKS and plan.edge.edge >= max(self.limits.min_edge_global,
+                                                                                  method.min_edge):
+                    self._blocked_edge = max(self._blocked_edge or plan.edge.edge, plan.edge.edge)
+                    self._blocked_at = now
+                key_r = f"risk:{approval.check}"
+                self.stats.entries_refused[key_r] = self.stats.entries_refused.get(key_r, 0) + 1
+                continue
+            bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
+            intent = OrderIntent(
+                market_id=tm.ticker, side=plan.side, action="buy", quantity=approval.intent.quantity,
+                limit_price=plan.limit_price, purpose="entry",
+                decision_key=f"method={method.method_id}|market={tm.ticker}|side={plan.side}|buy|t={bucket}",
+                order_type=plan.order_type, time_in_force=plan.time_in_force, method_id=method.method_id,
+                strategy_id=method.strategy_id, model_id=method.model_id, edge=plan.edge.edge,
+                confidence=est.confidence,
+                expires_at=now + timedelta(seconds=float(
+                    self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
+                metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
+                          "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id,
+                          "size_adjustments": list(plan.adjustments),
+                          "volatility_ratio": str(vol_ratio) if vol_ratio is not None else None},
+                approval=approval)
+            rec = await self._submit_entry(intent, partial(self.entry_risk.release, approval))
+            if rec is None:
+                continue
+            if rec.status in TERMINAL:
+                self.entry_risk.release(approval)
+            else:
+                self._approvals[rec.client_order_id] = approval
+            self.stats.entries_sent += 1
+            await self.executor.sync_fills()
+            scan.balance = scan.portfolio = None  # read again before the next decision: the order moved cash
+            if rec.status.value == "rejected":
+                self.stats.entries_refused["venue_rejected"] = self.stats.entries_refused.get(
+                    "venue_rejected", 0) + 1
 
     async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
         """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,

@@ -149,11 +149,10 @@ def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: Ri
     return int((stake / c).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
-               fees: FeeSchedule, event_id: str, *, size_factor: Decimal = ONE,
-               size_adjustments: tuple[str, ...] = ()) -> tuple[EntryPlan | None, str]:
-    """An approved entry, or None and the reason it was refused. `size_factor` multiplies the Kelly stake
-    before the caps (`size_adjustments` names the reductions it stands for; they are kept on the plan)."""
+def screen_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
+                 fees: FeeSchedule) -> tuple[Edge | None, str]:
+    """The first checks of `plan_entry`, which need no sizing input: the edge worth pursuing, or None and the
+    reason `plan_entry` would refuse with (a scan skips the sizing inputs of an entry refused here)."""
     if pv.trading_state != "ACTIVE":
         return None, f"trading state {pv.trading_state}"
     if not m.is_tradable:
@@ -170,6 +169,17 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
         return None, f"edge {edge.edge} < {min_edge}"
     if edge.edge > limits.max_edge:
         return None, f"edge {edge.edge} above the anomaly bound {limits.max_edge}"
+    return edge, "screened"
+
+
+def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
+               fees: FeeSchedule, event_id: str, *, size_factor: Decimal = ONE,
+               size_adjustments: tuple[str, ...] = ()) -> tuple[EntryPlan | None, str]:
+    """An approved entry, or None and the reason it was refused. `size_factor` multiplies the Kelly stake
+    before the caps (`size_adjustments` names the reductions it stands for; they are kept on the plan)."""
+    edge, reason = screen_entry(p_yes, m, method, pv, limits, fees)
+    if edge is None:
+        return None, reason
     if m.ticker in pv.markets_held:
         return None, "already positioned in this market"
     if pv.open_positions >= limits.max_open_positions:

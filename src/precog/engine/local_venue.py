@@ -53,17 +53,22 @@ def convert_fill(f: xm.Fill) -> Fill:
                 client_order_id=f.client_order_id, created_time=_ts(f.created_ms))
 
 
-def convert_market(m: xm.Market) -> Market:
-    yb = m.book[xm.YES].best
-    nb = m.book[xm.NO].best
+def convert_market(m: xm.Market, top: tuple[int, int, int, int] | None = None) -> Market:
+    """The exchange's market as the venue reports it; `top` (YES best tick, size, NO best tick, size) stands
+    in for the book's top when the caller knows the book it is about to hold (a backtest's deferred quote)."""
+    if top is None:
+        yb, nb = m.book[xm.YES].best, m.book[xm.NO].best
+        yq, nq = m.book[xm.YES].qty[yb], m.book[xm.NO].qty[nb]
+    else:
+        yb, yq, nb, nq = top
     yes_bid = _px(yb)
     yes_ask = _px(xm.TICKS - nb) if nb else ONE
     return Market(
         ticker=m.ticker, event_ticker=m.event_ticker, status=_STATUS[m.status], venue_status=m.status,
         yes_bid=yes_bid, yes_ask=yes_ask, no_bid=ONE - yes_ask, no_ask=ONE - yes_bid,
         last_price=_px(m.last_tick), title=m.title, subtitle=m.subtitle,
-        yes_bid_size=Decimal(m.book[xm.YES].qty[yb]) if yb else None,
-        yes_ask_size=Decimal(m.book[xm.NO].qty[nb]) if nb else None,
+        yes_bid_size=Decimal(yq) if yb else None,
+        yes_ask_size=Decimal(nq) if nb else None,
         volume=Decimal(m.volume), open_interest=Decimal(m.open_interest), result=m.result,
         settlement_value=m.settlement_value, open_time=_ts(m.open_ms), close_time=_ts(m.close_ms),
         expiration_time=_ts(m.expiration_ms), settlement_ts=_ts(m.settled_ms), can_close_early=m.can_close_early,

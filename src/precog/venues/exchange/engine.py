@@ -71,6 +71,7 @@ from precog.venues.exchange.model import (
 TIME_IN_FORCE = ("good_till_canceled", "immediate_or_cancel", "fill_or_kill")
 STP_TYPES = ("taker_at_cross", "maker")
 _DAY_MS = 86_400_000
+_NEVER = 1 << 62  # a time no clock reaches
 _N_DOLLARS = 1024
 _DOLLARS = tuple(Decimal(n) for n in range(_N_DOLLARS))
 
@@ -116,6 +117,10 @@ class Exchange:
         self._ids = {kind: (_uuid_prefix(rng), itertools.count(1)) for kind in ("order", "trade", "user")}
         self._seq = itertools.count(1)
         self._expiries: list[tuple[int, str]] = []
+        # tick(): the earliest clock time at which a market's lifecycle can move on its own, valid while no
+        # lifecycle event happened and no market was added since it was computed: (due ms, lifecycle events, markets)
+        self.lifecycle_events = 0
+        self._lifecycle_due: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ ids, events, listeners
 
@@ -134,6 +139,8 @@ class Exchange:
 
     def _emit(self, kind: str, ticker: str, data: dict[str, Any]) -> None:
         self.event_seq += 1
+        if kind == "lifecycle":  # every status change is announced: tick() must look at the markets again
+            self.lifecycle_events += 1
         event = ExchangeEvent(self.event_seq, kind, ticker, data)
         for listener in self._listeners:
             listener(event)
@@ -935,6 +942,10 @@ class Exchange:
                     m = self.markets[o.ticker]
                     self._cancel_resting(m, o, now)
                     self._after_op(m, now, 0)
+            due = self._lifecycle_due
+            if due is not None and now < due[0] and due[1] == self.lifecycle_events and due[2] == len(self.markets):
+                return  # no market opens, closes or finalizes before `due`
+            next_due = _NEVER
             for m in self.markets.values():
                 if m.status == INITIALIZED and m.open_ms <= now:
                     m.status = ACTIVE
@@ -949,6 +960,13 @@ class Exchange:
                 if (m.status == DETERMINED and m.determined_ms is not None
                         and m.determined_ms + m.settlement_timer_s * 1000 <= now):
                     self._finalize(m, now)
+                if m.status == INITIALIZED:
+                    next_due = min(next_due, m.open_ms)
+                elif m.status in (ACTIVE, INACTIVE):
+                    next_due = min(next_due, m.close_ms)
+                elif m.status == DETERMINED and m.determined_ms is not None:
+                    next_due = min(next_due, m.determined_ms + m.settlement_timer_s * 1000)
+            self._lifecycle_due = (next_due, self.lifecycle_events, len(self.markets))
 
     # ------------------------------------------------------------------ market data
 
