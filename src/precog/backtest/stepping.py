@@ -246,6 +246,7 @@ class BacktestEngine(Engine):
         self._last_step_at: datetime | None = None
         self._board_saw: tuple[Any, int] | None = None
         self._settlement_seen = False  # a snapshot read since the last settlement pass shows a settled market
+        self._refreshed_at: datetime | None = None
         self.skipped_steps = 0
         # positions whose mark is written only with a state change (see BacktestPortfolio); every holder of
         # the engine's portfolio is pointed at it before anything was booked
@@ -306,11 +307,15 @@ class BacktestEngine(Engine):
         """The reference reads every market every cycle; a market the exchange did not touch since the last
         read would give the same snapshot, so only the touched ones (and the markets we hold, whose price
         cache entry the monitor reads with a freshness limit) are read."""
-        held = {p.market_id for p in self.portfolio.open_positions()}
         touched = self._touched
         quoted = self.venue.take_quoted()  # type: ignore[attr-defined]
         if quoted:
             touched |= quoted
+        now = self.clock()
+        if not touched and now == self._refreshed_at:
+            return  # read already at this instant (the runner's `refresh`), nothing changed since
+        self._refreshed_at = now
+        held = {p.market_id for p in self.portfolio.open_positions()}
         order = self._order
         tickers = sorted((t for t in touched if t in order), key=order.__getitem__)
         self._touched = {t for t in touched if t not in order}  # not tracked yet: read once they are
@@ -417,12 +422,15 @@ class BacktestEngine(Engine):
             self._due_at[ticker] = at
             heapq.heappush(self._due_heap, (at, self._order[ticker], ticker))
 
-    def _due_markets(self, now: datetime) -> set[str]:
-        """Markets with a (method, market) decision due at `now`: woken ones re-scheduled first."""
+    def _reschedule_woken(self, now: datetime) -> None:
         for t in self._woken:
             if t in self._order:
                 self._schedule(t, now)
         self._woken = set()
+
+    def _due_markets(self, now: datetime) -> set[str]:
+        """Markets with a (method, market) decision due at `now`: woken ones re-scheduled first."""
+        self._reschedule_woken(now)
         ts = now.timestamp()
         heap, due_at = self._due_heap, self._due_at
         out: set[str] = set()
@@ -434,10 +442,7 @@ class BacktestEngine(Engine):
         return out
 
     def _decision_due(self, now: datetime) -> bool:
-        for t in self._woken:
-            if t in self._order:
-                self._schedule(t, now)
-        self._woken = set()
+        self._reschedule_woken(now)
         heap, due_at = self._due_heap, self._due_at
         ts = now.timestamp()
         while heap and due_at.get(heap[0][2]) != heap[0][0]:
