@@ -338,22 +338,25 @@ class BacktestEngine(Engine):
             self._venue_ok, self._venue_error = True, None
             if self.snapshots.get(t) is not m:
                 self.snapshots[t] = m
-                self._settle_check.add(t)
-                if m.status is MarketStatus.SETTLED:
-                    self._settlement_seen = True
-                self._unobserved.add(t)
-                self._woken.add(t)
+                self._replaced(t, m)
             self.prices.put(m)
+
+    def _replaced(self, ticker: str, snap: Market) -> None:
+        """A market's snapshot changed: its settlement check, volatility observation and next decision time
+        are due again."""
+        self._settle_check.add(ticker)
+        if snap.status is MarketStatus.SETTLED:
+            self._settlement_seen = True
+        self._unobserved.add(ticker)
+        self._woken.add(ticker)
 
     async def _monitor(self, now: datetime) -> None:
         before = {p.market_id: self.snapshots.get(p.market_id) for p in self.portfolio.open_positions()}
         await super()._monitor(now)
         for t, snap in before.items():  # a due check reads the current quote into the snapshots
-            if self.snapshots.get(t) is not snap:
-                self._settle_check.add(t)
-                self._settlement_seen = True  # (maybe): let the next step's settlement pass look
-                self._unobserved.add(t)
-                self._woken.add(t)
+            current = self.snapshots.get(t)
+            if current is not None and current is not snap:
+                self._replaced(t, current)
 
     async def _settle(self, now: datetime) -> None:
         """The reference looks at every snapshot; only a replaced one can newly show a settlement."""

@@ -316,7 +316,6 @@ class ExitJob:
     order_price: Decimal | None = None
     order_type: str = "limit"
     deadline: datetime | None = None
-    last_attempt_at: datetime | None = None
     done: bool = False
     gave_up: bool = False
     # the whole position leaves: its resting entry remainder is canceled first and the target follows the
@@ -431,10 +430,9 @@ class ExitManager:
                 return
         if market is None or not market.is_tradable:
             return  # nothing can be sent now; settlement will close the position if the market is over
-        if (self._side_quotes(job, market)[0] is None and job.last_attempt_at is not None
-                and now - job.last_attempt_at < timedelta(seconds=job.policy.timeout_seconds)):
-            # nobody bids on our side: the next attempt waits for a bid to show (or the attempt timeout, in case
-            # the snapshot is behind) instead of sending order after order into an empty book
+        if self._side_quotes(job, market)[0] is None and job.deadline is not None and now < job.deadline:
+            # nobody bids on our side: the next attempt waits for a bid to show (or the last attempt's timeout,
+            # in case the snapshot is behind) instead of sending order after order into an empty book
             return
         if job.full:
             job.target_quantity = job.filled + pos.quantity
@@ -489,7 +487,6 @@ class ExitManager:
         job.order_price = price
         job.order_type = otype
         job.deadline = now + timedelta(seconds=p.timeout_seconds)
-        job.last_attempt_at = now
         job.order = await self.executor.submit(intent)
 
     async def _finish_attempt(self, job: ExitJob, now: datetime) -> None:
