@@ -146,6 +146,29 @@ def test_a_new_alert_appears_without_reloading(dashboard: RunningDashboard, page
     expect(page.locator("#alert-count")).to_have_text("4", timeout=8_000)
 
 
+def test_a_live_change_that_leaves_a_page_alone_keeps_its_elements(dashboard: RunningDashboard, page: Any,
+                                                                   conn: psycopg.Connection[Any]) -> None:
+    # Rebuilding a page whose data did not change would drop a click in flight (mousedown on the old button,
+    # mouseup on its replacement): that is how a click on "Halt trading" was once lost.
+    _open(page, dashboard, "alerts")
+    page.evaluate("window.__table = document.querySelector('[data-testid=alerts-table]')")
+    with page.expect_response(lambda r: "/api/alerts?" in r.url, timeout=8_000):
+        conn.execute("INSERT INTO alerts (alert_type, severity, component, message, resolved_at) VALUES"
+                     " ('venue_down', 'high', 'kalshi_api', 'already over', now())")  # not in the open view
+        conn.commit()
+    page.wait_for_function("() => !state.loading.alerts && !state.pending.alerts")
+    assert page.evaluate("window.__table.isConnected") is True
+    # a change the page shows does rebuild it
+    row = conn.execute("INSERT INTO alerts (alert_type, severity, component, message) VALUES"
+                       " ('venue_down', 'critical', 'kalshi_api', 'exchange not answering') RETURNING alert_id"
+                       ).fetchone()
+    conn.commit()
+    assert row is not None
+    page.wait_for_selector(f"[data-testid=alert-{row[0]}]", timeout=8_000)
+    assert page.evaluate("window.__table.isConnected") is False
+    assert page.errors == []
+
+
 # ---------------------------------------------------------------- actions
 
 def test_acknowledge_button_changes_the_alert_in_the_database(dashboard: RunningDashboard, seeded: Seeded,
@@ -202,12 +225,17 @@ def test_halt_and_resume_from_the_controls_page(dashboard: RunningDashboard, pag
     page.goto(f"{dashboard.url}/?token={dashboard.token}#controls")
     page.wait_for_selector("#auth-button.unlocked")
     page.wait_for_selector("[data-testid=controls-state] >> text=REDUCING")
+    page.wait_for_selector("#live.on")
+    dialog = page.locator("#confirm-dialog")
     # cancelling the confirmation changes nothing
     page.click("[data-testid=halt-button]")
+    expect(dialog).to_be_visible()
     page.click("#confirm-cancel")
+    expect(dialog).to_be_hidden()
     assert latest_state() is None
     # a halt needs a reason
     page.click("[data-testid=halt-button]")
+    expect(dialog).to_be_visible()
     page.click("#confirm-ok")
     page.wait_for_selector("#confirm-error >> text=Reason is required")
     page.fill("#confirm-fields input[name=reason]", "exchange maintenance window")

@@ -6,7 +6,7 @@
 const TABS = ["overview", "positions", "edges", "pnl", "methods", "alerts", "controls"];
 const TOKEN_KEY = "precog.dashboard.token";
 const OPERATOR_KEY = "precog.dashboard.operator";
-const state = { tab: "overview", overview: null, charts: [], loading: {}, pending: {}, eventSource: null };
+const state = { tab: "overview", overview: null, charts: [], loading: {}, pending: {}, rendered: {}, eventSource: null };
 
 // ------------------------------------------------------------------ DOM helpers
 function h(tag, props, ...children) {
@@ -315,6 +315,16 @@ function renderBadge(ov) {
   count.className = "count" + (ov.alerts.critical > 0 ? " critical" : "");
 }
 
+/* True when a page already shows exactly this data. A live refresh that brings nothing new then leaves the page
+   alone: replacing it would lose a click in flight (mousedown on the old button, mouseup on its replacement) and
+   reset focus. */
+function unchanged(tab, data) {
+  const text = JSON.stringify(data);
+  if (state.rendered[tab] === text) return true;
+  state.rendered[tab] = text;
+  return false;
+}
+
 async function refreshHeader() {
   try {
     const ov = await api("/api/overview");
@@ -408,6 +418,7 @@ function trailing(p) {
 
 async function loadPositions() {
   const data = await api("/api/positions");
+  if (unchanged("positions", data)) return;
   const page = document.getElementById("page-positions");
   const open = section("Open positions (" + data.open.length + ")", table([
     { label: "market", value: (p) => h("span", { title: p.market_title || "" }, p.market_id) },
@@ -450,9 +461,11 @@ async function loadEdges() {
   try {
     data = await api("/api/edges?" + edgeQuery());
   } catch (err) {
+    delete state.rendered.edges;
     body.replaceChildren(h("p", { class: "error", "data-testid": "edges-error", text: err.message }));
     return;
   }
+  if (unchanged("edges", data)) return;
   body.replaceChildren(section("Current edges (" + data.edges.length + ")", table([
     { label: "market", value: (e) => h("span", { title: e.market_title || "" }, e.market_id) },
     { label: "side", value: (e) => e.side },
@@ -585,6 +598,7 @@ function lifecycleButtons(kind, id, name, status, nextOf) {
 
 async function loadMethods() {
   const data = await api("/api/methods");
+  if (unchanged("methods", data)) return;
   const page = document.getElementById("page-methods");
   const methods = section("Methods", table([
     { label: "method", value: (m) => h("strong", { text: label(m.method_name, m.method_version) }) },
@@ -662,9 +676,11 @@ async function loadAlerts() {
   try {
     data = await api("/api/alerts?" + alertQuery());
   } catch (err) {
+    delete state.rendered.alerts;
     body.replaceChildren(h("p", { class: "error", text: err.message }));
     return;
   }
+  if (unchanged("alerts", data)) return;
   const list = section("Alerts (" + data.alerts.length + ")", table([
     { label: "#", value: (a) => String(a.alert_id) },
     { label: "severity", value: (a) => pill(a.severity, "sev-" + a.severity) },
@@ -693,6 +709,7 @@ async function loadAlerts() {
 
 async function loadControls() {
   const data = await api("/api/controls");
+  if (unchanged("controls", data)) return;
   const page = document.getElementById("page-controls");
   const cur = data.trading_state.current;
   const manualOpen = data.open_breakers.some((b) => b.breaker_type === "manual");
