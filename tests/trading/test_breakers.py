@@ -271,3 +271,60 @@ def test_production_trips_api_failures_sooner_and_stays_open_longer():
     assert prod.breakers.api_failures_in_window == 3
     assert demo.breakers.reset_seconds["api_failures"] == 300
     assert prod.breakers.reset_seconds["api_failures"] == 600
+
+
+_loss_steps = st.lists(st.tuples(st.sampled_from(["wait", "result", "mark", "reset"]),
+                                 st.integers(min_value=0, max_value=3 * 86400),
+                                 st.integers(min_value=-40000, max_value=30000).map(lambda c: D(c) / 100)),
+                       min_size=1, max_size=60)
+
+
+@given(_loss_steps)
+def test_loss_windows_reused_between_results_equal_a_fresh_sum(steps: list[tuple[str, int, Decimal]]) -> None:
+    """The board keeps each loss window's last realized sum until a result arrives or the window's start passes
+    a counted close; every figure must equal the sum recomputed from scratch at that moment."""
+    board, _, clock = _board(daily_loss_limit=D("1000000"), weekly_loss_limit=D("1000000"),
+                             rapid_loss_dollars=D("1000000"), consecutive_losses=1000)
+    for kind, seconds, amount in steps:
+        if kind == "wait":
+            clock.t += seconds
+        elif kind == "result":
+            board.record_trade_result(amount)
+        elif kind == "mark":
+            board.record_pnl(amount)
+        else:  # a loss breaker reset by hand moves its window's start to now
+            board.trip("daily_loss_limit", "test", now=clock.t)
+            board.reset("daily_loss_limit", by="test", now=clock.t)
+        reused = board.losses()
+        board._window_sums.clear()  # the same figures from scratch
+        assert reused == board.losses()
+
+
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=30), st.integers(min_value=0, max_value=5000),
+       st.integers(min_value=0, max_value=3000))
+def test_a_result_leaving_the_rapid_window_is_found_in_any_recording_order(offsets: list[int], since: int,
+                                                                            length: int) -> None:
+    """The idle-step check asks whether a result left the rapid-loss window between two steps; the answer must
+    be the plain definition's, whether results were recorded in time order (newest-first search) or not."""
+    board, _, _ = _board(daily_loss_limit=D("1000000"), weekly_loss_limit=D("1000000"),
+                         rapid_loss_dollars=D("1000000"), consecutive_losses=1000)
+    for at in offsets:
+        board.record_trade_result(D("-1"), at=NOW + at)
+    lo, hi, window = NOW + since, NOW + since + length, 900
+    expected = any(lo < NOW + at + window <= hi for at in offsets)
+    assert board.result_left_window(lo, hi, window) is expected
+    assert board._pnl_in_order == (offsets == sorted(offsets))
+
+
+def test_day_and_week_starts_follow_the_local_calendar_across_daylight_saving() -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    board, _, _ = _board()
+    tz = ZoneInfo(board.settings.timezone)
+    t = datetime(2026, 3, 6, 12, tzinfo=tz).timestamp()  # through the March change, every 37 minutes
+    while t < datetime(2026, 3, 12, tzinfo=tz).timestamp():
+        local = datetime.fromtimestamp(t, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        assert board._day_start(t) == local.timestamp()
+        assert board._week_start(t) == (local - timedelta(days=local.weekday())).timestamp()
+        t += 37 * 60

@@ -202,6 +202,45 @@ def test_a_backtest_run_sees_only_its_own_closed_positions(world: World) -> None
         D("-9"), D("-8")]
     assert len(load_method_history(world.conn, "backtest", now).for_method(mid)) == 3
 
+def _backtest_close(world: World, method_id: int, run_id: int, pnl: str, minutes_ago: int) -> None:
+    pid = world.conn.execute("SELECT nextval('position_id_seq')").fetchone()[0]  # type: ignore[index]
+    world.conn.execute(
+        "INSERT INTO positions (position_id, market_id, platform_id, side, mode, entry_price, quantity,"
+        " initial_quantity, fees, status, realized_pnl, method_id, exit_time, position_metadata)"
+        " VALUES (%s, %s, 'kalshi', 'yes', 'backtest', 0.50, 10, 10, 0, 'closed', %s, %s,"
+        " %s - make_interval(mins => %s), jsonb_build_object('run_id', %s::bigint))",
+        (pid, f"BT-{pid}", D(pnl), method_id, world.now, minutes_ago, run_id))
+
+
+def test_a_backtest_reads_its_history_again_only_after_a_close(world: World) -> None:
+    """A backtest run is the only writer of its history: the engine bridge reuses the rows it read until the
+    run's portfolio closes a position, and trims them on the simulated clock to exactly what a fresh read
+    would return (the newest 100 per method, or all of the last two days when those are more)."""
+    from precog.engine.entries import EngineRisk
+    from precog.trading.settings import TradingSettings
+
+    mid = create_testing_method(world.conn).method_id
+    for i in range(200):  # one close every 20 minutes: 145 of them in the last two days
+        _backtest_close(world, mid, 5, str(-(i % 7)), 20 * i)
+    bridge = EngineRisk(world.conn, TradingSettings.from_config(load_config(use_env=False)), mode="backtest",
+                        record=False)
+    now = world.now.timestamp()
+    bridge.sync([], D("10000"), now=now - 86400, run_id=5, closes=0)
+    assert len(bridge.risk.method_history.for_method(mid)) == 200  # a day earlier all 200 were recent
+    for at in (now - 3600, now):
+        bridge.sync([], D("10000"), now=at, run_id=5, closes=0)
+        fresh = load_method_history(world.conn, "backtest", at, run_id=5).for_method(mid)
+        assert bridge.risk.method_history.for_method(mid) == fresh
+    assert len(fresh) == 145
+    _backtest_close(world, mid, 5, "-4", 0)  # written, but the run has not reported a close yet
+    bridge.sync([], D("10000"), now=now, run_id=5, closes=0)
+    assert len(bridge.risk.method_history.for_method(mid)) == 145
+    bridge.sync([], D("10000"), now=now, run_id=5, closes=1)
+    assert bridge.risk.method_history.for_method(mid) == load_method_history(
+        world.conn, "backtest", now, run_id=5).for_method(mid)
+    assert len(bridge.risk.method_history.for_method(mid)) == 146
+
+
 def test_a_scan_refuses_a_method_after_its_consecutive_losses(world: World) -> None:
     """The moderate template stops a method after 5 losing closes in a row; the scan records why."""
     method_row = create_testing_method(world.conn)

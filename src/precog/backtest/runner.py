@@ -169,8 +169,13 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     exchange.create_account(USER, bankroll)
     venue = BacktestVenue(exchange, USER, maker=world.maker) if opts.fast_path else LocalVenue(exchange, USER)
 
+    last_now: list[Any] = [None, None]  # the simulated instant last asked for, as ms and as a datetime
+
     def now() -> datetime:
-        return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
+        ms = clock.now_ms()
+        if ms != last_now[0]:  # a step asks the time many times at one simulated instant
+            last_now[:] = [ms, datetime.fromtimestamp(ms / 1000, tz=UTC)]
+        return last_now[1]  # type: ignore[no-any-return]
 
     board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
     engine_class = BacktestEngine if opts.fast_path else Engine

@@ -212,6 +212,7 @@ class BacktestPortfolio(Portfolio):
             self._write(pos)
             self._persisted.pop(pid)
             self.positions.pop(pid, None)
+            self.closes += 1
         else:
             super().save(pos, when)
         self._dirty.pop(pid, None)
@@ -508,8 +509,7 @@ class BacktestEngine(Engine):
         # rapid-loss window
         if board._day_start(ts) != board._day_start(last_ts):
             return False
-        window = board.settings.rapid_loss_seconds
-        if any(last_ts < at + window <= ts for at, _ in board._pnl):
+        if board.result_left_window(last_ts, ts, board.settings.rapid_loss_seconds):
             return False
         if self._last_reconcile is not None and now - self._last_reconcile >= self.reconcile_interval:
             return False

@@ -169,6 +169,9 @@ class Engine:
         self.stats = EngineStats()
         self.snapshots: dict[str, Market] = {}
         self._last_decision: dict[tuple[int, str], datetime] = {}
+        # (method, market) -> the quote, method, forecast and trading state its last decision was refused on
+        # by the first checks (screen_entry), and the refusal: the same immutable quote needs no second screening
+        self._screen_refusals: dict[tuple[int, str], tuple[Market, Any, Decimal, str, str]] = {}
         self._settled_markets: set[str] = set()
         self._loss_streak = 0
         # the best edge an entry had that was refused only for lack of room (positions/exposure): a reason
@@ -669,8 +672,9 @@ class Engine:
                                       sport=p.sport or (tm.sport if tm else ""), side=p.side, quantity=p.quantity,
                                       cost=p.cost_basis, method_id=p.method_id, position_id=p.position_id))
         # the methods' loss windows run on the engine's clock (simulated in a backtest, which only sees its own run)
-        self.entry_risk.sync(views, balance, now=now.timestamp(),
-                             run_id=self.run_id if self.kind == "backtest" else None)
+        backtest = self.kind == "backtest"
+        self.entry_risk.sync(views, balance, now=now.timestamp(), run_id=self.run_id if backtest else None,
+                             closes=self.portfolio.closes if backtest else None)
 
     async def _enter(self, now: datetime) -> None:
         self._forget_blocked(now)
@@ -711,6 +715,12 @@ class Engine:
             est = self.probabilities.estimate(method.model_key, tm.ticker, now)
             if est is None:
                 continue
+            refused = self._screen_refusals.get(key)
+            if refused is not None and refused[0] is snap and refused[1] is method and refused[2] == est.p_yes \
+                    and refused[3] == self.trading_state:
+                # the same (immutable) quote, method, forecast and trading state: the first checks refuse again
+                self.stats.entries_refused[refused[4]] = self.stats.entries_refused.get(refused[4], 0) + 1
+                continue
             if scan.balance is None:
                 scan.balance = (await self.venue.balance()).balance
                 self._sync_entry_risk(scan.balance, now)
@@ -735,6 +745,8 @@ class Engine:
                         self._blocked_at = now
                 short = reason.split(" ")[0] if reason[0].isalpha() else reason
                 self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
+                if screened is None:  # refused on quote, forecast and trading state alone
+                    self._screen_refusals[key] = (snap, method, est.p_yes, pv.trading_state, short)
                 continue
             assert self.entry_risk is not None
             approval = self.entry_risk.approve(plan, snap, method, event_id=tm.event_id, sport=tm.sport,

@@ -265,6 +265,8 @@ class EngineRisk:
         recorder = PgRejectionRecorder(conn, mode) if record else None
         self.risk = RiskManager(settings, mode=risk_mode, gate=gate, recorder=recorder)
         self.units: dict[int, _Unit] = {}
+        self._history: Any = None  # the last MethodHistory read for one run, and the close count it saw
+        self._history_key: tuple[int, int] | None = None
 
     def load_units(self, methods: list[MethodSpec]) -> None:
         """(Re)read the rows behind `methods`; a method whose rows are missing gets no unit (never approved)."""
@@ -291,16 +293,28 @@ class EngineRisk:
         self.units = units
 
     def sync(self, positions: list[Any], balance: Decimal, now: float | None = None,
-             run_id: int | None = None) -> None:
+             run_id: int | None = None, closes: int | None = None) -> None:
         """Per cycle: our open positions and balance, and the methods' closed positions (one query) for their
-        own loss limits (daily loss, consecutive losses, rapid loss)."""
+        own loss limits (daily loss, consecutive losses, rapid loss).
+
+        With `run_id` (one run's own history, as a backtest reads it) and `closes` (how many positions that run
+        has closed so far), the query runs again only after a close: no other writer adds to that history, and
+        the rows it would drop meanwhile (older than its window) are trimmed in memory instead."""
         import time
 
         from precog.trading.method_risk import load_method_history
 
         self.risk.sync(positions, balance)
-        self.risk.set_method_history(load_method_history(self.conn, self.mode, time.time() if now is None else now,
-                                                         run_id))
+        at = time.time() if now is None else now
+        if run_id is not None and closes is not None:
+            if self._history is None or self._history_key != (run_id, closes):
+                self._history = load_method_history(self.conn, self.mode, at, run_id)
+                self._history_key = (run_id, closes)
+            else:
+                self._history.trim(at)
+            self.risk.set_method_history(self._history)
+            return
+        self.risk.set_method_history(load_method_history(self.conn, self.mode, at, run_id))
 
     def approve(self, plan: EntryPlan, m: Market, method: MethodSpec, *, event_id: str, sport: str,
                 confidence: str, now: float, close_ts: float | None = None) -> Any:

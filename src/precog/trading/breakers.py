@@ -31,6 +31,7 @@ hand (`precog breakers reset NAME --by WHO`).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -237,6 +238,11 @@ class BreakerBoard:
         self._block_text: str | None = None
         # counters
         self._pnl: deque[tuple[float, Decimal]] = deque()  # realized results, kept 8 days
+        self._pnl_version = 0  # bumped whenever _pnl changes
+        self._pnl_in_order = True  # every result recorded at or after the one before it
+        self._local_day: tuple[float, float, float, float] | None = None  # (day start, next day, day, week)
+        # loss window -> (_pnl_version, start, inclusive, realized sum, earliest counted close) of its last sum
+        self._window_sums: dict[str, tuple[int, float, bool, Decimal, float]] = {}
         self._unrealized = ZERO
         self._consecutive_losses = 0
         self._api_consecutive = 0
@@ -261,6 +267,8 @@ class BreakerBoard:
             loss = counters.get("losses", {})
             self._consecutive_losses = int(loss.get("consecutive", 0))
             self._pnl = deque((float(ts), Decimal(str(v))) for ts, v in loss.get("events", []))
+            self._pnl_version += 1
+            self._pnl_in_order = all(a[0] <= b[0] for a, b in zip(self._pnl, list(self._pnl)[1:], strict=False))
             self._trades = deque(float(ts) for ts in counters.get("trades", {}).get("ts", []))
             windows = counters.get("windows", {})
             self._anomalies = deque(float(t) for t in windows.get("anomalies", []))
@@ -441,12 +449,35 @@ class BreakerBoard:
 
     # ------------------------------------------------------------ windows
     def _day_start(self, now: float) -> float:
-        local = datetime.fromtimestamp(now, self._tz)
-        return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        return self._day_and_week(now)[0]
 
     def _week_start(self, now: float) -> float:
-        local = datetime.fromtimestamp(now, self._tz).replace(hour=0, minute=0, second=0, microsecond=0)
-        return (local - timedelta(days=local.weekday())).timestamp()
+        return self._day_and_week(now)[1]
+
+    def _day_and_week(self, now: float) -> tuple[float, float]:
+        """The starts of the board's local day and week holding `now` (kept for the rest of that day: the loss
+        checks ask on every cycle)."""
+        cached = self._local_day
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2], cached[3]
+        midnight = datetime.fromtimestamp(now, self._tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = midnight.timestamp()
+        week = (midnight - timedelta(days=midnight.weekday())).timestamp()
+        self._local_day = (day, (midnight + timedelta(days=1)).timestamp(), day, week)
+        return day, week
+
+    def result_left_window(self, since: float, until: float, window: float) -> bool:
+        """Whether a realized result left a trailing `window` of seconds between `since` and `until` (a result
+        at `at` with since < at + window <= until): the rapid-loss figure then changed with time alone."""
+        if self._pnl_in_order:  # newest first, stopping at the results that had left it by `since`
+            for at, _ in reversed(self._pnl):
+                end = at + window
+                if end <= since:
+                    return False
+                if end <= until:
+                    return True
+            return False
+        return any(since < at + window <= until for at, _ in self._pnl)
 
     def _next_hour(self, now: float) -> float:
         local = datetime.fromtimestamp(now, self._tz).replace(minute=0, second=0, microsecond=0)
@@ -504,16 +535,37 @@ class BreakerBoard:
                 start, inclusive = base[0], False
                 if name != "rapid_loss":
                     unrealized -= base[1]
-            realized = sum((v for ts, v in self._pnl if ts > start or (inclusive and ts == start)), ZERO)
+            realized = self._realized_since(name, start, inclusive)
             out[name] = -(realized + unrealized)
         out["consecutive_losses"] = Decimal(self._consecutive_losses)
         return out
+
+    def _realized_since(self, window: str, start: float, inclusive: bool) -> Decimal:
+        """Realized P&L closed after `start` (or at it, when `inclusive`). The last sum of a window stands while
+        no result was added and its start has not passed the earliest close it counted (starts move forward
+        with the clock, so nothing it left out can come back in)."""
+        last = self._window_sums.get(window)
+        if last is not None:
+            version, start0, inclusive0, total, first = last
+            if version == self._pnl_version and inclusive0 == inclusive and start0 <= start \
+                    and (start < first or (inclusive and start == first)):
+                return total
+        total, first = ZERO, math.inf
+        for ts, v in self._pnl:
+            if ts > start or (inclusive and ts == start):
+                total += v
+                first = min(first, ts)
+        self._window_sums[window] = (self._pnl_version, start, inclusive, total, first)
+        return total
 
     def record_trade_result(self, pnl: Decimal, *, at: float | None = None) -> list[OpenBreaker]:
         """A position closed or settled with realized `pnl` (negative = loss)."""
         now = self.clock() if at is None else at
         with self._lock:
+            if self._pnl and now < self._pnl[-1][0]:
+                self._pnl_in_order = False
             self._pnl.append((now, pnl))
+            self._pnl_version += 1
             while self._pnl and self._pnl[0][0] < now - 8 * 86400:
                 self._pnl.popleft()
             if pnl < ZERO:

@@ -10,6 +10,7 @@ within the rapid window >= rapid_loss_dollars.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,15 @@ class MethodHistory:
         items.append((closed_ts, realized_pnl))
         if len(items) > 1 and items[-2][0] > closed_ts:
             items.sort(key=lambda c: c[0])
+
+    def trim(self, now: float) -> None:
+        """Drop what `load_method_history` at `now` would no longer read: per method, closes beyond the newest
+        HISTORY_ROWS_PER_METHOD that are also older than HISTORY_SECONDS."""
+        cutoff = now - HISTORY_SECONDS
+        for items in self.closes.values():
+            if len(items) > HISTORY_ROWS_PER_METHOD:
+                recent = len(items) - bisect_left(items, cutoff, key=lambda c: c[0])
+                del items[:len(items) - max(HISTORY_ROWS_PER_METHOD, recent)]
 
     def for_method(self, method_id: int | None) -> list[Close]:
         return self.closes.get(method_id, []) if method_id is not None else []

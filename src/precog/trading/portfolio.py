@@ -120,6 +120,7 @@ class Portfolio:
         self.account_ref = account_ref
         self.trailing_config = trailing_config or trailing.TrailingConfig()
         self.positions: dict[int, PositionState] = {}
+        self.closes = 0  # positions this Portfolio saved closed or settled (their histories changed)
         self.load_open()
 
     def load_open(self) -> None:
@@ -155,6 +156,7 @@ class Portfolio:
             self.positions[pos.position_id] = pos
         else:
             self.positions.pop(pos.position_id, None)
+            self.closes += 1
 
     def is_booked(self, fill_id: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM trades WHERE platform_id = %s AND fill_id = %s",
