@@ -85,3 +85,25 @@ async def test_quotes_are_placed_at_once_where_they_could_trade_or_fail() -> Non
     assert T not in maker.pending
     ours = [o for o in ex.orders.values() if o.user_id == USER]
     assert ours[0].status == xm.EXECUTED and ours[0].fill_count == 5
+
+
+async def test_a_polled_order_reads_as_the_exchange_holds_it_after_every_change() -> None:
+    """The backtest venue keeps an order's last conversion while it rests unchanged; a partial fill and the
+    cancel must still show at once, equal to a fresh conversion."""
+    from precog.engine.local_venue import convert_order
+
+    ex = _exchange()
+    maker = QuoteMaker(ex, MakerConfig(lazy=True))
+    venue = BacktestVenue(ex, USER, maker=maker)
+    maker.quote_exact(T, Decimal("0.40"), Decimal("0.45"), 100, 100)
+    placed = await venue.place_order(OrderRequest(T, "yes", "buy", Decimal(8), Decimal("0.42"), "entry-3"))
+    first = await venue.get_order(placed.order_id)
+    assert await venue.get_order(placed.order_id) is first  # unchanged: the same object
+    maker.quote_exact(T, Decimal("0.38"), Decimal("0.42"), 100, 3)  # an ask of 3 at 0.42 fills 3 of our 8
+    partly = await venue.get_order(placed.order_id)
+    assert (partly.fill_count, partly.remaining_count) == (Decimal(3), Decimal(5))
+    assert partly == convert_order(ex.get_order(USER, placed.order_id))
+    canceled = await venue.cancel_order(placed.order_id)
+    assert canceled is not None
+    final = await venue.get_order(placed.order_id)
+    assert final.status.value == "canceled" and final == convert_order(ex.get_order(USER, placed.order_id))

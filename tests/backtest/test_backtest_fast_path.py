@@ -23,10 +23,12 @@ from precog.db.connection import connect
 from precog.ingest.recorder import Recorder
 
 
-def _recording(folder: Path, quotes: int = 3000, markets: int = 20, seed: int = 7) -> None:
-    """Kalshi ticker frames, one a second: per market a random-walk fair value, bid/ask 1-2 cents around it;
-    calm (steps of about 0.3 cent) for the first 40 minutes, then ten times as jumpy (so the entry sizing's
-    volatility ratio, which needs the calm baseline and the recent moves, comes into play)."""
+def _recording(folder: Path, quotes: int = 3000, markets: int = 20, seed: int = 7, sizes: tuple[int, int] = (10, 500),
+               spacing: int = 1, one_sided: float = 0.0) -> None:
+    """Kalshi ticker frames, one every `spacing` seconds: per market a random-walk fair value, bid/ask 1-2 cents
+    around it; calm (steps of about 0.3 cent) for the first 4/5, then ten times as jumpy (so the entry sizing's
+    volatility ratio, which needs the calm baseline and the recent moves, comes into play). A share `one_sided`
+    of the quotes has no bid on one side (a holder of that side must wait for a bid to exit)."""
     rng = random.Random(seed)
     fair = [rng.uniform(0.2, 0.8) for _ in range(markets)]
     t0 = datetime(2025, 10, 5, 17, tzinfo=UTC)
@@ -37,10 +39,22 @@ def _recording(folder: Path, quotes: int = 3000, markets: int = 20, seed: int = 
             fair[i] = min(0.95, max(0.05, fair[i] + rng.gauss(0.0, step)))
             c = round(fair[i] * 100)
             bid, ask = max(1, c - rng.randint(1, 2)), min(99, c + rng.randint(1, 2))
+            if one_sided and rng.random() < one_sided:  # nobody bids for YES, or nobody for NO
+                bid, ask = (0, ask) if rng.random() < 0.5 else (bid, 100)
             rec.record("kalshi:ws", {"type": "ticker", "sid": 1, "msg": {
                 "market_ticker": f"KXREPLAY-M{i:02d}-Y", "yes_bid_dollars": f"0.{bid:02d}00",
-                "yes_ask_dollars": f"0.{ask:02d}00", "yes_bid_size_fp": str(rng.randint(10, 500)),
-                "yes_ask_size_fp": str(rng.randint(10, 500))}}, t0 + timedelta(seconds=k))
+                "yes_ask_dollars": f"{ask // 100}.{ask % 100:02d}00", "yes_bid_size_fp": str(rng.randint(*sizes)),
+                "yes_ask_size_fp": str(rng.randint(*sizes))}}, t0 + timedelta(seconds=k * spacing))
+
+
+def _breakers_reset_in_5_minutes(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "trading.yaml").write_text(
+        "account:\n  daily_loss_limit_dollars: 40.00\n  max_trades_per_hour: 2000\n  max_trades_per_day: 20000\n"
+        "circuit_breakers:\n  unusual_activity:\n    trades: 500\n    window_minutes: 5\n"
+        "  reset:\n    consecutive_losses: 300\n    daily_loss_limit: 300\n    rapid_loss: 300\n")
+    return config
 
 
 async def _both(admin_db: Any, make_opts: Any, config_dir: Path | None = None
@@ -64,9 +78,15 @@ async def _both(admin_db: Any, make_opts: Any, config_dir: Path | None = None
                 "last_check_time FROM positions WHERE row_current_ind AND status <> 'open' "
                 "ORDER BY position_id").fetchall()
             versions = conn.execute("SELECT count(*) FROM positions").fetchone()
+            orders = conn.execute("SELECT market_id, purpose, side, action, limit_price, quantity, time_in_force,"
+                                  " status, filled_quantity FROM orders ORDER BY id").fetchall()
+            timeouts = conn.execute("SELECT o.purpose, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id"
+                                    " WHERE e.reason LIKE '%%timed out%%' GROUP BY o.purpose").fetchall()
         result.summary["entry_volatility_ratios"] = [r[0] for r in ratios]
         result.summary["final_positions"] = positions
         result.summary["position_versions"] = versions[0] if versions else 0
+        result.summary["orders"] = orders  # every order sent, including those that found nothing to trade
+        result.summary["timeouts"] = dict(timeouts)  # orders canceled for their time: entries, exit attempts
         out.append((result.summary, trades))
     return out
 
@@ -101,16 +121,40 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
     assert any(r is not None and Decimal(r) >= 2 for r in ratios), ratios
 
 
+async def test_fast_path_books_the_reference_trades_with_orders_working(make_database: Any,
+                                                                         tmp_path: Path) -> None:
+    # thin books (1-8 contracts a side) and a quote every 3 s on 6 markets: entries fill in part and rest until
+    # their timeout, exits rest, walk and wait for bids. Steps where only such orders are working are proven
+    # idle (or run just the entry scan) when nothing about them can change, so both paths must still cancel,
+    # fill and walk them at the same instants
+    _recording(tmp_path / "rec", quotes=12000, markets=8, seed=5, sizes=(1, 4), spacing=2, one_sided=0.4)
+
+    def opts(url: str, fast: bool) -> BacktestOptions:
+        with connect(url, autocommit=True) as conn:
+            method = method_row(conn, "mean_reversion", "mean_reversion")
+        return BacktestOptions(data=tmp_path / "rec", out=tmp_path / "out", fast_path=fast,
+                               extra_models={"mean_reversion": MeanReversionModel()}, extra_methods=[method])
+
+    config = _breakers_reset_in_5_minutes(tmp_path)
+    # positions checked as rarely as allowed: exit attempts then time out between checks, on steps that are
+    # otherwise quiet
+    (config / "position_management.yaml").write_text("monitoring:\n  normal_frequency: 120\n  urgent_frequency: 15\n")
+    (ref, ref_trades), (fast, fast_trades) = await _both(make_database, opts, config)
+    assert len(ref_trades) >= 100 and fast_trades == ref_trades
+    assert fast["final_positions"] == ref["final_positions"]
+    assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]
+    assert fast["windows"][0]["breakers"] == ref["windows"][0]["breakers"]
+    assert fast["timeouts"] == ref["timeouts"] and fast["orders"] == ref["orders"]
+    assert ref["timeouts"].get("entry", 0) >= 10 and ref["timeouts"].get("exit", 0) >= 2, ref["timeouts"]
+    fw = fast["windows"][0]
+    assert fast["engine"]["scan_only_steps"] > 0 and fw["idle_steps_skipped"] > 0
+
+
 async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any, tmp_path: Path) -> None:
     # a losing method, a loss-streak breaker that closes everything and resets after 5 simulated minutes, and
     # room for many trades: the engine halts and resumes several times, and both paths do it at the same steps
     _recording(tmp_path / "rec", quotes=4000, markets=30, seed=11)
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "trading.yaml").write_text(
-        "account:\n  daily_loss_limit_dollars: 40.00\n  max_trades_per_hour: 2000\n  max_trades_per_day: 20000\n"
-        "circuit_breakers:\n  unusual_activity:\n    trades: 500\n    window_minutes: 5\n"
-        "  reset:\n    consecutive_losses: 300\n    daily_loss_limit: 300\n    rapid_loss: 300\n")
+    config = _breakers_reset_in_5_minutes(tmp_path)
 
     def opts(url: str, fast: bool) -> BacktestOptions:
         with connect(url, autocommit=True) as conn:

@@ -21,7 +21,10 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
   condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
   open position (it checks every position on every step);
-- no order of ours is working, no exit job is open, no approval or planned entry is reserved;
+- no planned entry is reserved; every working order of ours reads at the venue exactly as the executor last
+  recorded it (no fill since, none waiting to be booked), no entry's timeout and no exit attempt's deadline
+  has come, every reserved approval's order is still working, and every exit job without an order is
+  waiting for a bid before its deadline (what `ExitManager._step_job` would do: nothing);
 - no open position is due for its monitor check, and the open positions' marks and count are what the
   breaker board was told last cycle (a check or fill after the board looked moves the loss it weighs);
 - the last step was on the same breaker-board day and no realized P&L left the rapid-loss window since
@@ -30,7 +33,8 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - trading is not ACTIVE (no entry scan runs), or no market's next decision is due.
 A skipped step still does what such a step does: the reads (`refresh`, before the check), and while ACTIVE
 the volatility observations and the scan's first act (forgetting a blocked entry opportunity older than two
-decision intervals, which a later exit check would read).
+decision intervals, which a later exit check would read). When everything but a due decision holds, the
+step is the entry scan alone: it is the cycle's last act, and all before it was just proven to change nothing.
 
 `BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with snapshots and fills converted once
 per change, over a market maker whose quotes wait (`QuoteMaker` lazy) while only its own orders rest in the
@@ -64,10 +68,11 @@ from precog.domain.market import Market, MarketStatus, OrderBook
 from precog.domain.money import ZERO
 from precog.domain.order import Fill, Order, OrderRequest
 from precog.engine.core import Engine, TrackedMarket, _Scan
-from precog.engine.local_venue import LocalVenue, convert_fill, convert_market
+from precog.engine.local_venue import LocalVenue, convert_fill, convert_market, convert_order
 from precog.ingest import scd2
 from precog.trading.breakers import CLOSE_ALL, SPECS
 from precog.trading.executor import TERMINAL
+from precog.trading.orders import OrderState, state_from_venue
 from precog.trading.portfolio import Portfolio, PositionState
 from precog.venues.exchange import model as xm
 
@@ -85,6 +90,7 @@ class BacktestVenue(LocalVenue):
         super().__init__(exchange, user_id, account_ref)
         self.maker = maker
         self._markets: dict[str, tuple[tuple[Any, ...], Market]] = {}
+        self._orders: dict[str, tuple[tuple[Any, ...], Order]] = {}
         self._fills: list[Fill] = []
 
     async def market(self, ticker: str) -> Market:
@@ -105,6 +111,32 @@ class BacktestVenue(LocalVenue):
             snap = convert_market(m, top)
             self._markets[ticker] = (key, snap)
             return snap
+
+    async def get_order(self, order_id: str) -> Order:
+        """The order as the venue reports it, rebuilt only when one of its changing fields moved (an exit or a
+        resting entry is polled on every step)."""
+        return self.order_now(order_id)
+
+    def has_unseen_fills(self) -> bool:
+        """Whether the account has fills `fills` has not returned yet."""
+        with self.exchange.lock:
+            return len(self.exchange.account(self.user_id).fills) != len(self._fills)
+
+    def order_now(self, order_id: str) -> Order:
+        """`get_order`, synchronously (the idle check compares orders with what the executor last saw)."""
+        with self.exchange.lock:
+            o = self.exchange.get_order(self.user_id, order_id)
+            key = (o.status, o.yes_tick, o.initial_count, o.fill_count, o.remaining, o.taker_fees, o.maker_fees,
+                   o.taker_fill_cost, o.maker_fill_cost, o.updated_ms, o.expiration_ms)
+            hit = self._orders.get(order_id)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            order = convert_order(o)
+            if o.status == xm.RESTING:
+                self._orders[order_id] = (key, order)
+            else:  # final: no further poll
+                self._orders.pop(order_id, None)
+            return order
 
     async def place_order(self, req: OrderRequest) -> Order:
         if self.maker is not None:
@@ -249,6 +281,8 @@ class BacktestEngine(Engine):
         self._settlement_seen = False  # a snapshot read since the last settlement pass shows a settled market
         self._refreshed_at: datetime | None = None
         self.skipped_steps = 0
+        self.scan_only_steps = 0
+        self._scan_only_at: datetime | None = None  # an instant `idle` found quiet but for due decisions
         # positions whose mark is written only with a state change (see BacktestPortfolio); every holder of
         # the engine's portfolio is pointed at it before anything was booked
         portfolio = BacktestPortfolio(self.conn, self.venue.platform_id, self.mode, self.trailing_config,
@@ -290,7 +324,15 @@ class BacktestEngine(Engine):
         super()._sync_entry_risk(balance, now)
 
     async def step(self) -> None:
-        self._last_step_at = self.clock()
+        now = self._last_step_at = self.clock()
+        scan_only, self._scan_only_at = self._scan_only_at == now, None
+        if scan_only and not (self.conn.closed or self.conn.broken):
+            # everything the cycle does before its entry scan was proven to change nothing at this instant
+            # (`idle`); the scan is the cycle's last act, so the step is the scan alone
+            self.stats.steps += 1
+            self.scan_only_steps += 1
+            await self._enter(now)
+            return
         await super().step()
 
     def _follow_board(self, now: datetime) -> None:
@@ -445,6 +487,51 @@ class BacktestEngine(Engine):
                 del due_at[t]
         return out
 
+    def _orders_quiet(self, now: datetime) -> bool:
+        """Whether the cycle would leave every working order and exit job as it is at `now`: each order reads
+        at the venue as the executor last recorded it (so its refresh writes nothing and no fill waits to be
+        booked), no entry's timeout and no exit attempt's deadline has come, every reserved approval's order
+        is still working, and each exit job without an order is waiting for a bid (`ExitManager._step_job`)."""
+        if self.venue.has_unseen_fills():  # type: ignore[attr-defined]
+            return False
+        exits = self.exits
+        job_orders: dict[str, Any] = {}
+        for job in exits.jobs.values():
+            pos = self.portfolio.positions.get(job.position_id)
+            if pos is None or not pos.is_open or (job.full and exits.resting_entries(pos)):
+                return False
+            if job.order is not None:
+                if job.deadline is not None and now >= job.deadline:
+                    return False
+                job_orders[job.order.client_order_id] = job.order
+                continue
+            m = self.snapshots.get(job.market_id)
+            if m is not None and m.is_tradable and not (
+                    exits._side_quotes(job, m)[0] is None and job.deadline is not None and now < job.deadline):
+                return False  # the job's next attempt goes out
+        open_orders = self.executor.open
+        for cid, rec in open_orders.items():
+            if rec.status in TERMINAL:
+                continue
+            if rec.purpose == "entry":
+                if rec.expires_at is not None and now >= rec.expires_at:
+                    return False
+            elif job_orders.get(cid) is not rec:
+                return False  # an exit order no job is waiting on
+            if rec.status not in (OrderState.RESTING, OrderState.PARTIALLY_FILLED) or rec.venue_order_id is None:
+                return False
+            vo = self.venue.order_now(rec.venue_order_id)  # type: ignore[attr-defined]
+            if state_from_venue(vo) is not rec.status or int(vo.fill_count) != rec.filled_quantity:
+                return False
+        for cid, rec in job_orders.items():
+            if open_orders.get(cid) is not rec or rec.status in TERMINAL:
+                return False
+        for cid in self._approvals:
+            approved = open_orders.get(cid)
+            if approved is None or approved.status in TERMINAL:
+                return False  # released by the next cycle
+        return True
+
     def _decision_due(self, now: datetime) -> bool:
         self._reschedule_woken(now)
         heap, due_at = self._due_heap, self._due_at
@@ -469,7 +556,9 @@ class BacktestEngine(Engine):
         self._observe(now)
 
     def idle(self, now: datetime, released: Iterable[Event]) -> bool:
-        """True when a step at `now` would provably change nothing (see the module docstring)."""
+        """True when a step at `now` would provably change nothing (see the module docstring). When only due
+        decisions keep it from being idle, the next `step` at `now` runs just the entry scan."""
+        self._scan_only_at = None
         try:
             return self._idle(now, released)
         except AttributeError:  # the engine or board changed shape under us: step (always correct)
@@ -483,9 +572,7 @@ class BacktestEngine(Engine):
             return False
         if any(ev.kind not in _IDLE_KINDS for ev in released) or self._settlement_seen:
             return False
-        if self._approvals or self._planned or self.exits.jobs:
-            return False
-        if any(rec.status not in TERMINAL for rec in self.executor.open.values()):
+        if self._planned or not self._orders_quiet(now):
             return False
         positions = self.portfolio.open_positions()
         if self.breaker_active and positions:
@@ -515,4 +602,7 @@ class BacktestEngine(Engine):
             return False
         if self.trading_state != "ACTIVE":
             return True  # no entry scan runs
-        return not self._decision_due(now)
+        if self._decision_due(now):
+            self._scan_only_at = now
+            return False
+        return True

@@ -119,7 +119,8 @@ def backtest(
         "skipped: precog.backtest.stepping), not the lean replay loop of benchmarks/backtest.py", highlight=False)
     if e.get("events_per_second") is not None and not as_json:
         console.print(f"replayed {e['events']:,} events in {e['replay_seconds']:.2f} s ({e['events_per_second']:,} "
-                      f"events/s; {e['steps']:,} engine steps, {e['idle_steps_skipped']:,} idle steps skipped)",
+                      f"events/s; {e['steps']:,} engine steps, {e.get('scan_only_steps', 0):,} of them only the "
+                      f"entry scan; {e['idle_steps_skipped']:,} idle steps skipped)",
                       highlight=False)
     # with --json stdout is the JSON document alone (pipe it to jq); the headline goes to stderr
     typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
