@@ -123,10 +123,10 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
 
 async def test_fast_path_books_the_reference_trades_with_orders_working(make_database: Any,
                                                                          tmp_path: Path) -> None:
-    # thin books (1-8 contracts a side) and a quote every 3 s on 6 markets: entries fill in part and rest until
-    # their timeout, exits rest, walk and wait for bids. Steps where only such orders are working are proven
-    # idle (or run just the entry scan) when nothing about them can change, so both paths must still cancel,
-    # fill and walk them at the same instants
+    # thin books (1-4 contracts a side, 40% of quotes one-sided) and a quote every 2 s on 8 markets: entries
+    # fill in part and rest until their timeout, exits rest, walk and wait for bids. Steps where only such
+    # orders are working are proven idle (or run just the entry scan) when nothing about them can change, so
+    # both paths must still send, cancel, fill and walk the very same orders
     _recording(tmp_path / "rec", quotes=12000, markets=8, seed=5, sizes=(1, 4), spacing=2, one_sided=0.4)
 
     def opts(url: str, fast: bool) -> BacktestOptions:
