@@ -131,16 +131,22 @@ def test_edge_filters_in_the_page(shared_dashboard: RunningDashboard, page: Any)
 
 # ---------------------------------------------------------------- live updates
 
-def test_a_new_alert_appears_without_reloading(dashboard: RunningDashboard, page: Any,
-                                               conn: psycopg.Connection[Any]) -> None:
-    _open(page, dashboard, "alerts")
-    page.evaluate("window.__notReloaded = true")
+def _open_alert(conn: psycopg.Connection[Any]) -> int:
+    """A new open critical alert, committed; its id."""
     row = conn.execute("INSERT INTO alerts (alert_type, severity, component, message) VALUES"
                        " ('venue_down', 'critical', 'kalshi_api', 'exchange not answering') RETURNING alert_id"
                        ).fetchone()
     conn.commit()
     assert row is not None
-    page.wait_for_selector(f"[data-testid=alert-{row[0]}] >> text=exchange not answering", timeout=8_000)
+    return int(row[0])
+
+
+def test_a_new_alert_appears_without_reloading(dashboard: RunningDashboard, page: Any,
+                                               conn: psycopg.Connection[Any]) -> None:
+    _open(page, dashboard, "alerts")
+    page.evaluate("window.__notReloaded = true")
+    alert_id = _open_alert(conn)
+    page.wait_for_selector(f"[data-testid=alert-{alert_id}] >> text=exchange not answering", timeout=8_000)
     assert page.evaluate("window.__notReloaded") is True
     # the header's unacknowledged count followed too (3 seeded + 1)
     expect(page.locator("#alert-count")).to_have_text("4", timeout=8_000)
@@ -159,12 +165,7 @@ def test_a_live_change_that_leaves_a_page_alone_keeps_its_elements(dashboard: Ru
     page.wait_for_function("() => !state.loading.alerts && !state.pending.alerts")
     assert page.evaluate("window.__table.isConnected") is True
     # a change the page shows does rebuild it
-    row = conn.execute("INSERT INTO alerts (alert_type, severity, component, message) VALUES"
-                       " ('venue_down', 'critical', 'kalshi_api', 'exchange not answering') RETURNING alert_id"
-                       ).fetchone()
-    conn.commit()
-    assert row is not None
-    page.wait_for_selector(f"[data-testid=alert-{row[0]}]", timeout=8_000)
+    page.wait_for_selector(f"[data-testid=alert-{_open_alert(conn)}]", timeout=8_000)
     assert page.evaluate("window.__table.isConnected") is False
     assert page.errors == []
 
