@@ -1,8 +1,12 @@
-"""A fault injector that counts REST requests: the local exchange asks it about every request it serves."""
+"""Stream test helpers: a fault injector that counts REST requests (the local exchange asks it about every
+request it serves), and a wait for a condition the stream brings about."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from precog.venues.exchange.faults import FaultInjector
@@ -21,3 +25,11 @@ class CountingFaults(FaultInjector):
 
     def gets(self, path: str) -> int:
         return self.requests[("GET", path)]
+
+
+async def wait_for(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.01)

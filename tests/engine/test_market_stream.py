@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from engine.conftest import TICKER, Rig, rig_config
-from engine.streamkit import CountingFaults
+from engine.streamkit import CountingFaults, wait_for
 from precog.domain.market import MarketStatus, Quote
 from precog.engine.kalshi_venue import KalshiVenue
 from precog.engine.market_stream import MarketStream, stream_of
@@ -73,14 +73,6 @@ async def served(make_rig: Callable[..., Rig], tmp_path: Path) -> AsyncIterator[
     await s.stream.close()
     await s.client.aclose()
     s.server.stop()
-
-
-async def wait_for(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def hold_a_position(rig: Rig, s: Served) -> None:

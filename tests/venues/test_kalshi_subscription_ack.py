@@ -5,11 +5,9 @@ opens the window between a REST snapshot and the subscription taking effect dete
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
+from engine.streamkit import wait_for
 from precog.domain.market import MarketStatus
 from precog.engine.market_stream import MarketStream
 from precog.venues.exchange.ws import WebSocketHub
@@ -25,14 +23,6 @@ from precog.venues.kalshi.events import (
     StreamEvent,
 )
 from precog.venues.kalshi.websocket import LIFECYCLE, ORDERBOOK, TICKER, KalshiWebSocket
-
-
-async def until(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 def held(hub: WebSocketHub, ticker: str) -> bool:
@@ -56,24 +46,24 @@ async def test_added_markets_are_announced_only_when_the_venue_applied_their_sub
 
         hub.hold_subscriptions()
         await ws.add_markets([buf])
-        await until(lambda: held(hub, buf), what="the subscribe command parked at the exchange")
+        await wait_for(lambda: held(hub, buf), what="the subscribe command parked at the exchange")
         assert ws.subscribing() == {buf}
         assert MarketsSubscribed((buf,)) not in events  # not applied by the venue: not announced
         hub.release_subscriptions()
-        await until(lambda: MarketsSubscribed((buf,)) in events, what="the acknowledgement")
+        await wait_for(lambda: MarketsSubscribed((buf,)) in events, what="the acknowledgement")
         assert ws.subscribing() == set() and ws.state is ConnectionState.SUBSCRIBED
 
         # a book resync subscribes again but adds no market: nothing announced
         announced = len([e for e in events if isinstance(e, MarketsSubscribed)])
         assert local_exchange.admin.skip_ws_seq(1) == 1
         local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.33")
-        await until(lambda: any(isinstance(e, BookResync) for e in events), what="the gap")
-        await until(lambda: ws.resyncs >= 1 and ws.book(ne) is not None, what="the resync's fresh snapshot")
+        await wait_for(lambda: any(isinstance(e, BookResync) for e in events), what="the gap")
+        await wait_for(lambda: ws.resyncs >= 1 and ws.book(ne) is not None, what="the resync's fresh snapshot")
         assert len([e for e in events if isinstance(e, MarketsSubscribed)]) == announced
 
         # a subscription the venue refuses is never announced (and does not stay "subscribing")
         await ws.add_markets(["KXNFLGAME-25OCT05-NEBUF-TIE"])  # no such market on the venue
-        await until(lambda: any(isinstance(e, StreamError) and e.code == 16 for e in events), what="the refusal")
+        await wait_for(lambda: any(isinstance(e, StreamError) and e.code == 16 for e in events), what="the refusal")
         assert ws.subscribing() == set()
         assert len([e for e in events if isinstance(e, MarketsSubscribed)]) == announced
 
@@ -90,13 +80,13 @@ async def test_the_engine_view_confirms_an_added_market_after_its_subscription_t
     view.open_connection()
     try:
         await view.follow([ne])
-        await until(view.is_up, what="subscribed")
+        await wait_for(view.is_up, what="subscribed")
         await view.follow([ne])
         assert view.is_live(ne)
 
         hub.hold_subscriptions()
         await view.follow([ne, buf])  # BUF joins the live subscription: parked at the exchange
-        await until(lambda: held(hub, buf), what="BUF's subscribe parked")
+        await wait_for(lambda: held(hub, buf), what="BUF's subscribe parked")
         assert not view.is_live(buf) and view.market(buf) is None  # not subscribed yet: the caller reads REST
         await view.follow([ne, buf])
         assert not view.is_live(buf)
@@ -104,7 +94,7 @@ async def test_the_engine_view_confirms_an_added_market_after_its_subscription_t
         hub.release_subscriptions()
         ws = view.ws
         assert ws is not None
-        await until(lambda: buf not in ws.subscribing(), what="BUF's subscription acknowledged")
+        await wait_for(lambda: buf not in ws.subscribing(), what="BUF's subscription acknowledged")
         await view.follow([ne, buf])  # the next cycle confirms BUF by a REST snapshot taken after the ack
         assert view.is_live(buf)
         m = view.market(buf)
