@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +170,12 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     exchange.create_account(USER, bankroll)
     venue = BacktestVenue(exchange, USER, maker=world.maker) if opts.fast_path else LocalVenue(exchange, USER)
 
-    last_now: list[Any] = [None, None]  # the simulated instant last asked for, as ms and as a datetime
+    @lru_cache(maxsize=1)  # a step asks the time many times at one simulated instant
+    def at_ms(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
     def now() -> datetime:
-        ms = clock.now_ms()
-        if ms != last_now[0]:  # a step asks the time many times at one simulated instant
-            last_now[:] = [ms, datetime.fromtimestamp(ms / 1000, tz=UTC)]
-        return last_now[1]  # type: ignore[no-any-return]
+        return at_ms(clock.now_ms())
 
     board = BreakerBoard(backtest_breaker_settings(cfg), clock=lambda: clock.now_ms() / 1000)
     engine_class = BacktestEngine if opts.fast_path else Engine
@@ -222,7 +222,8 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
              "scan_only_steps": getattr(engine, "scan_only_steps", 0),
              "position_marks_kept": getattr(engine.portfolio, "marks_deferred", 0),
              "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),
-             "unchanged_quotes_kept": world.maker.unchanged, "quotes_deferred": world.maker.deferred, "entries_sent": engine.stats.entries_sent,
+             "unchanged_quotes_kept": world.maker.unchanged, "quotes_deferred": world.maker.deferred,
+             "entries_sent": engine.stats.entries_sent,
              "entries_refused": dict(engine.stats.entries_refused), "exits_started": dict(engine.stats.exits_started),
              "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
              "trading_state": engine.trading_state, "trained_on": trained, "models": model_info,

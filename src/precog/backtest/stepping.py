@@ -506,8 +506,7 @@ class BacktestEngine(Engine):
                 job_orders[job.order.client_order_id] = job.order
                 continue
             m = self.snapshots.get(job.market_id)
-            if m is not None and m.is_tradable and not (
-                    exits._side_quotes(job, m)[0] is None and job.deadline is not None and now < job.deadline):
+            if m is not None and m.is_tradable and not exits.waiting_for_bid(job, m, now):
                 return False  # the job's next attempt goes out
         open_orders = self.executor.open
         for cid, rec in open_orders.items():

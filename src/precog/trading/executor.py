@@ -430,15 +430,18 @@ class ExitManager:
                 return
         if market is None or not market.is_tradable:
             return  # nothing can be sent now; settlement will close the position if the market is over
-        if self._side_quotes(job, market)[0] is None and job.deadline is not None and now < job.deadline:
-            # nobody bids on our side: the next attempt waits for a bid to show (or the last attempt's timeout,
-            # in case the snapshot is behind) instead of sending order after order into an empty book
+        if self.waiting_for_bid(job, market, now):
             return
         if job.full:
             job.target_quantity = job.filled + pos.quantity
         else:
             job.target_quantity = min(job.target_quantity, job.filled + pos.quantity)
         await self._next_attempt(job, pos, market, now)
+
+    def waiting_for_bid(self, job: ExitJob, m: Market, now: datetime) -> bool:
+        """Nobody bids on the job's side: its next attempt waits for a bid to show (or the last attempt's
+        timeout, in case the snapshot is behind) instead of sending order after order into an empty book."""
+        return self._side_quotes(job, m)[0] is None and job.deadline is not None and now < job.deadline
 
     def _side_quotes(self, job: ExitJob, m: Market) -> tuple[Decimal | None, Decimal | None]:
         if job.side == "yes":
