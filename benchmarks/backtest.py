@@ -118,6 +118,8 @@ class MeanReversionModel:
     """P(yes) = the mean of the market's last `window` fair values: a method that disagrees with the quote and
     trades (two windows make two methods)."""
 
+    reads_clock = False  # the estimate reads the game's fair values only (the world may reuse it)
+
     def __init__(self, window: int = 20) -> None:
         self.window = window
         self.key = f"mean_reversion_{window}"
@@ -125,8 +127,8 @@ class MeanReversionModel:
     def train(self, archive: Any, start_ms: int, end_ms: int) -> int:
         return 0
 
-    def observe(self, event: Any, game: Any) -> None:
-        return None
+    def observe(self, event: Any, game: Any) -> bool:
+        return False  # no state of its own
 
     def estimate(self, game: Any, now_ms: int) -> Any:
         from precog.engine.core import Estimate

@@ -39,6 +39,7 @@ class GameInfo:
     state: dict[str, Any] | None = None
     final: bool = False
     history: list[Decimal] = field(default_factory=list)
+    version: int = 0  # bumped by the world on every change to the fields above (keys its forecast cache)
 
     @property
     def phase(self) -> str:
@@ -48,13 +49,22 @@ class GameInfo:
 
 
 class BacktestModel(Protocol):
+    """A forecast model as a backtest runs it.
+
+    A model may declare `reads_clock = False`: its `estimate` is then a function of the game it is given and
+    of its own state alone (never of `now_ms`), and its state changes only in `train` and in an `observe`
+    that does not return False. The world then reuses its last estimate of a market until that game or the
+    model changes (the engine re-decides every market each decision interval; most of those asks repeat).
+    A model without the attribute is asked every time."""
+
     key: str
 
     def train(self, archive: GuardedArchive, start_ms: int, end_ms: int) -> int:
         """(Re)train on results known in [start_ms, end_ms); returns the number of games used."""
         ...
 
-    def observe(self, event: Event, game: GameInfo) -> None:
+    def observe(self, event: Event, game: GameInfo) -> bool | None:
+        """Learn from a released event; False = the model's state did not change (anything else: it may have)."""
         ...
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
@@ -86,6 +96,7 @@ def _game(g: Any, row: int = 0) -> Game:
 
 class EloModel:
     key = "elo"
+    reads_clock = False
 
     def __init__(self, config: EloConfig | None = None) -> None:
         self.config = config or TUNED_NFL_CONFIG
@@ -112,14 +123,15 @@ class EloModel:
         return {"version": f"elo_nfl@v1.0 config, retrained [{t['games_sha256']}]", "status": "trained", **t,
                 "note": None}
 
-    def observe(self, event: Event, game: GameInfo) -> None:
+    def observe(self, event: Event, game: GameInfo) -> bool:
         if event.kind != FINAL or "home_score" not in event.data or not game.schedule.get("away"):
-            return
+            return False
         s = game.schedule
         g = Game(0, date.fromtimestamp(s["kickoff_ms"] / 1000), int(s["season"]), s["home"], s["away"],
                  bool(s["neutral"]), bool(s["playoff"]), int(event.data["home_score"]), int(event.data["away_score"]))
         self.ratings.play(g, s["home"], s["away"])
         self.online_updates += 1
+        return True
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
         if game.phase != "pre_game" or not game.schedule.get("away"):
@@ -134,6 +146,7 @@ class ClosingLineModel:
     """P(home) = the market's current fair value."""
 
     key = "closing_line"
+    reads_clock = False
 
     def train(self, archive: GuardedArchive, start_ms: int, end_ms: int) -> int:
         return 0
@@ -142,8 +155,8 @@ class ClosingLineModel:
         return {"version": "closing_line_nfl@v1.0 (the market's price: nothing to train)", "status": "fixed",
                 "games": 0, "note": None}
 
-    def observe(self, event: Event, game: GameInfo) -> None:
-        return None
+    def observe(self, event: Event, game: GameInfo) -> bool:
+        return False
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
         if game.final:
@@ -177,6 +190,7 @@ class WinProbabilityModel:
     """The in-game WP model, re-trained on each training window's play-by-play (no look-ahead)."""
 
     key = "wp"
+    reads_clock = False
 
     def __init__(self, config: Any = None) -> None:
         from precog.forecast.builtin import load_builtin_wp
@@ -240,14 +254,15 @@ class WinProbabilityModel:
         return {"version": self.version, "status": "trained", "plays": self.train_plays, **self.training,
                 "note": None}
 
-    def observe(self, event: Event, game: GameInfo) -> None:
+    def observe(self, event: Event, game: GameInfo) -> bool:
         if self.forecaster is None or event.kind != FINAL or "home_score" not in event.data \
                 or not game.schedule.get("away"):
-            return
+            return False
         s = game.schedule
         g = Game(0, date.fromtimestamp(s["kickoff_ms"] / 1000), int(s["season"]), s["home"], s["away"],
                  bool(s["neutral"]), bool(s["playoff"]), int(event.data["home_score"]), int(event.data["away_score"]))
         self.strength.ratings.play(g, s["home"], s["away"])
+        return True
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
         from precog.forecast.state import SimpleState

@@ -179,6 +179,11 @@ class BacktestWorld:
         self.outcomes: dict[str, Decimal] = {}  # settlement values, once known
         self.stats = WorldStats()
         self.peek_guard = True
+        # forecasts of models whose estimate reads only the game and their own state (`reads_clock = False`):
+        # (model, market) -> (game version, model version, estimate), reused until either changes
+        self._model_version = dict.fromkeys(models, 0)
+        self._clock_free = {k for k, m in models.items() if getattr(m, "reads_clock", True) is False}
+        self._estimates: dict[tuple[str, str], tuple[int, int, Estimate | None]] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -192,8 +197,9 @@ class BacktestWorld:
             getattr(self, "_on_" + ev.kind)(ev)
             g = self.games.get(ev.ticker)
             if g is not None:
-                for m in self.models.values():
-                    m.observe(ev, g)
+                for key, m in self.models.items():
+                    if m.observe(ev, g) is not False:
+                        self._model_version[key] += 1
 
     def _on_list(self, ev: Event) -> None:
         d = ev.data
@@ -214,6 +220,7 @@ class BacktestWorld:
         g = self.games[ticker]
         g.fair = d["fair"]
         g.history.append(g.fair)
+        g.version += 1
         if self.exchange.markets[ticker].status == xm.ACTIVE:
             if "bid" in d:  # a recorded top of book
                 self.maker.quote_exact(ticker, d["bid"], d["ask"], d.get("bid_size"), d.get("ask_size"))
@@ -234,6 +241,7 @@ class BacktestWorld:
             if k in ev.data:
                 g.schedule[k] = ev.data[k]
         g.state = {k: v for k, v in ev.data.items() if k not in ("fair", "home", "away", "yes_is_home")}
+        g.version += 1
         self.stats.states += 1
         if "fair" in ev.data:
             self._requote(ev.ticker, ev.data)
@@ -251,6 +259,7 @@ class BacktestWorld:
             return
         self.maker.pull(ev.ticker)
         g.final = True
+        g.version += 1
         value = Decimal(ev.data["settlement_value"])
         self.outcomes[ev.ticker] = value
         self.exchange.determine_market(ev.ticker, value)  # settlement_timer 0: pays out at once
@@ -267,6 +276,11 @@ class BacktestWorld:
         model = self.models.get(model_key)
         if g is None or model is None:
             return None
+        cached = model_key in self._clock_free
+        if cached:
+            hit = self._estimates.get((model_key, ticker))
+            if hit is not None and hit[0] == g.version and hit[1] == self._model_version[model_key]:
+                return hit[2]  # nothing the estimate reads changed: the same forecast (already logged)
         est = model.estimate(g, self.clock_ms())
         if est is not None and not g.schedule.get("yes_is_home", True):
             est = Estimate(1 - est.p_yes, est.confidence)  # models forecast the home team; YES is the away team
@@ -275,6 +289,8 @@ class BacktestWorld:
             if key not in self._logged:
                 self._logged.add(key)
                 self.forecasts.append(ForecastRecord(model_key, ticker, self.clock_ms(), g.phase, est.p_yes, g.fair))
+        if cached:
+            self._estimates[(model_key, ticker)] = (g.version, self._model_version[model_key], est)
         return est
 
     def phase(self, ticker: str, now: datetime) -> str:
