@@ -102,12 +102,13 @@ class MeanReversionModel:
     """P(yes) = the mean of the market's last 20 fair values: disagrees with a random-walk quote, so it trades."""
 
     key = "mean_reversion"
+    reads_clock = False  # reads the game's fair values only: the world reuses its forecast while they stand
 
     def train(self, archive: GuardedArchive, start_ms: int, end_ms: int) -> int:
         return 0
 
-    def observe(self, event: Event, game: GameInfo) -> None:
-        return None
+    def observe(self, event: Event, game: GameInfo) -> bool:
+        return False
 
     def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
         recent = game.history[-20:]

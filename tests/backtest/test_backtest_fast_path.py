@@ -111,6 +111,9 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
     rw, fw = ref["windows"][0], fast["windows"][0]
     assert rw["engine_path"] == "reference" and fw["engine_path"] == "fast"
     assert rw["idle_steps_skipped"] == 0 and fw["idle_steps_skipped"] > 0
+    # decisions that only repeat a refusal (same quote, forecast, trading state) recorded without the scan
+    assert ref["engine"]["refusals_repeated"] == 0 and fast["engine"]["refusals_repeated"] > 100
+    assert fw["entries_refused"] == rw["entries_refused"]  # counted as the reference counts them
     # quotes placed in the exchange only when they could trade
     assert ref["engine"]["quotes_deferred"] == 0 and fast["engine"]["quotes_deferred"] > 2000
     assert fw["steps"] + fw["idle_steps_skipped"] == rw["steps"]  # every event time either stepped or proven idle
@@ -170,6 +173,7 @@ async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any
     assert fast["final_positions"] == ref["final_positions"]
     assert fast["entry_volatility_ratios"] == ref["entry_volatility_ratios"]
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]  # the same decisions
+    assert fast["engine"]["refusals_repeated"] > 0
 
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,

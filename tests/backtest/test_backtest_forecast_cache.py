@@ -98,6 +98,9 @@ def test_an_estimate_is_reused_until_its_game_or_its_model_changes() -> None:
 class _AskedEveryTime(MeanReversionModel):
     reads_clock = True
 
+    def observe(self, event: Event, game: GameInfo) -> bool:
+        return True
+
 
 class _Reused(MeanReversionModel):
     reads_clock = False

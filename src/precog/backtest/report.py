@@ -206,6 +206,7 @@ def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
             "steps": sum(o.steps for o in outcomes),
             "idle_steps_skipped": sum(int(o.engine_stats.get("idle_steps_skipped", 0)) for o in outcomes),
             "scan_only_steps": sum(int(o.engine_stats.get("scan_only_steps", 0)) for o in outcomes),
+            "refusals_repeated": sum(int(o.engine_stats.get("refusals_repeated", 0)) for o in outcomes),
             "position_marks_kept": sum(int(o.engine_stats.get("position_marks_kept", 0)) for o in outcomes),
             "quotes_deferred": sum(int(o.engine_stats.get("quotes_deferred", 0)) for o in outcomes),
             "replay_seconds": round(seconds, 3), "events_per_second": round(events / seconds) if seconds else None,

@@ -62,7 +62,7 @@ from typing import Any
 from psycopg import sql
 
 from precog.backtest.feed import QUOTE, STATE, Event
-from precog.backtest.world import QuoteMaker
+from precog.backtest.world import UNKNOWN, QuoteMaker
 from precog.domain.jsonutil import dumps
 from precog.domain.market import Market, MarketStatus, OrderBook
 from precog.domain.money import ZERO
@@ -295,6 +295,8 @@ class BacktestEngine(Engine):
         self._woken: set[str] = set()  # markets whose next decision time must be worked out again
         self._due_at: dict[str, float] = {}  # market -> when its next (method, market) decision falls due
         self._due_heap: list[tuple[float, int, str]] = []  # (due, order, market); stale entries skipped
+        self._due_left: set[str] = set()  # due markets `idle` took off the heap for the scan that follows
+        self.repeated_refusals = 0  # decisions recorded as the repeat of a refusal (`_repeat_refusal`)
         for tm in self.markets.values():
             self.track(tm)
         self.venue.exchange.add_listener(self._on_exchange_event)  # type: ignore[attr-defined]
@@ -433,14 +435,66 @@ class BacktestEngine(Engine):
         """The reference scan over the markets where a decision is due, in the scan's order."""
         self._forget_blocked(now)
         self._observe(now)
-        due = self._due_markets(now)
+        left, self._due_left = self._due_left, set()  # found by `idle` to need the full decision
+        due = self._due_markets(now) | left
         if not due:
             return
         scan = _Scan()
         order = self._order
         for t in sorted(due, key=order.__getitem__):
-            await self._enter_market(self.markets[t], now, scan)
+            if t in left or not self._repeat_refusal(t, now):
+                await self._enter_market(self.markets[t], now, scan)
             self._schedule(t, now)
+
+    def _repeat_refusal(self, ticker: str, now: datetime) -> bool:
+        """Whether every decision due on the market would repeat a refusal by the first entry checks, as
+        `Engine._enter_market` finds it (the same quote object, method, forecast and trading state); if so, the
+        decisions are recorded as it records them (the decision time, one refusal each) and True is returned.
+        The forecasts must be known without asking a model (`BacktestWorld.known_estimate`); else nothing is
+        done and False returned (the market is decided in full)."""
+        known = getattr(self.probabilities, "known_estimate", None)
+        snap = self.snapshots.get(ticker)
+        if known is None or snap is None or not snap.is_tradable:
+            return False
+        phase = self.probabilities.phase(ticker, now)
+        state = self.trading_state
+        repeats: list[tuple[tuple[int, str], str | None]] = []
+        for method in self.methods:
+            if method.phase != phase:
+                continue
+            key = (method.method_id, ticker)
+            last = self._last_decision.get(key)
+            if last is not None and now - last < self.decision_interval:
+                continue
+            est = known(method.model_key, ticker)
+            if est is UNKNOWN:
+                return False
+            if est is None:  # the model has nothing to say: the decision time is recorded, nothing refused
+                repeats.append((key, None))
+                continue
+            refused = self._screen_refusals.get(key)
+            if refused is None or refused[0] is not snap or refused[1] is not method \
+                    or refused[2] != est.p_yes or refused[3] != state:  # type: ignore[attr-defined]
+                return False
+            repeats.append((key, refused[4]))
+        counts = self.stats.entries_refused
+        for key, short in repeats:
+            self._last_decision[key] = now
+            if short is not None:
+                counts[short] = counts.get(short, 0) + 1
+                self.repeated_refusals += 1
+        return True
+
+    def _repeat_due_refusals(self, now: datetime) -> bool:
+        """Record the due decisions that repeat a refusal (`_repeat_refusal`); True when that was all of them.
+        The others are left for the entry scan of the step at `now`."""
+        left = self._due_left
+        for t in self._due_markets(now):
+            if self._repeat_refusal(t, now):
+                self._schedule(t, now)
+            else:
+                left.add(t)
+        return not left
 
     def _next_due(self, ticker: str, now: datetime) -> float | None:
         """When a method in the market's current phase may decide it next; None while nothing can be decided
@@ -601,7 +655,7 @@ class BacktestEngine(Engine):
             return False
         if self.trading_state != "ACTIVE":
             return True  # no entry scan runs
-        if self._decision_due(now):
+        if self._decision_due(now) and not self._repeat_due_refusals(now):
             self._scan_only_at = now
             return False
         return True

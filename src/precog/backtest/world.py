@@ -152,6 +152,9 @@ class QuoteMaker:
         return True
 
 
+UNKNOWN = object()  # `known_estimate`: the model would have to be asked
+
+
 @dataclass
 class WorldStats:
     markets: int = 0
@@ -292,6 +295,15 @@ class BacktestWorld:
         if cached:
             self._estimates[(model_key, ticker)] = (g.version, self._model_version[model_key], est)
         return est
+
+    def known_estimate(self, model_key: str, ticker: str) -> Estimate | None | object:
+        """The estimate `estimate` would return now without asking the model (its reused forecast, see
+        `estimate`), or UNKNOWN when the model would have to be asked."""
+        hit = self._estimates.get((model_key, ticker))
+        g = self.games.get(ticker)
+        if hit is None or g is None or hit[0] != g.version or hit[1] != self._model_version[model_key]:
+            return UNKNOWN
+        return hit[2]
 
     def phase(self, ticker: str, now: datetime) -> str:
         g = self.games.get(ticker)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from precog.domain.market import Market, MarketStatus, OrderBook, PriceLevel
 from precog.domain.money import ONE, ZERO, floor_cent
@@ -25,12 +26,16 @@ _STATUS = {
 }
 
 
+@lru_cache(maxsize=8192)  # a market's open/close/expiration times repeat in every snapshot of it
 def _ts(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+_PRICES = tuple(Decimal(tick) / _CENTS for tick in range(xm.TICKS + 1))  # every whole-cent price, made once
+
+
 def _px(tick: int) -> Decimal:
-    return Decimal(tick) / _CENTS
+    return _PRICES[tick] if 0 <= tick <= xm.TICKS else Decimal(tick) / _CENTS
 
 
 def convert_order(o: xm.Order) -> Order:
