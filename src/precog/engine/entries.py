@@ -123,16 +123,36 @@ def shrink(p: Decimal) -> Decimal:
     return Decimal("0.5") + (p - Decimal("0.5")) * (ONE - SHRINK)
 
 
+_ONE_CONTRACT_FEES: dict[tuple[FeeSchedule, Decimal], Decimal] = {}
+
+
+def _fee_one(fees: FeeSchedule, price: Decimal) -> Decimal:
+    """The taker fee of one contract at `price` (a pure function of both; every decision asks it twice)."""
+    key = (fees, price)
+    fee = _ONE_CONTRACT_FEES.get(key)
+    if fee is None:
+        if len(_ONE_CONTRACT_FEES) > 100_000:
+            _ONE_CONTRACT_FEES.clear()
+        fee = _ONE_CONTRACT_FEES[key] = fees.fee(1, price)
+    return fee
+
+
 def best_edge(p_yes: Decimal, m: Market, fees: FeeSchedule) -> Edge | None:
-    """The better side to buy at the current asks, edge net of the taker fee; None without a quote."""
+    """The better side to buy at the current asks, edge net of the taker fee (YES on a tie); None without a
+    quote."""
     p = shrink(p_yes)
-    out: list[Edge] = []
+    best: tuple[str, Decimal, Decimal, Decimal, Decimal] | None = None
     for side, prob, ask in (("yes", p, m.yes_ask), ("no", ONE - p, m.no_ask)):
         if ask <= 0 or ask >= ONE:
             continue
-        fee = fees.fee(1, ask)
-        out.append(Edge(side, q4(prob), ask, fee, q4(prob - ask - fee)))
-    return max(out, key=lambda e: e.edge) if out else None
+        fee = _fee_one(fees, ask)
+        edge = q4(prob - ask - fee)
+        if best is None or edge > best[4]:
+            best = (side, prob, ask, fee, edge)
+    if best is None:
+        return None
+    side, prob, ask, fee, edge = best
+    return Edge(side, q4(prob), ask, fee, edge)
 
 
 def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: RiskLimits,
