@@ -78,8 +78,11 @@ async def _both(admin_db: Any, make_opts: Any, config_dir: Path | None = None
                 "last_check_time FROM positions WHERE row_current_ind AND status <> 'open' "
                 "ORDER BY position_id").fetchall()
             versions = conn.execute("SELECT count(*) FROM positions").fetchone()
+            # with the simulated times they carry: an entry's timeout, and the decision key (which holds the
+            # decision interval an entry was decided in)
             orders = conn.execute("SELECT market_id, purpose, side, action, limit_price, quantity, time_in_force,"
-                                  " status, filled_quantity FROM orders ORDER BY id").fetchall()
+                                  " status, filled_quantity, expires_at, decision_key, exit_condition"
+                                  " FROM orders ORDER BY id").fetchall()
             timeouts = conn.execute("SELECT o.purpose, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id"
                                     " WHERE e.reason LIKE '%%timed out%%' GROUP BY o.purpose").fetchall()
         result.summary["entry_volatility_ratios"] = [r[0] for r in ratios]

@@ -314,6 +314,11 @@ def test_a_result_leaving_the_rapid_window_is_found_in_any_recording_order(offse
     expected = any(lo < NOW + at + window <= hi for at in offsets)
     assert board.result_left_window(lo, hi, window) is expected
     assert board._pnl_in_order == (offsets == sorted(offsets))
+    # the first moment a result leaves after `lo`: the check is False before it and True from it on
+    first = board.next_result_leaving(lo, window)
+    assert first == min((NOW + at + window for at in offsets if NOW + at + window > lo), default=float("inf"))
+    if first != float("inf"):
+        assert board.result_left_window(lo, first, window) and not board.result_left_window(lo, first - 1, window)
 
 
 def test_day_and_week_starts_follow_the_local_calendar_across_daylight_saving() -> None:

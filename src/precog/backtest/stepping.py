@@ -296,6 +296,10 @@ class BacktestEngine(Engine):
         self._due_at: dict[str, float] = {}  # market -> when its next (method, market) decision falls due
         self._due_heap: list[tuple[float, int, str]] = []  # (due, order, market); stale entries skipped
         self._due_left: set[str] = set()  # due markets `idle` took off the heap for the scan that follows
+        # `_quiet_now`'s verdict: quiet before this time (None: look again), unless a step, a fill or a new
+        # snapshot of one of these markets comes first
+        self._quiet: float | None = None
+        self._quiet_watch: set[str] = set()
         self.repeated_refusals = 0  # decisions recorded as the repeat of a refusal (`_repeat_refusal`)
         for tm in self.markets.values():
             self.track(tm)
@@ -326,6 +330,7 @@ class BacktestEngine(Engine):
         super()._sync_entry_risk(balance, now)
 
     async def step(self) -> None:
+        self._quiet = None  # a step changes what the idle check proved
         now = self._last_step_at = self.clock()
         scan_only, self._scan_only_at = self._scan_only_at == now, None
         if scan_only and not (self.conn.closed or self.conn.broken):
@@ -392,6 +397,8 @@ class BacktestEngine(Engine):
         self._settle_check.add(ticker)
         if snap.status is MarketStatus.SETTLED:
             self._settlement_seen = True
+        if ticker in self._quiet_watch:
+            self._quiet = None
         self._unobserved.add(ticker)
         self._woken.add(ticker)
 
@@ -541,19 +548,27 @@ class BacktestEngine(Engine):
                 del due_at[t]
         return out
 
-    def _orders_quiet(self, now: datetime) -> bool:
+    def _orders_quiet(self, now: datetime, until: list[datetime] | None = None,
+                      watch: set[str] | None = None) -> bool:
         """Whether the cycle would leave every working order and exit job as it is at `now`: each order reads
         at the venue as the executor last recorded it (so its refresh writes nothing and no fill waits to be
         booked), no entry's timeout and no exit attempt's deadline has come, every reserved approval's order
-        is still working, and each exit job without an order is waiting for a bid (`ExitManager._step_job`)."""
+        is still working, and each exit job without an order is waiting for a bid (`ExitManager._step_job`).
+        When quiet, `until` receives the times at which that can change with time alone (timeouts,
+        deadlines, venue expiries) and `watch` the markets whose new snapshot could change it."""
         if self.venue.has_unseen_fills():  # type: ignore[attr-defined]
             return False
+        until = [] if until is None else until
+        watch = set() if watch is None else watch
         exits = self.exits
         job_orders: dict[str, Any] = {}
         for job in exits.jobs.values():
             pos = self.portfolio.positions.get(job.position_id)
             if pos is None or not pos.is_open or (job.full and exits.resting_entries(pos)):
                 return False
+            watch.add(job.market_id)
+            if job.deadline is not None:
+                until.append(job.deadline)  # an attempt's timeout, or the end of waiting for a bid
             if job.order is not None:
                 if job.deadline is not None and now >= job.deadline:
                     return False
@@ -569,6 +584,8 @@ class BacktestEngine(Engine):
             if rec.purpose == "entry":
                 if rec.expires_at is not None and now >= rec.expires_at:
                     return False
+                if rec.expires_at is not None:
+                    until.append(rec.expires_at)
             elif job_orders.get(cid) is not rec:
                 return False  # an exit order no job is waiting on
             if rec.status not in (OrderState.RESTING, OrderState.PARTIALLY_FILLED) or rec.venue_order_id is None:
@@ -576,6 +593,9 @@ class BacktestEngine(Engine):
             vo = self.venue.order_now(rec.venue_order_id)  # type: ignore[attr-defined]
             if state_from_venue(vo) is not rec.status or int(vo.fill_count) != rec.filled_quantity:
                 return False
+            watch.add(rec.market_id)
+            if vo.expiration_time is not None:
+                until.append(vo.expiration_time)  # the venue cancels it then
         for cid, rec in job_orders.items():
             if open_orders.get(cid) is not rec or rec.status in TERMINAL:
                 return False
@@ -625,12 +645,31 @@ class BacktestEngine(Engine):
             return False
         if any(ev.kind not in _IDLE_KINDS for ev in released) or self._settlement_seen:
             return False
-        if self._planned or not self._orders_quiet(now):
+        quiet = self._quiet
+        if quiet is None or now.timestamp() >= quiet or self.venue.has_unseen_fills():  # type: ignore[attr-defined]
+            if not self._quiet_now(now, board, last):
+                return False
+        if self.trading_state != "ACTIVE":
+            return True  # no entry scan runs
+        if self._decision_due(now) and not self._repeat_due_refusals(now):
+            self._scan_only_at = now
+            return False
+        return True
+
+    def _quiet_now(self, now: datetime, board: Any, last: datetime) -> bool:
+        """Everything a step does before its entry scan would change nothing at `now` (see the module
+        docstring). When so, the verdict is kept (`_quiet`) until the first time it can change with time alone;
+        a step, a fill, or a new snapshot of a market with one of our orders or exit jobs drops it sooner."""
+        until: list[datetime] = []
+        watch: set[str] = set()
+        if self._planned or not self._orders_quiet(now, until, watch):
             return False
         positions = self.portfolio.open_positions()
         if self.breaker_active and positions:
             return False  # a close-all breaker checks every position on every step
-        if any(self.monitor.due(p, now) for p in positions):
+        monitor = self.monitor
+        checks = [monitor.next_check.get(p.position_id) for p in positions]
+        if any(c is None or now >= c for c in checks):
             return False
         if self._board_view() != self._board_saw:
             return False  # a check or fill after the board looked last cycle moved the P&L it must weigh
@@ -649,13 +688,19 @@ class BacktestEngine(Engine):
         # rapid-loss window
         if board._day_start(ts) != board._day_start(last_ts):
             return False
-        if board.result_left_window(last_ts, ts, board.settings.rapid_loss_seconds):
+        window = board.settings.rapid_loss_seconds
+        if board.result_left_window(last_ts, ts, window):
             return False
-        if self._last_reconcile is not None and now - self._last_reconcile >= self.reconcile_interval:
-            return False
-        if self.trading_state != "ACTIVE":
-            return True  # no entry scan runs
-        if self._decision_due(now) and not self._repeat_due_refusals(now):
-            self._scan_only_at = now
-            return False
+        reconcile_at = None
+        if self._last_reconcile is not None:
+            reconcile_at = self._last_reconcile + self.reconcile_interval
+            if now >= reconcile_at:
+                return False
+        moments = [t.timestamp() for t in until]
+        moments.extend(c.timestamp() for c in checks if c is not None)
+        if reconcile_at is not None:
+            moments.append(reconcile_at.timestamp())
+        moments += [board._next_reset - 1.0, board._next_day(last_ts), board.next_result_leaving(last_ts, window)]
+        self._quiet = min(moments)
+        self._quiet_watch = watch
         return True

@@ -479,6 +479,20 @@ class BreakerBoard:
             return False
         return any(since < at + window <= until for at, _ in self._pnl)
 
+    def next_result_leaving(self, since: float, window: float) -> float:
+        """The first time after `since` at which a realized result leaves a trailing `window` of seconds (the
+        smallest `at + window` > since); infinity when none will. `result_left_window(since, t, window)` is
+        True exactly for t at or after it."""
+        if self._pnl_in_order:  # the oldest result still inside the window by `since` leaves first
+            first = float("inf")
+            for at, _ in reversed(self._pnl):
+                end = at + window
+                if end <= since:
+                    break
+                first = end
+            return first
+        return min((at + window for at, _ in self._pnl if at + window > since), default=float("inf"))
+
     def _next_hour(self, now: float) -> float:
         local = datetime.fromtimestamp(now, self._tz).replace(minute=0, second=0, microsecond=0)
         return (local + timedelta(hours=1)).timestamp()
@@ -511,10 +525,14 @@ class BreakerBoard:
             log.warning("could not persist breaker counters %s: %s", name, exc)
 
     def _save_losses(self) -> None:
+        if self.store is None:
+            return  # nothing to persist to: skip building the payload (8 days of results)
         self._save("losses", {"consecutive": self._consecutive_losses,
                               "events": [[ts, str(v)] for ts, v in self._pnl]})
 
     def _save_windows(self) -> None:
+        if self.store is None:
+            return
         self._save("windows", {
             "anomalies": list(self._anomalies), "data_bad": list(self._data_bad),
             "api_failures": list(self._api_failures), "api_consecutive": self._api_consecutive,
@@ -612,10 +630,12 @@ class BreakerBoard:
         with self._lock:
             self._trades.append(now)
             self._prune(self._trades, now - 86400)
-            self._save("trades", {"ts": list(self._trades)})
+            if self.store is not None:
+                self._save("trades", {"ts": list(self._trades)})
             burst = sum(1 for ts in self._trades if ts > now - s.unusual_burst_seconds)
             hour = sum(1 for ts in self._trades if ts > now - 3600)
-            day = sum(1 for ts in self._trades if ts >= self._day_start(now))
+            day_start = self._day_start(now)
+            day = sum(1 for ts in self._trades if ts >= day_start)
         if burst >= s.unusual_burst_trades:
             return self.trip("unusual_activity", f"{burst} trades within {s.unusual_burst_seconds // 60} min",
                              trigger_value={"trades": burst}, now=now, reset_ts=self._next_hour(now))
