@@ -30,7 +30,13 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - the last step was on the same breaker-board day and no realized P&L left the rapid-loss window since
   (the only ways a loss breaker can trip with nothing happening);
 - periodic reconciliation is not due;
-- trading is not ACTIVE (no entry scan runs), or no market's next decision is due.
+- trading is not ACTIVE (no entry scan runs), or every decision due only repeats a refusal of the first entry
+  checks on the same quote, forecast and trading state (recorded as the scan records it, `_repeat_refusal`).
+The checks up to the decisions can change between steps only with time, a fill, or a new snapshot of a market
+with one of our orders or exit jobs; once they hold, the verdict is kept until the earliest of the times at
+which one of them can turn (a timeout or deadline, a venue expiry, a monitor check, a breaker reset, the
+board's next day, a result leaving the rapid-loss window, reconciliation) and dropped by any step, fill or
+such snapshot.
 A skipped step still does what such a step does: the reads (`refresh`, before the check), and while ACTIVE
 the volatility observations and the scan's first act (forgetting a blocked entry opportunity older than two
 decision intervals, which a later exit check would read). When everything but a due decision holds, the
