@@ -65,7 +65,7 @@ async def _both(admin_db: Any, make_opts: Any, config_dir: Path | None = None
         cfg = load_config(config_dir, db_url=url, use_overrides=False) if config_dir is not None else None
         result = await run_backtest(url, make_opts(url, fast), config=cfg)
         with psycopg.connect(url) as conn:
-            trades = conn.execute("SELECT market_id, side, action, price, quantity, fees, "
+            trades = conn.execute("SELECT market_id, side, action, price, quantity, fees, execution_time, "
                                   "(trade_metadata->>'run_id') IS NOT NULL FROM trades ORDER BY trade_id").fetchall()
             ratios = conn.execute("SELECT metadata->>'volatility_ratio' FROM orders WHERE purpose = 'entry' "
                                   "ORDER BY created_at").fetchall()
