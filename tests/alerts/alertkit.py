@@ -98,7 +98,11 @@ def http_server() -> Iterator[HttpRecorder]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server naming
             length = int(self.headers.get("Content-Length") or 0)
-            req = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request (a killed process): nothing was delivered
+                self.close_connection = True
+                return
+            req = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             with lock:
                 recorder.requests.append(req)
             status, headers, body = recorder.respond(req)
