@@ -121,7 +121,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: s
                            "FROM positions WHERE row_current_ind AND status = 'open'").fetchone()[0]
         venue_pos = acct.positions.get(TICKER)
         assert net == (venue_pos.net if venue_pos is not None else 0)
-        assert len(venue_orders) >= TRIALS  # there was real trading to get wrong (fewer orders flow on a loaded machine)
+        # there was real trading to get wrong: at least one new order in each trial the activity check counted
+        # (how many orders flow in 0.05-1.5 s depends on the machine's load: 18 of 20 trials were seen in CI)
+        assert len(venue_orders) >= killed_with_activity >= TRIALS // 2
         # every order that reached a terminal state at the venue is terminal in our books
         open_rows = conn.execute("SELECT count(*) FROM orders WHERE status NOT IN ('filled', 'canceled', 'rejected')"
                                  ).fetchone()[0]
