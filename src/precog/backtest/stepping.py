@@ -470,7 +470,6 @@ class BacktestEngine(Engine):
         if known is None or snap is None or not snap.is_tradable:
             return False
         phase = self.probabilities.phase(ticker, now)
-        state = self.trading_state
         repeats: list[tuple[tuple[int, str], str | None]] = []
         for method in self.methods:
             if method.phase != phase:
@@ -485,11 +484,10 @@ class BacktestEngine(Engine):
             if est is None:  # the model has nothing to say: the decision time is recorded, nothing refused
                 repeats.append((key, None))
                 continue
-            refused = self._screen_refusals.get(key)
-            if refused is None or refused[0] is not snap or refused[1] is not method \
-                    or refused[2] != est.p_yes or refused[3] != state:  # type: ignore[attr-defined]
+            short = self._refusal_repeated(key, snap, method, est.p_yes)  # type: ignore[attr-defined]
+            if short is None:
                 return False
-            repeats.append((key, refused[4]))
+            repeats.append((key, short))
         counts = self.stats.entries_refused
         for key, short in repeats:
             self._last_decision[key] = now
@@ -554,8 +552,7 @@ class BacktestEngine(Engine):
                 del due_at[t]
         return out
 
-    def _orders_quiet(self, now: datetime, until: list[datetime] | None = None,
-                      watch: set[str] | None = None) -> bool:
+    def _orders_quiet(self, now: datetime, until: list[datetime], watch: set[str]) -> bool:
         """Whether the cycle would leave every working order and exit job as it is at `now`: each order reads
         at the venue as the executor last recorded it (so its refresh writes nothing and no fill waits to be
         booked), no entry's timeout and no exit attempt's deadline has come, every reserved approval's order
@@ -564,8 +561,6 @@ class BacktestEngine(Engine):
         deadlines, venue expiries) and `watch` the markets whose new snapshot could change it."""
         if self.venue.has_unseen_fills():  # type: ignore[attr-defined]
             return False
-        until = [] if until is None else until
-        watch = set() if watch is None else watch
         exits = self.exits
         job_orders: dict[str, Any] = {}
         for job in exits.jobs.values():

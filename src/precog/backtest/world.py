@@ -281,9 +281,9 @@ class BacktestWorld:
             return None
         cached = model_key in self._clock_free
         if cached:
-            hit = self._estimates.get((model_key, ticker))
-            if hit is not None and hit[0] == g.version and hit[1] == self._model_version[model_key]:
-                return hit[2]  # nothing the estimate reads changed: the same forecast (already logged)
+            reused = self._reused(model_key, ticker, g)
+            if reused is not UNKNOWN:
+                return reused  # type: ignore[return-value]  # the same forecast (already logged)
         est = model.estimate(g, self.clock_ms())
         if est is not None and not g.schedule.get("yes_is_home", True):
             est = Estimate(1 - est.p_yes, est.confidence)  # models forecast the home team; YES is the away team
@@ -299,9 +299,14 @@ class BacktestWorld:
     def known_estimate(self, model_key: str, ticker: str) -> Estimate | None | object:
         """The estimate `estimate` would return now without asking the model (its reused forecast, see
         `estimate`), or UNKNOWN when the model would have to be asked."""
-        hit = self._estimates.get((model_key, ticker))
         g = self.games.get(ticker)
-        if hit is None or g is None or hit[0] != g.version or hit[1] != self._model_version[model_key]:
+        return UNKNOWN if g is None else self._reused(model_key, ticker, g)
+
+    def _reused(self, model_key: str, ticker: str, g: GameInfo) -> Estimate | None | object:
+        """The model's last estimate of the market while neither the game nor the model changed since; else
+        UNKNOWN."""
+        hit = self._estimates.get((model_key, ticker))
+        if hit is None or hit[0] != g.version or hit[1] != self._model_version[model_key]:
             return UNKNOWN
         return hit[2]
 

@@ -715,11 +715,9 @@ class Engine:
             est = self.probabilities.estimate(method.model_key, tm.ticker, now)
             if est is None:
                 continue
-            refused = self._screen_refusals.get(key)
-            if refused is not None and refused[0] is snap and refused[1] is method and refused[2] == est.p_yes \
-                    and refused[3] == self.trading_state:
-                # the same (immutable) quote, method, forecast and trading state: the first checks refuse again
-                self.stats.entries_refused[refused[4]] = self.stats.entries_refused.get(refused[4], 0) + 1
+            repeated = self._refusal_repeated(key, snap, method, est.p_yes)
+            if repeated is not None:
+                self.stats.entries_refused[repeated] = self.stats.entries_refused.get(repeated, 0) + 1
                 continue
             if scan.balance is None:
                 scan.balance = (await self.venue.balance()).balance
@@ -788,6 +786,16 @@ class Engine:
             if rec.status.value == "rejected":
                 self.stats.entries_refused["venue_rejected"] = self.stats.entries_refused.get(
                     "venue_rejected", 0) + 1
+
+    def _refusal_repeated(self, key: tuple[int, str], snap: Market, method: entries.MethodSpec,
+                          p_yes: Decimal) -> str | None:
+        """The reason the first entry checks refused this (method, market) last time, when they must refuse it
+        again: the same (immutable) quote object, method, forecast and trading state. None otherwise."""
+        refused = self._screen_refusals.get(key)
+        if refused is not None and refused[0] is snap and refused[1] is method and refused[2] == p_yes \
+                and refused[3] == self.trading_state:
+            return refused[4]
+        return None
 
     async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
         """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,

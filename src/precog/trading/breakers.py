@@ -514,26 +514,23 @@ class BreakerBoard:
         while window and window[0] <= cutoff:
             window.popleft()
 
-    def _save(self, name: str, counters: dict[str, Any]) -> None:
+    def _save(self, name: str, counters: Callable[[], dict[str, Any]]) -> None:
         """Persist a counter set so a restarted (or another short-lived) process continues counting. A failure
-        to save never stops the report that caused it (the database may be what is failing)."""
+        to save never stops the report that caused it (the database may be what is failing). `counters` builds
+        the set (days of history): only when there is a store to save it to."""
         if self.store is None:
             return
         try:
-            self.store.save_counters(name, counters)
+            self.store.save_counters(name, counters())
         except Exception as exc:  # noqa: BLE001 - counting must go on in memory
             log.warning("could not persist breaker counters %s: %s", name, exc)
 
     def _save_losses(self) -> None:
-        if self.store is None:
-            return  # nothing to persist to: skip building the payload (8 days of results)
-        self._save("losses", {"consecutive": self._consecutive_losses,
-                              "events": [[ts, str(v)] for ts, v in self._pnl]})
+        self._save("losses", lambda: {"consecutive": self._consecutive_losses,
+                                      "events": [[ts, str(v)] for ts, v in self._pnl]})
 
     def _save_windows(self) -> None:
-        if self.store is None:
-            return
-        self._save("windows", {
+        self._save("windows", lambda: {
             "anomalies": list(self._anomalies), "data_bad": list(self._data_bad),
             "api_failures": list(self._api_failures), "api_consecutive": self._api_consecutive,
             "api_streak_start": self._api_streak_start, "rejections": self._rejections})
@@ -630,8 +627,7 @@ class BreakerBoard:
         with self._lock:
             self._trades.append(now)
             self._prune(self._trades, now - 86400)
-            if self.store is not None:
-                self._save("trades", {"ts": list(self._trades)})
+            self._save("trades", lambda: {"ts": list(self._trades)})
             burst = sum(1 for ts in self._trades if ts > now - s.unusual_burst_seconds)
             hour = sum(1 for ts in self._trades if ts > now - 3600)
             day_start = self._day_start(now)
