@@ -6,18 +6,30 @@ import ipaddress
 import logging
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from precog.cli.errors import UserError
 from precog.cli.output import console, print_json
 
+if TYPE_CHECKING:
+    from precog.venues.exchange.engine import Exchange
+
 DEFAULT_PORT = 8765  # what `precog kalshi --env local` expects
 DEFAULT_BALANCE = Decimal("10000.00")
 
 exchange_app = typer.Typer(name="exchange", no_args_is_help=True,
                            help="The local Kalshi-compatible exchange (paper trading, demos, client tests).")
+
+
+def fresh_exchange(clock: Any = None) -> Exchange:
+    """A new exchange for `serve` without --state. Its ids are unseeded: order, fill and user ids must never repeat
+    across exchange sessions (our books treat a venue's ids as unique on the platform); --seed drives the
+    scenario's prices only."""
+    from precog.venues.exchange.engine import Exchange
+
+    return Exchange(clock)
 
 
 def register(app: typer.Typer) -> None:
@@ -72,7 +84,6 @@ def serve(
 
     from precog.paths import precog_home
     from precog.venues.exchange.auth import KeyRegistry, generate_key_pair, load_public_key
-    from precog.venues.exchange.engine import Exchange
     from precog.venues.exchange.errors import ExchangeError
     from precog.venues.exchange.scenarios import SCENARIOS, build_scenario
     from precog.venues.exchange.server import create_app
@@ -90,7 +101,7 @@ def serve(
         raise UserError(f"unknown --scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
     if speed <= 0:
         raise UserError(f"--speed must be > 0, got {speed}")
-    if not _is_loopback(host) and not admin_token:
+    if not is_loopback(host) and not admin_token:
         raise UserError(f"--host {host} is not a loopback address; set --admin-token to expose the exchange")
 
     registry = KeyRegistry()
@@ -104,7 +115,7 @@ def serve(
         except SnapshotError as exc:
             raise UserError(str(exc)) from None
     else:
-        exchange = Exchange(seed=seed)
+        exchange = fresh_exchange()
     key_dir = precog_home() / "exchange" / "keys"
     accounts: list[dict[str, Any]] = []
     for k in registry.keys():
@@ -219,7 +230,8 @@ class _Steps:
             s.step(now_ms)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (localhost or a loopback address)."""
     if host == "localhost":
         return True
     try:

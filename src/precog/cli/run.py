@@ -7,24 +7,36 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
 from precog.cli.errors import UserError
+from precog.cli.exchange import is_loopback
 from precog.cli.output import console
 from precog.domain.money import fmt_money
+from precog.venues.kalshi.environments import ENVIRONMENTS, resolve_environment
+
+_DEMO_HOST = urlsplit(ENVIRONMENTS["demo"].base_url).hostname
 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
-def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirmed: bool) -> None:
-    """Live trading on prod needs an explicit confirmation (flag or config key); everything else may run."""
-    if live and env == "prod" and not (confirm_live or config_confirmed):
-        raise UserError("refusing to trade live on prod: pass --confirm-live or set "
+def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirmed: bool,
+                       base_url: str | None = None) -> None:
+    """Live trading on prod needs an explicit confirmation (flag or config key); everything else may run.
+    `base_url` is where the orders would really go (KALSHI_BASE_URL overrides the environment's): any host but
+    Kalshi's demo or this machine counts as prod, whatever --env says."""
+    if not live or confirm_live or config_confirmed:
+        return
+    host = urlsplit(base_url).hostname if base_url else None
+    if env == "prod" or (host is not None and host != _DEMO_HOST and not is_loopback(host)):
+        where = f" ({host})" if host and env != "prod" else ""
+        raise UserError(f"refusing to trade live on prod{where}: pass --confirm-live or set "
                         "trading.live_trading_confirmed: true in trading.yaml")
 
 
@@ -79,7 +91,11 @@ def run(
     if env not in ("demo", "prod"):
         raise UserError(f"--env must be demo or prod, got {env!r}")
     live = not paper
-    check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)))
+    if live and venue == "kalshi":
+        target = resolve_environment(env).base_url  # where the orders would go (KALSHI_BASE_URL included)
+    else:
+        target = None
+    check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)), target)
     mode = "live" if live else "paper"
     runner = _run_local if venue == "local" else _run_kalshi
     notifier = None

@@ -272,6 +272,8 @@ class StrategyBlock(_Open):
     version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+$")]
     enabled: bool
     min_edge: Prob
+    # replaces the global per-position cap for this strategy's entries: the same absolute bounds apply
+    max_position_dollars: Annotated[Decimal, Field(ge=Decimal("10"), le=Decimal("5000"))] | None = None
 
 
 class MethodActivation(_Open):

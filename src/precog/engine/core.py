@@ -194,17 +194,21 @@ class Engine:
         self.run_id = self._start_run()
         self.store = OrderStore(conn)
         self.portfolio = Portfolio(conn, venue.platform_id, mode, self.trailing_config, venue.account_ref)
+        # open positions an earlier process opened on this account: this run manages them, so their P&L is in
+        # the run's (the loop's own daily-loss breaker must see a loss that began before a restart)
+        self._taken_over = [p.position_id for p in self.portfolio.open_positions()]
         self.executor = Executor(venue, self.store, self.portfolio, run_id=self.run_id, mode=mode, clock=clock,
                                  alerts=alerts, on_fill=self._on_fill)
         self.exits = ExitManager(self.executor, pm.get("exit_execution"), alerts)
         self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
                                        self.monitor_config)
+        self._trailing_defaults = dict(pm.get("trailing_stop", {}))
         for m in methods:
             if m.position_mgmt:
-                self.monitor.method_rules[m.method_id] = (
-                    ex.rules_for_method(self.rules, m.position_mgmt),
-                    trailing.TrailingConfig.from_mapping(
-                        {**pm.get("trailing_stop", {}), **m.position_mgmt.get("trailing_stop", {})}))
+                self.monitor.method_rules[m.method_id] = self._rules_for(m.position_mgmt)
+        # a position opened by a method this engine was not given (the decision layer's, or an earlier run's)
+        # is managed with that method's own position management, read from its (immutable) row
+        self.monitor.load_method_rules = self._stored_method_rules
         self.prices = PriceCache(venue.market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
                                  max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
         # system_health rows (the dashboard's Engine health): at most one write per interval, plus one when a
@@ -228,6 +232,16 @@ class Engine:
             (self.kind, self.mode, self.venue.platform_id, self.environment, self.venue.account_ref)).fetchone()
         assert row is not None
         return int(row[0])
+
+    def _rules_for(self, position_mgmt: dict[str, Any]) -> tuple[ex.ExitRules, trailing.TrailingConfig]:
+        return (ex.rules_for_method(self.rules, position_mgmt),
+                trailing.TrailingConfig.from_mapping({**self._trailing_defaults,
+                                                      **position_mgmt.get("trailing_stop", {})}))
+
+    def _stored_method_rules(self, method_id: int) -> tuple[ex.ExitRules, trailing.TrailingConfig] | None:
+        row = self.conn.execute("SELECT position_mgmt_config FROM methods WHERE method_id = %s",
+                                (method_id,)).fetchone()
+        return self._rules_for(dict(row[0])) if row is not None and row[0] else None
 
     async def start(self) -> ReconcileReport:
         """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
@@ -454,8 +468,8 @@ class Engine:
                                      venue_settlement=venue_settlement_for(settlements, t), run_id=self.run_id,
                                      market_result=m.result or None)
                 self.stats.settled_positions += len(done)
-                for s in done:
-                    self._record_outcome(s.realized)
+                for s in done:  # a position's result is all of it, as when an exit closes it
+                    self._record_outcome(s.position_pnl)
             self._settled_markets.add(t)
 
     def _on_fill(self, booked: BookedFill, order: Any) -> None:
@@ -474,8 +488,8 @@ class Engine:
     def run_pnl(self) -> Decimal:
         row = self.conn.execute(
             "SELECT coalesce(sum(realized_pnl), 0) + coalesce(sum(unrealized_pnl) FILTER (WHERE status = 'open'), 0) "
-            "FROM positions WHERE row_current_ind AND (position_metadata->>'run_id')::bigint = %s",
-            (self.run_id,)).fetchone()
+            "FROM positions WHERE row_current_ind AND ((position_metadata->>'run_id')::bigint = %s "
+            "OR position_id = ANY(%s))", (self.run_id, self._taken_over)).fetchone()
         return row[0] if row else ZERO
 
     def _check_breakers(self, now: datetime) -> None:

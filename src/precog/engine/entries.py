@@ -78,7 +78,9 @@ class RiskLimits:
             min_edge_global=d(edges.get("min_edge_global"), "edges.min_edge_global", "0.05"),
             market_order_edge=d(edges.get("market_order_edge"), "edges.market_order_edge", "0.15"),
             max_slippage_pct=d(trading.get("execution", {}).get("max_slippage_pct"), "execution.max_slippage_pct",
-                               "0.02"))
+                               "0.02"),
+            max_edge=d(trading.get("circuit_breakers", {}).get("edge_anomaly", {}).get("min_edge"),
+                       "circuit_breakers.edge_anomaly.min_edge", "0.30"))
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,8 @@ def screen_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioVie
     min_edge = max(limits.min_edge_global, method.min_edge)
     if edge.edge < min_edge:
         return None, f"edge {edge.edge} < {min_edge}"
-    if edge.edge > limits.max_edge:
-        return None, f"edge {edge.edge} above the anomaly bound {limits.max_edge}"
+    if edge.edge >= limits.max_edge:  # spec 5.4: an edge of 0.30 or more is suspicious
+        return None, f"edge {edge.edge} at or above the anomaly bound {limits.max_edge}"
     return edge, "screened"
 
 
@@ -214,7 +216,11 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
                limits.max_exposure_per_game - pv.exposure_by_game.get(event_id, ZERO), pv.balance)
     if room <= 0:
         return None, "exposure limit reached"
-    qty = min(qty, int((room / unit).to_integral_value(rounding=ROUND_FLOOR)))
+    fits = int((room / unit).to_integral_value(rounding=ROUND_FLOOR))
+    if fits < qty:  # cut to the room left: still at least the minimum position (spec 5.3: caps after Kelly)
+        qty = fits
+        if qty * unit < limits.min_position_dollars:
+            return None, "size below the minimum"
     if qty <= 0:
         return None, "size below the minimum"
     if edge.edge >= limits.market_order_edge:

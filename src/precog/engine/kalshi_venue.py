@@ -57,7 +57,10 @@ class KalshiVenue:
             raise VenueRejected(str(exc)) from exc
 
     async def find_order(self, ticker: str, client_order_id: str) -> Order | None:
-        return await self.client.find_order(ticker, client_order_id)
+        try:
+            return await self.client.find_order(ticker, client_order_id)
+        except (KalshiTransportError, KalshiAPIError) as exc:  # the lookup failed: still unknown, look again later
+            raise VenueOutcomeUnknown(f"lookup of {client_order_id} failed: {exc}") from exc
 
     async def get_order(self, order_id: str) -> Order:
         return await self.client.get_order(order_id)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 S = OrderState
 FAR_SELL = Decimal("0.01")  # a sell limit at 1 cent takes every bid: market-style
 FAR_BUY = Decimal("0.99")
+# how long an order whose create outcome was lost is looked up before it counts as never placed
+UNRESOLVED_GRACE_SECONDS = 60
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Executor:
         self._booked: set[str] = {r[0] for r in store.conn.execute(
             "SELECT fill_id FROM trades WHERE platform_id = %s AND fill_id IS NOT NULL", (venue.platform_id,))}
         self.orders_sent = 0
+        self._unresolved_since: dict[str, datetime] = {}  # client_order_id -> first lookup that did not find it
         self._fills_seen_ms: int | None = None
         self.fills_booked = 0  # fills this process booked
 
@@ -113,7 +116,9 @@ class Executor:
     async def submit(self, intent: OrderIntent) -> OrderRecord:
         if intent.purpose == "entry":
             _check_entry_approval(intent)
-        cid = derive_client_order_id(intent.purpose, intent.decision_key)
+        # the decision on this venue account in this mode: a restart re-derives the same id (the venue refuses a
+        # duplicate), while another run on the same database (paper beside live, another account) gets its own
+        cid = derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}")
         rec = self.store.create(OrderRecord(
             id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id,
             platform_id=self.venue.platform_id, market_id=intent.market_id, position_id=intent.position_id,
@@ -149,8 +154,9 @@ class Executor:
             self.store.transition(rec, S.REJECTED, reason=str(exc)[:500])
             self.open.pop(rec.client_order_id, None)
             return rec
-        except (VenueOutcomeUnknown, OSError, TimeoutError) as exc:
-            self.store.transition(rec, S.UNRESOLVED, reason=f"outcome unknown: {exc}"[:500])
+        except Exception as exc:  # noqa: BLE001 - only VenueRejected proves nothing was created
+            # lost, timed out, or an answer we could not read (schema drift): the order may exist at the venue
+            self.store.transition(rec, S.UNRESOLVED, reason=f"outcome unknown: {type(exc).__name__}: {exc}"[:500])
             return await self.resolve(rec)
         self._apply_venue(rec, vo, submitted=True)
         return rec
@@ -163,12 +169,21 @@ class Executor:
             log.warning("lookup of %s failed: %s", rec.client_order_id, exc)
             return rec
         if vo is None:
+            if rec.status is S.UNRESOLVED:
+                # a create whose answer was lost may still be in flight (a proxy, the venue's queue): absence now
+                # proves nothing, so the order stays open and is looked up again each cycle for a grace period
+                now = self.clock()
+                since = self._unresolved_since.setdefault(rec.client_order_id, now)
+                if (now - since).total_seconds() < UNRESOLVED_GRACE_SECONDS:
+                    return rec
             # The venue never received it (it refuses duplicate ids, so it cannot arrive later as a second order).
             reason = ("never reached the venue (the process stopped before sending it)" if rec.status is S.CREATED
-                      else "not found at the venue by client_order_id")
+                      else f"not found at the venue by client_order_id within {UNRESOLVED_GRACE_SECONDS} s")
             self.store.transition(rec, S.REJECTED, reason=reason)
             self.open.pop(rec.client_order_id, None)
+            self._unresolved_since.pop(rec.client_order_id, None)
             return rec
+        self._unresolved_since.pop(rec.client_order_id, None)
         self._apply_venue(rec, vo, submitted=rec.status in (S.CREATED, S.UNRESOLVED))
         return rec
 

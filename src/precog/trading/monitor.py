@@ -109,11 +109,17 @@ class PositionMonitor:
         self.checks = 0
         # per-method position management (a method's position_mgmt_config), by method_id
         self.method_rules: dict[int, tuple[ex.ExitRules, trailing.TrailingConfig]] = {}
+        # the rules of a method not in `method_rules` (None: it has none of its own); asked once per method
+        self.load_method_rules: Callable[[int], tuple[ex.ExitRules, trailing.TrailingConfig] | None] | None = None
 
     def rules_of(self, pos: PositionState) -> tuple[ex.ExitRules, trailing.TrailingConfig]:
-        if pos.method_id is not None and pos.method_id in self.method_rules:
-            return self.method_rules[pos.method_id]
-        return self.rules, self.trailing_config
+        if pos.method_id is None:
+            return self.rules, self.trailing_config
+        found = self.method_rules.get(pos.method_id)
+        if found is None:
+            loaded = self.load_method_rules(pos.method_id) if self.load_method_rules is not None else None
+            found = self.method_rules[pos.method_id] = loaded or (self.rules, self.trailing_config)
+        return found
 
     def due(self, pos: PositionState, now: datetime) -> bool:
         nxt = self.next_check.get(pos.position_id)

@@ -42,7 +42,9 @@ OPEN_STATES = frozenset(set(S) - TERMINAL)
 # Allowed transitions. Fill-driven moves may skip intermediate states (an order can fill on arrival).
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.CREATED: frozenset({S.SUBMITTED, S.REJECTED, S.UNRESOLVED}),
-    S.SUBMITTED: frozenset({S.RESTING, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.UNRESOLVED}),
+    # a venue may report an accepted order as pending (not yet on the book); it can be canceled from there
+    S.SUBMITTED: frozenset({S.RESTING, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELED, S.REJECTED,
+                            S.UNRESOLVED}),
     S.RESTING: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELED}),
     S.CANCEL_PENDING: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.CANCEL_PENDING}),

@@ -174,6 +174,7 @@ class Portfolio:
             if self.is_booked(fill.fill_id):
                 return None
             realized = ZERO
+            at_exit: Decimal | None = None
             if order.action == "buy":
                 pos = self._position_for_entry(order, price, when, sport, event_id, extra_meta)
                 if pos.quantity == 0:
@@ -194,6 +195,8 @@ class Portfolio:
                                        f"which holds {pos.quantity}")
                 share = pos.cost_basis if qty == pos.quantity else q4(pos.cost_basis * qty / pos.quantity)
                 realized = price * qty - fee - share
+                # the exited contracts' mark just before the exit (the whole position's when it all goes)
+                at_exit = q4(pos.current_price * qty - share) if pos.current_price is not None else None
                 pos.cost_basis -= share
                 pos.quantity -= qty
                 pos.fees += fee
@@ -211,11 +214,13 @@ class Portfolio:
                     pos.status = "closed"
                     pos.exit_time = when
                     pos.unrealized_pnl = ZERO
+                elif pos.current_price is not None:  # the mark is of the contracts still held
+                    pos.unrealized_pnl = q4(pos.current_price * pos.quantity - pos.cost_basis)
             pos.last_update = when
             trade_id = self._insert_trade(fill, order, pos, qty, price, fee, when)
             self.save(pos, when)
             if order.action == "sell":
-                self._insert_exit(pos, order, qty, price, realized, trade_id, fill)
+                self._insert_exit(pos, order, qty, price, realized, at_exit, trade_id, fill)
         return BookedFill(trade_id, pos, realized, qty, price, fee)
 
     def _position_for_entry(self, order: OrderRecord, price: Decimal, when: datetime, sport: str | None,
@@ -271,7 +276,7 @@ class Portfolio:
         return int(row[0])
 
     def _insert_exit(self, pos: PositionState, order: OrderRecord, qty: int, price: Decimal, realized: Decimal,
-                     trade_id: int, fill: Fill) -> None:
+                     at_exit: Decimal | None, trade_id: int, fill: Fill) -> None:
         meta = {"order_client_id": order.client_order_id, "fill_id": fill.fill_id,
                 "conflicting_triggers": order.metadata.get("conflicting_triggers", []),
                 "strategy_id": pos.strategy_id, "model_id": pos.model_id, "method_id": pos.method_id,
@@ -281,7 +286,7 @@ class Portfolio:
             "realized_pnl, unrealized_pnl_at_exit, exit_trade_id, partial_stage, exit_metadata) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (pos.position_id, order.exit_condition or "manual", order.exit_priority or "MEDIUM", qty, price,
-             realized, pos.unrealized_pnl, trade_id, order.metadata.get("stage"), jsonb(meta)))
+             realized, at_exit, trade_id, order.metadata.get("stage"), jsonb(meta)))
 
     def mark(self, pos: PositionState, bid: Decimal | None, when: datetime) -> None:
         """Update the in-memory mark (unrealized P&L at the exit price); the caller decides when to persist."""

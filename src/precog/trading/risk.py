@@ -49,6 +49,9 @@ CHECKS = (
     "total_exposure", "method_exposure",
 )
 
+# entries of the limit caches before they are dropped (units reloaded every decision interval add new ones)
+_CACHE_LIMIT = 4096
+
 
 class ApprovalError(RuntimeError):
     """An approval that cannot be used (already used, expired, or for another intent)."""
@@ -211,8 +214,9 @@ class RiskManager:
         self.reserved_cash = ZERO
         self._reservations: dict[int, _Reservation] = {}
         self._next_expiry = float("inf")
-        self._min_edge_cache: dict[tuple[int, int, str, str | None], Decimal] = {}
-        self._caps_cache: dict[tuple[int, int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+        # (strategy, method, value) by the objects' ids: see min_edge_for
+        self._min_edge_cache: dict[tuple[int, int, str, str | None], tuple[Any, Any, Decimal]] = {}
+        self._caps_cache: dict[tuple[int, int, str], tuple[Any, Any, tuple[Decimal, Decimal, Decimal, Decimal]]] = {}
         self._pct_for: Decimal | None = None
         self._pct_value = ZERO
         self._tz = ZoneInfo(settings.trading_hours_timezone) if settings.trading_hours_enabled else None
@@ -288,19 +292,25 @@ class RiskManager:
 
     # ------------------------------------------------------------ limits
     def min_edge_for(self, strategy: EntryStrategy, method: MethodRuntime | None, market: MarketView) -> Decimal:
+        # keyed by identity for speed; the entry keeps the objects so a reloaded unit can never reuse a freed
+        # object's id and inherit its limits
         key = (id(strategy), id(method), market.sport, market.special_event)
-        found = self._min_edge_cache.get(key)
-        if found is None:
-            found = effective_min_edge(self.settings, market.sport, strategy.min_edge_for(market.sport),
-                                       method.min_edge if method is not None else None, market.special_event)
-            self._min_edge_cache[key] = found
+        hit = self._min_edge_cache.get(key)
+        if hit is not None and hit[0] is strategy and hit[1] is method:
+            return hit[2]
+        found = effective_min_edge(self.settings, market.sport, strategy.min_edge_for(market.sport),
+                                   method.min_edge if method is not None else None, market.special_event)
+        if len(self._min_edge_cache) >= _CACHE_LIMIT:  # units reloaded many times: drop the old ones' entries
+            self._min_edge_cache.clear()
+        self._min_edge_cache[key] = (strategy, method, found)
         return found
 
     def caps(self, strategy: EntryStrategy, method: MethodRuntime | None, sport: str) -> tuple[Decimal, ...]:
         """(position cap, sport cap, correlated cap, total cap) for a unit in a sport; the position cap is also
         bounded by max_position_pct of the current balance."""
         key = (id(strategy), id(method), sport)
-        found = self._caps_cache.get(key)
+        hit = self._caps_cache.get(key)
+        found = hit[2] if hit is not None and hit[0] is strategy and hit[1] is method else None
         if found is None:
             s = self.settings
             position = strategy.max_position_dollars if strategy.max_position_dollars is not None \
@@ -313,7 +323,9 @@ class RiskManager:
                 if method.max_correlated_exposure is not None:
                     correlated = min(correlated, method.max_correlated_exposure)
             found = (position, s.sport_share(sport) * total, correlated, total)
-            self._caps_cache[key] = found
+            if len(self._caps_cache) >= _CACHE_LIMIT:
+                self._caps_cache.clear()
+            self._caps_cache[key] = (strategy, method, found)
         position, sport_cap, correlated, total = found
         return min(position, self._pct_cap), sport_cap, correlated, total
 

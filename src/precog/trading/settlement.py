@@ -24,7 +24,8 @@ from precog.trading.portfolio import Portfolio, PositionState
 class SettledPosition:
     position_id: int
     payout: Decimal
-    realized: Decimal
+    realized: Decimal  # this settlement's own P&L: the payout less the cost of the contracts still held
+    position_pnl: Decimal  # the whole position's realized P&L (earlier partial exits included)
 
 
 def outcome_for(value: Decimal) -> str:
@@ -88,7 +89,7 @@ def _settle_one(portfolio: Portfolio, pos: PositionState, value: Decimal, payout
         pos.metadata["settled_quantity"] = qty
         pos.metadata["settlement_run_id"] = run_id
         portfolio.save(pos, when)
-    return SettledPosition(pos.position_id, payout, realized)
+    return SettledPosition(pos.position_id, payout, realized, pos.realized_pnl)
 
 
 def venue_settlement_for(settlements: Sequence[VenueSettlement], market_id: str) -> VenueSettlement | None:

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from precog.domain.money import ZERO
 from precog.trading import attribution
-from precog.trading.exits import ExitRules
+from precog.trading.exits import ExitRules, rules_for_method
 
 # How close an exit trigger must be before the Positions page flags it (P&L percentage points / relative
 # distance of the price to the trailing stop / seconds to the market's close).
@@ -222,8 +222,16 @@ def open_positions(conn: psycopg.Connection[Any], *, mode: str | None, rules: Ex
     where, params = _mode_clause("p", mode)
     rows = _rows(conn, f"SELECT {_POSITION_COLUMNS} FROM positions p{_POSITION_JOINS}"  # noqa: S608
                        f" WHERE p.row_current_ind AND p.status = 'open'{where} ORDER BY p.entry_time DESC", params)
+    # each position against its own method's exit rules, as the engine manages it (the global ones otherwise)
+    own: dict[int, ExitRules] = {}
+    method_ids = sorted({r["method_id"] for r in rows if r["method_id"] is not None})
+    if method_ids:
+        for method_id, pm in conn.execute("SELECT method_id, position_mgmt_config FROM methods "
+                                          "WHERE method_id = ANY(%s)", (method_ids,)).fetchall():
+            if pm:
+                own[method_id] = rules_for_method(rules, dict(pm))
     for r in rows:
-        r["triggers"] = exit_triggers(r, rules, now)
+        r["triggers"] = exit_triggers(r, own.get(r["method_id"], rules), now)
         r["near_exit"] = any(t["near"] for t in r["triggers"])
     return rows
 

@@ -117,6 +117,9 @@ class LocalBook:
         for name in (f"{side}_dollars_fp", f"{side}_dollars", f"{side}_fp", side):
             if name in msg:
                 levels: Iterable[Any] = msg[name] or ()
+                if not isinstance(levels, list | tuple):
+                    raise KalshiSchemaError(name, f"is not a list of [price, quantity] levels: {levels!r}"[:200],
+                                            kind="orderbook")
                 out: dict[int, int] = {}
                 for level in levels:
                     if not isinstance(level, list | tuple) or len(level) < 2:

@@ -35,8 +35,8 @@ from precog.venues.kalshi.errors import (
     KalshiAPIError,
     KalshiConfigError,
     KalshiConflict,
+    KalshiError,
     KalshiSchemaError,
-    KalshiServerError,
     KalshiTransportError,
     OrderOutcomeUnknown,
 )
@@ -616,7 +616,10 @@ class AsyncKalshiClient:
                 if exc.status is None or attempt >= self.retry.max_retries:
                     return await self._resolve_unknown(req, started, str(exc))
                 # The venue answered 5xx: it is done with the request, so one lookup is conclusive.
-                found = await self.find_order(req.ticker, req.client_order_id, min_ts=started - 60)
+                try:
+                    found = await self.find_order(req.ticker, req.client_order_id, min_ts=started - 60)
+                except KalshiError as lookup_exc:  # the lookup failed: the create's outcome is still unknown
+                    return await self._resolve_unknown(req, started, f"{exc}; lookup failed: {lookup_exc}")
                 if found is not None:
                     return found
                 delay = self.retry.backoff(attempt)
@@ -624,12 +627,16 @@ class AsyncKalshiClient:
                 await asyncio.sleep(delay)
                 attempt += 1
                 continue
-            except KalshiConflict:
-                # The venue already has this client_order_id (an earlier attempt landed): return that order.
-                found = await self.find_order(req.ticker, req.client_order_id)
+            except KalshiConflict as exc:
+                # The venue already has this client_order_id (an earlier attempt landed): that order exists, so
+                # failing to find it leaves the outcome unknown, never "refused, nothing created".
+                try:
+                    found = await self.find_order(req.ticker, req.client_order_id)
+                except KalshiError:
+                    found = None
                 if found is not None:
                     return found
-                raise
+                return await self._resolve_unknown(req, started, f"venue reports the order exists ({exc})")
             return self._parse(P.parse_order, self._parse(P.unwrap, body, "order", "order"))
 
     async def _resolve_unknown(self, req: OrderRequest, started: int, reason: str) -> Order:
@@ -638,7 +645,7 @@ class AsyncKalshiClient:
         for attempt in range(self.retry.lookup_attempts):
             try:
                 found = await self.find_order(req.ticker, req.client_order_id, min_ts=started - 60)
-            except (KalshiTransportError, KalshiServerError) as exc:
+            except KalshiError as exc:  # any failed lookup (throttled, auth, schema ...) proves nothing
                 found, last_error = None, str(exc)
             else:
                 if found is not None:

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -53,6 +54,24 @@ from precog.venues.kalshi.events import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _MaskSignedHeaders(logging.Filter):
+    """The websockets library logs every handshake header at DEBUG; the key id and signature are credentials."""
+
+    _HEADER = re.compile(r"(KALSHI-ACCESS-(?:KEY|SIGNATURE|TIMESTAMP)\s*:\s*)\S+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = self._HEADER.sub(r"\1***", text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+# the connection's own logger (handshake and frames), never showing the signed headers
+_wire_log = logging.getLogger(__name__ + ".wire")
+_wire_log.addFilter(_MaskSignedHeaders())
 
 ORDERBOOK = "orderbook_delta"
 TICKER = "ticker"
@@ -240,6 +259,7 @@ class KalshiWebSocket:
             close_timeout=min(2.0, self.heartbeat_timeout),
             max_size=16 * 2**20,
             max_queue=4096,
+            logger=_wire_log,
         )
 
     def _on_disconnect(self, reason: str) -> None:
@@ -403,6 +423,10 @@ class KalshiWebSocket:
             # unsubscribed / ok / list_subscriptions / unknown future types: nothing to do
         except KalshiSchemaError as exc:
             self._emit(StreamError(None, str(exc)))
+        except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+            # a payload of a shape no parser foresaw: rejected loudly, and the connection keeps reading
+            self._report(KalshiSchemaError("<message>", f"could not be read ({type(exc).__name__}: {exc})"[:200],
+                                           kind=str(kind)))
 
     @staticmethod
     def _msg(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
