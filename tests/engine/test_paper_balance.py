@@ -43,6 +43,10 @@ async def test_a_paper_run_records_the_paper_accounts_balance_for_sizing_and_the
     assert load_balance(rig.conn, "paper", settings, platform_id="kalshi") == settings.initial_capital
     assert load_balance(rig.conn, "live", settings, platform_id="local") == settings.initial_capital
     assert load_snapshot(rig.conn, settings, "paper", platform_id="local").balance == cash
+    # exposure is the platform's too: the local exchange's paper position is no exposure of a Kalshi paper run
+    assert [p.ticker for p in load_snapshot(rig.conn, settings, "paper", platform_id="local").positions] == [
+        rig.ticker]
+    assert load_snapshot(rig.conn, settings, "paper", platform_id="kalshi").positions == []
 
     with running_dashboard(db_url) as dash:
         overview = httpx.get(dash.url + "/api/overview").json()

@@ -358,3 +358,25 @@ def test_events_are_emitted_for_subscribers() -> None:
     assert "orderbook_delta" in kinds and "trade" in kinds and kinds.count("fill") == 2 and "ticker" in kinds
     deltas = [d["delta"] for k, d in seen if k == "orderbook_delta"]
     assert deltas == [5, -2]
+
+
+def test_an_order_filled_in_pieces_pays_the_fee_of_one_equivalent_fill() -> None:
+    """Kalshi's fee accumulator (docs.kalshi.com "Fee Rounding"): ten 1-lot matches of one 10-contract order pay
+    ceil(0.07 x 10 x 0.25) = $0.18 in all, not ten rounded 1-lot fees ($0.20); every fill pays whole cents and the
+    order's running total never exceeds what one fill of everything filled so far would cost."""
+    ex = make(maker_rate=D("0.0175"))
+    for _ in range(10):
+        ex.place_order("alice", T, "no", "buy", 1, D("0.50"))  # ten 1-lot YES asks at 0.50
+    taker = ex.place_order("bob", T, "yes", "buy", 10, D("0.50"))
+    assert taker.fill_count == 10
+    fees = [rec[12] for rec in ex.accounts["bob"].fills]  # the taker fee of each fill, in order
+    assert len(fees) == 10 and all(f == f.quantize(D("0.01")) and f >= 0 for f in fees)
+    running = D(0)
+    for i, f in enumerate(fees, start=1):
+        running += f
+        assert running == FeeSchedule().fee(i, D("0.50"))  # the fee of one fill of the first i contracts
+    assert taker.taker_fees == sum(fees) == D("0.18")
+    assert ex.accounts["bob"].balance == D("1000") - D("5.00") - D("0.18")
+    # each resting 1-lot is its own order: it pays its own rounded maker fee
+    assert [o.maker_fees for o in ex.orders.values() if o.user_id == "alice"] == [D("0.01")] * 10
+    assert ex.fees_collected == D("0.18") + D("0.10")

@@ -64,6 +64,22 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
     assert back.place_order("c", T, "yes", "buy", 1, D("0.01")).order_id not in ex.orders
 
 
+def test_a_state_saved_before_fee_accumulation_restores_and_never_charges_a_negative_fee(tmp_path: Path) -> None:
+    ex = busy_exchange()
+    state = dump(ex)
+    for order in state["orders"]:
+        del order["fee_basis"]  # written by a version without the per-order fee accumulator
+    (tmp_path / "old.json").write_text(json.dumps(state))
+    back = restore(tmp_path / "old.json", SimClock(1_700_000_000_000))
+    a1 = back.accounts["a"].by_client_id["a-1"]
+    paid = a1.taker_fees + a1.maker_fees
+    assert a1.fee_basis == paid  # its next fills pay their own rounded fee, as before
+    back.place_order("b", T, "yes", "buy", 12, D("0.40"))
+    fees = [rec[19] for rec in back.accounts["a"].fills[-1:]]  # the maker fee of a-1's new fill
+    assert all(f >= 0 for f in fees) and a1.maker_fees + a1.taker_fees >= paid
+    assert back.audit()["imbalance"] == 0
+
+
 def test_damaged_state_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "state.json"
     bad.write_text("{not json")

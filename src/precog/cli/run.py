@@ -213,7 +213,8 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
                             "see `precog methods` — " + "; ".join(planner.last_notes))
         cash = Decimal(str(cfg.get("trading.account.initial_capital", "10000")))
         if mode == "paper":
-            venue = PaperVenue(venue, cash)
+            # one paper account per Kalshi account, carried over restarts (positions, cash)
+            venue = PaperVenue(venue, cash, account_ref=f"paper:{venue.account_ref}")
 
         def now() -> datetime:
             return datetime.now(UTC)

@@ -199,6 +199,10 @@ class Engine:
         self._taken_over = [p.position_id for p in self.portfolio.open_positions()]
         self.executor = Executor(venue, self.store, self.portfolio, run_id=self.run_id, mode=mode, clock=clock,
                                  alerts=alerts, on_fill=self._on_fill)
+        resume = getattr(venue, "resume", None)
+        if callable(resume) and initial_cash is not None:  # a paper account carried over a restart
+            resume(initial_cash + self.account_cash_delta(), self.portfolio.open_positions(),
+                   list(self.executor.open.values()))
         self.exits = ExitManager(self.executor, pm.get("exit_execution"), alerts)
         self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
                                        self.monitor_config)

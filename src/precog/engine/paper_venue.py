@@ -2,7 +2,8 @@
 
 Reads (markets, order books) go to the data venue; our orders never leave the process. A buy walks the asks
 of the venue's order book from the best up to its limit, a sell the bids down to its limit: each level fills at
-its own price, up to the size it shows, with its own taker fee (one fill per level, like a venue). Size that
+its own price, up to the size it shows (one fill per level, like a venue); the order pays what one fill of
+everything it filled would (Kalshi's fee accumulator, precog.domain.fees). Size that
 paper fills took from a level is not taken again until that level changes. What is left rests
 (good-till-canceled) and fills when a later book crosses it, or is canceled (immediate-or-cancel). A data venue
 without depth gives the top of the book only (its best bid/ask and their sizes; no size shown, no fill).
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from precog.domain.fees import FeeSchedule
+from precog.domain.fees import FeeSchedule, order_fill_fee
 from precog.domain.market import Market, MarketStatus, OrderBook, PriceLevel
 from precog.domain.money import ONE, ZERO, floor_cent
 from precog.domain.order import Action, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
@@ -65,17 +67,19 @@ class _PaperOrder:
     remaining: int
     filled: int = 0
     fees: Decimal = ZERO
+    fee_basis: Decimal = ZERO  # the sum of its fills' trade fees (precog.domain.fees.order_fill_fee)
     status: OrderStatus = OrderStatus.RESTING
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class PaperVenue:
     def __init__(self, data: Venue, initial_cash: Decimal, *, fees: FeeSchedule | None = None,
-                 clock: object | None = None, platform_id: str | None = None) -> None:
+                 clock: object | None = None, platform_id: str | None = None, account_ref: str | None = None) -> None:
         self.data = data
         self.platform_id = platform_id or data.platform_id
-        self._session = uuid.uuid4().hex[:12]  # order and fill ids never repeat across paper accounts
-        self.account_ref = f"paper:{data.account_ref}:{self._session}"
+        self._session = uuid.uuid4().hex[:12]  # order and fill ids never repeat across paper sessions
+        # a named account lives on over restarts (`resume`); without a name each process has its own
+        self.account_ref = account_ref or f"paper:{data.account_ref}:{self._session}"
         self.fees = fees or FeeSchedule()
         self.cash = initial_cash
         self.held: dict[str, dict[str, int]] = {}
@@ -213,7 +217,7 @@ class PaperVenue:
     def _book_fill(self, o: _PaperOrder, price: Decimal, q: int) -> None:
         r = o.req
         yes = r.side is Side.YES
-        fee = self.fees.fee(q, price)
+        o.fee_basis, fee = order_fill_fee(o.fee_basis, o.fees, self.fees.trade_fee(q, price))
         pos = self.held.setdefault(r.ticker, {"yes": 0, "no": 0})
         if r.action is Action.BUY:
             self.cash -= price * q + fee
@@ -237,6 +241,23 @@ class PaperVenue:
             if o.req.client_order_id == client_order_id and o.req.ticker == ticker:
                 return self._view(o)
         return None
+
+    def resume(self, cash: Decimal, positions: Sequence[Any], orders: Sequence[Any]) -> None:
+        """Carry the paper account over a restart of the process from our books (the engine calls this before it
+        reconciles): the cash, the contracts of the open positions, and the working orders of the last process,
+        which ended with it (a paper order lives in the process): they read as canceled, with what they filled."""
+        self.cash = cash
+        for p in positions:
+            held = self.held.setdefault(p.market_id, {"yes": 0, "no": 0})
+            held[p.side] += int(p.quantity)
+        for rec in orders:
+            if rec.venue_order_id is None or rec.venue_order_id in self.orders:
+                continue
+            req = OrderRequest(ticker=rec.market_id, side=Side(rec.side), action=Action(rec.action),
+                               count=Decimal(rec.quantity), price=rec.limit_price, client_order_id=rec.client_order_id)
+            self.orders[rec.venue_order_id] = _PaperOrder(rec.venue_order_id, req, rec.quantity - rec.filled_quantity,
+                                                          filled=rec.filled_quantity, fees=rec.fees,
+                                                          status=OrderStatus.CANCELED)
 
     async def get_order(self, order_id: str) -> Order:
         return self._view(self.orders[order_id])

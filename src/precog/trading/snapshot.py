@@ -158,8 +158,9 @@ def load_games(conn: Any, links: dict[str, tuple[str, str]]) -> dict[str, GameVi
     return {event: by_game[key] for event, key in links.items() if key in by_game}
 
 
-def load_positions(conn: Any, mode: str) -> list[PositionView]:
-    """Open positions as exposure (cost = entry price x contracts + fees), grouped like the markets."""
+def load_positions(conn: Any, mode: str, platform_id: str | None = None) -> list[PositionView]:
+    """Open positions as exposure (cost = entry price x contracts + fees), grouped like the markets; with
+    `platform_id`, only that venue's (a local-exchange session's positions are not exposure on Kalshi)."""
     rows = conn.execute(
         "SELECT p.position_id, p.market_id, COALESCE(p.event_id, m.event_id, p.market_id),"
         " COALESCE(p.sport, gl.sport, ''), lower(p.side), p.quantity, p.entry_price * p.quantity + p.fees,"
@@ -168,14 +169,15 @@ def load_positions(conn: Any, mode: str) -> list[PositionView]:
         " LEFT JOIN markets m ON m.market_id = p.market_id AND m.row_current_ind"
         " LEFT JOIN events e ON e.event_id = COALESCE(p.event_id, m.event_id)"
         " LEFT JOIN game_links gl ON gl.event_id = COALESCE(p.event_id, m.event_id)"
-        " WHERE p.row_current_ind AND p.status = 'open' AND p.mode = %s", (mode,)).fetchall()
+        " WHERE p.row_current_ind AND p.status = 'open' AND p.mode = %s"
+        " AND (%s::text IS NULL OR p.platform_id = %s)", (mode, platform_id, platform_id)).fetchall()
     out = [PositionView(ticker=r[1], event_ticker=r[2], sport=r[3], side=r[4], quantity=int(r[5]), cost=r[6],
                         correlation_group=correlation_group(r[3], r[2], _ts(r[8])), method_id=r[7],
                         position_id=int(r[0])) for r in rows]
-    return out + load_open_entry_orders(conn, mode)
+    return out + load_open_entry_orders(conn, mode, platform_id)
 
 
-def load_open_entry_orders(conn: Any, mode: str) -> list[PositionView]:
+def load_open_entry_orders(conn: Any, mode: str, platform_id: str | None = None) -> list[PositionView]:
     """Entry orders still working at the venue count as exposure too (their unfilled part, at the limit)."""
     exists = conn.execute("SELECT to_regclass('orders')").fetchone()
     if exists is None or exists[0] is None:
@@ -189,8 +191,8 @@ def load_open_entry_orders(conn: Any, mode: str) -> list[PositionView]:
         " LEFT JOIN events e ON e.event_id = m.event_id"
         " LEFT JOIN game_links gl ON gl.event_id = m.event_id"
         " WHERE o.purpose = 'entry' AND o.mode = %s AND o.quantity > o.filled_quantity"
-        " AND o.status IN ('created', 'submitted', 'resting', 'partially_filled', 'unresolved')",
-        (mode,)).fetchall()
+        " AND o.status IN ('created', 'submitted', 'resting', 'partially_filled', 'unresolved')"
+        " AND (%s::text IS NULL OR o.platform_id = %s)", (mode, platform_id, platform_id)).fetchall()
     return [PositionView(ticker=r[0], event_ticker=r[1], sport=r[2], side=r[3], quantity=int(r[4]), cost=r[5],
                          correlation_group=correlation_group(r[2], r[1], _ts(r[7])), method_id=r[6],
                          extra={"open_order": True}) for r in rows]
@@ -212,6 +214,6 @@ def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper", now
     """`platform_id`: the venue the entries would be sent to (whose balance sizes them); the markets in the
     database are Kalshi's."""
     markets, links, skipped = load_markets(conn, settings, now)
-    return Snapshot(markets, load_games(conn, links), load_positions(conn, mode),
+    return Snapshot(markets, load_games(conn, links), load_positions(conn, mode, platform_id),
                     load_balance(conn, mode, settings, platform_id=platform_id), skipped,
                     load_method_history(conn, mode, time.time() if now is None else now))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from precog.domain.fees import TAKER_RATE, FeeSchedule
+from precog.domain.fees import TAKER_RATE, FeeSchedule, order_fill_fee
 from precog.domain.money import CENT, ONE, TICK4, ZERO, floor_cent
 from precog.venues.exchange.clock import Clock, WallClock
 from precog.venues.exchange.errors import (
@@ -497,10 +497,12 @@ class Exchange:
                 key = x * 128 + t  # an int key: no allocation the garbage collector has to track
                 fee_pair = fee_cache.get(key)
                 if fee_pair is None:  # FeeSchedule is the one fee function; this only remembers its answers
-                    fee_pair = (fees.fee(x, price, taker=True), fees.fee(x, PRICES[t], taker=False))
+                    fee_pair = (fees.trade_fee(x, price, taker=True), fees.trade_fee(x, PRICES[t], taker=False))
                     if len(fee_cache) < 50_000:
                         fee_cache[key] = fee_pair
-                taker_fee, maker_fee = fee_pair
+                # each order pays what one fill of everything it filled so far would (Kalshi's fee accumulator)
+                o.fee_basis, taker_fee = order_fill_fee(o.fee_basis, o.taker_fees + o.maker_fees, fee_pair[0])
+                mk.fee_basis, maker_fee = order_fill_fee(mk.fee_basis, mk.taker_fees + mk.maker_fees, fee_pair[1])
                 # taker
                 self._apply_fill(acct, taker_pos, o, x, exec_tick, taker_fee, now)
                 o.taker_fees += taker_fee

@@ -108,7 +108,7 @@ class Order:
     __slots__ = (
         "order_id", "user_id", "client_order_id", "ticker", "side", "action", "type", "bside", "tick",
         "initial_count", "remaining", "fill_count", "status", "created_ms", "updated_ms", "expiration_ms",
-        "taker_fees", "maker_fees", "taker_fill_cost", "maker_fill_cost", "hold", "unit_hold",
+        "taker_fees", "maker_fees", "fee_basis", "taker_fill_cost", "maker_fill_cost", "hold", "unit_hold",
         "close_reserved", "time_in_force", "post_only", "stp", "order_group_id", "cancel_on_pause",
         "reduce_only", "subaccount",
     )
@@ -137,6 +137,7 @@ class Order:
         self.expiration_ms = expiration_ms
         self.taker_fees = ZERO
         self.maker_fees = ZERO
+        self.fee_basis = ZERO  # sum of this order's trade fees so far (precog.domain.fees.order_fill_fee)
         self.taker_fill_cost = ZERO
         self.maker_fill_cost = ZERO
         self.hold = hold  # cash set aside for the position-opening part of the remaining contracts

@@ -43,7 +43,8 @@ from precog.venues.exchange.model import (
 )
 
 VERSION = 1
-_DECIMAL_ORDER_FIELDS = ("taker_fees", "maker_fees", "taker_fill_cost", "maker_fill_cost", "hold", "unit_hold")
+_DECIMAL_ORDER_FIELDS = ("taker_fees", "maker_fees", "fee_basis", "taker_fill_cost", "maker_fill_cost", "hold",
+                         "unit_hold")
 
 
 class SnapshotError(ValueError):
@@ -155,6 +156,8 @@ def load(data: dict[str, Any], clock: Clock | None = None, keys: KeyRegistry | N
                                              e["updated_ms"], list(e["markets"]))
     for d in data["orders"]:
         o = Order.__new__(Order)
+        if "fee_basis" not in d:  # a snapshot from before fee accumulation: its next fills pay their own ceil
+            d["fee_basis"] = str(Decimal(d["taker_fees"]) + Decimal(d["maker_fees"]))
         for name in Order.__slots__:
             value = d[name]
             setattr(o, name, Decimal(value) if name in _DECIMAL_ORDER_FIELDS else value)
