@@ -182,8 +182,8 @@ async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,
                                                                        tmp_path: Path) -> None:
     # a Sunday of 2020 with in-game states for every game, the default methods as A/B lanes: Elo pre-game
-    # (holds its positions through the games: its in-game steps are mostly idle) and the in-game WP model
-    # (re-trained on the weeks before)
+    # (2020 has no pre-game price, the markets open at kickoff: it never trades, its steps are mostly idle) and
+    # the in-game WP model (re-trained on the weeks before)
     def opts(url: str, fast: bool) -> BacktestOptions:
         return BacktestOptions(data=shared_data / "nfl", start=date(2020, 10, 4), end=date(2020, 10, 4),
                                out=tmp_path / "out", fast_path=fast)

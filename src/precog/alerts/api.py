@@ -23,7 +23,7 @@ class AlertRaiser(Protocol):
         source_table: str | None = None,
         source_id: int | None = None,
         dedup_key: str | None = None,
-        category: str | None = None,
+        category: str | None = None,  # risk | system | trading | data (spec 8.2); others are refused
     ) -> int | None:
         """Store the alert (deduplicated) and queue its notifications; never blocks on delivery.
 

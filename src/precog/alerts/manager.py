@@ -11,7 +11,8 @@ raise_alert never waits for delivery. What it does, and what is durable when it 
   loses only repeat rows/counters not yet committed, never a notifying alert. `flush()` / `close()` write
   them at once; with group_commit_ms = 0 every repeat is written before raise_alert returns.
 * Database unreachable: the alert goes to a local spool file (fsynced) and is raised again once the
-  database is back.
+  database is back: a background thread retries the replay (and at once after this manager's next
+  successful write), so a long-running process needs no restart for it.
 
 Several processes may raise the same fingerprint: the first-occurrence path takes a transaction-level
 advisory lock on the fingerprint and looks for an open original, so one window has one original.
@@ -45,6 +46,8 @@ from precog.alerts.model import (
     AlertRecord,
     check_severity,
     check_text,
+    db_json,
+    db_text,
     fingerprint,
 )
 from precog.alerts.redact import Redactor, install_log_redaction
@@ -154,10 +157,13 @@ class AlertManager:
         self._flusher_lock = threading.Lock()
         self._closed = False
         self._raised = 0
+        self._replayer: threading.Thread | None = None
+        self._replay_lock = threading.Lock()
+        self._replay_wake = threading.Event()
         atexit.register(self.close)
         if replay_spool and self._spool_waiting():
             # In the background: a database that is still down must not block the component starting up.
-            threading.Thread(target=self._replay_until_done, name="precog-alert-spool", daemon=True).start()
+            self._ensure_replayer(wait_first=False)
 
     # ------------------------------------------------------------------ raising
     def raise_alert(self, alert_type: str, severity: str, component: str, message: str,
@@ -193,13 +199,19 @@ class AlertManager:
             message = self.redactor.redact(message)
             if details is not None:
                 details = self.redactor.redact_obj(details)  # type: ignore[assignment]
-        if "\x00" in message:  # PostgreSQL text cannot hold NUL
-            message = message.replace("\x00", "\\0")
+        message = db_text(message)  # PostgreSQL text cannot hold NUL
         try:
             details_json = _encode(details) if details is not None else None
             tags_json = _encode(tags) if tags is not None else None
         except (TypeError, ValueError) as exc:
             raise AlertError(f"details/tags must be JSON-serializable: {exc}") from None
+        # Nor can jsonb: a NUL anywhere (e.g. a raw response body in details) would lose the whole alert.
+        if details_json is not None and "\\u0000" in details_json:
+            details = db_json(json.loads(details_json))
+            details_json = _encode(details)
+        if tags_json is not None and "\\u0000" in tags_json:
+            tags = db_json(json.loads(tags_json))
+            tags_json = _encode(tags)
         now = at or self.clock.now()
         fp = fingerprint(alert_type, component, dedup_key if dedup_key is not None else message)
         window = self.settings.window_minutes(alert_type)
@@ -221,7 +233,9 @@ class AlertManager:
                     if original is not None and now < original.until and rank >= original.rank:
                         return self._buffer_repeat(_Repeat(alert_id=self._next_id(), original_id=original.alert_id,
                                                            **fields))
-                return self._raise_first(fields, window, rank)
+                alert_id = self._raise_first(fields, window, rank)
+            self._database_reached()
+            return alert_id
         except _DB_ERRORS as exc:
             if not spool_failures:
                 raise
@@ -350,25 +364,48 @@ class AlertManager:
             record["triggered_at"] = fields["at"]
             records.append(record)
         spool.append_many(self.spool_path, records)
+        self._ensure_replayer(wait_first=True)
         first = many[0]
         log.critical("database unavailable (%s); %d alert(s) spooled to %s, e.g. %s/%s: %s",
                      self.redactor.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
                      len(many), self.spool_path, first["alert_type"], first["component"], first["message"])
 
     def _spool_waiting(self) -> bool:
-        return self.spool_path.exists() or any(self.spool_path.parent.glob(f"{self.spool_path.name}.*.replaying"))
+        return spool.waiting(self.spool_path)
 
-    def _replay_until_done(self) -> None:
-        delay = 5.0
+    def _ensure_replayer(self, *, wait_first: bool) -> None:
+        """Replay the spool in a background thread until it is empty (one thread per manager)."""
+        with self._replay_lock:
+            if self._replayer is not None or self._closed:
+                return
+            self._replayer = threading.Thread(target=self._replay_until_done, args=(wait_first,),
+                                              name="precog-alert-spool", daemon=True)
+            self._replayer.start()
+
+    def _database_reached(self) -> None:
+        """A write just succeeded: a pending spool replay need not wait for its back-off."""
+        if self._replayer is not None:
+            self._replay_wake.set()
+
+    def _replay_until_done(self, wait_first: bool) -> None:
+        delay = 1.0
+        # Right after spooling the database has just failed: wait (or for a successful write) before trying.
+        if wait_first:
+            self._replay_wake.wait(delay)
         while not self._closed:
+            self._replay_wake.clear()
             try:
                 self.replay_spool()
-                return
             except Exception as exc:  # noqa: BLE001 - retried; the spool keeps every alert meanwhile
                 log.warning("could not replay the alert spool %s yet: %s", self.spool_path,
                             self.redactor.redact(str(exc)))
-            time.sleep(delay)
-            delay = min(delay * 2, 300.0)
+            with self._replay_lock:
+                # Checked under the lock _spool_many's start takes, so an alert spooled now is never stranded.
+                if self._closed or not self._spool_waiting():
+                    self._replayer = None
+                    return
+            delay = min(delay * 2, 60.0)
+            self._replay_wake.wait(delay)
 
     def replay_spool(self) -> int:
         """Raise spooled alerts again (after a database outage). Returns how many were replayed."""
@@ -427,6 +464,7 @@ class AlertManager:
             with self._pool.connection() as conn, conn.transaction():
                 resolved = self._write_repeats(conn, items)
             written = len(items)
+            self._database_reached()
         except _DB_ERRORS as exc:
             self._spool_repeats(items, exc)
             return 0
@@ -550,10 +588,14 @@ class AlertManager:
         if flusher is not None:
             self._flush_wanted.set()
             flusher.join(timeout=30)
+        self._replay_wake.set()  # a waiting spool replayer ends now
         try:
             self.flush()
         finally:
             self._pool.close()
+            replayer = self._replayer
+            if replayer is not None:
+                replayer.join(timeout=5)  # it fails fast on the closed pool; the spool keeps its alerts
 
     def __enter__(self) -> AlertManager:
         return self

@@ -34,6 +34,27 @@ def fingerprint(alert_type: str, component: str, key_detail: str) -> str:
     return hashlib.md5(f"{alert_type}:{component}:{key_detail}".encode(), usedforsecurity=False).hexdigest()
 
 
+def db_text(text: str, limit: int | None = None) -> str:
+    """A string PostgreSQL can store: text and jsonb cannot hold NUL, so it is written as `\\0`; long texts
+    (e.g. a receiver's error page) are cut to `limit` characters."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\0")
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def db_json(value: Any) -> Any:
+    """db_text applied to every string (keys too) inside a JSON-like structure."""
+    if isinstance(value, str):
+        return db_text(value)
+    if isinstance(value, dict):
+        return {db_text(k) if isinstance(k, str) else k: db_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [db_json(v) for v in value]
+    return value
+
+
 def check_severity(severity: str) -> str:
     if severity not in SEVERITY_RANK:
         raise AlertError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")

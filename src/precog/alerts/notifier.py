@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from precog.alerts import outbox, ratelimit, store
+from precog.alerts import outbox, ratelimit, spool, store
 from precog.alerts.channels.base import Channel, ChannelSet, DeliveryError, Notification
 from precog.alerts.channels.registry import build_channels, describe_problems
 from precog.alerts.clock import Clock, SystemClock
@@ -44,6 +44,27 @@ log = logging.getLogger(__name__)
 
 BATCH_LOCAL = 200
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable)
+
+
+@dataclass
+class _SpoolReplay:
+    """When the running notifier next tries to replay the spool (backing off while that fails)."""
+
+    next_at: float = 0.0
+    failures: int = 0
+
+    def maybe(self, notifier: Notifier) -> None:
+        if time.monotonic() < self.next_at or not spool.waiting(notifier.spool_path):
+            return
+        try:
+            notifier.replay_spool()
+            self.failures = 0
+        except Exception as exc:  # noqa: BLE001 - the spool keeps every alert; tried again later
+            self.failures += 1
+            log.warning("could not replay the alert spool %s yet: %s", notifier.spool_path,
+                        notifier.redactor.redact(str(exc)))
+        # Also while another process is replaying it: look again a little later.
+        self.next_at = time.monotonic() + min(5.0 * 2 ** self.failures, 300.0)
 
 
 @dataclass(frozen=True)
@@ -78,11 +99,13 @@ class Notifier:
     def __init__(self, db_url: str | None = None, *, settings: AlertSettings | None = None,
                  channels: ChannelSet | None = None, clock: Clock | None = None,
                  environ: Mapping[str, str] | None = None, console: Console | None = None,
-                 home: Path | None = None) -> None:
+                 home: Path | None = None, spool_path: Path | None = None) -> None:
         self.url = db_url or database_url()
         self.settings = settings or AlertSettings.load(self.url)
         self.clock: Clock = clock or SystemClock()
+        self.spool_path = spool_path or spool.default_spool_path()
         env = dict(os.environ if environ is None else environ)
+        self._env = env
         self.redactor = Redactor.from_env(env)
         install_log_redaction(self.redactor)
         self.channel_set = channels or build_channels(self.settings, env, redactor=self.redactor, console=console,
@@ -227,10 +250,18 @@ class Notifier:
             text = self.redactor.redact(f"{type(exc).__name__}: {exc}")
             return self._failed(conn, name, alert, kind, oid, attempt, text, permanent=False, delivered_to=())
         done = self.clock.now()
-        outbox.finish(conn, oid, status="sent", attempts=attempt, now=done, delivered_to=result.delivered_to or None)
+        # Sent to some recipients while others refused for good: kept as the delivery's error, not retried.
+        error = self.redactor.redact(result.error) if result.error else None
+        outbox.finish(conn, oid, status="sent", attempts=attempt, now=done, error=error,
+                      delivered_to=result.delivered_to or None)
         if rate is not None:
             ratelimit.record_send(conn, name, done, oid)
-        outbox.record_on_alert(conn, alert.alert_id, name, sent=True, attempted=True, now=done)
+        outbox.record_on_alert(conn, alert.alert_id, name, sent=True, attempted=True, now=done,
+                               error=None if error is None else {
+                                   "channel": name, "at": done, "status": "sent", "attempt": attempt,
+                                   "error": error, "delivery_id": oid})
+        if error is not None:
+            log.warning("alert %s via %s sent, but: %s", alert.alert_id, name, error)
         return Outcome(oid, alert.alert_id, name, kind, "sent", self.redactor.redact(result.detail), attempt)
 
     def _failed(self, conn: psycopg.Connection[Any], name: str, alert: AlertRecord, kind: str, oid: int,
@@ -331,6 +362,7 @@ class Notifier:
         listener: psycopg.Connection[Any] | None = None
         last_scan = 0.0
         failures = 0
+        replay = _SpoolReplay()
         try:
             while not stop.is_set():
                 try:
@@ -342,6 +374,8 @@ class Notifier:
                         if self.schedule_renotifications():
                             for e in wake.values():
                                 e.set()
+                        # The database answers: alerts spooled during an outage (by any process) go in now.
+                        replay.maybe(self)
                     woke = False
                     # Short slices so a stop request is honoured quickly.
                     for _ in listener.notifies(timeout=min(poll, 0.25), stop_after=1):
@@ -365,6 +399,17 @@ class Notifier:
             if listener is not None:
                 listener.close()
             self.channel_set.close()
+
+    def replay_spool(self) -> int:
+        """Raise the alerts spooled while the database was unreachable (through an AlertManager, so dedup
+        applies; the spool file is claimed atomically, so no alert is replayed twice). Returns how many."""
+        if not spool.waiting(self.spool_path):
+            return 0
+        from precog.alerts.manager import AlertManager
+
+        with AlertManager(self.url, settings=self.settings, clock=self.clock, environ=self._env,
+                          spool_path=self.spool_path, replay_spool=False, pool_max=1) as manager:
+            return manager.replay_spool()
 
     def _channel_loop(self, name: str, stop: threading.Event, wake: threading.Event,
                       on_outcome: Callable[[Outcome], None] | None) -> None:

@@ -17,11 +17,14 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from precog.alerts.model import AlertRecord
+from precog.alerts.model import AlertRecord, db_json, db_text
 from precog.alerts.store import RECORD_FIELDS
 
 NOTIFY_CHANNEL = "precog_alerts"
 MAX_ERRORS_KEPT = 50
+# Error texts come from remote servers (an error page, an SMTP reply): stored short and without NUL, which
+# PostgreSQL refuses -- a refused UPDATE would roll back the claim and wedge the row at the head of the queue.
+MAX_ERROR_CHARS = 1000
 
 
 def enqueue(conn: psycopg.Connection[Any], alert_id: int, channels: Iterable[str], *, kind: str,
@@ -70,6 +73,8 @@ def finish(conn: psycopg.Connection[Any], outbox_id: int, *, status: str, attemp
            error: str | None = None, next_attempt_at: datetime | None = None,
            delivered_to: Sequence[str] | None = None) -> None:
     """Record an outcome: status sent/failed/rate_limited/silenced/inhibited/cancelled, or pending (retry)."""
+    if error is not None:
+        error = db_text(error, MAX_ERROR_CHARS)
     conn.execute(
         "UPDATE alert_outbox SET status = %s, attempts = %s, last_error = %s,"
         " next_attempt_at = COALESCE(%s, next_attempt_at),"
@@ -84,6 +89,8 @@ def finish(conn: psycopg.Connection[Any], outbox_id: int, *, status: str, attemp
 def record_on_alert(conn: psycopg.Connection[Any], alert_id: int, channel: str, *, sent: bool, attempted: bool,
                     now: datetime, error: dict[str, Any] | None = None) -> None:
     """Keep the alert's notification_* columns in step with its deliveries."""
+    if error:
+        error = {k: db_text(v, MAX_ERROR_CHARS) if isinstance(v, str) else db_json(v) for k, v in error.items()}
     conn.execute(
         "UPDATE alerts SET"
         " notification_attempts = notification_attempts + %s,"

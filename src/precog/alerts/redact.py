@@ -29,12 +29,17 @@ def split_urls(value: str) -> list[str]:
 
 
 def safe_url(url: str) -> str:
-    """What may be shown of a secret-bearing URL: scheme and host only."""
+    """What may be shown of a secret-bearing URL: scheme and host of an http(s) URL; only the scheme of any
+    other (Apprise) URL, whose "host" is often the token itself (pover://USER@TOKEN, prowl://APIKEY)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return MASK
-    if not parts.scheme or not parts.hostname:
+    if not parts.scheme:
+        return MASK
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{parts.scheme}://{MASK}"
+    if not parts.hostname:
         return MASK
     return f"{parts.scheme}://{parts.hostname}/{MASK}"
 
@@ -47,7 +52,7 @@ def _url_secrets(url: str) -> list[str]:
         return out
     if parts.password:
         out.append(parts.password)
-    if parts.username and parts.scheme not in ("http", "https"):
+    if parts.username and parts.scheme.lower() not in ("http", "https"):
         out.append(parts.username)  # Apprise puts tokens in the user part (tgram://bottoken@...)
     path = parts.path.strip("/")
     if path and len(path) >= 8:
@@ -55,8 +60,12 @@ def _url_secrets(url: str) -> list[str]:
         out.extend(seg for seg in path.split("/") if len(seg) >= 8)
     if parts.query and len(parts.query) >= 8:
         out.append(parts.query)
-    if parts.scheme not in ("http", "https") and parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") and parts.netloc:
         out.append(parts.netloc)  # e.g. json://host:port or token-bearing hosts of Apprise schemes
+        host = parts.netloc.rpartition("@")[2]
+        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        # The host of an Apprise URL may be a token: masked as written and as urlsplit lower-cases it.
+        out.extend(h for h in {host, host.lower()} if h)
     return out
 
 

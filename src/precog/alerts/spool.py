@@ -48,14 +48,24 @@ def _claim_files(path: Path) -> list[Path]:
             taken.append(target)
         except FileNotFoundError:
             pass
-    # Files left by a process that crashed while replaying.
+    # Files left by a process (or thread) that died while replaying. One still replaying keeps its file:
+    # taking it too would raise those alerts twice.
+    live_threads = {str(t.ident) for t in threading.enumerate()} - {str(threading.get_ident())}
     for leftover in path.parent.glob(f"{path.name}.*.replaying"):
         if leftover not in taken:
-            pid = leftover.name.split(".")[-3] if leftover.name.count(".") >= 3 else ""
+            parts = leftover.name.split(".")
+            pid, tid = (parts[-3], parts[-2]) if len(parts) >= 4 else ("", "")
             if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            if pid.isdigit() and int(pid) == os.getpid() and tid in live_threads:
                 continue
             taken.append(leftover)
     return taken
+
+
+def waiting(path: Path) -> bool:
+    """Whether anything is spooled (or being replayed) at `path`."""
+    return path.exists() or any(path.parent.glob(f"{path.name}.*.replaying"))
 
 
 def _alive(pid: int) -> bool:

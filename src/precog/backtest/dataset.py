@@ -54,8 +54,9 @@ class NflDataset:
         return training_plays(self.history.folder)  # type: ignore[attr-defined]
 
 
-def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | None) -> Dataset:
-    """A recording directory (gzip JSON lines from `precog ingest run --record`) or the NFL history folder."""
+def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | None, in_game: bool = True) -> Dataset:
+    """A recording directory (gzip JSON lines from `precog ingest run --record`) or the NFL history folder;
+    `in_game=False` (`--no-in-game`) leaves the NFL play-by-play out: pre-game markets only."""
     if not path.exists():
         raise BacktestError(f"--data {path}: no such file or directory")
     from precog.ingest.recorder import recording_files
@@ -66,5 +67,5 @@ def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | No
         return RecordingDataset.open(path, recording_files(path))
     from precog.backtest.history import load_nfl
 
-    hist = load_nfl(path, sigma=sigma, start=None, end=end)
+    hist = load_nfl(path, sigma=sigma, start=None, end=end, in_game=in_game)
     return NflDataset(str(hist.folder), hist, hist.archive)

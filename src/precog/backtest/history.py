@@ -7,14 +7,18 @@ Sources (the shared data folder, never copied into the repository):
 - `fivethirtyeight_nfl_games_1920_2014.csv`: every game with its result; the archive the Elo model is
   trained on (only up to the simulated clock, through `GuardedArchive`).
 - `nflfastr_wp_plays_2020_2022.csv.gz` (optional): in-game states for 2020-2022. Those games get a market
-  that stays open during the game and is quoted around nflfastR's win probability of each play; the
-  pre-game price is the kickoff play's. The same file, read the way `precog forecast wp train` reads it,
-  is what the in-game WP model re-trains on in each training window (`training_plays`, through the
-  GuardedArchive: only games finished before the clock).
+  that stays open during the game and is quoted around nflfastR's win probability of each play. Its
+  pre-game price is the game's closing spread when spreadspoke has the game; the plays file itself has no
+  pre-game column (no spread_line, no vegas wp: every `wp` is of a play after the opening kickoff), so a
+  game without a closing spread is listed at kickoff, with its first play, and has no pre-game quote.
+  The same file, read the way `precog forecast wp train` reads it, is what the in-game WP model re-trains
+  on in each training window (`training_plays`, through the GuardedArchive: only games finished before
+  the clock).
 
-Times: kickoff at 18:00 UTC on the game's date (the files have no kickoff times); a market is listed
-26 hours before kickoff and quoted again 2 hours before; a pre-game-only market closes at kickoff; the
-result is known 3 h 10 min after kickoff. The data itself carries no later facts inside earlier events.
+Times: kickoff at 18:00 UTC on the game's date (the files have no kickoff times); a market with a closing
+line is listed 26 hours before kickoff and quoted again 2 hours before; a pre-game-only market closes at
+kickoff; the result is known 3 h 10 min after kickoff. The data itself carries no later facts inside
+earlier events.
 """
 
 from __future__ import annotations
@@ -90,9 +94,14 @@ class HistGame:
     away: str
     home_score: int
     away_score: int
-    fair: Decimal  # the pre-game closing-line P(home)
-    home_margin: float | None  # expected home margin from the closing spread (None: priced from plays)
+    fair: Decimal  # the closing-line P(home); without a closing line the first play's (quoted from kickoff)
+    home_margin: float | None  # expected home margin from the closing spread (None: no pre-game price)
     plays: list[Play] = field(default_factory=list)
+
+    @property
+    def pre_game_priced(self) -> bool:
+        """A closing line exists: the market is listed and quoted before kickoff."""
+        return self.home_margin is not None
 
     @property
     def kickoff(self) -> datetime:
@@ -126,6 +135,12 @@ class NflHistory:
 
     def between(self, start: date | None, end: date | None) -> list[HistGame]:
         return [g for g in self.games if (start is None or g.day >= start) and (end is None or g.day <= end)]
+
+
+def game_key(day: date, team_a: str, team_b: str) -> tuple[date, frozenset[str]]:
+    """One game whatever the order its teams are listed in: 538 and spreadspoke list the teams of a
+    neutral-site game (Super Bowl, London) in opposite order, so ids built from home/away differ."""
+    return day, frozenset((team_a, team_b))
 
 
 def resolve_folder(path: Path) -> Path:
@@ -295,9 +310,9 @@ def load_nfl(path: Path, *, sigma: float = 13.5, start: date | None = None, end:
              in_game: bool = True) -> NflHistory:
     folder = resolve_folder(path)
     sources: list[str] = []
-    games: list[HistGame] = []
+    by_key: dict[tuple[date, frozenset[str]], HistGame] = {}
     if (folder / SPREADSPOKE).is_file():
-        games.extend(read_spreadspoke(folder, sigma))
+        by_key.update((game_key(g.day, g.home, g.away), g) for g in read_spreadspoke(folder, sigma))
         sources.append(SPREADSPOKE)
     if in_game and (folder / PLAYS).is_file() and (end is None or end.year >= 2020):
         seasons = None
@@ -305,15 +320,32 @@ def load_nfl(path: Path, *, sigma: float = 13.5, start: date | None = None, end:
             lo = start.year - 1 if start else 2020
             hi = end.year if end else 2022
             seasons = set(range(lo, hi + 1))
-        games.extend(read_plays(folder, seasons))
+        for g in read_plays(folder, seasons):
+            key = game_key(g.day, g.home, g.away)
+            _take_closing_line(g, by_key.get(key))
+            by_key[key] = g  # one market per game: the plays game, priced pre-game by its closing line if any
         sources.append(PLAYS)
-    games.sort(key=lambda g: (g.day, g.game_id))
-    archive = {g.game_id: g for g in read_538(folder)}
+    games = sorted(by_key.values(), key=lambda g: (g.day, g.game_id))
+    # every result once, whichever source lists it and in whichever team order (a game trained on twice
+    # would count double in the Elo ratings); a game with plays keeps its own id, the key of its plays
+    archive = {game_key(g.day, g.home, g.away): g for g in read_538(folder)}
     if archive:
         sources.append(FIVETHIRTYEIGHT)
     for g in games:
-        archive.setdefault(g.game_id, g.archived())
+        key = game_key(g.day, g.home, g.away)
+        if g.plays or key not in archive:
+            archive[key] = g.archived()
     return NflHistory(folder, games, sorted(archive.values(), key=lambda g: (g.final_ms, g.game_id)), sources)
+
+
+def _take_closing_line(game: HistGame, line: HistGame | None) -> None:
+    """Price a plays game before kickoff with the closing spread of the same game (home side of the plays file)."""
+    if line is None or line.home_margin is None:
+        return
+    same_side = line.home == game.home
+    game.home_margin = line.home_margin if same_side else -line.home_margin
+    game.fair = line.fair if same_side else 1 - line.fair
+    game.week, game.playoff, game.neutral = line.week, line.playoff, line.neutral
 
 
 def game_events(games: list[HistGame], tag: str = "") -> Iterator[Event]:
@@ -326,10 +358,16 @@ def game_events(games: list[HistGame], tag: str = "") -> Iterator[Event]:
                                     "week": g.week, "playoff": g.playoff, "neutral": g.neutral,
                                     "kickoff_ms": dt_to_ms(k), "in_game": bool(g.plays),
                                     "close_ms": dt_to_ms(k + (GAME_LENGTH if g.plays else timedelta(0)))}
-        seq += 1
-        yield Event(dt_to_ms(k - LIST_BEFORE), seq, LIST, t, {**schedule, "fair": g.fair})
-        seq += 1
-        yield Event(dt_to_ms(k - REQUOTE_BEFORE), seq, QUOTE, t, {"fair": g.fair})
+        if g.pre_game_priced:
+            seq += 1
+            yield Event(dt_to_ms(k - LIST_BEFORE), seq, LIST, t, {**schedule, "fair": g.fair})
+            seq += 1
+            yield Event(dt_to_ms(k - REQUOTE_BEFORE), seq, QUOTE, t, {"fair": g.fair})
+        else:
+            # no pre-game price in the data (plays only): any play's wp is after the opening kickoff, so the
+            # market opens at kickoff with the first play's state, never earlier
+            seq += 1
+            yield Event(dt_to_ms(k), seq, LIST, t, {**schedule, "fair": g.fair})
         if g.plays:
             span = GAME_LENGTH.total_seconds() * 1000 - 60_000
             n = len(g.plays)

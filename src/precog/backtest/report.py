@@ -305,7 +305,7 @@ def charts(summary: dict[str, Any]) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(9, 3.2))
         by_lane = summary.get("equity_by_lane") or {}
         if len(by_lane) > 1:  # A/B: one line per method (each with its own bankroll)
-            for name, c in by_lane.items():
+            for name, c in sorted(by_lane.items()):
                 ax.plot([mdates.date2num(datetime.fromtimestamp(t / 1000, tz=UTC)) for t, _ in c],
                         [float(v) for _, v in c], label=name)
             ax.legend(fontsize=8)
@@ -336,7 +336,7 @@ def charts(summary: dict[str, Any]) -> dict[str, str]:
     if cal:
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=1)
-        for model, c in cal.items():
+        for model, c in sorted(cal.items()):
             bins = c["bins"]
             ax.plot([b["mean_p"] for b in bins], [b["observed"] for b in bins], marker="o", label=model)
         ax.set_xlabel("forecast")
@@ -361,6 +361,8 @@ def _m(value: str | None) -> str:
 
 
 def render_html(summary: dict[str, Any]) -> str:
+    # Every dict of the summary is rendered in sorted key order: the stored summary comes back from JSONB with
+    # its keys reordered, and `precog report --run` must re-render the very report the run wrote.
     pics = charts(summary)
     t = summary["totals"]
     guard_v = summary["leak_guard"]
@@ -379,14 +381,14 @@ def render_html(summary: dict[str, Any]) -> str:
                  "coin_flip_brier": c.get("coin_flip", {}).get("brier"),
                  "base_rate_brier": c.get("base_rate", {}).get("brier"), "accuracy": c["model"].get("accuracy"),
                  "log_loss": c["model"].get("log_loss"), "market_log_loss": c["market"].get("log_loss")}
-                for m, c in (summary.get("calibration") or {}).items()]
+                for m, c in sorted((summary.get("calibration") or {}).items())]
     win_rows = [{"window": w["index"], "methods": ", ".join(w.get("lane_methods", [])),
                  "train": " .. ".join(x or "-" for x in w["train"]),
                  "test": " .. ".join(w["test"]), "engine run": w["engine_run_id"], "start cash": w["start_cash"],
                  "pnl": w["pnl"],
-                 "trained on (games)": ", ".join(f"{k} {v}" for k, v in w["trained_on"].items()),
+                 "trained on (games)": ", ".join(f"{k} {v}" for k, v in sorted(w["trained_on"].items())),
                  "model versions": "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"
-                                             for k, m in (w.get("models") or {}).items())}
+                                             for k, m in sorted((w.get("models") or {}).items()))}
                 for w in summary["windows"]]
     notes = summary.get("notes") or []
     notes_html = ("<ul class='bad'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
@@ -427,6 +429,6 @@ def write_reports(conn: psycopg.Connection[Any] | None, backtest_id: int, summar
     folder.mkdir(parents=True, exist_ok=True)
     html_path = folder / f"backtest-{backtest_id}.html"
     json_path = folder / f"backtest-{backtest_id}.json"
-    json_path.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    json_path.write_text(json.dumps(summary, indent=1, default=str, sort_keys=True), encoding="utf-8")
     html_path.write_text(render_html(summary), encoding="utf-8")
     return html_path, json_path

@@ -137,6 +137,10 @@ def _account_equity(exchange: Exchange, world: BacktestWorld) -> Decimal:
     return acct.balance + held + value
 
 
+def _midnight_ms(day: date) -> int:
+    return dt_to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
 async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
                       win: Window, chosen: list[ChosenMethod], bankroll: Decimal, maker: MakerConfig,
                       progress: Callable[[Progress], None] | None, slot: tuple[int, int], tag: str
@@ -147,7 +151,12 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     feed = EventFeed(events)
     first = feed.next_time()
     assert first is not None
-    clock = SimClock(first - 1000)
+    train_to_ms = _midnight_ms(win.train_to) if win.train_to is not None else None
+    # The window opens when its training window closes (00:00 UTC of the first test day), never before: the
+    # results finished in the training window's last hours (games the day before) are then trained on rather
+    # than lost between training and the first released event. Markets listed earlier (the first day's games,
+    # 26 h before kickoff) are released as the window opens.
+    clock = SimClock(max(first - 1000, train_to_ms) if train_to_ms is not None else first - 1000)
     exchange = Exchange(clock)  # unseeded: venue order ids must never repeat across runs in one database
     keys = {c.spec.model_key for c in chosen}
     models: dict[str, BacktestModel] = builtin_models(keys - set(opts.extra_models))
@@ -156,12 +165,8 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     if missing:
         raise BacktestError(f"no backtest model for {', '.join(sorted(missing))}")
     archive = GuardedArchive(dataset.archive, clock.now_ms, dataset.play_by_play)
-    train_start = dt_to_ms(datetime(win.train_from.year, win.train_from.month, win.train_from.day, tzinfo=UTC)) \
-        if win.train_from else 0
-    train_end = clock.now_ms()
-    if win.train_to is not None:
-        train_end = min(train_end, dt_to_ms(datetime(win.train_to.year, win.train_to.month, win.train_to.day,
-                                                     tzinfo=UTC)))
+    train_start = _midnight_ms(win.train_from) if win.train_from else 0
+    train_end = clock.now_ms() if train_to_ms is None else train_to_ms
     trained = {k: m.train(archive, train_start, train_end) for k, m in models.items()}
     model_info = {k: {**describe(m), "train": [str(win.train_from) if win.train_from else None,
                                                str(win.train_to) if win.train_to else None]}
@@ -265,7 +270,7 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
         raise BacktestError(f"bankroll must be positive, got {bankroll}")
     if not Decimal("0.005") <= half <= Decimal("0.25"):
         raise BacktestError(f"market half spread must be between 0.005 and 0.25, got {half}")
-    dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end)
+    dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end, in_game=opts.in_game)
     wins = plan_windows(opts, dataset)
     conn = connect(db_url, autocommit=True)
     # A replay's rows need no flush to disk before each statement returns: a server crash could lose only the

@@ -71,8 +71,9 @@ def get(conn: psycopg.Connection[Any], backtest_id: int) -> StoredRun:
 
 
 def recent(conn: psycopg.Connection[Any], limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs; `trades` is the run's fills (rows of the trades table), the summary's totals.fills."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT backtest_id, status, data_kind, data_source, methods, started_at, finished_at, "
-                    "summary->'totals'->>'pnl' AS pnl, summary->'totals'->>'trades' AS trades, report_path "
+                    "summary->'totals'->>'pnl' AS pnl, (summary->'totals'->>'fills')::int AS trades, report_path "
                     "FROM backtest_runs ORDER BY backtest_id DESC LIMIT %s", (limit,))
         return list(cur.fetchall())

@@ -141,7 +141,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     print_table("Windows and the model versions they traded with", ["window", "methods", "train", "test", "models"],
                 [[w["index"], ", ".join(w.get("lane_methods", [])), " .. ".join(x or "-" for x in w["train"]),
                   " .. ".join(w["test"]), "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"
-                                                    for k, m in (w.get("models") or {}).items())]
+                                                    for k, m in sorted((w.get("models") or {}).items()))]
                  for w in s["windows"]])
     print_table("Exits by reason", ["reason", "exits", "realized P&L"],
                 [[r["reason"], r["exits"], r["realized_pnl"]] for r in s["exits_by_reason"]] or [["(none)", "", ""]])

@@ -29,10 +29,25 @@ class Logging(_Open):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class ChannelRate(_Open):
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class ChannelRate(_Closed):
     per_hour: Annotated[int, Field(ge=0, le=100000)]
     per_day: Annotated[int, Field(ge=0, le=1000000)]
     cooldown_seconds: Annotated[int, Field(ge=0, le=86400)]
+
+
+class RateLimits(_Closed):
+    """One limit per external channel (console and file are never limited). Not an open mapping: a
+    misspelt channel is an error, and a file changing one channel keeps the other channels' defaults."""
+
+    sms: ChannelRate
+    email: ChannelRate
+    slack: ChannelRate
+    webhook: ChannelRate
+    apprise: ChannelRate
 
 
 class NotifRetry(_Open):
@@ -74,7 +89,7 @@ class Notifications(_Open):
     webhook: ChannelToggle
     apprise: ChannelToggle
     file: FileNotif
-    rate_limits: dict[str, ChannelRate]
+    rate_limits: RateLimits
     dedup_window_minutes: Annotated[int, Field(ge=0, le=10080)]
     dedup_window_minutes_by_type: dict[str, Annotated[int, Field(ge=0, le=10080)]]
     renotify_minutes: Annotated[int, Field(ge=1, le=10080)]
@@ -325,7 +340,6 @@ CONFIG_FILES: tuple[str, ...] = tuple(FILE_MODELS)
 # not typos.
 OPEN_MAPPINGS: frozenset[str] = frozenset({
     "system.notifications.dedup_window_minutes_by_type",
-    "system.notifications.rate_limits",
     "system.alert_routing.by_type",
     "trading.position_sizing.sport_fractions",
     "position_management.portfolio.max_exposure_by_sport",

@@ -4,7 +4,9 @@ Kalshi event tickers carry the series, the game's US Eastern date and the two te
 `KXNFLGAME-25NOV30DENWSH` (or `KXNFLGAME-25OCT05-NEBUF`); each market adds its team: `...-DEN`. Team
 codes are not always ESPN's (WAS/WSH, JAC/JAX, GSW/GS ...), so identity is decided by codes (with known
 aliases) and, failing that, by the team names in the market's yes_sub_title/title against ESPN's names.
-A link is only made when exactly one game on that date fits best; ambiguous cases are left unlinked.
+A link is only made when exactly one game on that date fits best; ambiguous cases are left unlinked. A game
+on the next Eastern day fits only when it starts in the first hours after midnight Eastern (a late local
+start dated by its local day) and no game of the same teams is on the ticker's date.
 """
 
 from __future__ import annotations
@@ -101,6 +103,19 @@ def eastern_date(game: GameState) -> date:
     return game.start_time.astimezone(EASTERN).date()
 
 
+# Tickers carry the Eastern date (a Monday-night kickoff at 01:15Z is dated Monday). The one case where a
+# game's Eastern date differs is a late local start (West coast, Hawaii) that falls after midnight Eastern and
+# is dated by its local day, the day before. Any other one-day difference is another game: in a baseball
+# series the same teams play on consecutive days.
+LATE_START_HOURS = 4
+
+
+def dated_by_late_start(game: GameState, ticker_date: date) -> bool:
+    """True when the game starts in the first hours of the day after `ticker_date` (Eastern)."""
+    start = game.start_time.astimezone(EASTERN)
+    return start.date() == ticker_date + timedelta(days=1) and start.hour < LATE_START_HOURS
+
+
 def _norm_code(code: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", code.upper())
 
@@ -195,11 +210,12 @@ def match_event(event: VenueEvent, games: Iterable[GameState]) -> GameLink | Non
         return None
     sport = sport_of_series(parsed.series)
     candidates: list[tuple[int, str, GameState, dict[str, str]]] = []
+    late_starts: list[tuple[int, str, GameState, dict[str, str]]] = []  # next Eastern day, after midnight
     for game in games:
         if sport is not None and game.sport != sport:
             continue
-        day_gap = abs((eastern_date(game) - parsed.game_date).days)
-        if day_gap > 1:
+        same_day = eastern_date(game) == parsed.game_date
+        if not same_day and not dated_by_late_start(game, parsed.game_date):
             continue
         codes = _codes_match(parsed.teams, game)
         assigned = _assign_markets(event, game)
@@ -207,8 +223,11 @@ def match_event(event: VenueEvent, games: Iterable[GameState]) -> GameLink | Non
             continue  # by names alone, every market must name one of this game's teams
         # codes fit but the markets are not one-per-team (spread, totals ...): link the event, no sides
         points, sides = assigned if assigned is not None else (0, {})
-        score = (10 if codes else 0) + points + (2 if day_gap == 0 else 0)
-        candidates.append((score, "ticker_codes" if codes else "team_names", game, sides))
+        score = (10 if codes else 0) + points + (2 if same_day else 0)
+        entry = (score, "ticker_codes" if codes else "team_names", game, sides)
+        (candidates if same_day else late_starts).append(entry)
+    # a late start explains the date only when no game of these teams is on the ticker's own date
+    candidates = candidates or late_starts
     if not candidates:
         return None
     candidates.sort(key=lambda c: c[0], reverse=True)

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from precog.domain.jsonutil import canonical
 from precog.feeds.game_state import GameState
 from precog.ingest.scd2 import GAME_STATES, WriteResult, write_batch
 
@@ -55,6 +56,19 @@ def to_row(state: GameState, event_id: str | None, received_at: datetime) -> dic
         "sport_metadata": meta,
         "source_updated_at": received_at,
     }
+
+
+# event_id is left out: it comes from game_links, and a new link is written as a change by the feed itself.
+_CHANGE_COLUMNS = tuple(c for c in GAME_STATES.compare_columns if c != "event_id")
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # source_updated_at is not compared
+
+
+def change_key(state: GameState) -> tuple[Any, ...]:
+    """The values the SCD2 writer compares for this state: equal keys never make a new version, and any
+    column it compares (kickoff time, teams, status detail ...) changes the key. Taken from
+    GAME_STATES.compare_columns so the two cannot drift; JSON compared canonically (JSONB reorders keys)."""
+    row = to_row(state, None, _NO_TIME)
+    return tuple(canonical(row[c]) if c in GAME_STATES.json_columns else row[c] for c in _CHANGE_COLUMNS)
 
 
 def from_row(row: dict[str, Any]) -> GameState:

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from precog.domain.jsonutil import canonical
 from precog.feeds.espn import EspnClient, EspnFetchError
 from precog.feeds.espn_parse import EspnSchemaError
 from precog.feeds.game_state import GameState
 from precog.ingest.game_link import DEFAULT_GAME_SERIES, GameLink, link_events
-from precog.ingest.game_store import GameStateStore
+from precog.ingest.game_store import GameStateStore, change_key
 from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import DataQualityMonitor, GameStateGate
 
@@ -70,7 +69,7 @@ class GameFeed:
             self.gate.seed(stored)
             for state in stored:
                 self.latest[(state.sport, state.game_id)] = state
-                self._written_key[(state.sport, state.game_id)] = _change_key(state)
+                self._written_key[(state.sport, state.game_id)] = change_key(state)
 
     def games(self, sport: str) -> list[GameState]:
         return [g for (s, _), g in self.latest.items() if s == sport]
@@ -105,7 +104,7 @@ class GameFeed:
                 continue
             key = (sport, game.game_id)
             self.latest[key] = admitted
-            if self._written_key.get(key) != _change_key(admitted):
+            if self._written_key.get(key) != change_key(admitted):
                 changed.append(admitted)
         self.last_success[sport] = received
         outcome.changed = len(changed)
@@ -128,7 +127,7 @@ class GameFeed:
                         {"sport": sport}, dedup_key=f"ingest:game_store:{sport}", category="system")
                 return self._finish(outcome)
         for game in changed:
-            self._written_key[(sport, game.game_id)] = _change_key(game)
+            self._written_key[(sport, game.game_id)] = change_key(game)
         return self._finish(outcome)
 
     def relink(self) -> list[GameLink]:
@@ -145,7 +144,7 @@ class GameFeed:
                 changed = [g for g in games if g.game_id in linked]
                 self.store.write(changed, self.last_success.get(sport) or self.now())
                 for game in changed:
-                    self._written_key[(sport, game.game_id)] = _change_key(game)
+                    self._written_key[(sport, game.game_id)] = change_key(game)
             links.extend(new)
         return links
 
@@ -177,7 +176,3 @@ class GameFeed:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:
                 pass
-
-
-def _change_key(state: GameState) -> tuple[Any, ...]:
-    return (state.state_key(), canonical(state.metadata))  # key order-insensitive (JSONB reorders keys)

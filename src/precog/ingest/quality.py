@@ -5,7 +5,8 @@ books, prices outside [0, 1], scores that go down, periods (or status) that go b
 schema drift. Every failed check raises an alert and counts one bad point towards the data breaker.
 Game states that regress are held back (the last good state stays current) until the same reading has
 been seen `confirm_after` times in a row — then it is taken as a genuine correction (ESPN does revise
-scores after reviews) and stored with `metadata.corrected = true`.
+scores after reviews) and stored with `metadata.corrected = true`; reading it again is no change (the stored
+correction stays current, marker included).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from precog.alerts.api import AlertRaiser, Severity
 from precog.feeds.game_state import GameState
 from precog.ingest.breaker import DataBreaker
+from precog.ingest.game_store import change_key
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -235,6 +237,8 @@ class GameStateGate:
         issues = game_regressions(previous, new)
         if not issues:
             self._pending.pop(new.game_id, None)
+            if previous.metadata.get("corrected") and _same_reading(_uncorrected(previous), new):
+                return previous  # the correction read again: no change, its marker stays
             self.accepted[new.game_id] = new
             return new
         key = new.state_key()
@@ -262,3 +266,16 @@ class GameStateGate:
 
 def _fields(state: GameState) -> dict[str, Any]:
     return {name: getattr(state, name) for name in state.__dataclass_fields__}
+
+
+_CORRECTION_MARKERS = ("corrected", "corrected_checks")
+
+
+def _uncorrected(state: GameState) -> GameState:
+    metadata = {k: v for k, v in state.metadata.items() if k not in _CORRECTION_MARKERS}
+    return GameState(**{**_fields(state), "metadata": metadata})
+
+
+def _same_reading(a: GameState, b: GameState) -> bool:
+    # compared as game_states stores them, so a correction restored from the database still matches
+    return change_key(a) == change_key(b)

@@ -3,8 +3,8 @@
 One line per message: {"seq", "received_at" (ISO-8601 UTC), "recv_ns" (epoch ns), "source", "payload"}.
 `payload` is the message exactly as received (WebSocket text, REST/ESPN body text or a JSON object).
 Files rotate hourly (`feed-YYYYMMDDTHHMMSSZ-<pid>.jsonl.gz`, names sort by time) and are flushed with
-Z_SYNC_FLUSH at most every `flush_seconds`, so a crash loses at most that much; the reader stops cleanly
-at a truncated tail.
+Z_SYNC_FLUSH within `flush_seconds` of being recorded (a background thread flushes when no next message
+comes), so a crash loses at most that much; the reader stops cleanly at a truncated tail.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import gzip
 import heapq
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from typing import IO, Any
 import httpx
 
 from precog.domain.jsonutil import dumps
+
+log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl.gz"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,7 +53,10 @@ class RecordedMessage:
 
 
 class Recorder:
-    """Append-only gzip JSON-lines writer. Thread-safe; cheap enough to call on every message."""
+    """Append-only gzip JSON-lines writer. Thread-safe; cheap enough to call on every message.
+
+    A message not flushed at once is flushed by a background thread (started on first need) within
+    `flush_seconds`; close() stops that thread."""
 
     def __init__(self, directory: str | Path, *, rotate_seconds: float = 3600.0, flush_seconds: float = 1.0,
                  compresslevel: int = 6) -> None:
@@ -66,6 +72,10 @@ class Recorder:
         self._opened_at = 0.0
         self._last_flush = 0.0
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._unflushed = False  # written since the last flush
+        self._flusher: threading.Thread | None = None
+        self._stop_flusher = threading.Event()
         self.paths: list[Path] = []
 
     def record(self, source: str, payload: Any, received_at: datetime | None = None) -> None:
@@ -80,10 +90,13 @@ class Recorder:
             stream.write(line)
             stream.write("\n")
             self.count += 1
-            mono = time.monotonic()
-            if mono - self._last_flush >= self.flush_seconds:
+            if time.monotonic() - self._last_flush >= self.flush_seconds:
                 self._flush_locked()
-                self._last_flush = mono
+            elif not self._unflushed:
+                # a quiet feed sends no next message to flush this one: the flusher thread does it on time
+                self._unflushed = True
+                self._start_flusher_locked()
+                self._wake.notify()
 
     def flush(self) -> None:
         with self._lock:
@@ -91,7 +104,12 @@ class Recorder:
 
     def close(self) -> None:
         with self._lock:
+            flusher, self._flusher = self._flusher, None
+            self._stop_flusher.set()
+            self._wake.notify_all()
             self._close_locked()
+        if flusher is not None:
+            flusher.join()
 
     def __enter__(self) -> Recorder:
         return self
@@ -113,9 +131,11 @@ class Recorder:
         return self._file
 
     def _flush_locked(self) -> None:
+        self._last_flush = time.monotonic()
         if self._file is not None and self._gz is not None:
             self._file.flush()
             self._gz.flush(zlib.Z_SYNC_FLUSH)
+        self._unflushed = False
 
     def _close_locked(self) -> None:
         if self._file is not None:
@@ -123,6 +143,29 @@ class Recorder:
             self._file.close()  # closes the GzipFile too (writes the gzip trailer)
         self._file = None
         self._gz = None
+        self._unflushed = False
+
+    def _start_flusher_locked(self) -> None:
+        if self._flusher is None:  # one per open recorder; a record() after close() starts a new one
+            self._stop_flusher = threading.Event()
+            self._flusher = threading.Thread(target=self._flush_loop, args=(self._stop_flusher,),
+                                             name="precog-recorder-flush", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self, stop: threading.Event) -> None:
+        with self._lock:
+            while not stop.is_set():
+                due = self._last_flush + self.flush_seconds - time.monotonic()
+                if not self._unflushed:
+                    self._wake.wait()
+                elif due > 0:
+                    self._wake.wait(due)
+                else:
+                    try:
+                        self._flush_locked()
+                    except OSError:  # disk full, ...: keep the thread, try again a flush interval later
+                        log.exception("flushing the recording failed")
+                        self._last_flush = time.monotonic()
 
 
 def recording_files(path: str | Path) -> list[Path]:

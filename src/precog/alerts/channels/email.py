@@ -14,7 +14,13 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from precog.alerts.channels import render
-from precog.alerts.channels.base import ChannelConfigError, DeliveryError, DeliveryResult, Notification
+from precog.alerts.channels.base import (
+    ChannelConfigError,
+    DeliveryError,
+    DeliveryResult,
+    Notification,
+    settle,
+)
 from precog.alerts.redact import Redactor, split_urls
 
 RECIPIENT_VARS = {
@@ -24,6 +30,7 @@ RECIPIENT_VARS = {
     "low": "DEFAULT_ALERT_EMAILS",
 }
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+SUBJECT_MAX = 200
 
 
 class EmailChannel:
@@ -70,7 +77,7 @@ class EmailChannel:
     def build_message(self, notification: Notification, to: list[str]) -> EmailMessage:
         alert = notification.alert
         msg = EmailMessage()
-        msg["Subject"] = f"{self.subject_prefix} {render.title(alert, notification.kind)}: {alert.message}"[:200]
+        msg["Subject"] = subject_line(f"{self.subject_prefix} {render.title(alert, notification.kind)}: {alert.message}")
         msg["From"] = self._get("ALERT_FROM_EMAIL")
         msg["To"] = ", ".join(to)
         msg["Date"] = formatdate(localtime=False)
@@ -93,10 +100,10 @@ class EmailChannel:
         problems = [p for p in self.problems() if "recipients" not in p]
         if problems:
             raise ChannelConfigError("email is not configured: " + "; ".join(problems))
-        to = [r for r in self.recipients(notification.alert.severity) if r not in notification.delivered_to]
+        to = [r for r in self.recipients(notification.alert.severity) if not notification.done_with(r)]
         if not to:
             if notification.delivered_to:
-                return DeliveryResult("all recipients already reached", notification.delivered_to)
+                return settle(notification, "email", [], {}, {}, "all recipients already reached")
             raise ChannelConfigError(
                 f"no email recipients for severity {notification.alert.severity}: set "
                 f"{RECIPIENT_VARS.get(notification.alert.severity, 'DEFAULT_ALERT_EMAILS')} or DEFAULT_ALERT_EMAILS"
@@ -104,6 +111,7 @@ class EmailChannel:
         host = self._get("SMTP_HOST")
         port = int(self._get("SMTP_PORT") or DEFAULT_PORTS[self.use_tls])
         msg = self.build_message(notification, to)
+        every = False
         try:
             smtp: smtplib.SMTP
             if self.use_tls == "ssl":
@@ -118,10 +126,7 @@ class EmailChannel:
                     smtp.login(username, self._get("SMTP_PASSWORD"))
                 refused = smtp.send_message(msg, to_addrs=to)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = ", ".join(f"{r} ({c} {m.decode(errors='replace') if isinstance(m, bytes) else m})"
-                              for r, (c, m) in exc.recipients.items())
-            raise DeliveryError(self.redactor.redact(f"SMTP server {host}:{port} refused every recipient: {codes}"),
-                                permanent=True, delivered_to=notification.delivered_to) from None
+            refused, every = exc.recipients, True  # sorted into temporary/permanent below
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(self.redactor.redact(
                 f"SMTP server {host}:{port} rejected the login of SMTP_USERNAME: {exc.smtp_code} {_text(exc.smtp_error)}"),
@@ -141,14 +146,30 @@ class EmailChannel:
             reason = str(exc) or type(exc).__name__
             raise DeliveryError(self.redactor.redact(f"cannot reach SMTP server {host}:{port}: {reason}"),
                                 delivered_to=notification.delivered_to) from None
-        reached = tuple(notification.delivered_to) + tuple(r for r in to if r not in refused)
+        # Only a 5xx refusal is final; a 4xx (greylisting, mailbox busy) is retried for that recipient alone.
+        temporary = {r: f"{c} {_text(m)}" for r, (c, m) in refused.items() if c < 500}
+        for_good = {r: f"{c} {_text(m)}" for r, (c, m) in refused.items() if c >= 500}
         detail = f"sent to {len(to) - len(refused)} recipient(s) via {host}:{port}"
         if refused:
             detail += "; refused: " + ", ".join(sorted(refused))
-        return DeliveryResult(self.redactor.redact(detail), reached)
+        try:
+            result = settle(notification, f"SMTP server {host}:{port} refused{' every recipient' if every else ''}",
+                            [r for r in to if r not in refused], temporary, for_good, detail)
+        except DeliveryError as exc:
+            raise DeliveryError(self.redactor.redact(str(exc)), permanent=exc.permanent,
+                                delivered_to=exc.delivered_to) from None
+        return DeliveryResult(self.redactor.redact(result.detail), result.delivered_to,
+                              self.redactor.redact(result.error) if result.error else None)
 
     def close(self) -> None:
         return None
+
+
+def subject_line(text: str) -> str:
+    """A Subject header is one line (EmailMessage refuses line breaks): whitespace collapsed, length capped.
+    The full message is in the body."""
+    line = " ".join(text.split())
+    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 3] + "..."
 
 
 def _text(value: bytes | str) -> str:

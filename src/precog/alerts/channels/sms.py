@@ -13,7 +13,13 @@ from collections.abc import Mapping
 import httpx
 
 from precog.alerts.channels import render
-from precog.alerts.channels.base import ChannelConfigError, DeliveryResult, Notification
+from precog.alerts.channels.base import (
+    ChannelConfigError,
+    DeliveryError,
+    DeliveryResult,
+    Notification,
+    settle,
+)
 from precog.alerts.channels.http import new_client, post
 from precog.alerts.redact import Redactor, split_urls
 
@@ -60,16 +66,23 @@ class TwilioSmsChannel:
         sid = self.env["TWILIO_ACCOUNT_SID"]
         url = f"{self.base_url}/2010-04-01/Accounts/{sid}/Messages.json"
         body = render.sms_text(notification.alert, notification.kind)
-        reached = list(notification.delivered_to)
+        # Every number is tried: one refused or unreachable phone must not keep the page from the others.
+        reached: list[str] = []
+        temporary: dict[str, str] = {}
+        permanent: dict[str, str] = {}
         for number in numbers:
-            if number in reached:
+            if notification.done_with(number):
                 continue
-            post(self._client, url, f"Twilio SMS to {_mask_number(number)}", self.redactor,
-                 delivered_to=tuple(reached),
-                 data={"To": number, "From": self.env["TWILIO_FROM_NUMBER"], "Body": body},
-                 auth=(sid, self.env["TWILIO_AUTH_TOKEN"]))
-            reached.append(number)
-        return DeliveryResult(f"sent {len(numbers)} SMS via Twilio", tuple(reached))
+            try:
+                post(self._client, url, "Twilio", self.redactor,
+                     data={"To": number, "From": self.env["TWILIO_FROM_NUMBER"], "Body": body},
+                     auth=(sid, self.env["TWILIO_AUTH_TOKEN"]))
+            except DeliveryError as exc:
+                (permanent if exc.permanent else temporary)[number] = str(exc).removeprefix("Twilio: ")
+            else:
+                reached.append(number)
+        return settle(notification, "Twilio SMS", reached, temporary, permanent,
+                      f"sent {len(reached)} SMS via Twilio", show=_mask_number)
 
     def close(self) -> None:
         if self._client is not None:

@@ -329,7 +329,7 @@ class AsyncKalshiClient:
             self.alerts.raise_alert(
                 "venue_auth_rejected", "critical", "kalshi_client", str(error),
                 {"status": error.status, "code": error.code, "method": error.method, "path": error.path},
-                dedup_key=f"kalshi:401:{error.code}", category="venue")
+                dedup_key=f"kalshi:401:{error.code}", category="system")
         except Exception:  # an alert sink failure must not hide the error itself
             log.exception("could not raise venue_auth_rejected alert")
 
@@ -665,7 +665,7 @@ class AsyncKalshiClient:
                 f"order {req.client_order_id} on {req.ticker}: outcome unknown",
                 {"client_order_id": req.client_order_id, "ticker": req.ticker, "reason": detail},
                 dedup_key=f"order_outcome_unknown:{req.client_order_id}",
-                category="execution",
+                category="trading",
             )
         raise OrderOutcomeUnknown(req.client_order_id, detail)
 

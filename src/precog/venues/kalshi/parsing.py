@@ -664,7 +664,7 @@ class KalshiParser:
                 str(exc),
                 {"kind": exc.kind, "field": exc.field, "problem": exc.problem},
                 dedup_key=f"kalshi:{exc.kind}:{exc.field}",
-                category="venue",
+                category="data",
             )
         except Exception:  # an alert sink failure must not hide the schema error itself
             import logging

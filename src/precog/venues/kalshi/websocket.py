@@ -281,7 +281,7 @@ class KalshiWebSocket:
                 f"Kalshi WebSocket failed {self._failures} times in a row: {reason}",
                 {"url": self.ws_url, "failures": self._failures},
                 dedup_key=f"websocket_down:{self.ws_url}",
-                category="venue",
+                category="system",
             )
 
     def _set_state(self, state: ConnectionState, reason: str = "") -> None:
