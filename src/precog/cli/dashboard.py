@@ -69,7 +69,10 @@ def dashboard(
         say("warning: listening on every interface: anyone who can reach this port can read the dashboard")
     say("press Ctrl+C to stop")
     config = uvicorn.Config(app, access_log=False, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl+C it already handled: a clean stop, exit 0
+        say("stopped")
 
 
 def say(text: str) -> None:

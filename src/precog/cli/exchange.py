@@ -210,6 +210,8 @@ def serve(
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl+C it already handled: a clean stop, exit 0
+        pass
     except OSError as exc:
         raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     finally:

@@ -58,11 +58,28 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """ClickException of click and of the copy of click that newer Typer versions vendor (typer._click)."""
+    import click
+
+    types: list[type[BaseException]] = [click.exceptions.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # Typer before 0.22 uses click itself
+        pass
+    else:
+        types.append(TyperClickException)
+    return tuple(types)
+
+
 def run() -> None:
     """Console-script entry point: readable one-line errors, tracebacks only with --debug."""
     debug = "--debug" in sys.argv or os.environ.get("PRECOG_DEBUG", "") in ("1", "true", "yes")
     try:
-        app(standalone_mode=False)
+        # Without standalone mode Typer returns (not raises) a command's `typer.Exit(code)`.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -72,11 +89,12 @@ def run() -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary
+        click_exceptions = _click_exception_types()
+        if isinstance(exc, click_exceptions):
+            exc.show()  # type: ignore[attr-defined]  # usage errors: usage line, the message, exit code 2
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         if debug:

@@ -105,16 +105,21 @@ def _is_open(path: str) -> bool:
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, source: str,
-           sources: dict[str, str]) -> None:
-    """Deep-merge `over` into `base`, refusing keys the defaults do not know (typos) outside open mappings."""
+           sources: dict[str, str], *, open_entry: bool = False) -> None:
+    """Deep-merge `over` into `base`, refusing keys the defaults do not know (typos) outside open mappings.
+
+    Open mappings merge key by key too (changing one league or sport keeps the others and the entry's other
+    keys); only there, and inside their entries (user-shaped blocks), are new keys allowed.
+    """
+    is_open = open_entry or _is_open(path)
     for key, value in over.items():
         key = str(key)
         sub = f"{path}.{key}"
-        if key not in base and not _is_open(path):
+        if key not in base and not is_open:
             known = ", ".join(sorted(map(str, base))) or "none"
             raise ConfigError(f"{source}: unknown key {sub.split('.', 1)[1]!r} (known keys here: {known})")
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and not _is_open(sub):
-            _merge(base[key], value, sub, source, sources)
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, sub, source, sources, open_entry=is_open)
         else:
             base[key] = copy.deepcopy(value)
             sources[sub] = source

@@ -9,15 +9,29 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-Prob = Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("1"))]
-Dollars = Annotated[Decimal, Field(ge=Decimal("0"))]
+
+def _exact_number(value: object) -> object:
+    """A whole number is fine where a Decimal is expected; text, booleans and binary floats are not."""
+    if isinstance(value, bool | str | float):
+        kind = "text" if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"must be a number, not {kind}")
+    if isinstance(value, int):
+        return Decimal(value)
+    return value
+
+
+# Strict: a value of the wrong type ("300", true for a number, "false" for a bool) is refused, never coerced,
+# because the loader keeps the YAML value itself, not pydantic's converted copy.
+Dec = Annotated[Decimal, BeforeValidator(_exact_number)]
+Prob = Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("1"))]
+Dollars = Annotated[Dec, Field(ge=Decimal("0"))]
 PosInt = Annotated[int, Field(ge=1)]
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=False)
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 # ---------------------------------------------------------------- system.yaml
@@ -30,7 +44,7 @@ class Logging(_Open):
 
 
 class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ChannelRate(_Closed):
@@ -52,8 +66,8 @@ class RateLimits(_Closed):
 
 class NotifRetry(_Open):
     max_attempts: Annotated[int, Field(ge=1, le=50)]
-    initial_seconds: Annotated[Decimal, Field(gt=0, le=3600)]
-    max_seconds: Annotated[Decimal, Field(gt=0, le=86400)]
+    initial_seconds: Annotated[Dec, Field(gt=0, le=3600)]
+    max_seconds: Annotated[Dec, Field(gt=0, le=86400)]
 
 
 class ChannelToggle(_Open):
@@ -98,7 +112,7 @@ class Notifications(_Open):
     inhibit_rules: list[InhibitRule]
     timeout_seconds: Annotated[int, Field(ge=1, le=300)]
     group_commit_ms: Annotated[int, Field(ge=0, le=10000)]
-    worker_poll_seconds: Annotated[Decimal, Field(gt=0, le=3600)]
+    worker_poll_seconds: Annotated[Dec, Field(gt=0, le=3600)]
 
 
 Channel = Literal["console", "file", "email", "sms", "slack", "webhook", "apprise", "database"]
@@ -124,26 +138,26 @@ class Account(_Open):
     initial_capital: Dollars
     max_total_exposure_dollars: Dollars
     # Absolute cap: the daily loss limit may never exceed $2,000 (spec 4.1 non-customizable safety cap).
-    daily_loss_limit_dollars: Annotated[Decimal, Field(gt=0, le=Decimal("2000"))]
-    weekly_loss_limit_dollars: Annotated[Decimal, Field(gt=0, le=Decimal("10000"))]
+    daily_loss_limit_dollars: Annotated[Dec, Field(gt=0, le=Decimal("2000"))]
+    weekly_loss_limit_dollars: Annotated[Dec, Field(gt=0, le=Decimal("10000"))]
     min_balance_to_trade_dollars: Dollars
     max_trades_per_hour: PosInt
     max_trades_per_day: PosInt
 
 
 class Kelly(_Open):
-    default_fraction: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    default_fraction: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
     min_edge_threshold: Prob
-    max_position_pct: Annotated[Decimal, Field(gt=0, le=Decimal("0.25"))]
+    max_position_pct: Annotated[Dec, Field(gt=0, le=Decimal("0.25"))]
     min_position_dollars: Dollars
     # Absolute cap $5,000 per position (spec 4.1); allowed range $10-$5,000.
-    max_position_dollars: Annotated[Decimal, Field(ge=Decimal("10"), le=Decimal("5000"))]
+    max_position_dollars: Annotated[Dec, Field(ge=Decimal("10"), le=Decimal("5000"))]
 
 
 class PositionSizing(_Open):
     method: Literal["kelly", "fixed", "fixed_fraction"]
     kelly: Kelly
-    sport_fractions: dict[str, Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]]
+    sport_fractions: dict[str, Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]]
 
 
 class Edges(_Open):
@@ -155,7 +169,7 @@ class Edges(_Open):
 class TradingBreakers(_Open):
     # Non-customizable safety constants (spec 4.1).
     consecutive_losses: Literal[5]
-    rapid_loss_dollars: Annotated[Decimal, Field(ge=Decimal("200"), le=Decimal("200"))]
+    rapid_loss_dollars: Annotated[Dec, Field(ge=Decimal("200"), le=Decimal("200"))]
     rapid_loss_minutes: PosInt
     # seconds until automatic reset (>= 1), or "manual"
     reset: dict[str, Annotated[int, Field(ge=1)] | Literal["manual"]]
@@ -191,22 +205,22 @@ class Monitoring(_Open):
 
 class TrailingStop(_Open):
     enabled: bool
-    activation_threshold: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.20"))]
-    initial_distance: Annotated[Decimal, Field(ge=Decimal("0.02"), le=Decimal("0.10"))]
-    tightening_rate: Annotated[Decimal, Field(ge=Decimal("0.005"), le=Decimal("0.02"))]
-    floor_distance: Annotated[Decimal, Field(ge=Decimal("0.01"), le=Decimal("0.05"))]
+    activation_threshold: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.20"))]
+    initial_distance: Annotated[Dec, Field(ge=Decimal("0.02"), le=Decimal("0.10"))]
+    tightening_rate: Annotated[Dec, Field(ge=Decimal("0.005"), le=Decimal("0.02"))]
+    floor_distance: Annotated[Dec, Field(ge=Decimal("0.01"), le=Decimal("0.05"))]
 
 
 class StopLoss(_Open):
-    high_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
-    medium_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
-    low_confidence: Annotated[Decimal, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+    high_confidence: Annotated[Dec, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+    medium_confidence: Annotated[Dec, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
+    low_confidence: Annotated[Dec, Field(ge=Decimal("-0.40"), le=Decimal("-0.05"))]
 
 
 class ProfitTarget(_Open):
-    high_confidence: Annotated[Decimal, Field(ge=Decimal("0.10"), le=Decimal("0.50"))]
-    medium_confidence: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
-    low_confidence: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    high_confidence: Annotated[Dec, Field(ge=Decimal("0.10"), le=Decimal("0.50"))]
+    medium_confidence: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    low_confidence: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
 
 
 class ExitRules(_Open):
@@ -235,8 +249,8 @@ class Portfolio(_Open):
 
 
 class SizingAdjustments(_Open):
-    high_volatility_ratio: Annotated[Decimal, Field(gt=Decimal("1"), le=Decimal("10"))]
-    high_volatility_reduction: Annotated[Decimal, Field(ge=Decimal("0"), lt=Decimal("1"))]
+    high_volatility_ratio: Annotated[Dec, Field(gt=Decimal("1"), le=Decimal("10"))]
+    high_volatility_reduction: Annotated[Dec, Field(ge=Decimal("0"), lt=Decimal("1"))]
     volatility_recent_minutes: Annotated[int, Field(ge=1, le=1440)]
     volatility_baseline_minutes: Annotated[int, Field(ge=2, le=10080)]
     volatility_min_recent_moves: Annotated[int, Field(ge=1, le=10000)]
@@ -263,8 +277,8 @@ class PositionManagementConfig(_Open):
 
 # ---------------------------------------------------------------- the rest
 class EdgeDetection(_Open):
-    shrinkage_factor: Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("0.5"))]
-    expected_slippage_pct: Annotated[Decimal, Field(ge=Decimal("0"), le=Decimal("0.10"))]
+    shrinkage_factor: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.5"))]
+    expected_slippage_pct: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.10"))]
 
 
 class ProbabilityModelsConfig(_Open):
@@ -274,7 +288,7 @@ class ProbabilityModelsConfig(_Open):
 class League(_Open):
     enabled: bool
     series_ticker: str
-    kelly_fraction: Annotated[Decimal, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
+    kelly_fraction: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
     min_edge: Prob
     max_spread: Prob
 
@@ -288,18 +302,18 @@ class StrategyBlock(_Open):
     enabled: bool
     min_edge: Prob
     # replaces the global per-position cap for this strategy's entries: the same absolute bounds apply
-    max_position_dollars: Annotated[Decimal, Field(ge=Decimal("10"), le=Decimal("5000"))] | None = None
+    max_position_dollars: Annotated[Dec, Field(ge=Decimal("10"), le=Decimal("5000"))] | None = None
 
 
 class MethodActivation(_Open):
     min_paper_trades: Annotated[int, Field(ge=0)]
-    min_paper_roi: Decimal
+    min_paper_roi: Dec
 
 
 class MethodAutoDeprecation(_Open):
     window_days: Annotated[int, Field(ge=1, le=3650)]
     min_win_rate: Prob
-    min_roi: Annotated[Decimal, Field(ge=Decimal("-1"), le=Decimal("1"))]
+    min_roi: Annotated[Dec, Field(ge=Decimal("-1"), le=Decimal("1"))]
     min_trades: Annotated[int, Field(ge=1)]
 
 

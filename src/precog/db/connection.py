@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.rows import dict_row
@@ -27,13 +28,35 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the message is one readable line without credentials."""
 
 
-_PASSWORD_RE = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
+# user:password@ up to the last '@' (an unencoded '@' in a password must not leave its tail visible)
+_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)(.*)(@)")
+# password=... in a URL query or a keyword string, also single-quoted with spaces: password='a b'
+_KEYWORD_PASSWORD_RE = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]+)")
 
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ***."""
     url = _PASSWORD_RE.sub(r"\1***\3", url)
-    return re.sub(r"(password=)[^&\s]+", r"\1***", url)
+    return _KEYWORD_PASSWORD_RE.sub(r"\1***", url)
+
+
+def _passwords(url: str) -> list[str]:
+    found = [m.group(2) for m in _PASSWORD_RE.finditer(url)]
+    found += [m.group(2).strip("'") for m in _KEYWORD_PASSWORD_RE.finditer(url)]
+    found += [unquote(p) for p in found]
+    return sorted({p for p in found if p}, key=len, reverse=True)
+
+
+def _connect_failure(url: str, exc: Exception) -> str:
+    """psycopg's reason, without the URL or password it may quote (libpq quotes malformed parts verbatim)."""
+    secrets = _passwords(url)
+    if any("@" in p for p in secrets):
+        return "the password contains an unencoded '@' (write it as %40)"
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = reason.replace(url, redact_url(url))
+    for secret in secrets:
+        reason = reason.replace(secret, "***")
+    return reason
 
 
 def database_url() -> str:
@@ -57,9 +80,9 @@ def connect(url: str | None = None, *, autocommit: bool = False, dict_rows: bool
             target, autocommit=autocommit, connect_timeout=connect_timeout,
             row_factory=dict_row if dict_rows else psycopg.rows.tuple_row,  # type: ignore[arg-type]
         )
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnavailable(f"cannot connect to the database at {redact_url(target)}: {reason}") from exc
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, or a malformed URL
+        raise DatabaseUnavailable(
+            f"cannot connect to the database at {redact_url(target)}: {_connect_failure(target, exc)}") from None
     return conn
 
 

@@ -65,6 +65,10 @@ def _reconnector(conn: psycopg.Connection[Any]) -> Callable[[], psycopg.Connecti
     return lambda: psycopg.connect(autocommit=True, **params)
 
 
+# how often a database-backed breaker board re-reads the breakers other processes trip and reset
+BOARD_REFRESH_SECONDS = 2.0
+
+
 @dataclass
 class TrackedMarket:
     ticker: str
@@ -150,6 +154,7 @@ class Engine:
         # exchange or paper account): reconciliation then checks cash to the cent as well
         self.reconcile_cash = reconcile_cash and initial_cash is not None
         self.board: Any = breakers if breakers is not None else getattr(planner, "board", None)
+        self._board_read_at: float | None = None  # when the board last re-read the database's breakers
         self._last_reconcile: datetime | None = None
         self._planned: dict[str, Any] = {}  # client_order_id -> PlannedEntry whose approval is reserved
         self._last_scan: datetime | None = None
@@ -514,6 +519,12 @@ class Engine:
         from precog.trading.breakers import CLOSE_ALL
 
         at = now.timestamp()
+        if getattr(self.board, "store", None) is not None and (
+                self._board_read_at is None or at - self._board_read_at >= BOARD_REFRESH_SECONDS):
+            # trips and resets by other processes (`precog halt`/`resume`, the dashboard, ingestion) reach a
+            # running engine within seconds, not at its next restart
+            self._board_read_at = at
+            self.board.refresh(at)
         open_pos = self.portfolio.open_positions()
         self.board.record_pnl(sum((p.unrealized_pnl or ZERO for p in open_pos), ZERO), at=at)
         self.board.record_open_positions(len(open_pos), at=at)

@@ -111,11 +111,14 @@ class WinProbabilityAdapter:
     """A `precog.forecast.interface.WinProbabilityModel` as a per-market P(YES) model.
 
     In-game (a live/halftime/final state) it asks `predict_state`; before the game `predict_pregame` with the
-    teams of the game state, or of the market when no state is known. P(YES) = P(the market's team wins).
+    teams of the game state, or of the market when no state is known. P(YES) = P(the market's team wins),
+    before any shrinkage (the engine shrinks once). Markets of another sport than the model's get None.
     Forecasts are cached per game state (its content), since every market of a game asks the same question."""
 
-    def __init__(self, model: Any, *, model_id: int | None, name: str, version: str, status: str) -> None:
+    def __init__(self, model: Any, *, model_id: int | None, name: str, version: str, status: str,
+                 sport: str | None = None) -> None:
         self.model = model
+        self.sport = sport or None  # none (or empty): a multi-sport model
         self.model_id = model_id
         self.name = name
         self.version = version
@@ -152,21 +155,32 @@ class WinProbabilityAdapter:
     def forecast(self, market: MarketView, game: GameView | None) -> Forecast | None:
         if market.yes_team not in ("home", "away"):
             return None
+        # team codes repeat across leagues (NFL and NBA DEN/CHI/PHI, NCAAF MIA): a model only prices its sport
+        if self.sport is not None and market.sport != self.sport:
+            return None
         f = self._home_forecast(market, game)
         if f is None:
             return None
+        # the decision engine applies the spec 5.1 shrinkage toward 0.5 itself (per strategy; none for settlement
+        # arbitrage), so a model that already shrank (the ensemble) hands over its raw P(home) - shrinking twice
+        # would understate every edge and cap p at 0.95
+        details = getattr(f, "details", None) or {}
+        raw = details.get("raw_probability")
+        p_home = raw if isinstance(raw, Decimal) and ZERO <= raw <= ONE else f.probability
+        p_yes = p_home if market.yes_team == "home" else ONE - p_home
         sample = getattr(f, "sample_size", None)
-        return Forecast(f.for_side(market.yes_team), Decimal(f.confidence_score), sample or None, None,
-                        getattr(f, "confidence", None))
+        return Forecast(p_yes, Decimal(f.confidence_score), sample or None, None, getattr(f, "confidence", None))
 
 
 def load_trading_model(conn: Any, *, model_id: int, name: str, version: str, status: str) -> ProbabilityModel:
     """The predictor of a `probability_models` row, from the forecasting package's registry."""
     from precog.forecast.errors import ForecastError as ModelFailure
     from precog.forecast.interface import load_model
+    from precog.forecast.registry import get_model
 
     try:
         model = load_model(conn, f"{name}@{version}")
+        sport = get_model(conn, f"{name}@{version}").sport  # None: a multi-sport model
     except (ModelFailure, ValueError) as exc:  # ValueError: a stored config the registry cannot read
         raise ForecastError(f"model {name}@{version}: {exc}") from exc
-    return WinProbabilityAdapter(model, model_id=model_id, name=name, version=version, status=status)
+    return WinProbabilityAdapter(model, model_id=model_id, name=name, version=version, status=status, sport=sport)

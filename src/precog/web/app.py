@@ -294,7 +294,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     write = [Depends(require_token)]
 
     def audit(request: Request, what: str, by: str) -> None:
-        log.info("dashboard: %s by %s (%s)", what, by, request.client.host if request.client else "?")
+        # `by` one line, as stored (_who): a name with line breaks cannot forge log lines
+        log.info("dashboard: %s by %s (%s)", what, " ".join(by.split()), request.client.host if request.client else "?")
         feed.nudge()
 
     # ------------------------------------------------------------ pages
@@ -379,8 +380,9 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     @app.get("/api/methods")
     def methods() -> Any:
         with connect() as conn:
-            return {"methods": queries.methods(conn), "strategies": queries.strategies(conn),
-                    "models": queries.models(conn)}
+            return {"methods": queries.methods(conn, mode=settings.mode),
+                    "strategies": queries.strategies(conn, mode=settings.mode),
+                    "models": queries.models(conn, mode=settings.mode)}
 
     @app.get("/api/alerts")
     def alerts(state: str = "open", severity: str | None = None, limit: int = 300) -> Any:

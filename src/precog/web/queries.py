@@ -331,34 +331,45 @@ def trades(conn: psycopg.Connection[Any], *, mode: str | None, limit: int = 200)
 
 
 def realized_curve(conn: psycopg.Connection[Any], *, mode: str | None, limit: int = 5000) -> list[dict[str, Any]]:
-    """Cumulative realized P&L after each exit or settlement, oldest first, one point per instant."""
+    """Cumulative realized P&L after each exit or settlement, oldest first, one point per instant: the latest
+    `limit` results, each point still counting every result before it."""
     where, params = _mode_clause("p", mode)
     s_where, s_params = _mode_clause("s", mode)
-    rows = _rows(conn, "SELECT at, pnl FROM ("  # noqa: S608
-                       f" SELECT {EXIT_TIME} AS at, e.realized_pnl AS pnl FROM position_exits e"
-                       " JOIN positions p ON p.position_id = e.position_id AND p.row_current_ind"
-                       " LEFT JOIN trades t ON t.trade_id = e.exit_trade_id"
-                       f" WHERE e.realized_pnl IS NOT NULL{where}"
-                       " UNION ALL SELECT s.settlement_timestamp, s.realized_pnl FROM settlements s"
-                       f" WHERE s.realized_pnl IS NOT NULL{s_where}) x ORDER BY at LIMIT %s",
-                 [*params, *s_params, limit])
-    total = ZERO
+    results = ("SELECT at, pnl FROM ("  # noqa: S608
+               f" SELECT {EXIT_TIME} AS at, e.realized_pnl AS pnl FROM position_exits e"
+               " JOIN positions p ON p.position_id = e.position_id AND p.row_current_ind"
+               " LEFT JOIN trades t ON t.trade_id = e.exit_trade_id"
+               f" WHERE e.realized_pnl IS NOT NULL{where}"
+               " UNION ALL SELECT s.settlement_timestamp, s.realized_pnl FROM settlements s"
+               f" WHERE s.realized_pnl IS NOT NULL{s_where}) x")
+    rows = _rows(conn, "SELECT at, pnl, sum(pnl) OVER (ORDER BY at) AS cumulative"  # noqa: S608
+                       f" FROM ({results}) r ORDER BY at DESC LIMIT %s", [*params, *s_params, limit])
     out: list[dict[str, Any]] = []
-    for r in rows:
-        total += r["pnl"]
-        if out and out[-1]["at"] == r["at"]:  # one point per instant (several exits fill together)
-            out[-1]["cumulative"] = total
+    for r in reversed(rows):
+        if out and out[-1]["at"] == r["at"]:  # one point per instant: the window already counts all its results
+            out[-1]["cumulative"] = r["cumulative"]
         else:
-            out.append({"at": r["at"], "cumulative": total})
+            out.append({"at": r["at"], "cumulative": r["cumulative"]})
     return out
 
 
 def equity_curve(conn: psycopg.Connection[Any], *, mode: str | None, limit: int = 5000) -> list[dict[str, Any]]:
-    """Account equity (cash + portfolio value, summed over accounts) at every account_balance version."""
+    """Account equity (cash + portfolio value, summed over accounts) at each of the latest `limit`
+    account_balance versions (every account counted with its version as of that point)."""
     where, params = _mode_clause("b", mode)
-    rows = _rows(conn, "SELECT b.platform_id, b.mode, b.balance, b.portfolio_value, b.created_at FROM account_balance b"  # noqa: S608
-                       f" WHERE TRUE{where} ORDER BY b.created_at, b.id LIMIT %s", [*params, limit])
+    rows = _rows(conn, "SELECT b.id, b.platform_id, b.mode, b.balance, b.portfolio_value, b.created_at"  # noqa: S608
+                       f" FROM account_balance b WHERE TRUE{where} ORDER BY b.created_at DESC, b.id DESC LIMIT %s",
+                 [*params, limit])
+    rows.reverse()
     latest: dict[tuple[str, str], Decimal] = {}
+    if rows:  # the accounts' versions in force when the shown stretch begins
+        first = rows[0]
+        for r in _rows(conn, "SELECT DISTINCT ON (b.platform_id, b.mode) b.platform_id, b.mode, b.balance,"  # noqa: S608
+                             " b.portfolio_value FROM account_balance b"
+                             f" WHERE (b.created_at, b.id) < (%s, %s){where}"
+                             " ORDER BY b.platform_id, b.mode, b.created_at DESC, b.id DESC",
+                       [first["created_at"], first["id"], *params]):
+            latest[(r["platform_id"], r["mode"])] = r["balance"] + (r["portfolio_value"] or ZERO)
     out: list[dict[str, Any]] = []
     for r in rows:
         latest[(r["platform_id"], r["mode"])] = r["balance"] + (r["portfolio_value"] or ZERO)
@@ -382,36 +393,46 @@ def pnl_breakdown(conn: psycopg.Connection[Any], *, mode: str | None) -> dict[st
 
 # ---------------------------------------------------------------- methods, strategies, models
 
-def methods(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT me.method_id, me.method_name, me.method_version, me.status, me.capital_share,"
+def methods(conn: psycopg.Connection[Any], *, mode: str | None = None) -> list[dict[str, Any]]:
+    """Methods with their versions and, like every money figure of the dashboard, the positions and realized P&L
+    of the dashboard's mode only (method_performance would add up every mode, backtests included)."""
+    where, params = _mode_clause("p", mode)
+    return _rows(conn, "SELECT me.method_id, me.method_name, me.method_version, me.status, me.capital_share,"  # noqa: S608
                        " me.activated_at, me.deactivated_at, me.paper_trades_count, me.live_trades_count, me.paper_roi,"
                        " me.live_roi, me.win_rate, me.total_trades, me.config_hash, me.description,"
                        " s.strategy_name, s.strategy_version, mo.model_name, mo.model_version,"
-                       " mp.closed_positions, mp.realized_pnl, mp.winning_positions,"
-                       " (SELECT count(*) FROM positions p WHERE p.method_id = me.method_id AND p.row_current_ind"
-                       "  AND p.status = 'open') AS open_positions"
+                       " count(p.position_id) FILTER (WHERE p.status IN ('closed', 'settled')) AS closed_positions,"
+                       " coalesce(sum(p.realized_pnl) FILTER (WHERE p.status IN ('closed', 'settled')), 0)"
+                       " AS realized_pnl,"
+                       " count(p.position_id) FILTER (WHERE p.status IN ('closed', 'settled') AND p.realized_pnl > 0)"
+                       " AS winning_positions,"
+                       " count(p.position_id) FILTER (WHERE p.status = 'open') AS open_positions"
                        " FROM methods me JOIN strategies s ON s.strategy_id = me.strategy_id"
                        " JOIN probability_models mo ON mo.model_id = me.model_id"
-                       " LEFT JOIN method_performance mp ON mp.method_id = me.method_id"
-                       " ORDER BY me.method_name, me.method_version")
+                       f" LEFT JOIN positions p ON p.method_id = me.method_id AND p.row_current_ind{where}"
+                       " GROUP BY me.method_id, s.strategy_id, mo.model_id"
+                       " ORDER BY me.method_name, me.method_version", params)
 
 
-def strategies(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT s.strategy_id, s.strategy_name, s.strategy_version, s.strategy_type, s.sport, s.status,"
+def strategies(conn: psycopg.Connection[Any], *, mode: str | None = None) -> list[dict[str, Any]]:
+    where, params = _mode_clause("p", mode)
+    return _rows(conn, "SELECT s.strategy_id, s.strategy_name, s.strategy_version, s.strategy_type, s.sport, s.status,"  # noqa: S608
                        " s.paper_roi, s.live_roi, s.paper_trades_count, s.live_trades_count, s.activated_at,"
                        " s.description, coalesce(sum(p.realized_pnl), 0) AS realized_pnl,"
                        " count(p.position_id) FILTER (WHERE p.status <> 'open') AS closed_positions"
                        " FROM strategies s LEFT JOIN positions p ON p.strategy_id = s.strategy_id AND p.row_current_ind"
-                       " GROUP BY s.strategy_id ORDER BY s.strategy_name, s.strategy_version")
+                       f"{where} GROUP BY s.strategy_id ORDER BY s.strategy_name, s.strategy_version", params)
 
 
-def models(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT mo.model_id, mo.model_name, mo.model_version, mo.model_type, mo.sport, mo.status,"
+def models(conn: psycopg.Connection[Any], *, mode: str | None = None) -> list[dict[str, Any]]:
+    where, params = _mode_clause("p", mode)
+    return _rows(conn, "SELECT mo.model_id, mo.model_name, mo.model_version, mo.model_type, mo.sport, mo.status,"  # noqa: S608
                        " mo.validation_brier, mo.validation_accuracy, mo.validation_sample_size, mo.activated_at,"
                        " mo.description, coalesce(sum(p.realized_pnl), 0) AS realized_pnl,"
                        " count(p.position_id) FILTER (WHERE p.status <> 'open') AS closed_positions"
                        " FROM probability_models mo LEFT JOIN positions p ON p.model_id = mo.model_id"
-                       " AND p.row_current_ind GROUP BY mo.model_id ORDER BY mo.model_name, mo.model_version")
+                       f" AND p.row_current_ind{where} GROUP BY mo.model_id ORDER BY mo.model_name, mo.model_version",
+                 params)
 
 
 # ---------------------------------------------------------------- alerts
