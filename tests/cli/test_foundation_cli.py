@@ -58,6 +58,17 @@ def test_config_errors_are_one_line(precog_cli, tmp_path):
     assert precog_cli("config", "validate").returncode == 0
 
 
+def test_config_set_takes_a_fraction_for_a_decimal_key_with_a_whole_default(precog_cli):
+    # worker_poll_seconds is a decimal number of seconds whose shipped default is written as 1
+    ok = precog_cli("config", "set", "system.notifications.worker_poll_seconds", "0.5", "--reason", "faster")
+    assert ok.returncode == 0, ok.stderr
+    got = json.loads(precog_cli("config", "get", "system.notifications.worker_poll_seconds", "--json").stdout)
+    assert got["value"] == "0.5"
+    # a count stays a whole number: the schema refuses a fraction, naming the key
+    bad = precog_cli("config", "set", "position_management.portfolio.max_open_positions", "2.5", "--reason", "x")
+    assert bad.returncode == 1 and "max_open_positions" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_config_show_json_keeps_decimals_exact(precog_cli):
     data = json.loads(precog_cli("config", "show", "trading.account", "--json").stdout)
     assert data["daily_loss_limit_dollars"] == "500.00"

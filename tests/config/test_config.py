@@ -92,7 +92,7 @@ def test_env_alias_and_bad_env_value():
 
 
 def test_override_of_wrong_type_or_range_is_refused(db_url, conn):
-    with pytest.raises(ConfigError, match="not a valid integer"):
+    with pytest.raises(ConfigError, match="max_trades_per_day.*valid integer"):
         set_override(conn, "trading.account.max_trades_per_day", "1.5", reason="x", applied_by="t", db_url=db_url)
     with pytest.raises(ConfigError, match="<= 2000"):
         set_override(conn, "trading.account.daily_loss_limit_dollars", "5000", reason="x", applied_by="t", db_url=db_url)

@@ -141,7 +141,16 @@ def coerce(key: str, text: str, current: Any) -> Any:
         try:
             return int(text.strip())
         except ValueError:
+            pass
+        # a decimal key whose default happens to be whole (worker_poll_seconds: 1): the schema, which the
+        # changed configuration is validated against, decides whether a fraction is allowed here
+        try:
+            fraction = Decimal(text.strip())
+        except InvalidOperation:
             raise fail("integer") from None
+        if not fraction.is_finite():
+            raise fail("integer")
+        return fraction
     if isinstance(current, Decimal):
         try:
             value = Decimal(text.strip())
