@@ -161,3 +161,17 @@ def make_rig(db_url: str) -> Iterator[Callable[..., Rig]]:
     yield _make
     for c in conns:
         c.close()
+
+
+def planner_engine(db_url: str, exchange: Exchange, clock: Callable[[], datetime], *,
+                   probabilities: Any = None) -> Engine:
+    """The engine as `precog run --venue kalshi` builds it (no methods of its own: entries come from the decision
+    layer's planner over the database snapshot), trading account "us" of `exchange` in paper mode. The planner's
+    forecasts price the positions unless `probabilities` is given."""
+    from precog.engine.decision_planner import DecisionPlanner, PlannerForecasts
+
+    conn = psycopg.connect(db_url, autocommit=True)
+    planner = DecisionPlanner(conn, rig_config(), lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
+    return Engine(conn, LocalVenue(exchange, "us"), config=rig_config(), mode="paper", kind="test", methods=[],
+                  probabilities=probabilities if probabilities is not None else PlannerForecasts(planner),
+                  markets=[], clock=clock, initial_cash=Decimal("10000"), planner=planner)

@@ -5,14 +5,11 @@ a close-all breaker closes every position — and takes a resume back the same w
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import psycopg
 
-from engine.conftest import FixedProbabilities, rig_config
-from precog.engine.core import BOARD_REFRESH_SECONDS, Engine
-from precog.engine.decision_planner import DecisionPlanner
-from precog.engine.local_venue import LocalVenue
+from engine.conftest import FixedProbabilities, planner_engine, rig_config
+from precog.engine.core import BOARD_REFRESH_SECONDS
 from precog.trading.scan import board_for
 from precog.trading.settings import TradingSettings
 
@@ -23,13 +20,10 @@ async def test_a_halt_and_a_resume_by_another_process_reach_the_running_engine(d
     world = seed_world(db_url, probability="0.75")
     create_testing_method(world.conn)
     ex, _ = world_exchange()
-    conn = psycopg.connect(db_url, autocommit=True)
     cfg = rig_config()
     now = [datetime.now(UTC)]
-    planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
-    engine = Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="test", methods=[],
-                    probabilities=FixedProbabilities(), markets=[], clock=lambda: now[0],
-                    initial_cash=Decimal("10000"), planner=planner)
+    engine = planner_engine(db_url, ex, lambda: now[0], probabilities=FixedProbabilities())
+    conn = engine.conn
     await engine.start()
     await engine.step()
     assert engine.trading_state == "ACTIVE"

@@ -16,28 +16,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import psycopg
-
 
 async def test_decision_layer_position_uses_its_methods_stop_loss(db_url: str) -> None:
-    from engine.conftest import rig_config as cfg_of
-    from precog.engine.core import Engine
-    from precog.engine.decision_planner import DecisionPlanner, PlannerForecasts
-    from precog.engine.local_venue import LocalVenue
+    from engine.conftest import planner_engine
     from trading.trading_dbkit import KC, create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")  # the fixed model says P(KC) 0.75, confidence high
     method = create_testing_method(world.conn, template="conservative")
     assert method.position_mgmt["stop_loss"]["high_confidence"] == "-0.10"
     ex, mm = world_exchange()
-    conn = psycopg.connect(db_url, autocommit=True)
-    cfg = cfg_of()
-    planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
     now = [datetime.now(UTC)]
     # exactly how cli/run.py builds the Kalshi engine: methods=[], entries from the decision planner
-    engine = Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="test", methods=[],
-                    probabilities=PlannerForecasts(planner), markets=[], clock=lambda: now[0],
-                    initial_cash=Decimal("10000"), planner=planner)
+    engine = planner_engine(db_url, ex, lambda: now[0])
+    conn = engine.conn
     try:
         await engine.start()
         await engine.step()

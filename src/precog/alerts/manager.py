@@ -110,6 +110,14 @@ class _Repeat:
 _encode = json.JSONEncoder(default=lambda o: json.loads(json_dumps(o)), separators=(",", ":")).encode
 
 
+def _without_nul(value: Any, encoded: str | None) -> tuple[Any, str | None]:
+    """A JSON value and its encoding, every string cleaned of NUL (jsonb refuses it) when the encoding has one."""
+    if encoded is None or "\\u0000" not in encoded:
+        return value, encoded
+    value = db_json(json.loads(encoded))
+    return value, _encode(value)
+
+
 def _explain_bad_input(alert_type: Any, severity: Any, component: Any, message: Any, details: Any,
                        source_table: Any, category: Any) -> None:
     """Raise the AlertError naming the first bad field."""
@@ -206,12 +214,8 @@ class AlertManager:
         except (TypeError, ValueError) as exc:
             raise AlertError(f"details/tags must be JSON-serializable: {exc}") from None
         # Nor can jsonb: a NUL anywhere (e.g. a raw response body in details) would lose the whole alert.
-        if details_json is not None and "\\u0000" in details_json:
-            details = db_json(json.loads(details_json))
-            details_json = _encode(details)
-        if tags_json is not None and "\\u0000" in tags_json:
-            tags = db_json(json.loads(tags_json))
-            tags_json = _encode(tags)
+        details, details_json = _without_nul(details, details_json)
+        tags, tags_json = _without_nul(tags, tags_json)
         now = at or self.clock.now()
         fp = fingerprint(alert_type, component, dedup_key if dedup_key is not None else message)
         window = self.settings.window_minutes(alert_type)

@@ -49,8 +49,24 @@ CHECKS = (
     "total_exposure", "method_exposure",
 )
 
-# entries of the limit caches before they are dropped (units reloaded every decision interval add new ones)
-_CACHE_LIMIT = 4096
+class _UnitCache:
+    """A value per (strategy, method, *more), keyed by the objects' identity for speed. Each entry keeps its
+    objects, so a unit reloaded later can never land on a freed object's id and inherit another unit's limits;
+    the cache is dropped when reloads have filled it."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+
+    def get(self, strategy: Any, method: Any, *more: Any) -> Any:
+        hit = self._entries.get((id(strategy), id(method), *more))
+        return hit[2] if hit is not None and hit[0] is strategy and hit[1] is method else None
+
+    def put(self, strategy: Any, method: Any, more: tuple[Any, ...], value: Any) -> None:
+        if len(self._entries) >= self.LIMIT:
+            self._entries.clear()
+        self._entries[(id(strategy), id(method), *more)] = (strategy, method, value)
 
 
 class ApprovalError(RuntimeError):
@@ -214,9 +230,8 @@ class RiskManager:
         self.reserved_cash = ZERO
         self._reservations: dict[int, _Reservation] = {}
         self._next_expiry = float("inf")
-        # (strategy, method, value) by the objects' ids: see min_edge_for
-        self._min_edge_cache: dict[tuple[int, int, str, str | None], tuple[Any, Any, Decimal]] = {}
-        self._caps_cache: dict[tuple[int, int, str], tuple[Any, Any, tuple[Decimal, Decimal, Decimal, Decimal]]] = {}
+        self._min_edge_cache = _UnitCache()
+        self._caps_cache = _UnitCache()
         self._pct_for: Decimal | None = None
         self._pct_value = ZERO
         self._tz = ZoneInfo(settings.trading_hours_timezone) if settings.trading_hours_enabled else None
@@ -292,25 +307,17 @@ class RiskManager:
 
     # ------------------------------------------------------------ limits
     def min_edge_for(self, strategy: EntryStrategy, method: MethodRuntime | None, market: MarketView) -> Decimal:
-        # keyed by identity for speed; the entry keeps the objects so a reloaded unit can never reuse a freed
-        # object's id and inherit its limits
-        key = (id(strategy), id(method), market.sport, market.special_event)
-        hit = self._min_edge_cache.get(key)
-        if hit is not None and hit[0] is strategy and hit[1] is method:
-            return hit[2]
-        found = effective_min_edge(self.settings, market.sport, strategy.min_edge_for(market.sport),
-                                   method.min_edge if method is not None else None, market.special_event)
-        if len(self._min_edge_cache) >= _CACHE_LIMIT:  # units reloaded many times: drop the old ones' entries
-            self._min_edge_cache.clear()
-        self._min_edge_cache[key] = (strategy, method, found)
+        found: Decimal | None = self._min_edge_cache.get(strategy, method, market.sport, market.special_event)
+        if found is None:
+            found = effective_min_edge(self.settings, market.sport, strategy.min_edge_for(market.sport),
+                                       method.min_edge if method is not None else None, market.special_event)
+            self._min_edge_cache.put(strategy, method, (market.sport, market.special_event), found)
         return found
 
     def caps(self, strategy: EntryStrategy, method: MethodRuntime | None, sport: str) -> tuple[Decimal, ...]:
         """(position cap, sport cap, correlated cap, total cap) for a unit in a sport; the position cap is also
         bounded by max_position_pct of the current balance."""
-        key = (id(strategy), id(method), sport)
-        hit = self._caps_cache.get(key)
-        found = hit[2] if hit is not None and hit[0] is strategy and hit[1] is method else None
+        found: tuple[Decimal, Decimal, Decimal, Decimal] | None = self._caps_cache.get(strategy, method, sport)
         if found is None:
             s = self.settings
             position = strategy.max_position_dollars if strategy.max_position_dollars is not None \
@@ -323,9 +330,7 @@ class RiskManager:
                 if method.max_correlated_exposure is not None:
                     correlated = min(correlated, method.max_correlated_exposure)
             found = (position, s.sport_share(sport) * total, correlated, total)
-            if len(self._caps_cache) >= _CACHE_LIMIT:
-                self._caps_cache.clear()
-            self._caps_cache[key] = (strategy, method, found)
+            self._caps_cache.put(strategy, method, (sport,), found)
         position, sport_cap, correlated, total = found
         return min(position, self._pct_cap), sport_cap, correlated, total
 
