@@ -194,7 +194,7 @@ ACTIVE_BANKROLL = Decimal("1000000")
 Row = tuple[str, float, float, float, int, int, int]
 
 
-def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row], Row | None]:
+def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row], Row | None, float]:
     """(label, events/s, replay seconds, CPU events/s, events, steps, trades) per [db] row, the best of `repeats`
     runs of each path; raises if the paths book different trades. With `headline` (the lean rows' recording),
     also the fast path once on all of it (the reference would take hours there)."""
@@ -208,6 +208,7 @@ def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row]
     logging.disable(logging.WARNING)  # breaker state changes are in the reports
     rows: list[Row] = []
     top: Row | None = None
+    end_to_end = [0.0]  # the headline's events per second of the whole `run_backtest` (data reading included)
     home = Path(tempfile.mkdtemp(prefix="precog-bt-bench-pg-"))
     home.chmod(0o755)  # the server may run as its own user
     try:
@@ -250,7 +251,9 @@ def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row]
                              "extra_methods": [_method_row(url, m) for m in models], "together": True}
                 opts = BacktestOptions(out=home / "reports", fast_path=fast, **kw, **extra)
                 cfg = load_config(active, db_url=url, use_overrides=False) if windows else None
+                started = time.perf_counter()
                 result = asyncio.run(run_backtest(url, opts, config=cfg))
+                whole = time.perf_counter() - started  # reading the data, replay, report
                 e = result.summary["engine"]
                 with psycopg.connect(url) as c:
                     trades = c.execute("SELECT market_id, side, action, price, quantity, fees FROM trades "
@@ -265,6 +268,7 @@ def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row]
                     best[fast] = row
             if label == "headline":
                 top = best[True]
+                end_to_end[0] = e["events"] / whole
                 continue
             rows.extend([best[False], best[True]])
             if any(b != booked[0] for b in booked):
@@ -274,7 +278,7 @@ def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row]
         import shutil
 
         shutil.rmtree(home, ignore_errors=True)
-    return rows, top
+    return rows, top, end_to_end[0]
 
 
 def main() -> None:
@@ -289,7 +293,7 @@ def main() -> None:
         tickers = write_recording(folder, n)
         floor_s, floor_cpu, n_floor = read_floor(folder)
         full_s, full_cpu, n_full, rt, edge = full_engine(folder, tickers)
-        db, top = ([], None) if args.no_db else db_rows(args.quick, max(1, args.repeats), folder)
+        db, top, whole_rate = ([], None, 0.0) if args.no_db else db_rows(args.quick, max(1, args.repeats), folder)
     assert n_floor == n_full == n
     floor_rate, full_rate = n / floor_s, n / full_s
     by_method: dict[str, int] = {}
@@ -315,6 +319,8 @@ def main() -> None:
           f"edge decisions through plan_entry: {edge.decisions:,} ({edge.approved:,} approved); "
           f"equity ${rt.equity()}")
     if top is not None:  # the headline is `precog backtest` itself on the benchmark's data
+        print(f"[db] the headline run end to end (reading and decoding the recording, replay, report): "
+              f"{whole_rate:,.0f} events/s, {whole_rate / floor_rate:.2f} of the read floor")
         print(f"backtest: {top[1]:,.0f} events/s, {top[1] / floor_rate:.2f} of the read floor")
     else:
         print(f"backtest: {full_rate:,.0f} events/s, {full_rate / floor_rate:.2f} of the read floor")

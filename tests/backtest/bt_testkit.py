@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import shutil
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from precog.backtest.feed import Event, GuardedArchive
+from precog.backtest.history import PLAYS
 from precog.backtest.methods import HOLD_TO_SETTLEMENT, ChosenMethod
 from precog.backtest.models import GameInfo
 from precog.engine.core import Estimate
@@ -115,3 +121,32 @@ class MeanReversionModel:
         if game.final or len(recent) < 5:
             return None
         return Estimate((sum(recent, Decimal(0)) / len(recent)).quantize(Decimal("0.0001")), "medium")
+
+
+SPREADSPOKE_HEADER = ("schedule_date,schedule_season,schedule_week,schedule_playoff,team_home,score_home,score_away,"
+                      "team_away,team_favorite_id,spread_favorite,over_under_line,stadium,stadium_neutral,"
+                      "weather_temperature,weather_wind_mph,weather_humidity,weather_detail\n")
+
+
+def one_game_folder(shared_data: Path, folder: Path, *, game_id: str = "2020_01_ARI_SF", spreadspoke: str = "",
+                    edit: Callable[[dict[str, str]], None] | None = None) -> Path:
+    """An NFL data folder shaped as the shared one, holding one game of the plays file (each play row passed
+    through `edit` first) and the given spreadspoke rows (after the header)."""
+    src = shared_data / "nfl"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "nfl_teams.csv", folder / "nfl_teams.csv")
+    with gzip.open(src / PLAYS, "rt", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = [r for r in reader if r["game_id"] == game_id]
+        fields = reader.fieldnames
+    assert rows and fields, f"{game_id} is not in {PLAYS}"
+    for r in rows:
+        if edit is not None:
+            edit(r)
+    with gzip.open(folder / PLAYS, "wt", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    if spreadspoke:
+        (folder / "spreadspoke_scores_1966_2014.csv").write_text(SPREADSPOKE_HEADER + spreadspoke)
+    return folder

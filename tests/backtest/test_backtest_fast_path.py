@@ -24,19 +24,20 @@ from precog.ingest.recorder import Recorder
 
 
 def _recording(folder: Path, quotes: int = 3000, markets: int = 20, seed: int = 7, sizes: tuple[int, int] = (10, 500),
-               spacing: int = 1, one_sided: float = 0.0) -> None:
+               spacing: float = 1, one_sided: float = 0.0, fair_range: tuple[float, float] = (0.2, 0.8),
+               steps: tuple[float, float] = (0.003, 0.03), bounds: tuple[float, float] = (0.05, 0.95)) -> None:
     """Kalshi ticker frames, one every `spacing` seconds: per market a random-walk fair value, bid/ask 1-2 cents
     around it; calm (steps of about 0.3 cent) for the first 4/5, then ten times as jumpy (so the entry sizing's
     volatility ratio, which needs the calm baseline and the recent moves, comes into play). A share `one_sided`
     of the quotes has no bid on one side (a holder of that side must wait for a bid to exit)."""
     rng = random.Random(seed)
-    fair = [rng.uniform(0.2, 0.8) for _ in range(markets)]
+    fair = [rng.uniform(*fair_range) for _ in range(markets)]
     t0 = datetime(2025, 10, 5, 17, tzinfo=UTC)
     with Recorder(folder, rotate_seconds=1e9) as rec:
         for k in range(quotes):
             i = rng.randrange(markets)
-            step = 0.003 if k < quotes * 4 // 5 else 0.03
-            fair[i] = min(0.95, max(0.05, fair[i] + rng.gauss(0.0, step)))
+            step = steps[0] if k < quotes * 4 // 5 else steps[1]
+            fair[i] = min(bounds[1], max(bounds[0], fair[i] + rng.gauss(0.0, step)))
             c = round(fair[i] * 100)
             bid, ask = max(1, c - rng.randint(1, 2)), min(99, c + rng.randint(1, 2))
             if one_sided and rng.random() < one_sided:  # nobody bids for YES, or nobody for NO
@@ -177,6 +178,37 @@ async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any
     assert fast["entry_volatility_ratios"] == ref["entry_volatility_ratios"]
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]  # the same decisions
     assert fast["engine"]["refusals_repeated"] > 0
+
+
+async def test_fast_path_books_the_reference_trades_while_close_all_exits_wait(make_database: Any,
+                                                                              tmp_path: Path) -> None:
+    # the benchmark's data shape (a fair value walking by about a cent in [0.02, 0.98], a quote every 100 ms):
+    # cheap contracts make positions of thousands, which a close-all breaker's market exits sell over several
+    # quotes, waiting for bids in between; those steps only re-check the positions and are run as that check
+    _recording(tmp_path / "rec", quotes=12000, markets=50, seed=3, spacing=0.1, fair_range=(0.02, 0.98),
+               steps=(0.01, 0.01), bounds=(0.02, 0.98))
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "trading.yaml").write_text(
+        "account:\n  daily_loss_limit_dollars: 2000.00\n  weekly_loss_limit_dollars: 10000.00\n"
+        "  max_trades_per_hour: 2000\n  max_trades_per_day: 20000\n"
+        "circuit_breakers:\n  unusual_activity:\n    trades: 500\n    window_minutes: 5\n"
+        "  reset:\n    consecutive_losses: 600\n    daily_loss_limit: 600\n    weekly_loss_limit: 600\n"
+        "    rapid_loss: 600\n")
+
+    def opts(url: str, fast: bool) -> BacktestOptions:
+        with connect(url, autocommit=True) as conn:
+            method = method_row(conn, "mean_reversion", "mean_reversion")
+        return BacktestOptions(data=tmp_path / "rec", out=tmp_path / "out", fast_path=fast,
+                               bankroll=Decimal("1000000"), extra_models={"mean_reversion": MeanReversionModel()},
+                               extra_methods=[method])
+
+    (ref, ref_trades), (fast, fast_trades) = await _both(make_database, opts, config)
+    assert len(ref_trades) >= 20 and fast_trades == ref_trades
+    assert fast["final_positions"] == ref["final_positions"] and fast["orders"] == ref["orders"]
+    assert fast["windows"][0]["breakers"] == ref["windows"][0]["breakers"]
+    assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]
+    assert ref["engine"]["close_all_steps"] == 0 < fast["engine"]["close_all_steps"]
 
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,

@@ -96,3 +96,17 @@ async def test_results_finished_the_day_before_the_window_are_trained_on(db_url:
     assert info["last_game"] == "2013-09-08"
     # the Monday game (listed on Sunday) is still replayed and settled, from the window's start
     assert result.summary["windows"][0]["world"]["finals"] > 0
+
+
+async def test_train_years_zero_trains_on_nothing(db_url: str, nfl: Path, tmp_path: Path) -> None:
+    """`--train-years 0` is no training window: the models start untrained (Elo at the initial ratings) and learn
+    only from the results released during the run, not from every result before --from."""
+    elo = _LearnedElo()
+    opts = BacktestOptions(data=nfl, start=date(2013, 9, 5), end=date(2013, 9, 10), methods=["nfl_elo_pregame@v1.1"],
+                           out=tmp_path / "r", train_years=0, extra_models={"elo": elo})
+    result = await run_backtest(db_url, opts)
+    info = result.summary["windows"][0]["models"]["elo"]
+    assert info["status"] == "untrained" and info["games"] == 0, info
+    hist = load_nfl(nfl, in_game=False)
+    in_run = {g.game_id for g in hist.games if date(2013, 9, 5) <= g.day <= date(2013, 9, 10)}
+    assert elo.learned and elo.learned <= in_run, "learned results from before --from"

@@ -6,21 +6,15 @@ its market opens at kickoff; a game with one is quoted before kickoff at the clo
 
 from __future__ import annotations
 
-import csv
-import gzip
-import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from backtest.bt_testkit import one_game_folder
 from precog.backtest.feed import LIST, QUOTE, STATE
-from precog.backtest.history import PLAYS, fair_from_spread, game_events, load_nfl
-
-_SPREADSPOKE_HEADER = ("schedule_date,schedule_season,schedule_week,schedule_playoff,team_home,score_home,score_away,"
-                       "team_away,team_favorite_id,spread_favorite,over_under_line,stadium,stadium_neutral,"
-                       "weather_temperature,weather_wind_mph,weather_humidity,weather_detail\n")
+from precog.backtest.history import fair_from_spread, game_events, load_nfl
 
 
 def test_no_play_price_is_quoted_before_kickoff(shared_data: Path) -> None:
@@ -42,22 +36,10 @@ def test_a_closing_spread_prices_a_play_by_play_game_before_kickoff(shared_data:
                                                                      home_first: bool) -> None:
     """A game in both files is one market: listed 26 h before kickoff and quoted 2 h before at the closing line
     (on the plays file's home side, whatever order spreadspoke lists the teams in), then in-game from its plays."""
-    src = shared_data / "nfl"
-    shutil.copy(src / "nfl_teams.csv", tmp_path / "nfl_teams.csv")
-    with gzip.open(src / PLAYS, "rt", newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows = [r for r in reader if r["game_id"] == "2020_01_ARI_SF"]
-        fields = reader.fieldnames
-    assert rows and fields
-    with gzip.open(tmp_path / PLAYS, "wt", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
     # SF at home, favoured by 7 (the plays file: home SF, away ARI)
     teams = ("San Francisco 49ers,20,24,Arizona Cardinals" if home_first
              else "Arizona Cardinals,24,20,San Francisco 49ers")
-    (tmp_path / "spreadspoke_scores_1966_2014.csv").write_text(
-        _SPREADSPOKE_HEADER + f"9/13/2020,2020,1,FALSE,{teams},SF,-7,47,X,FALSE,,,,\n")
+    one_game_folder(shared_data, tmp_path, spreadspoke=f"9/13/2020,2020,1,FALSE,{teams},SF,-7,47,X,FALSE,,,,\n")
     hist = load_nfl(tmp_path)
     assert len(hist.games) == 1
     g = hist.games[0]

@@ -57,3 +57,19 @@ async def test_recorded_quotes_are_traded_and_settled(db_url: str, shared_data: 
     assert t["ledger_match"] is True
     assert t["positions"] == 1 and t["winners"] == 1  # the recorded result: yes
     assert Decimal(t["pnl"]) > 0
+
+
+async def test_from_to_name_days_of_the_configured_time_zone(db_url: str, shared_data: Path, tmp_path: Path) -> None:
+    """The recording is a Sunday-night game in Washington (20:00 New York = 01:00 UTC Monday): `--from/--to` Sunday
+    replays it (days are calendar days in system.defaults.timezone, America/New_York by default), Monday does not."""
+    from datetime import date
+
+    _record(tmp_path / "rec", shared_data)
+    with connect(db_url, autocommit=True) as conn:
+        bull = method_row(conn, "wsh_bull_sunday", "bull")
+    opts = BacktestOptions(data=tmp_path / "rec", out=tmp_path / "out", start=date(2025, 11, 30),
+                           end=date(2025, 11, 30), extra_models={"bull": FixedModel("bull", Decimal("0.75"))},
+                           extra_methods=[bull])
+    result = await run_backtest(db_url, opts)
+    assert result.summary["windows"][0]["world"]["markets"] == 1
+    assert result.summary["totals"]["positions"] == 1

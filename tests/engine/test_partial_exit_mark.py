@@ -23,11 +23,7 @@ from precog.web import queries
 async def test_unrealized_after_partial_exit_is_for_the_remaining_contracts(
         make_rig: Any) -> None:  # noqa: F811
     rig = make_rig()
-    rig.quote("0.49", "0.50")
-    rig.probs.p[rig.ticker] = Decimal("0.80")
-    engine = rig.make_engine()
-    await engine.start()
-    await rig.run_until(lambda: rig.open_positions())
+    engine = await rig.engine_with_position("0.80")
     pos = rig.open_positions()[0]
     rig.probs.p[rig.ticker] = Decimal("0.95")
     rig.quote("0.58", "0.59")  # +16 %: first_target sells half

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import psycopg
-import pytest
 
 from feeds.espn_testkit import RecordingAlerts, insert_venue_event, run_cli
 from precog.cli.errors import UserError
-from precog.db.connection import connect
 from precog.feeds.espn import EspnClient
 from precog.feeds.espn_parse import parse_scoreboard
 from precog.feeds.espn_server import LocalEspnServer
@@ -21,12 +18,6 @@ from precog.ingest.game_link import VenueEvent, VenueMarket, match_event, parse_
 from precog.ingest.game_store import GameStateStore
 from precog.ingest.games import GameFeed
 from precog.ingest.quality import DataQualityMonitor
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 def test_event_tickers_are_parsed() -> None:

@@ -4,37 +4,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-import pytest
 
 from feeds.espn_testkit import RecordingAlerts, sample_dict, set_score
-from precog.db.connection import connect
-from precog.feeds.espn import EspnClient
 from precog.feeds.espn_parse import parse_scoreboard
 from precog.feeds.espn_server import LocalEspnServer
 from precog.ingest import scd2
-from precog.ingest.game_store import GameStateStore, change_key
+from precog.ingest.game_store import change_key
 from precog.ingest.games import GameFeed
-from precog.ingest.quality import DataQualityMonitor
 
 LIVE = "401772931"  # DEN @ WSH, 4th quarter in the NFL sample
 MNF = "401772821"  # NYG @ NE, scheduled, 2025-12-02T01:15Z in the NFL sample
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-def _feed(server: LocalEspnServer, db: psycopg.Connection[Any], alerts: RecordingAlerts) -> GameFeed:
-    client = EspnClient(server.base_url, retries=0, retry_delay=0, min_interval=0)
-    return GameFeed(client, sports=["nfl"], monitor=DataQualityMonitor(alerts=alerts), store=GameStateStore(db))
 
 
 def test_change_key_covers_every_column_the_writer_compares(espn_samples: dict[str, bytes]) -> None:
@@ -47,13 +32,13 @@ def test_change_key_covers_every_column_the_writer_compares(espn_samples: dict[s
     assert change_key(replace(game, metadata=dict(reversed(game.metadata.items())))) == change_key(game)
 
 
-async def test_a_moved_kickoff_is_stored(espn_server: LocalEspnServer, espn_samples: dict[str, bytes],
+async def test_a_moved_kickoff_is_stored(make_nfl_feed: Callable[[], GameFeed], espn_server: LocalEspnServer, espn_samples: dict[str, bytes],
                                          db: psycopg.Connection[Any], alerts: RecordingAlerts) -> None:
     """ESPN moves a scheduled game's kickoff (flexed / delayed) with nothing else changed: a new version."""
     moved = sample_dict(espn_samples, "nfl")
     next(e for e in moved["events"] if e["id"] == MNF)["date"] = "2025-12-02T20:00Z"  # was 01:15Z
     espn_server.queue("nfl", espn_samples["nfl"], json.dumps(moved))
-    feed = _feed(espn_server, db, alerts)
+    feed = make_nfl_feed()
     await feed.poll("nfl")
     outcome = await feed.poll("nfl")
     assert outcome.versions_written == 1
@@ -62,7 +47,7 @@ async def test_a_moved_kickoff_is_stored(espn_server: LocalEspnServer, espn_samp
     assert len(scd2.history(db, scd2.GAME_STATES, ("nfl", MNF))) == 2
 
 
-async def test_identical_readings_after_a_correction_write_no_new_version(
+async def test_identical_readings_after_a_correction_write_no_new_version(make_nfl_feed: Callable[[], GameFeed],
         espn_server: LocalEspnServer, espn_samples: dict[str, bytes], db: psycopg.Connection[Any],
         alerts: RecordingAlerts) -> None:
     """A score correction accepted after three identical regressive readings is stored with
@@ -71,7 +56,7 @@ async def test_identical_readings_after_a_correction_write_no_new_version(
     lower = sample_dict(espn_samples, "nfl")
     set_score(lower, LIVE, "away", 13)  # 20 -> 13
     espn_server.queue("nfl", espn_samples["nfl"], json.dumps(lower))
-    feed = _feed(espn_server, db, alerts)
+    feed = make_nfl_feed()
     for _ in range(4):  # original, then three identical regressive readings -> accepted as a correction
         await feed.poll("nfl")
     history = scd2.history(db, scd2.GAME_STATES, ("nfl", LIVE))
@@ -83,7 +68,7 @@ async def test_identical_readings_after_a_correction_write_no_new_version(
         f"{[(v['away_score'], v['sport_metadata'].get('corrected')) for v in history]}")
     assert feed.latest[("nfl", LIVE)].metadata["corrected"] is True
 
-    restarted = _feed(espn_server, db, alerts)  # seeded from the stored correction
+    restarted = make_nfl_feed()  # seeded from the stored correction
     assert (await restarted.poll("nfl")).versions_written == 0
     assert len(scd2.history(db, scd2.GAME_STATES, ("nfl", LIVE))) == 2
 

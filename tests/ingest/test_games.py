@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pytest
 
 from feeds.espn_testkit import RecordingAlerts, competition, sample_dict, set_score
 from precog.db.connection import connect
@@ -24,12 +22,6 @@ from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import DataQualityMonitor
 
 LIVE = "401772931"  # DEN @ WSH, 4th quarter in the NFL sample
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 def make_feed(espn_server: LocalEspnServer, db: psycopg.Connection[Any], alerts: RecordingAlerts, *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +23,6 @@ from venues.conftest import LocalExchange
 
 D = Decimal
 EVENT = "KXNFLGAME-25DEC07-SPLIT"
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

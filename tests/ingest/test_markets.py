@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,12 +30,6 @@ from precog.venues.kalshi.events import ConnectionState, StreamError, TickerUpda
 from venues.conftest import LocalExchange
 
 D = Decimal
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 class Running:

@@ -10,12 +10,15 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from precog.trading.strategies import (
+    StrategyActivationRules,
     StrategyDefinition,
     StrategyError,
     strategy_status_history,
     sync_strategies,
     transition,
 )
+
+NO_TESTING_PERIOD = StrategyActivationRules(min_testing_days=0, min_testing_trades=0)
 
 
 def _add(conn: psycopg.Connection[Any], version: str, status: str, name: str = "halftime_entry") -> int:
@@ -29,7 +32,8 @@ def _add(conn: psycopg.Connection[Any], version: str, status: str, name: str = "
 def test_full_lifecycle_is_recorded_with_who_and_why(conn: psycopg.Connection[Any]) -> None:
     sid = _add(conn, "v1.0", "draft")
     assert transition(conn, "halftime_entry@v1.0", "testing", by="alice", reason="paper first")["status"] == "testing"
-    row = transition(conn, "halftime_entry@v1.0", "active", by="bob")
+    # the testing period itself (60 days, 50 trades) is test_strategy_activation_gate.py's subject
+    row = transition(conn, "halftime_entry@v1.0", "active", by="bob", activation=NO_TESTING_PERIOD)
     assert row["status"] == "active" and row["activated_at"] is not None
     row = transition(conn, "halftime_entry@v1.0", "deprecated", by="carol", reason="replaced")
     assert row["status"] == "deprecated" and row["deactivated_at"] is not None
@@ -66,7 +70,7 @@ def test_inactive_can_be_reactivated_and_activation_supersedes_the_other_version
         conn: psycopg.Connection[Any]) -> None:
     old = _add(conn, "v1.0", "active")
     new = _add(conn, "v1.1", "testing")
-    transition(conn, "halftime_entry@v1.1", "active", by="alice", reason="better")
+    transition(conn, "halftime_entry@v1.1", "active", by="alice", reason="better", activation=NO_TESTING_PERIOD)
     assert conn.execute("SELECT strategy_id, status FROM strategies ORDER BY strategy_id").fetchall() == [
         (old, "inactive"), (new, "active")]
     assert [h["reason"] for h in strategy_status_history(conn, old)] == ["superseded by halftime_entry@v1.1"]

@@ -464,3 +464,21 @@ def test_the_server_compares_tokens_in_constant_time(shared_dashboard: RunningDa
     r = httpx.post(shared_dashboard.url + "/api/auth/check", headers={"Authorization": "Bearer guess-0000000000"})
     assert r.status_code == 403
     assert seen == [(shared_dashboard.token.encode(), b"guess-0000000000")]
+
+
+def test_a_simulated_worlds_own_breaker_is_not_the_accounts(dashboard: RunningDashboard,
+                                                              conn: psycopg.Connection[Any]) -> None:
+    """A running demo's own trip (tagged simulation_run) halts only that simulation: the dashboard's trading state
+    and open breakers leave it out, its history shows it."""
+    def state() -> tuple[str, list[str]]:
+        c = httpx.get(dashboard.url + "/api/controls").json()
+        return str(c["trading_state"]["current"]["mode"]), sorted(b["breaker_type"] for b in c["open_breakers"])
+
+    before = state()
+    conn.execute("INSERT INTO circuit_breaker_events (breaker_type, trigger_value, action, notes) VALUES"
+                 " ('daily_loss_limit', '{\"simulation_run\": 99, \"pnl\": \"-600\"}', 'close_all_positions', 'run 99')")
+    conn.commit()
+    assert state() == before and "daily_loss_limit" not in before[1]
+    recent = httpx.get(dashboard.url + "/api/controls").json()["recent_breakers"]
+    assert any(b["breaker_type"] == "daily_loss_limit" and b["trigger_value"].get("simulation_run") == 99
+               for b in recent)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +15,7 @@ class Dataset(Protocol):
     kind: str  # nfl_history | recording
     source: str
     archive: list[ArchivedGame]
+    tz: tzinfo  # whose calendar days --from/--to and the windows' dates are
 
     def date_range(self) -> tuple[date, date]: ...
 
@@ -33,6 +34,7 @@ class NflDataset:
     source: str
     history: object  # precog.backtest.history.NflHistory
     archive: list[ArchivedGame] = field(default_factory=list)
+    tz: tzinfo = UTC  # the files' game dates (kickoff taken as 18:00 UTC)
 
     def date_range(self) -> tuple[date, date]:
         games = self.history.games  # type: ignore[attr-defined]
@@ -54,9 +56,11 @@ class NflDataset:
         return training_plays(self.history.folder)  # type: ignore[attr-defined]
 
 
-def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | None, in_game: bool = True) -> Dataset:
+def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | None, in_game: bool = True,
+                 tz: tzinfo = UTC) -> Dataset:
     """A recording directory (gzip JSON lines from `precog ingest run --record`) or the NFL history folder;
-    `in_game=False` (`--no-in-game`) leaves the NFL play-by-play out: pre-game markets only."""
+    `in_game=False` (`--no-in-game`) leaves the NFL play-by-play out: pre-game markets only. A recording's days
+    are calendar days in `tz`."""
     if not path.exists():
         raise BacktestError(f"--data {path}: no such file or directory")
     from precog.ingest.recorder import recording_files
@@ -64,7 +68,7 @@ def open_dataset(path: Path, *, sigma: float, start: date | None, end: date | No
     if path.is_dir() and any(path.glob("*.jsonl.gz")):
         from precog.backtest.recording import RecordingDataset
 
-        return RecordingDataset.open(path, recording_files(path))
+        return RecordingDataset.open(path, recording_files(path), tz=tz)
     from precog.backtest.history import load_nfl
 
     hist = load_nfl(path, sigma=sigma, start=None, end=end, in_game=in_game)

@@ -11,6 +11,9 @@ Sources (the shared data folder, never copied into the repository):
   pre-game price is the game's closing spread when spreadspoke has the game; the plays file itself has no
   pre-game column (no spread_line, no vegas wp: every `wp` is of a play after the opening kickoff), so a
   game without a closing spread is listed at kickoff, with its first play, and has no pre-game quote.
+  The file has no season-type or site column: a game's playoff flag (and spreadspoke's round name as its
+  week) comes from its week number after the regular season's weeks, its neutral flag from the public
+  schedule's neutral-site games (`NEUTRAL_SITE_PLAY_GAMES`), so Elo treats them as the spreadspoke games.
   The same file, read the way `precog forecast wp train` reads it, is what the in-game WP model re-trains
   on in each training window (`training_plays`, through the GuardedArchive: only games finished before
   the clock).
@@ -53,6 +56,25 @@ GAME_LENGTH = timedelta(hours=3, minutes=10)
 SERIES = "KXNFLGAME"
 # team_favorite_id spellings that differ from nfl_teams.csv's team_id
 _FAVORITE_ALIASES = {"LVR": "OAK"}
+# spreadspoke's schedule_week of the playoff rounds; nflfastR numbers them on after the regular season's weeks
+PLAYOFF_ROUNDS = ("Wildcard", "Division", "Conference", "Superbowl")
+FIRST_PLAYS_SEASON = 1999  # nflfastR's first season; the week rule below holds from there on
+# Games of the plays file's seasons played at neither team's home stadium (nflfastR game ids; the file has no
+# site column, these are the public NFL schedule's), as spreadspoke flags its Super Bowls and international
+# games (and some relocated ones) neutral. Super Bowl LV (2020_21_KC_TB) is not one: Tampa Bay played it in its
+# own stadium.
+NEUTRAL_SITE_PLAY_GAMES = frozenset({
+    "2020_13_BUF_SF", "2020_14_WAS_SF", "2020_17_SEA_SF",  # 49ers home games moved to Glendale (county COVID ban)
+    "2021_01_GB_NO",  # moved to Jacksonville (Hurricane Ida)
+    "2021_05_NYJ_ATL", "2021_06_MIA_JAX", "2022_04_MIN_NO", "2022_05_NYG_GB", "2022_08_DEN_JAX",  # London
+    "2022_10_SEA_TB",  # Munich
+    "2022_11_SF_ARI",  # Mexico City
+    "2022_11_CLE_BUF",  # moved to Detroit (snow)
+    # Super Bowl LVI was at the Rams' (the designated away team's) stadium: the designated home team had no home
+    # field, and the flags cannot give one to the away team
+    "2021_22_LA_CIN",
+    "2022_22_KC_PHI",  # Super Bowl LVII, Glendale
+})
 
 
 def phi(x: float) -> float:
@@ -232,6 +254,32 @@ def _num(text: str) -> float | None:
     return float(text) if text and text != "NA" else None
 
 
+def regular_season_weeks(season: int) -> int:
+    """Weeks of the NFL regular season: 17 through 2020, 18 since the 17-game schedule of 2021."""
+    return 17 if season <= 2020 else 18
+
+
+def plays_week(path: Path, game_id: str, season: int, week_text: str) -> tuple[str, bool]:
+    """(week as spreadspoke writes it, playoff) of a plays-file game: its week number, or the playoff round
+    after the regular season's weeks (the file has no season-type column)."""
+    def bad(why: str) -> BacktestError:
+        return BacktestError(f"{path.name}, game {game_id}, column week: {week_text!r} {why}")
+
+    try:
+        week = int(week_text)
+    except ValueError:
+        raise bad("is not a week number") from None
+    if season < FIRST_PLAYS_SEASON:
+        raise bad(f"of season {season}: the playoff weeks are known from {FIRST_PLAYS_SEASON} on")
+    regular = regular_season_weeks(season)
+    if not 1 <= week <= regular + len(PLAYOFF_ROUNDS):
+        raise bad(f"is outside season {season} (weeks 1-{regular} and the playoff rounds "
+                  f"{regular + 1}-{regular + len(PLAYOFF_ROUNDS)})")
+    if week <= regular:
+        return str(week), False
+    return PLAYOFF_ROUNDS[week - regular - 1], True
+
+
 def read_plays(folder: Path, seasons: set[int] | None = None) -> list[HistGame]:
     """Games of the nflfastR file with every play's state (home perspective) and nflfastR's home wp."""
     path = folder / PLAYS
@@ -270,9 +318,11 @@ def read_plays(folder: Path, seasons: set[int] | None = None) -> list[HistGame]:
         if not plays:
             continue
         day = date.fromisoformat(first["game_date"])
-        games.append(HistGame(f"{day:%Y%m%d}_{away}_{home}", day, int(first["season"]), first["week"], False,
-                              False, home, away, int(float(first["home_score"])), int(float(first["away_score"])),
-                              plays[0].fair, None, plays))
+        season = int(first["season"])
+        week, playoff = plays_week(path, first["game_id"], season, first["week"])
+        games.append(HistGame(f"{day:%Y%m%d}_{away}_{home}", day, season, week, playoff,
+                              first["game_id"] in NEUTRAL_SITE_PLAY_GAMES, home, away, int(float(first["home_score"])),
+                              int(float(first["away_score"])), plays[0].fair, None, plays))
     return games
 
 

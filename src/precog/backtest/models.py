@@ -40,6 +40,9 @@ class GameInfo:
     final: bool = False
     history: list[Decimal] = field(default_factory=list)
     version: int = 0  # bumped by the world on every change to the fields above (keys its forecast cache)
+    # for the report (never read by models): when each `history` value was quoted, and the game's first state
+    history_ms: list[int] = field(default_factory=list)
+    started_ms: int | None = None
 
     @property
     def phase(self) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,12 @@ class RecordingDataset:
     kind: str = "recording"
     archive: list[ArchivedGame] = field(default_factory=list)
     skipped: int = 0
+    # the time zone whose calendar days --from/--to name (system.defaults.timezone): a Sunday-night game
+    # recorded in New York runs past midnight UTC and still belongs to Sunday
+    tz: tzinfo = UTC
 
     @classmethod
-    def open(cls, path: Path, files: list[Path]) -> RecordingDataset:
+    def open(cls, path: Path, files: list[Path], tz: tzinfo = UTC) -> RecordingDataset:
         from precog.ingest.recorder import read_recording
 
         if not files:
@@ -53,10 +56,14 @@ class RecordingDataset:
         if not msgs:
             raise BacktestError(f"{path}: the recording holds no messages")
         msgs.sort(key=lambda x: x[0])
-        return cls(str(path), msgs)
+        return cls(str(path), msgs, tz=tz)
 
     def date_range(self) -> tuple[date, date]:
-        return ms_to_dt(self.messages[0][0]).date(), ms_to_dt(self.messages[-1][0]).date()
+        return self.day(self.messages[0][0]), self.day(self.messages[-1][0])
+
+    def day(self, ts_ms: int) -> date:
+        """The calendar day of a receive time in the dataset's time zone."""
+        return ms_to_dt(ts_ms).astimezone(self.tz).date()
 
     def has_in_game(self, start: date | None, end: date | None) -> bool:
         return any(src.startswith("espn:") for _, src, _ in self.messages)
@@ -80,7 +87,7 @@ class RecordingDataset:
             out.append(Event(ts, seq, kind, tag + ticker, data))
 
         for ts, src, payload in self.messages:
-            day = ms_to_dt(ts).date()
+            day = self.day(ts)
             if (start is not None and day < start) or (end is not None and day > end):
                 continue
             if src == "kalshi:ws":

@@ -2,6 +2,11 @@
 
 Money figures are Decimal throughout and written as strings. Ratios that are statistics (Sharpe, hit
 rate, Brier, calibration) are floats.
+
+What an entry was worth is measured by when it was made (see ENTRY_VALUE_DEFINITIONS): a pre-game entry
+against the closing line (the last price before the game started), an in-game entry by the price drift over a
+fixed horizon after it. An in-game market's last price has converged to 0 or 1 with the game, so measuring
+against it would measure the result, not the price paid.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import html
 import io
 import json
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +28,24 @@ import psycopg
 from psycopg.rows import dict_row
 
 from precog.backtest import guard
+from precog.backtest.models import GameInfo
 from precog.domain.money import ZERO, fmt_money, q4
+
+DRIFT_HORIZON_MS = 15 * 60_000
+DRIFT_KEY = "in_game_drift_15m_per_contract"
+ENTRY_VALUE_DEFINITIONS = {
+    "clv_per_contract": "closing-line value of pre-game entries: (the side's closing line - entry price) per "
+                        "contract, weighted by contracts; the closing line is the market's last fair value quoted "
+                        "before the game started (its first in-game state; a pre-game-only market: kickoff). "
+                        "In-game entries have no closing line and are not in it.",
+    DRIFT_KEY: "price drift after in-game entries: (the side's fair value 15 minutes of simulated time after "
+               "entry - entry price) per contract, weighted by contracts. Entries whose 15 minutes run past the "
+               "market's last quote are excluded (the price there converges on the result) and counted in "
+               "in_game_drift_excluded_contracts.",
+    "entry_value_unmeasured_contracts": "contracts of entries in a market whose game start is not known (a "
+                                        "recording whose scoreboard never linked the market): neither measure "
+                                        "applies.",
+}
 
 # ---------------------------------------------------------------------------------------------- summary
 
@@ -70,42 +94,134 @@ def _exits(conn: psycopg.Connection[Any], run_ids: list[int]) -> list[dict[str, 
     return [{**v, "realized_pnl": str(v["realized_pnl"])} for v in sorted(merged.values(), key=lambda v: -v["exits"])]
 
 
-def _group(positions: list[dict[str, Any]], key: str, closing: dict[str, Decimal]) -> list[dict[str, Any]]:
+# ------------------------------------------------------------------------------------------ entry value
+
+
+@dataclass(frozen=True)
+class PricePath:
+    """One market's quoted fair values (P(YES)) in time order, and when its game started (None: unknown)."""
+
+    times: list[int]
+    fairs: list[Decimal]
+    start_ms: int | None
+
+    def closing_line(self) -> Decimal | None:
+        """The last fair value quoted before the game started (None: no pre-game quote, or start unknown)."""
+        if self.start_ms is None:
+            return None
+        i = bisect_left(self.times, self.start_ms)
+        return self.fairs[i - 1] if i else None
+
+    def fair_at(self, ms: int) -> Decimal | None:
+        """The fair value quoted last at or before `ms` (None: past the last quote, or before the first)."""
+        if not self.times or ms > self.times[-1]:
+            return None
+        i = bisect_right(self.times, ms)
+        return self.fairs[i - 1] if i else None
+
+
+def price_path(game: GameInfo) -> PricePath:
+    """A market's quoted fair values as the run's world saw them, and when its game started: its first in-game
+    state; without states, a market that trades pre-game only starts at its kickoff, any other's start is
+    unknown."""
+    start = game.started_ms
+    if start is None and not game.schedule.get("in_game", True):
+        start = int(game.schedule["kickoff_ms"])
+    return PricePath(game.history_ms, game.history, start)
+
+
+def price_paths(outcomes: list[Any]) -> dict[str, PricePath]:
+    """The price path of every market each run replayed, keyed "engine run:ticker" (from the run's world: the
+    data is not read again)."""
+    return {f"{o.run_id}:{ticker}": price_path(g) for o in outcomes for ticker, g in o.world.games.items()}
+
+
+@dataclass(frozen=True)
+class EntryValue:
+    phase: str  # pre_game | in_game | unknown (the market's game start is not known)
+    clv: Decimal | None = None  # per contract, pre-game entries
+    drift: Decimal | None = None  # per contract, in-game entries measured over the horizon
+
+
+def entry_value(p: dict[str, Any], paths: dict[str, PricePath]) -> EntryValue:
+    path = paths.get(f"{p['run_id']}:{p['market_id']}")
+    if path is None or path.start_ms is None or p["entry_time"] is None:
+        return EntryValue("unknown")
+    entry_ms = round(p["entry_time"].timestamp() * 1000)
+
+    def side(fair: Decimal) -> Decimal:
+        return fair if p["side"] == "yes" else 1 - fair
+
+    if entry_ms < path.start_ms:
+        close = path.closing_line()
+        return EntryValue("pre_game", clv=None if close is None else side(close) - p["entry_price"])
+    later = path.fair_at(entry_ms + DRIFT_HORIZON_MS)
+    return EntryValue("in_game", drift=None if later is None else side(later) - p["entry_price"])
+
+
+def entry_value_stats(positions: list[dict[str, Any]], paths: dict[str, PricePath]) -> dict[str, Any]:
+    clv = drift = ZERO
+    clv_n = drift_n = excluded = unmeasured = 0
+    for p in positions:
+        v = entry_value(p, paths)
+        qty = p["initial_quantity"]
+        if v.clv is not None:
+            clv += v.clv * qty
+            clv_n += qty
+        elif v.drift is not None:
+            drift += v.drift * qty
+            drift_n += qty
+        elif v.phase == "in_game":
+            excluded += qty
+        else:  # no game start known (a recording's market no scoreboard linked), so neither measure applies
+            unmeasured += qty
+    return {"clv_per_contract": str(q4(clv / clv_n)) if clv_n else None, "clv_contracts": clv_n,
+            DRIFT_KEY: str(q4(drift / drift_n)) if drift_n else None, "in_game_drift_contracts": drift_n,
+            "in_game_drift_excluded_contracts": excluded, "entry_value_unmeasured_contracts": unmeasured}
+
+
+# ---------------------------------------------------------------------------------------------- groups
+
+
+def _group(positions: list[dict[str, Any]], key: str, paths: dict[str, PricePath]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in positions:
         groups[p[key] or "unknown"].append(p)
-    return [{key: k, **_stats(v, closing)} for k, v in sorted(groups.items())]
+    return [{key: k, **_stats(v, paths)} for k, v in sorted(groups.items())]
 
 
-def _with_all(rows: list[dict[str, Any]], key: str, names: list[str], closing: dict[str, Decimal]
+def _with_all(rows: list[dict[str, Any]], key: str, names: list[str], paths: dict[str, PricePath]
               ) -> list[dict[str, Any]]:
     """Every method that ran gets a row, also those that never traded (an A/B table needs both sides)."""
     have = {r[key] for r in rows}
-    return rows + [{key: n, **_stats([], closing)} for n in names if n not in have]
+    return rows + [{key: n, **_stats([], paths)} for n in names if n not in have]
 
 
-def _stats(positions: list[dict[str, Any]], closing: dict[str, Decimal]) -> dict[str, Any]:
+def _stats(positions: list[dict[str, Any]], paths: dict[str, PricePath]) -> dict[str, Any]:
     done = [p for p in positions if p["status"] != "open"]
     pnl = sum((p["realized_pnl"] or ZERO for p in positions), ZERO)
     fees = sum((p["fees"] or ZERO for p in positions), ZERO)
     winners = sum(1 for p in done if (p["realized_pnl"] or ZERO) > 0)
     ev = sum((Decimal(p["entry_edge"]) * p["initial_quantity"] for p in done if p["entry_edge"]), ZERO)
-    clv_num = ZERO
-    clv_n = 0
-    for p in positions:
-        close = closing.get(f"{p['run_id']}:{p['market_id']}")
-        if close is None:
-            continue
-        side_close = close if p["side"] == "yes" else 1 - close
-        clv_num += (side_close - p["entry_price"]) * p["initial_quantity"]
-        clv_n += p["initial_quantity"]
     return {
         "positions": len(positions), "closed": len(done), "winners": winners,
         "hit_rate": round(winners / len(done), 4) if done else None,
         "pnl": str(pnl), "fees": str(fees), "predicted_ev": str(q4(ev)),
         "edge_realization": round(float(pnl / ev), 4) if ev > 0 else None,
-        "clv_per_contract": str(q4(clv_num / clv_n)) if clv_n else None,
+        **entry_value_stats(positions, paths),
     }
+
+
+def _trade_row(p: dict[str, Any], paths: dict[str, PricePath]) -> dict[str, Any]:
+    v = entry_value(p, paths)
+    return {"position_id": p["position_id"], "market": p["market_id"], "side": p["side"], "method": p["method"],
+            "quantity": p["initial_quantity"], "entry_price": str(p["entry_price"]),
+            "entry_time": p["entry_time"].isoformat() if p["entry_time"] else None, "entry_phase": v.phase,
+            "clv": _s(None if v.clv is None else q4(v.clv)),
+            "drift_15m": _s(None if v.drift is None else q4(v.drift)),
+            "status": p["status"],
+            "exit_reason": p["exit_reason"] or ("settlement" if p["status"] == "settled" else None),
+            "pnl": str(p["realized_pnl"]), "fees": str(p["fees"]), "entry_edge": p["entry_edge"]}
 
 
 def _lane_curves(outcomes: list[Any]) -> dict[str, list[tuple[int, Decimal]]]:
@@ -206,6 +322,7 @@ def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
             "steps": sum(o.steps for o in outcomes),
             "idle_steps_skipped": sum(int(o.engine_stats.get("idle_steps_skipped", 0)) for o in outcomes),
             "scan_only_steps": sum(int(o.engine_stats.get("scan_only_steps", 0)) for o in outcomes),
+            "close_all_steps": sum(int(o.engine_stats.get("close_all_steps", 0)) for o in outcomes),
             "refusals_repeated": sum(int(o.engine_stats.get("refusals_repeated", 0)) for o in outcomes),
             "position_marks_kept": sum(int(o.engine_stats.get("position_marks_kept", 0)) for o in outcomes),
             "quotes_deferred": sum(int(o.engine_stats.get("quotes_deferred", 0)) for o in outcomes),
@@ -217,13 +334,13 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
                   chosen: list[Any], outcomes: list[Any], bankroll: Decimal) -> dict[str, Any]:
     run_ids = [o.run_id for o in outcomes]
     positions = _positions(conn, run_ids)
-    closing = {f"{o.run_id}:{t}": v for o in outcomes for t, v in o.world.closing.items()}
+    paths = price_paths(outcomes)
     trades = _trade_stats(conn, run_ids)
     lanes = _lane_curves(outcomes)
     curve = _combined(lanes)
     start_equity = curve[0][1] if curve else bankroll
     dd, worst, worst_pct = _drawdown(curve)
-    totals = _stats(positions, closing)
+    totals = _stats(positions, paths)
     final_equity = curve[-1][1] if curve else bankroll
     calib, brier = _calibration(outcomes)
     done = [p for p in positions if p["status"] == "settled" or p["status"] == "closed"]
@@ -243,9 +360,10 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
         "methods": [{"ref": c.ref, "model": c.model_ref, "strategy": c.strategy_ref, "model_key": c.spec.model_key,
                      "phase": c.spec.phase} for c in chosen],
         "totals": totals,
-        "by_method": _with_all(_group(positions, "method", closing), "method", [c.ref for c in chosen], closing),
-        "by_strategy": _group(positions, "strategy", closing),
-        "by_model": _group(positions, "model", closing),
+        "by_method": _with_all(_group(positions, "method", paths), "method", [c.ref for c in chosen], paths),
+        "by_strategy": _group(positions, "strategy", paths),
+        "by_model": _group(positions, "model", paths),
+        "entry_value_definitions": ENTRY_VALUE_DEFINITIONS,
         "exits_by_reason": _exits(conn, run_ids),
         "windows": [{"index": o.window.index, "lane": o.lane, "lane_methods": o.lane_methods,
                      "engine_run_id": o.run_id,
@@ -268,13 +386,7 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
         "equity_curve": [[ts, str(v)] for ts, v in curve],
         "equity_by_lane": {name: [[ts, str(v)] for ts, v in c] for name, c in lanes.items()},
         "drawdown_curve": [[ts, str(v)] for ts, v in dd],
-        "trades": [{"position_id": p["position_id"], "market": p["market_id"], "side": p["side"],
-                    "method": p["method"], "quantity": p["initial_quantity"], "entry_price": str(p["entry_price"]),
-                    "entry_time": p["entry_time"].isoformat() if p["entry_time"] else None,
-                    "status": p["status"], "exit_reason": p["exit_reason"] or ("settlement" if p["status"] ==
-                                                                               "settled" else None),
-                    "pnl": str(p["realized_pnl"]), "fees": str(p["fees"]), "entry_edge": p["entry_edge"]}
-                   for p in positions],
+        "trades": [_trade_row(p, paths) for p in positions],
     }
 
 
@@ -360,6 +472,14 @@ def _m(value: str | None) -> str:
     return "" if value is None else fmt_money(Decimal(value))
 
 
+def _measured(value: str | None, contracts: int | None, excluded: int | None = None) -> str:
+    """A per-contract figure with the contracts it covers (a summary stored before the counts: the figure)."""
+    if contracts is None:
+        return "" if value is None else value
+    text = f"{value if value is not None else 'none'} ({contracts} contracts"
+    return text + (f"; {excluded} excluded: horizon past the last quote)" if excluded else ")")
+
+
 def render_html(summary: dict[str, Any]) -> str:
     # Every dict of the summary is rendered in sorted key order: the stored summary comes back from JSONB with
     # its keys reordered, and `precog report --run` must re-render the very report the run wrote.
@@ -372,11 +492,19 @@ def render_html(summary: dict[str, Any]) -> str:
           ("Sharpe (daily, annualized)", t["sharpe"]),
           ("max drawdown", f"{_m(t['max_drawdown'])} ({t['max_drawdown_pct']} of the peak)"),
           ("fees paid", _m(t["fees_paid"])), ("predicted EV", _m(t["predicted_ev"])),
-          ("edge realization (P&L / EV)", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"]),
+          ("edge realization (P&L / EV)", t["edge_realization"]),
+          ("CLV per contract (pre-game entries, against the closing line)",
+           _measured(t["clv_per_contract"], t.get("clv_contracts"))),
+          ("in-game price drift 15 min after entry, per contract",
+           _measured(t.get(DRIFT_KEY), t.get("in_game_drift_contracts"), t.get("in_game_drift_excluded_contracts"))),
           ("our books match the exchange's ledger", "yes" if t.get("ledger_match") else "NO")]
     totals = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in kv)
     cols = ["positions", "closed", "winners", "hit_rate", "pnl", "fees", "predicted_ev", "edge_realization",
-            "clv_per_contract"]
+            "clv_per_contract", "clv_contracts", DRIFT_KEY, "in_game_drift_contracts"]
+    definitions = summary.get("entry_value_definitions") or {}
+    definitions_html = ("<ul class='muted'>" + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
+                                                        for k, v in sorted(definitions.items())) + "</ul>"
+                        if definitions else "")
     cal_rows = [{"model": m, "n": c["n"], "brier": c["model"].get("brier"), "market_brier": c["market"].get("brier"),
                  "coin_flip_brier": c.get("coin_flip", {}).get("brier"),
                  "base_rate_brier": c.get("base_rate", {}).get("brier"), "accuracy": c["model"].get("accuracy"),
@@ -408,6 +536,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 <p>methods: {html.escape(', '.join(m['ref'] + ' (' + m['model'] + ', ' + m['phase'] + ')' for m in summary['methods']))}</p>
 {guard_html}
 <h2>Summary</h2><table>{totals}</table>
+{definitions_html}
 {img}
 <h2>By method (A/B)</h2>{_table(summary['by_method'], ['method', *cols])}
 <h2>By strategy</h2>{_table(summary['by_strategy'], ['strategy', *cols])}
@@ -417,7 +546,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 {_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'coin_flip_brier', 'base_rate_brier', 'accuracy', 'log_loss', 'market_log_loss'])}
 <h2>Windows</h2>{notes_html}{_table(win_rows, ['window', 'methods', 'train', 'test', 'engine run', 'start cash', 'pnl', 'trained on (games)', 'model versions'])}
 <h2>Trades (first {len(trades)})</h2>
-{_table(trades, ['position_id', 'entry_time', 'market', 'method', 'side', 'quantity', 'entry_price', 'entry_edge', 'exit_reason', 'pnl', 'fees'])}
+{_table(trades, ['position_id', 'entry_time', 'entry_phase', 'market', 'method', 'side', 'quantity', 'entry_price', 'entry_edge', 'clv', 'drift_15m', 'exit_reason', 'pnl', 'fees'])}
 </body></html>"""
 
 

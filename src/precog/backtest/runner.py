@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -137,8 +138,8 @@ def _account_equity(exchange: Exchange, world: BacktestWorld) -> Decimal:
     return acct.balance + held + value
 
 
-def _midnight_ms(day: date) -> int:
-    return dt_to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+def _midnight_ms(day: date, tz: tzinfo = UTC) -> int:
+    return dt_to_ms(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
 async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
@@ -151,7 +152,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     feed = EventFeed(events)
     first = feed.next_time()
     assert first is not None
-    train_to_ms = _midnight_ms(win.train_to) if win.train_to is not None else None
+    train_to_ms = _midnight_ms(win.train_to, dataset.tz) if win.train_to is not None else None
     # The window opens when its training window closes (00:00 UTC of the first test day), never before: the
     # results finished in the training window's last hours (games the day before) are then trained on rather
     # than lost between training and the first released event. Markets listed earlier (the first day's games,
@@ -165,8 +166,9 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     if missing:
         raise BacktestError(f"no backtest model for {', '.join(sorted(missing))}")
     archive = GuardedArchive(dataset.archive, clock.now_ms, dataset.play_by_play)
-    train_start = _midnight_ms(win.train_from) if win.train_from else 0
     train_end = clock.now_ms() if train_to_ms is None else train_to_ms
+    # no training window (--train-years 0): the models start untrained and learn only from released results
+    train_start = _midnight_ms(win.train_from, dataset.tz) if win.train_from else train_end
     trained = {k: m.train(archive, train_start, train_end) for k, m in models.items()}
     model_info = {k: {**describe(m), "train": [str(win.train_from) if win.train_from else None,
                                                str(win.train_to) if win.train_to else None]}
@@ -225,6 +227,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     loop_seconds, loop_cpu = time.perf_counter() - loop_started, time.process_time() - loop_cpu
     stats = {"steps": engine.stats.steps, "idle_steps_skipped": getattr(engine, "skipped_steps", 0),
              "scan_only_steps": getattr(engine, "scan_only_steps", 0),
+             "close_all_steps": getattr(engine, "close_all_steps", 0),
              "refusals_repeated": getattr(engine, "repeated_refusals", 0),
              "position_marks_kept": getattr(engine.portfolio, "marks_deferred", 0),
              "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),
@@ -270,7 +273,9 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
         raise BacktestError(f"bankroll must be positive, got {bankroll}")
     if not Decimal("0.005") <= half <= Decimal("0.25"):
         raise BacktestError(f"market half spread must be between 0.005 and 0.25, got {half}")
-    dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end, in_game=opts.in_game)
+    tz_name = str(cfg.get("system.defaults.timezone", "America/New_York"))
+    dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end, in_game=opts.in_game,
+                           tz=ZoneInfo(tz_name))
     wins = plan_windows(opts, dataset)
     conn = connect(db_url, autocommit=True)
     # A replay's rows need no flush to disk before each statement returns: a server crash could lose only the

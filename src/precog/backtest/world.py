@@ -178,7 +178,6 @@ class BacktestWorld:
         self.new_markets: list[TrackedMarket] = []
         self.forecasts: list[ForecastRecord] = []
         self._logged: set[tuple[str, str, str]] = set()
-        self.closing: dict[str, Decimal] = {}  # the last fair value before trading ended
         self.outcomes: dict[str, Decimal] = {}  # settlement values, once known
         self.stats = WorldStats()
         self.peek_guard = True
@@ -217,24 +216,24 @@ class BacktestWorld:
         self.games[ev.ticker] = GameInfo(ev.ticker, schedule, d["fair"])
         self.new_markets.append(TrackedMarket(ev.ticker, event_ticker, "nfl", ms_to_dt(d["close_ms"])))
         self.stats.markets += 1
-        self._requote(ev.ticker, d)
+        self._requote(ev.ticker, d, ev.ts_ms)
 
-    def _requote(self, ticker: str, d: dict[str, Any]) -> None:
+    def _requote(self, ticker: str, d: dict[str, Any], ts_ms: int) -> None:
         g = self.games[ticker]
         g.fair = d["fair"]
         g.history.append(g.fair)
+        g.history_ms.append(ts_ms)
         g.version += 1
         if self.exchange.markets[ticker].status == xm.ACTIVE:
             if "bid" in d:  # a recorded top of book
                 self.maker.quote_exact(ticker, d["bid"], d["ask"], d.get("bid_size"), d.get("ask_size"))
             else:
                 self.maker.quote(ticker, g.fair)
-            self.closing[ticker] = g.fair
             self.stats.quotes += 1
 
     def _on_quote(self, ev: Event) -> None:
         if ev.ticker in self.games:
-            self._requote(ev.ticker, ev.data)
+            self._requote(ev.ticker, ev.data, ev.ts_ms)
 
     def _on_state(self, ev: Event) -> None:
         g = self.games.get(ev.ticker)
@@ -244,10 +243,12 @@ class BacktestWorld:
             if k in ev.data:
                 g.schedule[k] = ev.data[k]
         g.state = {k: v for k, v in ev.data.items() if k not in ("fair", "home", "away", "yes_is_home")}
+        if g.started_ms is None:
+            g.started_ms = ev.ts_ms
         g.version += 1
         self.stats.states += 1
         if "fair" in ev.data:
-            self._requote(ev.ticker, ev.data)
+            self._requote(ev.ticker, ev.data, ev.ts_ms)
 
     def _on_close(self, ev: Event) -> None:
         if ev.ticker in self.games:

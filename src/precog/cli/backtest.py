@@ -54,7 +54,8 @@ def backtest(
     half_spread: str = typer.Option(None, "--half-spread", help="Market maker's half spread around the fair value "
                                     "(default backtesting.market_half_spread)."),
     train_years: int = typer.Option(3, "--train-years", min=0, help="Without --walk-forward: years of results the "
-                                    "models train on before --from."),
+                                    "models train on before --from (0: none, the models learn only from the "
+                                    "results released during the run)."),
     no_in_game: bool = typer.Option(False, "--no-in-game", help="Ignore play-by-play (pre-game markets only)."),
     together: bool = typer.Option(False, "--together", help="Several --method trade one shared portfolio (they "
                                   "compete for markets and cash) instead of each alone on the identical data."),

@@ -25,6 +25,9 @@ def demo(
     transport: str = typer.Option("http", "--transport",
                                   help="http: the Kalshi client over loopback HTTP (as live); inprocess: direct calls."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (the last line stays the summary)."),
+    notify: bool = typer.Option(True, "--notify/--no-notify",
+                                help="Deliver the run's alerts (configured channels; console and file always) "
+                                     "in this process."),
 ) -> None:
     """Run the whole trading loop on simulated NFL games and check our books against the exchange's ledger.
 
@@ -44,7 +47,7 @@ def demo(
         raise UserError(f"--transport must be http or inprocess, got {transport!r}")
     url = database_url()
     migrate(url)
-    options = DemoOptions(games=games, speed=speed, seed=seed, transport=transport)
+    options = DemoOptions(games=games, speed=speed, seed=seed, transport=transport, notify=notify)
 
     with Progress(TextColumn("[bold]demo[/bold] {task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, transient=as_json, disable=as_json) as bar:

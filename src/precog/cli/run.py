@@ -81,6 +81,7 @@ def run(
     from precog.config.loader import load_config
     from precog.db.connection import database_url
     from precog.db.migrate import ensure_migrated
+    from precog.engine.alert_sink import loop_alerts
 
     if venue not in ("local", "kalshi"):
         raise UserError(f"--venue must be local or kalshi, got {venue!r}")
@@ -98,18 +99,10 @@ def run(
     check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)), target)
     mode = "live" if live else "paper"
     runner = _run_local if venue == "local" else _run_kalshi
-    notifier = None
-    if notify:
-        from precog.alerts.notifier import Notifier
-
-        notifier = Notifier(url)
-        notifier.start()
-    try:
-        final = asyncio.run(runner(url, cfg, mode=mode, env=env, games=games, speed=speed, seed=seed,
+    # every loop raises through the AlertManager (dedup, redaction, outbox, channels); --notify delivers here
+    with loop_alerts(url, notify=notify) as alerts:
+        final = asyncio.run(runner(url, cfg, alerts, mode=mode, env=env, games=games, speed=speed, seed=seed,
                                    interval=interval, duration=duration, quiet=quiet, ingest=ingest))
-    finally:
-        if notifier is not None:
-            notifier.stop(timeout=10)
     typer.echo(f"run {final.run_id}: {final.steps} cycles, {final.fills} fills, {final.open_positions} open positions, "
                f"P&L {fmt_money(final.pnl)}, state {final.trading_state}")
 
@@ -127,12 +120,17 @@ async def _loop(engine: Any, label: str, *, interval: float, duration: float | N
                               duration_s=duration, stop=stop)
 
 
-async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, speed: float, seed: int | None,
-                     interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
+async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, games: int, speed: float,
+                     seed: int | None, interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
     from precog.db.connection import connect
-    from precog.engine.alert_sink import make_alert_raiser
     from precog.engine.core import Engine
-    from precog.engine.demo import DemoWorld, demo_teams, ensure_demo_methods, simulated_market_settings
+    from precog.engine.demo import (
+        DemoWorld,
+        demo_teams,
+        ensure_demo_methods,
+        simulated_market_settings,
+        simulation_board,
+    )
     from precog.engine.kalshi_venue import http_venue_for_local_exchange
     from precog.engine.paper_venue import PaperVenue
     from precog.venues.exchange.clock import SimClock
@@ -154,11 +152,15 @@ async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, spe
 
     if mode == "paper":
         venue = PaperVenue(http, cash, clock=now)
+    board = None
     try:
+        # the simulated world's breakers, plus every breaker open in the database (`precog halt` stops this loop)
+        board = simulation_board(url, cfg, alerts, env)
         engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=ensure_demo_methods(conn),
-                        probabilities=world, markets=world.tracked, clock=now,
-                        alerts=make_alert_raiser(conn, url, environment=env), environment=env, initial_cash=cash,
-                        reconcile_cash=True, risk_settings=simulated_market_settings(cfg))
+                        probabilities=world, markets=world.tracked, clock=now, alerts=alerts, environment=env,
+                        initial_cash=cash, reconcile_cash=True, risk_settings=simulated_market_settings(cfg),
+                        breakers=board)
+        board.attach(engine)
         pending = [0.0]
 
         def advance(elapsed: float) -> None:
@@ -173,13 +175,14 @@ async def _run_local(url: str, cfg: Any, *, mode: str, env: str, games: int, spe
                            until=lambda: world.all_settled() and not engine.portfolio.open_positions())
     finally:
         await close()
+        if board is not None:
+            board.end()
         conn.close()
 
 
-async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, speed: float, seed: int | None,
-                      interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
+async def _run_kalshi(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, games: int, speed: float,
+                      seed: int | None, interval: float, duration: float | None, quiet: bool, ingest: bool) -> Any:
     from precog.db.connection import connect
-    from precog.engine.alert_sink import make_alert_raiser
     from precog.engine.core import Engine
     from precog.engine.decision_planner import DecisionPlanner, PlannerForecasts
     from precog.engine.kalshi_venue import KalshiVenue
@@ -197,7 +200,6 @@ async def _run_kalshi(url: str, cfg: Any, *, mode: str, env: str, games: int, sp
     except KalshiConfigError as exc:
         raise UserError(str(exc)) from exc
     conn = connect(url, autocommit=True)
-    alerts = make_alert_raiser(conn, url, environment=env)
     # prices from the WebSocket (ingestion's connection with --ingest, its own with --no-ingest), REST as fallback
     stream = MarketStream(client, max_price_age_seconds=float(cfg.get("trading.data_freshness.max_price_age_seconds",
                                                                       120)),

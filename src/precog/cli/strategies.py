@@ -102,10 +102,11 @@ def show(
 
 
 def _move(ref: str, target: str, by: str, reason: str | None, as_json: bool) -> None:
-    from precog.trading.strategies import transition
+    from precog.trading.strategies import StrategyActivationRules, transition
 
     with _Session(sync=False) as conn:
-        row = transition(conn, ref, target, by=by, reason=reason)
+        rules = StrategyActivationRules.from_config(load_config(db_url=ensure_migrated()))
+        row = transition(conn, ref, target, by=by, reason=reason, activation=rules)
     if as_json:
         print_json(row)
         return
@@ -130,6 +131,9 @@ def test_cmd(ref: str = _REF, by: str = _BY, reason: str | None = _REASON, as_js
 @strategies_app.command("activate")
 def activate(ref: str = _REF, by: str = _BY, reason: str | None = _REASON, as_json: bool = _JSON) -> None:
     """Activate a strategy version (testing/inactive -> active); another active version of it becomes inactive.
+
+    From testing it needs >= 60 days in testing and >= 50 closed paper trades (spec 8.1); an inactive version
+    goes back to active only if it was active before (a version never active is tested first).
 
     Example: precog strategies activate halftime_entry@v1.1 --by alice
     """

@@ -30,6 +30,23 @@ Dollars = Annotated[Dec, Field(ge=Decimal("0"))]
 PosInt = Annotated[int, Field(ge=1)]
 
 
+def _time_zone(value: object) -> object:
+    """An IANA time zone name this machine knows (America/New_York, UTC), refused at load time rather than
+    when the dashboard or a backtest first reads it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError("must be a time zone name such as America/New_York")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as America/New_York or UTC)") from exc
+    return value
+
+
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -126,8 +143,13 @@ class AlertRouting(_Open):
     by_type: dict[str, list[Channel]]
 
 
+class SystemDefaults(_Open):
+    timezone: TimeZone
+
+
 class SystemConfig(_Open):
     environment: Environment
+    defaults: SystemDefaults
     logging: Logging
     notifications: Notifications
     alert_routing: AlertRouting
@@ -184,8 +206,17 @@ class Freshness(_Open):
     max_game_state_age_seconds: Annotated[int, Field(ge=1, le=3600)]
 
 
+class TradingHours(_Open):
+    timezone: TimeZone
+
+
+class MarketFilters(_Open):
+    trading_hours: TradingHours
+
+
 class TradingConfig(_Open):
     environment: Literal["demo", "prod", "test"]
+    market_filters: MarketFilters
     live_trading_confirmed: bool
     account: Account
     position_sizing: PositionSizing
@@ -322,9 +353,19 @@ class MethodRules(_Open):
     auto_deprecation: MethodAutoDeprecation
 
 
+class StrategyActivation(_Open):
+    min_testing_days: Annotated[int, Field(ge=0, le=3650)]
+    min_testing_trades: Annotated[int, Field(ge=0)]
+
+
+class StrategyLifecycle(_Open):
+    activation: StrategyActivation
+
+
 class TradeStrategiesConfig(_Open):
     strategies: dict[str, StrategyBlock]
     methods: MethodRules
+    strategy_lifecycle: StrategyLifecycle
 
 
 class Espn(_Open):

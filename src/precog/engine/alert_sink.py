@@ -1,19 +1,28 @@
-"""Alerts for the trading loop when the full AlertManager is not wired: stored in the `alerts` table.
+"""Alerts of the trading loops.
 
-Implements `precog.alerts.api.AlertRaiser`: one row per distinct dedup key (repeats bump duplicate_count),
-so the demo report and `precog alerts` see what the loop raised. Delivery to channels is the AlertManager's
-job; `make_alert_raiser` prefers it whenever it is available.
+`loop_alerts` is what every trading loop raises alerts through (`precog run --venue local|kalshi`, `precog demo`):
+the AlertManager (dedup, silences, secret redaction, the durable outbox and the configured channels), with a
+Notifier delivering in the same process unless the caller delivers elsewhere (`--no-notify`: `precog alerts
+deliver`). With no channel configured the routes are the always-on ones (console, file, database).
+
+`TableAlertSink` only stores rows (no routing, delivery or redaction): a stand-in for tests that inspect what
+a component raised (`.raised`); no command uses it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from precog.ingest.scd2 import jsonb
+
+if TYPE_CHECKING:
+    from precog.alerts.manager import AlertManager
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +59,34 @@ class TableAlertSink:
         return int(row[0]) if row else None
 
 
-def make_alert_raiser(conn: psycopg.Connection[Any], db_url: str, environment: str | None = None) -> Any:
-    """The AlertManager when the alerts package provides one, else the table sink."""
+@contextmanager
+def loop_alerts(db_url: str, *, notify: bool = True) -> Iterator[AlertManager]:
+    """The AlertManager a trading loop raises through, and (`notify`) a Notifier delivering while it runs.
+
+    On exit the manager writes its buffered repeats and closes; the notifier stops, then makes one last pass so
+    what the loop raised in its final moments is delivered now rather than by the next notifier. A manager
+    that cannot be built is an error: alerts are never stored without redaction and routing instead."""
+    from precog.alerts.manager import AlertManager
+    from precog.alerts.notifier import Notifier
+
+    manager = AlertManager(db_url)
+    notifier: Notifier | None = None
     try:
-        from precog.alerts.manager import AlertManager
-    except ImportError:
-        return TableAlertSink(conn, environment)
+        if notify:
+            notifier = Notifier(db_url)
+            notifier.start()
+        yield manager
+    finally:
+        manager.close()
+        if notifier is not None:
+            _last_delivery(notifier)
+
+
+def _last_delivery(notifier: Any) -> None:
+    notifier.stop(timeout=10)
     try:
-        return AlertManager(db_url)
-    except Exception as exc:  # noqa: BLE001 - fall back to storing alerts ourselves
-        log.warning("AlertManager unavailable (%s); alerts are stored without delivery", exc)
-        return TableAlertSink(conn, environment)
+        notifier.deliver_pending()
+    except Exception as exc:  # noqa: BLE001 - undelivered rows stay in the outbox for the next notifier
+        log.warning("alerts raised at the end of the run are left to the next notifier: %s", exc)
+    finally:
+        notifier.close()

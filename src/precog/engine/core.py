@@ -408,6 +408,7 @@ class Engine:
         await self._manage_entry_orders(now)
         await self._settle(now)
         self._check_breakers(now)
+        self._pause_exits()
         await self._monitor(now)
         await self.exits.step(self.snapshots, now)
         if self._last_reconcile is not None and now - self._last_reconcile >= self.reconcile_interval:
@@ -467,10 +468,15 @@ class Engine:
 
     async def _settle(self, now: datetime) -> None:
         settlements = None
+        held = {p.market_id for p in self.portfolio.open_positions()}
         for t, m in self.snapshots.items():
-            if m.status is not MarketStatus.SETTLED or m.settlement_value is None or t in self._settled_markets:
+            if m.status is not MarketStatus.SETTLED or m.settlement_value is None:
                 continue
-            if self.portfolio.open_in_market(t):
+            # a market already settled is passed again only when we hold something there: a fill booked after
+            # its pass (listed late by the venue) is settled now, not at the next periodic reconciliation
+            if t in self._settled_markets and t not in held:
+                continue
+            if t in held:
                 if settlements is None:
                     settlements = await self.venue.settlements()
                 done = settle_market(self.portfolio, t, m.settlement_value, now,
@@ -569,8 +575,15 @@ class Engine:
         if not self.exits.jobs and not any(self.breaker_active or self.monitor.due(p, now) for p in positions):
             return
         await self.executor.sync_fills()
+        self._pause_exits()
         await self._monitor(now)
         await self.exits.step(self.snapshots, now)
+
+    def _pause_exits(self) -> None:
+        """HALTED stops exits too, but for the liquidation a close-all breaker ordered (trading_state
+        `allows_exits`; REDUCING and ACTIVE exit as usual): an operator's halt, a weekly loss, a reconciliation
+        mismatch or database failures send no exit order until trading resumes."""
+        self.exits.paused = self.trading_state == "HALTED" and not self.breaker_active
 
     def _refresh_position_forecasts(self, now: datetime, positions: list[Any]) -> None:
         """Decision-layer path: the planner's scan re-runs the models each decision interval while trading is

@@ -22,12 +22,14 @@ import psycopg
 from precog.config.loader import Config, load_config
 from precog.db.connection import connect
 from precog.domain.money import ZERO, to_decimal
-from precog.engine.alert_sink import make_alert_raiser
+from precog.engine.alert_sink import loop_alerts
 from precog.engine.core import Engine, Estimate, TrackedMarket
 from precog.engine.entries import MethodSpec
 from precog.engine.local_venue import LocalVenue
 from precog.engine.sim.nfl import MarketMaker, SimGame, elo_pregame, prob
 from precog.engine.venue import Venue
+from precog.trading.breakers import BreakerBoard, SimulationBreakerStore
+from precog.trading.settings import BreakerSettings
 from precog.venues.exchange.clock import SimClock
 from precog.venues.exchange.engine import Exchange
 
@@ -44,6 +46,7 @@ class DemoOptions:
     seed: int | None = None
     transport: str = "http"  # http (the real Kalshi client over loopback) | inprocess
     initial_cash: Decimal = Decimal("10000")
+    notify: bool = True  # deliver the run's alerts through the configured channels while it runs
 
 
 @dataclass
@@ -154,6 +157,44 @@ def simulated_market_settings(cfg: Config) -> Any:
     return dataclasses.replace(TradingSettings.from_config(cfg), min_volume=0, max_spread_pct=Decimal(1))
 
 
+class SimulationBoard(BreakerBoard):
+    """The breaker board of a simulated world: the configured breakers on the world's own results, in simulated
+    time, plus every breaker open in the database (`precog halt`, `precog breakers trip`, the dashboard, a real
+    engine's trips), re-read as the Kalshi engine re-reads them (store: SimulationBreakerStore).
+
+    Its trade-rate limits (unusual_activity: trades per 5 min / hour / day) are not counted: simulated time
+    compresses a slate of games into minutes, so they would pause every demo; the loss, position and invariant
+    breakers apply. `attach` the engine's run before the first step; `end` when the world is gone."""
+
+    def __init__(self, settings: BreakerSettings, store: SimulationBreakerStore, alerts: Any) -> None:
+        from precog.trading.trading_state import TradingState
+
+        # the trading state in memory: the world's own trips are not the account's state (trading_state_history)
+        super().__init__(settings, store=store, state=TradingState(), alerts=alerts)
+        self.simulation_store = store
+
+    def record_fill(self, *, at: float | None = None) -> None:
+        return None
+
+    def attach(self, engine: Engine) -> None:
+        self.simulation_store.attach(engine.run_id)
+
+    def end(self) -> None:
+        """Resolve the world's own open breakers (nothing is left for an operator to reset) and close the store's
+        connection."""
+        try:
+            if self.simulation_store.simulation_run is not None:
+                own = [b.name for b in self.open_breakers() if b.owned]
+                self.reset_many(own, by="system", notes="the simulated world ended", resolution="simulation_ended")
+        finally:
+            self.simulation_store.close()
+
+
+def simulation_board(db_url: str, cfg: Config, alerts: Any, environment: str | None) -> SimulationBoard:
+    store = SimulationBreakerStore(lambda: connect(db_url, autocommit=True), environment)
+    return SimulationBoard(simulated_market_settings(cfg).breakers, store, alerts)
+
+
 # ---------------------------------------------------------------------------------------------- world
 
 class DemoWorld:
@@ -248,11 +289,17 @@ async def run_demo(db_url: str, options: DemoOptions,
                    progress: Callable[[DemoProgress], None] | None = None,
                    config: Config | None = None) -> DemoResult:
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
-    rng = random.Random(seed)
     cfg = config or load_config(db_url=db_url)
+    with loop_alerts(db_url, notify=options.notify) as alerts:
+        return await _run_demo(db_url, options, progress, cfg, alerts, seed)
+
+
+async def _run_demo(db_url: str, options: DemoOptions, progress: Callable[[DemoProgress], None] | None,
+                    cfg: Config, alerts: Any, seed: int) -> DemoResult:
+    rng = random.Random(seed)
     conn = connect(db_url, autocommit=True)
     closers: list[Any] = []
-    alerts: Any = None
+    board: SimulationBoard | None = None
     try:
         methods = ensure_demo_methods(conn)
         teams = demo_teams(conn)
@@ -267,15 +314,16 @@ async def run_demo(db_url: str, options: DemoOptions,
         user = "precog-demo"
         exchange.create_account(user, options.initial_cash)
         venue = await _venue_for(options, exchange, user, closers)
-        alerts = make_alert_raiser(conn, db_url, environment="demo")
 
         def now() -> datetime:
             return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
 
+        board = simulation_board(db_url, cfg, alerts, "demo")
         engine = Engine(conn, venue, config=cfg, mode="paper", kind="demo", methods=methods, probabilities=world,
                         markets=world.tracked, clock=now, alerts=alerts, environment="demo",
                         initial_cash=options.initial_cash, reconcile_cash=True,
-                        risk_settings=simulated_market_settings(cfg))
+                        risk_settings=simulated_market_settings(cfg), breakers=board)
+        board.attach(engine)
         await engine.start()
         wall0 = time.monotonic()
         total = world.total_seconds()
@@ -300,9 +348,7 @@ async def run_demo(db_url: str, options: DemoOptions,
             if world.sim_seconds > total + 7200:
                 raise RuntimeError("the demo did not settle every market within two simulated hours of the end")
         await engine.stop()
-        flush = getattr(alerts, "flush", None)
-        if callable(flush):  # the AlertManager writes repeats in the background: settle them for the report
-            flush()
+        alerts.flush()  # the AlertManager writes repeats in the background: settle them for the report
         result = build_result(conn, engine, exchange, user, options.initial_cash, seed, world)
         conn.execute("UPDATE engine_runs SET summary = %s WHERE run_id = %s",
                      (__import__("precog.ingest.scd2", fromlist=["jsonb"]).jsonb(
@@ -313,9 +359,8 @@ async def run_demo(db_url: str, options: DemoOptions,
     finally:
         for closer in closers:
             await closer()
-        close_alerts = getattr(alerts, "close", None)
-        if callable(close_alerts):
-            close_alerts()
+        if board is not None:
+            board.end()
         conn.close()
 
 

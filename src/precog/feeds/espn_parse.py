@@ -56,7 +56,7 @@ _STATUS_BY_NAME: dict[str, GameStatus] = {
     "STATUS_FINAL_PEN": "final",
     "STATUS_FULL_TIME": "final",
     "STATUS_POSTPONED": "postponed",
-    "STATUS_SUSPENDED": "postponed",
+    "STATUS_SUSPENDED": "suspended",  # stopped mid-game, resumes later: the state is kept
     "STATUS_CANCELED": "cancelled",
     "STATUS_CANCELLED": "cancelled",
     "STATUS_FORFEIT": "final",
@@ -154,13 +154,7 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
     situation = situation or {}
     spath = f"{cpath}.situation"
 
-    possession: Side | None = None
-    poss_id = situation.get("possession")
-    if poss_id not in (None, ""):
-        if str(poss_id) == teams["home"]["id"]:
-            possession = "home"
-        elif str(poss_id) == teams["away"]["id"]:
-            possession = "away"
+    possession = _possession(situation.get("possession"), teams, reader, f"{spath}.possession")
 
     down = _opt_int(situation.get("down"), reader, f"{spath}.down")
     distance = _opt_int(situation.get("distance"), reader, f"{spath}.distance")
@@ -340,6 +334,19 @@ def _clock_exact(value: Any, display: str, reader: _Reader, rel: str) -> Decimal
     if not seconds.is_finite() or seconds < 0:
         raise reader.error(rel, f"{value!r} is not a valid clock")
     return seconds
+
+
+def _possession(value: Any, teams: Mapping[str, Mapping[str, Any]], reader: _Reader, rel: str) -> Side | None:
+    """ESPN's team id of the side with the ball -> 'home'/'away'; absent -> None; any other id is a schema error
+    (a guessed None would let the models read a wrong game state)."""
+    if value is None or value == "":
+        return None
+    if str(value) == teams["home"]["id"]:
+        return "home"
+    if str(value) == teams["away"]["id"]:
+        return "away"
+    raise reader.error(rel, f"{value!r} is neither the home team id {teams['home']['id']!r} "
+                            f"nor the away team id {teams['away']['id']!r}")
 
 
 def _yards_to_goal(text: Any, possession: Side | None, teams: Mapping[str, Mapping[str, Any]]) -> int | None:

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 Sport = Literal["nfl", "ncaaf", "nba", "mlb"]
-GameStatus = Literal["scheduled", "live", "halftime", "final", "postponed", "cancelled"]
+# suspended: play stopped mid-game and resumes later from the same state (not final, not rescheduled, not live)
+GameStatus = Literal["scheduled", "live", "halftime", "suspended", "final", "postponed", "cancelled"]
 Side = Literal["home", "away"]
 
 SPORTS: tuple[Sport, ...] = ("nfl", "ncaaf", "nba", "mlb")

@@ -17,15 +17,19 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from precog.forecast.errors import UnknownTeamError
+from precog.forecast.errors import ForecastError, UnknownTeamError
 from precog.forecast.gamesfile import Game
 from precog.forecast.teams import NFL_TEAM_CODES, canonical_team
 
 MovMultiplier = Literal["fivethirtyeight", "log_capped", "none"]
+# First month of a new season, per sport. Football seasons are named by the year they start (538's `season`)
+# and end with the playoffs in January/February; from March on, games belong to the next season.
+SEASON_START_MONTH: dict[str, int] = {"nfl": 3, "ncaaf": 3}
 
 
 class EloConfig(BaseModel):
@@ -50,6 +54,15 @@ FIVETHIRTYEIGHT_CONFIG = EloConfig()
 # Tuned on seasons 1990-2009 only (docs/models.md), evaluated on 2010-2014: the shipped elo_nfl v1.0.
 TUNED_NFL_CONFIG = EloConfig(k_factor=20.0, home_field_advantage=65.0, season_regression=0.45,
                              playoff_multiplier=1.4)
+
+
+def season_of(day: date, sport: str = "nfl") -> int:
+    """The season a game played on `day` belongs to (what a games file's `season` column says)."""
+    first_month = SEASON_START_MONTH.get(sport)
+    if first_month is None:
+        raise ForecastError(f"no season calendar for sport {sport!r}: the game's season must be given explicitly "
+                            f"(known calendars: {', '.join(sorted(SEASON_START_MONTH))})")
+    return day.year if day.month >= first_month else day.year - 1
 
 
 def win_expectancy(rating1: float, rating2: float, config: EloConfig, *, neutral: bool = False,

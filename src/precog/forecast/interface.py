@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +24,7 @@ import psycopg
 
 from precog.domain.money import ONE, ZERO, q4
 from precog.forecast.configs import EnsembleConfig, FixedConfig, MatrixModelConfig
-from precog.forecast.elo import EloConfig, EloRatings, win_expectancy
+from precog.forecast.elo import EloConfig, EloRatings, season_of, win_expectancy
 from precog.forecast.ensemble import Component, Confidence, combine, confidence_of
 from precog.forecast.errors import ForecastError, RegistryError
 from precog.forecast.matrices import MatrixEntry, lookup, state_cell
@@ -129,7 +130,19 @@ class TeamRatings:
         return elo
 
 
+def game_season(state: object, config: EloConfig) -> int | None:
+    """The season of the game a state belongs to, from its start time (None when the state has none)."""
+    start = getattr(state, "start_time", None)
+    if not isinstance(start, datetime):
+        return None
+    return season_of(start.date(), config.sport)
+
+
 class EloForecaster:
+    """Pre-game Elo from the stored ratings. A team whose last rated game is in an earlier season than the game
+    forecast is regressed toward the mean first, as the training replay does at a team's first game of a season;
+    the season is the game's (its start time) or, when the caller gives neither, the season in progress today."""
+
     def __init__(self, config: EloConfig, ratings: TeamRatings, *, model_ref: str = "elo_nfl@v1.0",
                  model_id: int | None = None, sample_size: int = 0, shrinkage: float = 0.0) -> None:
         self.config = config
@@ -147,15 +160,23 @@ class EloForecaster:
                                 f"{', '.join(sorted(self.ratings.ratings)) or 'none'})")
         return canon
 
+    def season(self, season: int | None) -> int | None:
+        """`season`, else the season in progress today; None when the config never regresses (no season needed)."""
+        if season is not None or self.config.season_regression == 0:
+            return season
+        return season_of(datetime.now(UTC).date(), self.config.sport)
+
     def probability(self, home: str, away: str, *, neutral: bool = False, playoff: bool = False,
                     season: int | None = None) -> float:
         h, a = self.team(home), self.team(away)
-        return win_expectancy(self._elo.rating(h, season), self._elo.rating(a, season), self.config,
+        s = self.season(season)
+        return win_expectancy(self._elo.rating(h, s), self._elo.rating(a, s), self.config,
                               neutral=neutral, playoff=playoff)
 
     def strength(self, posteam: str, defteam: str, season: int | None = None) -> float:
-        return strength_logit(self._elo.rating(self.team(posteam), season),
-                              self._elo.rating(self.team(defteam), season), self.config.scale)
+        s = self.season(season)
+        return strength_logit(self._elo.rating(self.team(posteam), s),
+                              self._elo.rating(self.team(defteam), s), self.config.scale)
 
     def predict_pregame(self, home: str, away: str, *, neutral: bool = False, playoff: bool = False,
                         season: int | None = None) -> Forecast:
@@ -169,7 +190,7 @@ class EloForecaster:
         validate(state)
         if state.status == "final":
             return _final(state, self.model_ref, self.model_id)
-        return self.predict_pregame(state.home_team, state.away_team)
+        return self.predict_pregame(state.home_team, state.away_team, season=game_season(state, self.config))
 
 
 class WpForecaster:
@@ -186,7 +207,8 @@ class WpForecaster:
     def home_probability(self, state: FootballState, sit: Situation, *, neutral: bool = False) -> float:
         strength_home = 0.0
         if self.elo is not None and self.model.config.use_strength:
-            strength_home = self.elo.strength(state.home_team, state.away_team)
+            season = game_season(state, self.elo.config)
+            strength_home = self.elo.strength(state.home_team, state.away_team, season)
         home_sign = 0.0 if neutral else 1.0
 
         def p_for(side: str) -> float:
@@ -250,8 +272,9 @@ class EnsembleForecaster:
         validate(state)
         if state.status == "final":
             return _final(state, self.model_ref, self.model_id)
+        season = game_season(state, self.elo.config)
         if state.status in PREGAME_STATUSES or state.period == 0:
-            return self.predict_pregame(state.home_team, state.away_team)
+            return self.predict_pregame(state.home_team, state.away_team, season=season)
         w = self.config.weights
         sit = situation(state)
         components: dict[str, Component] = {}
@@ -261,8 +284,8 @@ class EnsembleForecaster:
         if self.config.elo_in_game == "time_decay":
             elo_w *= (sit.game_seconds / 3600.0) if not sit.overtime else 0.0
         if elo_w > 0:
-            components["elo"] = Component(self.elo.probability(state.home_team, state.away_team), elo_w,
-                                          self.elo.sample_size)
+            components["elo"] = Component(self.elo.probability(state.home_team, state.away_team, season=season),
+                                          elo_w, self.elo.sample_size)
         cell_info: dict[str, Any] = {}
         key = state_cell(state.period, state.clock_seconds, state.status, state.home_score, state.away_score)
         if key is not None and w.get("historical", 0) > 0:

@@ -1,6 +1,6 @@
 """Adaptive ESPN polling: fast only while games are live (spec 5.12, data_sources.yaml).
 
-crunch (last 2 minutes of regulation or overtime) 5 s; live 15 s; halftime 30 s; a game about to start
+crunch (last 2 minutes of regulation or overtime) 5 s; live 15 s; halftime or suspended 30 s; a game about to start
 (or past its start time but not yet live) 30 s; games later today 300 s; nothing left to play 600 s.
 """
 
@@ -36,7 +36,7 @@ class PollSchedule:
     def _for_game(self, game: GameState, now: datetime) -> float:
         if game.status == "live":
             return self.crunch_seconds if self.is_crunch(game) else self.live_seconds
-        if game.status == "halftime":
+        if game.status in ("halftime", "suspended"):  # paused: it resumes, but not within seconds
             return self.halftime_seconds
         if game.status == "scheduled":
             if game.start_time - now <= timedelta(seconds=self.pregame_window_seconds):

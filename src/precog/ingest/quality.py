@@ -24,7 +24,9 @@ from precog.ingest.game_store import change_key
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-_STATUS_ORDER = {"scheduled": 0, "postponed": 0, "live": 1, "halftime": 1, "final": 2, "cancelled": 2}
+# a suspended game is in progress (paused); it goes back to live when play resumes
+_STATUS_ORDER = {"scheduled": 0, "postponed": 0, "live": 1, "halftime": 1, "suspended": 1, "final": 2,
+                 "cancelled": 2}
 
 
 @dataclass(frozen=True, slots=True)

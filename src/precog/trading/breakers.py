@@ -35,7 +35,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,7 @@ ALERT = "alert"
 
 log = logging.getLogger(__name__)
 OWNER = "breaker_board"
+SIMULATION_RUN = "simulation_run"  # trigger_value key: the engine run of the simulated world that tripped it
 _SLACK = 0.001  # reset times round-trip through the database at microsecond precision  # trigger_value.source of the events this board writes
 
 
@@ -151,6 +153,8 @@ class BreakerStore(Protocol):
 class PgBreakerStore:
     """circuit_breaker_events (append on trip, resolve in place) and breaker_counters (persisted counters)."""
 
+    simulation_run: int | None = None  # the engine run of a simulated world (SimulationBreakerStore)
+
     def __init__(self, connect: Callable[[], Any], environment: str | None = None) -> None:
         self._connect = connect
         self.environment = environment
@@ -186,10 +190,15 @@ class PgBreakerStore:
             return cur.rowcount
 
     def load_open(self) -> list[OpenBreaker]:
+        """The open breakers of the trading account. A simulated world's own trips (tagged SIMULATION_RUN) are
+        about money that does not exist: they never halt anyone but that simulation (`simulation_run`)."""
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT event_id, breaker_type, triggered_at, auto_reset_at, action, trigger_value, notes"
-                " FROM circuit_breaker_events WHERE resolved_at IS NULL ORDER BY triggered_at").fetchall()
+                " FROM circuit_breaker_events WHERE resolved_at IS NULL"
+                " AND (trigger_value->>%s IS NULL OR trigger_value->>%s = %s) ORDER BY triggered_at",
+                (SIMULATION_RUN, SIMULATION_RUN, None if self.simulation_run is None else str(self.simulation_run)),
+            ).fetchall()
         out = []
         for event_id, name, triggered, reset_at, action, trigger, notes in rows:
             trigger = dict(trigger or {})
@@ -213,6 +222,89 @@ class PgBreakerStore:
         with self._connect() as conn:
             rows = conn.execute("SELECT breaker_type, counters FROM breaker_counters").fetchall()
         return {r[0]: dict(r[1] or {}) for r in rows}
+
+
+class SimulationBreakerStore(PgBreakerStore):
+    """The breaker store of a simulated world (`precog demo`, `precog run --venue local`): its board follows the
+    database's breakers - an operator's `precog halt`, the dashboard, a trip by a real engine - while its own
+    trips, counters and clock stay the simulation's.
+
+    * Its trips are written to circuit_breaker_events tagged with the run (SIMULATION_RUN, notes `run N`), so
+      the run's report and the dashboard see them, but no other board loads them.
+    * Breakers it did not trip are never reset by it: a board's automatic reset in simulated time (which runs
+      ahead of the wall clock) would lift a real engine's breaker early. Their owner or an operator resets them;
+      one whose automatic reset has passed on the wall clock no longer holds it.
+    * Counters live in memory: a simulated world starts afresh and never adds to the account's.
+    * One connection, kept: a fast simulation re-reads the breakers at nearly every step."""
+
+    def __init__(self, connect: Callable[[], Any], environment: str | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        super().__init__(self._session, environment)
+        self._open_connection = connect
+        self._conn: Any = None
+        self._wall_clock = wall_clock
+        self._counters: dict[str, dict[str, Any]] = {}
+
+    def attach(self, run_id: int) -> None:
+        """The engine run this world trades in (known once the engine exists, before it trips anything)."""
+        self.simulation_run = run_id
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self._open_connection()
+        yield self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self) -> int:
+        if self.simulation_run is None:
+            raise RuntimeError("attach the simulation's engine run before its board trips or resets a breaker")
+        return self.simulation_run
+
+    def open_event(self, name: str, triggered_at: datetime, trigger_value: dict[str, Any], action: str,
+                   auto_reset_at: datetime | None, notes: str) -> int | None:
+        run = self._run()
+        return super().open_event(name, triggered_at, {**trigger_value, SIMULATION_RUN: run}, action, auto_reset_at,
+                                  f"run {run}")
+
+    def resolve_event(self, event_id: int, resolved_at: datetime, resolution: str, by: str, notes: str) -> bool:
+        with self._session() as conn:  # notes stay `run N`: the run's report finds its breakers by them
+            cur = conn.execute(
+                "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
+                " resolved_by = %s WHERE event_id = %s AND resolved_at IS NULL AND trigger_value->>%s = %s",
+                (resolved_at, resolution, by, event_id, SIMULATION_RUN, str(self._run())))
+            return cur.rowcount > 0
+
+    def resolve_type(self, name: str, resolved_at: datetime, resolution: str, by: str, notes: str) -> int:
+        with self._session() as conn:  # only this world's: an operator resets the account's breakers
+            cur = conn.execute(
+                "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
+                " resolved_by = %s WHERE breaker_type = %s AND resolved_at IS NULL AND trigger_value->>%s = %s",
+                (resolved_at, resolution, by, name, SIMULATION_RUN, str(self._run())))
+            return cur.rowcount
+
+    def load_open(self) -> list[OpenBreaker]:
+        now = self._wall_clock()
+        out = []
+        for ob in super().load_open():
+            if self.simulation_run is not None and ob.trigger_value.get(SIMULATION_RUN) == self.simulation_run:
+                out.append(ob)  # this world's own trip: reset by this board, in simulated time
+                continue
+            if ob.owned and ob.reset_ts is not None and ob.reset_ts <= now:
+                continue  # another board's breaker whose reset time has passed: over, whoever resolves the row
+            ob.owned = False
+            out.append(ob)
+        return out
+
+    def save_counters(self, name: str, counters: dict[str, Any]) -> None:
+        self._counters[name] = counters
+
+    def load_counters(self) -> dict[str, dict[str, Any]]:
+        return dict(self._counters)
 
 
 def _ts(dt_ts: float) -> datetime:

@@ -9,16 +9,16 @@ once each, so a partial fill updates the position the moment it is seen.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from precog.alerts.api import AlertRaiser
 from precog.domain.market import Market
 from precog.domain.money import ONE, ZERO
-from precog.domain.order import Fill, OrderRequest, OrderType, TimeInForce
+from precog.domain.order import Action, Fill, OrderRequest, OrderType, TimeInForce
 from precog.domain.order import Order as VenueOrder
 from precog.engine.venue import Venue, VenueOutcomeUnknown, VenueRejected
 from precog.ingest.scd2 import jsonb
@@ -90,6 +90,21 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def booking_order(fills: Iterable[Fill]) -> list[Fill]:
+    """The order fills are booked in: by venue time; at one timestamp, the fills that add contracts (buys)
+    before those that remove them (sells), each group in the venue's own order; fills without a time last.
+
+    A venue promises time order only, and its timestamps are coarse (Kalshi lists the fills of one timestamp by
+    their random UUIDs): a sell listed before the buy it sells cannot be booked. Buys first at a tie is always
+    bookable, whatever the true order was, and changes nothing else: a new entry's buy opens its own position,
+    and contracts bought into a position in the same instant as a sale of it leave the same cash and P&L."""
+    return sorted(fills, key=lambda f: (f.created_time is None, f.created_time or _NO_TIME,
+                                        f.action is not Action.BUY))
+
+
 class Executor:
     def __init__(self, venue: Venue, store: OrderStore, portfolio: Portfolio, *, run_id: int | None, mode: str,
                  clock: Callable[[], datetime], alerts: AlertRaiser | None = None,
@@ -113,12 +128,15 @@ class Executor:
 
     # ------------------------------------------------------------------ sending
 
+    def client_order_id(self, intent: OrderIntent) -> str:
+        """The decision on this venue account in this mode: a restart re-derives the same id (the venue refuses a
+        duplicate), while another run on the same database (paper beside live, another account) gets its own."""
+        return derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}")
+
     async def submit(self, intent: OrderIntent) -> OrderRecord:
         if intent.purpose == "entry":
             _check_entry_approval(intent)
-        # the decision on this venue account in this mode: a restart re-derives the same id (the venue refuses a
-        # duplicate), while another run on the same database (paper beside live, another account) gets its own
-        cid = derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}")
+        cid = self.client_order_id(intent)
         rec = self.store.create(OrderRecord(
             id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id,
             platform_id=self.venue.platform_id, market_id=intent.market_id, position_id=intent.position_id,
@@ -240,11 +258,12 @@ class Executor:
     # ------------------------------------------------------------------ fills
 
     async def sync_fills(self, since_ms: int | None = None) -> list[BookedFill]:
-        """Book every venue fill not booked yet, oldest first. Without `since_ms`, fills from the newest one
-        already seen on (a full history read happens once, at the first call)."""
+        """Book every venue fill not booked yet, oldest first (`booking_order`: buys before sells at one
+        timestamp). Without `since_ms`, fills from the newest one already seen on (a full history read happens
+        once, at the first call)."""
         booked: list[BookedFill] = []
         since = since_ms if since_ms is not None else self._fills_seen_ms
-        for fill in await self.venue.fills(since):
+        for fill in booking_order(await self.venue.fills(since)):
             if fill.created_time is not None:
                 ms = _ms(fill.created_time)
                 if self._fills_seen_ms is None or ms > self._fills_seen_ms:
@@ -323,6 +342,7 @@ class ExitJob:
     policy: ex.ExecutionPolicy
     started_at: datetime
     stage: str | None = None
+    stage_target: int | None = None  # a partial-exit stage's whole quantity (booking marks the stage executed)
     conflicting: list[dict[str, Any]] = field(default_factory=list)
     attempt: int = 0
     walks: int = 0
@@ -331,6 +351,9 @@ class ExitJob:
     order_price: Decimal | None = None
     order_type: str = "limit"
     deadline: datetime | None = None
+    # the client_order_id of the attempt being handed to the executor: set until `submit` returns its record, so
+    # an attempt whose send failed half way (the venue may hold it) is found again instead of sent beside
+    sending: str | None = None
     done: bool = False
     gave_up: bool = False
     # the whole position leaves: its resting entry remainder is canceled first and the target follows the
@@ -352,16 +375,22 @@ class ExitManager:
         self.alerts = alerts
         self.jobs: dict[int, ExitJob] = {}
         self.completed: list[ExitJob] = []
+        # HALTED without a forced liquidation (`TradingStateSnapshot.allows_exits`): no exit is started and no
+        # attempt is sent; working attempts are still followed (fills, timeouts, cancels) and resume afterwards
+        self.paused = False
 
     def has_job(self, position_id: int) -> bool:
         return position_id in self.jobs
 
     async def start(self, pos: PositionState, decision: ex.ExitDecision, now: datetime) -> ExitJob | None:
+        if self.paused:
+            return None
         trig = decision.trigger
         current = self.jobs.get(pos.position_id)
         if current is not None:
             if ex.PRIORITY_RANK[trig.priority] >= ex.PRIORITY_RANK[current.priority]:
                 return None  # an exit of equal or higher priority is already working
+            self._follow_order(current)
             if current.order is not None and current.order.status not in TERMINAL:
                 await self.executor.cancel(current.order, reason=f"preempted by {trig.condition}")
                 await self._finish_attempt(current, now)
@@ -379,7 +408,8 @@ class ExitManager:
                 return None
         policy = ex.ExecutionPolicy.from_config(trig.priority, self.config[trig.priority], trig.condition)
         job = ExitJob(pos.position_id, pos.market_id, pos.side, trig.condition, trig.priority, qty, policy, now,
-                      stage=trig.stage, conflicting=decision.conflicting_json(), full=full)
+                      stage=trig.stage, stage_target=trig.stage_target, conflicting=decision.conflicting_json(),
+                      full=full)
         self.jobs[pos.position_id] = job
         return job
 
@@ -422,6 +452,7 @@ class ExitManager:
                 self.completed.append(job)
 
     async def _step_job(self, job: ExitJob, market: Market | None, now: datetime) -> None:
+        self._follow_order(job)
         pos = self.executor.portfolio.get(job.position_id)
         if pos is None or not pos.is_open:
             if job.order is not None:
@@ -445,13 +476,35 @@ class ExitManager:
                 return
         if market is None or not market.is_tradable:
             return  # nothing can be sent now; settlement will close the position if the market is over
-        if self.waiting_for_bid(job, market, now):
+        if self.waiting_for_bid(job, market, now) or self.paused:
             return
         if job.full:
             job.target_quantity = job.filled + pos.quantity
         else:
             job.target_quantity = min(job.target_quantity, job.filled + pos.quantity)
         await self._next_attempt(job, pos, market, now)
+
+    def _follow_order(self, job: ExitJob) -> None:
+        """Work on the executor's current record of the job's order. A database reconnect reloads the
+        executor's open orders as new records: the job's own is outdated (refreshing it stores transitions the
+        reloaded one already stored). An attempt whose `submit` failed after the order row was written (the
+        connection died while the venue took it) is taken up again from its row, not sent a second time."""
+        ex = self.executor
+        if job.sending is not None:
+            cid, job.sending = job.sending, None
+            found = ex.open.get(cid) or ex.store.by_client_id(cid)
+            if found is not None:  # no row: the executor writes it before sending, so nothing went out
+                job.order = found
+                log.warning("exit %s of position %s: attempt %s (%s) was being sent when it failed; following it",
+                            job.condition, job.position_id, job.attempt, cid)
+            return
+        if job.order is None:
+            return
+        current = ex.open.get(job.order.client_order_id)
+        if current is None and job.order.status not in TERMINAL:
+            current = ex.store.by_client_id(job.order.client_order_id)  # ended while our record was not held
+        if current is not None:
+            job.order = current
 
     def waiting_for_bid(self, job: ExitJob, m: Market, now: datetime) -> bool:
         """Nobody bids on the job's side: its next attempt waits for a bid to show (or the last attempt's
@@ -500,12 +553,14 @@ class ExitManager:
                          f"|attempt={job.attempt}",
             time_in_force=tif, position_id=job.position_id, method_id=pos.method_id, strategy_id=pos.strategy_id,
             model_id=pos.model_id, exit_condition=job.condition, exit_priority=job.priority,
-            metadata={"stage": job.stage, "conflicting_triggers": job.conflicting, "attempt": job.attempt,
-                      "walks": job.walks})
+            metadata={"stage": job.stage, "stage_quantity": job.stage_target,
+                      "conflicting_triggers": job.conflicting, "attempt": job.attempt, "walks": job.walks})
         job.order_price = price
         job.order_type = otype
         job.deadline = now + timedelta(seconds=p.timeout_seconds)
+        job.sending = self.executor.client_order_id(intent)
         job.order = await self.executor.submit(intent)
+        job.sending = None
 
     async def _finish_attempt(self, job: ExitJob, now: datetime) -> None:
         o = job.order

@@ -6,6 +6,7 @@ out. The executor turns a decision into orders and `exit_attempts` rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -122,6 +123,8 @@ class ExitSituation:
     breaker_active: bool = False
     better_opportunity: bool = False
     executed_stages: frozenset[str] = frozenset()
+    # contracts each partial-exit stage has sold so far: a stage is done once it sold its whole quantity
+    stage_sold: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def pnl_pct(self) -> Decimal | None:
@@ -137,6 +140,7 @@ class ExitTrigger:
     quantity: int
     stage: str | None = None
     detail: str = ""
+    stage_target: int | None = None  # the stage's whole quantity (what it sells in all, its earlier sales included)
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -179,10 +183,12 @@ def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
         if rules.partial_enabled:
             stage = next_stage(s, rules)
             if stage is not None and pct >= stage.profit_threshold:
-                qty = stage_quantity(stage, s.initial_quantity, s.quantity)
+                sold = s.stage_sold.get(stage.name, 0)
+                qty = stage_quantity(stage, s.initial_quantity, s.quantity, sold)
                 if qty > 0:
                     out.append(ExitTrigger("partial_exit_target", "MEDIUM", qty, stage=stage.name,
-                                           detail=f"pnl {pct:.4f} >= {stage.profit_threshold}"))
+                                           detail=f"pnl {pct:.4f} >= {stage.profit_threshold}",
+                                           stage_target=stage_target(stage, s.initial_quantity)))
     if s.recomputed_edge is not None:
         if s.recomputed_edge < rules.edge_disappeared_edge:
             out.append(ExitTrigger("edge_disappeared", "LOW", full, detail=f"edge {s.recomputed_edge}"))
@@ -194,15 +200,24 @@ def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
 
 
 def next_stage(s: ExitSituation, rules: ExitRules) -> PartialStage | None:
+    """The first stage not executed yet. A stage that has sold its whole quantity is done even when its
+    `executed_stages` mark is missing; one that sold only part of it is not (its remainder is sold next)."""
     for stage in rules.stages:
-        if stage.name not in s.executed_stages:
+        if stage.name in s.executed_stages:
+            continue
+        if stage_target(stage, s.initial_quantity) - s.stage_sold.get(stage.name, 0) > 0:
             return stage
     return None
 
 
-def stage_quantity(stage: PartialStage, initial: int, current: int) -> int:
+def stage_target(stage: PartialStage, initial: int) -> int:
     """Stage sizes are percentages of the ORIGINAL quantity (100 -> 50, 25, 25 rides the trailing stop)."""
-    return min(initial * stage.exit_percentage // 100, current)
+    return initial * stage.exit_percentage // 100
+
+
+def stage_quantity(stage: PartialStage, initial: int, current: int, sold: int = 0) -> int:
+    """What the stage still has to sell: its target less what it already sold, at most what is held."""
+    return max(min(stage_target(stage, initial) - sold, current), 0)
 
 
 def resolve(triggers: list[ExitTrigger]) -> ExitDecision | None:

@@ -162,7 +162,7 @@ class PositionMonitor:
             ask=ask, bid_size=size, confidence=pos.metadata.get("confidence", "medium"),
             trailing_triggered=triggered, seconds_to_close=seconds_to_close, recomputed_edge=recomputed_edge,
             breaker_active=breaker_active, better_opportunity=better_opportunity,
-            executed_stages=pos.executed_stages)
+            executed_stages=pos.executed_stages, stage_sold=pos.stage_sold)
         decision = ex.resolve(ex.evaluate(situation, rules)) if market is not None and market.is_tradable \
             else None
         urgent = self.is_urgent(pos)

@@ -66,6 +66,23 @@ class PositionState:
     def executed_stages(self) -> frozenset[str]:
         return frozenset(self.metadata.get("executed_stages", []))
 
+    @property
+    def stage_sold(self) -> dict[str, int]:
+        """Contracts each partial-exit stage has sold (metadata `stage_sold`, kept across restarts)."""
+        return {str(k): int(v) for k, v in (self.metadata.get("stage_sold") or {}).items()}
+
+    def record_stage_sale(self, stage: str, quantity: int, target: int | None) -> None:
+        """Count `quantity` contracts sold by partial-exit `stage`; the stage is executed once it has sold its
+        whole `target` (a stage whose attempt gave up part way is attempted again for the rest)."""
+        sold = self.stage_sold
+        sold[stage] = sold.get(stage, 0) + quantity
+        self.metadata["stage_sold"] = sold
+        if target is not None and sold[stage] >= target:
+            stages = list(self.metadata.get("executed_stages", []))
+            if stage not in stages:
+                stages.append(stage)
+            self.metadata["executed_stages"] = stages
+
     def row(self) -> dict[str, Any]:
         meta = dict(self.metadata)
         meta["cost_basis"] = str(self.cost_basis)
@@ -206,10 +223,9 @@ class Portfolio:
                     pos.exit_priority = order.exit_priority
                 pos.exit_price = price
                 if order.exit_condition == "partial_exit_target" and order.metadata.get("stage"):
-                    stages = list(pos.metadata.get("executed_stages", []))
-                    if order.metadata["stage"] not in stages:
-                        stages.append(order.metadata["stage"])
-                    pos.metadata["executed_stages"] = stages
+                    target = order.metadata.get("stage_quantity")
+                    pos.record_stage_sale(str(order.metadata["stage"]), qty, int(target) if target is not None
+                                          else None)
                 if pos.quantity == 0:
                     pos.status = "closed"
                     pos.exit_time = when

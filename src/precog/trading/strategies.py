@@ -408,6 +408,21 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class StrategyActivationRules:
+    """What a version must show in testing before it goes active (spec 8.1; trade_strategies.yaml
+    versioning.lifecycle: min_testing_days 60, min_testing_trades 50)."""
+
+    min_testing_days: int = 60
+    min_testing_trades: int = 50  # closed (or settled) paper positions of the version
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> StrategyActivationRules:
+        """trade_strategies.yaml `strategy_lifecycle.activation` (validated by the configuration schema)."""
+        act = cfg.get("trade_strategies.strategy_lifecycle.activation")
+        return cls(int(act["min_testing_days"]), int(act["min_testing_trades"]))
+
+
 def _parse_ref(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition("@")
     if not name:
@@ -456,8 +471,45 @@ def _set_status(conn: Any, strategy_id: int, old: str, target: str, by: str, rea
                  " VALUES (%s, %s, %s, %s, %s)", (strategy_id, old, target, reason, by))
 
 
-def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None = None) -> dict[str, Any]:
-    """Move a strategy version along its lifecycle; refuses illegal moves and records who/when/why.
+def _testing_record(conn: Any, strategy_id: int) -> tuple[float, int]:
+    """(days since the version last moved into testing - or was created, if it started there -, its closed
+    paper trades)."""
+    row = conn.execute(
+        "SELECT EXTRACT(EPOCH FROM now() - COALESCE((SELECT max(c.changed_at) FROM strategy_status_changes c"
+        "   WHERE c.strategy_id = s.strategy_id AND c.to_status = 'testing'), s.created_at)) / 86400,"
+        " (SELECT count(*) FROM positions p WHERE p.strategy_id = s.strategy_id AND p.row_current_ind"
+        "   AND p.mode = 'paper' AND p.status IN ('closed', 'settled'))"
+        " FROM strategies s WHERE s.strategy_id = %s", (strategy_id,)).fetchone()
+    return float(row[0]), int(row[1])
+
+
+def _check_activation(conn: Any, strategy_id: int, label: str, status: str, rules: StrategyActivationRules) -> None:
+    """Refuse an activation the version has not earned: from testing, the spec's testing period; from
+    inactive, only a version that was active before (a pause or a rollback, not a way around testing)."""
+    if status == "inactive":
+        was_active = conn.execute(
+            "SELECT activated_at IS NOT NULL OR EXISTS (SELECT 1 FROM strategy_status_changes c"
+            " WHERE c.strategy_id = s.strategy_id AND 'active' IN (c.from_status, c.to_status))"
+            " FROM strategies s WHERE s.strategy_id = %s", (strategy_id,)).fetchone()[0]
+        if not was_active:
+            raise StrategyError(f"strategy {label} has never been active: test it first (`precog strategies test "
+                                f"{label}`, then >= {rules.min_testing_days} days and >= {rules.min_testing_trades}"
+                                " closed paper trades)")
+        return
+    days, trades = _testing_record(conn, strategy_id)
+    missing = []
+    if days < rules.min_testing_days:
+        missing.append(f"{int(days)} days in testing (need >= {rules.min_testing_days})")
+    if trades < rules.min_testing_trades:
+        missing.append(f"{trades} closed paper trades (need >= {rules.min_testing_trades})")
+    if missing:
+        raise StrategyError(f"strategy {label} cannot be activated yet: {'; '.join(missing)}")
+
+
+def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None = None,
+               activation: StrategyActivationRules | None = None) -> dict[str, Any]:
+    """Move a strategy version along its lifecycle; refuses illegal moves and unearned activations, and records
+    who/when/why.
 
     Activating a version makes any other active version of the same strategy inactive (one live version
     per strategy, as `sync_strategies` does for a new YAML version); that change is recorded too."""
@@ -478,6 +530,7 @@ def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None 
             allowed = ", ".join(sorted(TRANSITIONS[status])) or "nothing (deprecated is final)"
             raise StrategyError(f"strategy {label} is {status}: it can move to {allowed}, not {target}")
         if target == "active":
+            _check_activation(conn, row["strategy_id"], label, status, activation or StrategyActivationRules())
             others = conn.execute(
                 "SELECT strategy_id, strategy_version FROM strategies WHERE strategy_name = %s AND status = 'active'"
                 " AND strategy_id <> %s FOR UPDATE", (row["strategy_name"], row["strategy_id"])).fetchall()

@@ -38,7 +38,7 @@ from precog.trading.breakers import SPECS, mode_of
 from precog.trading.exits import ExitRules
 from precog.trading.methods import ActivationRules, MethodError, rules_from_config
 from precog.trading.settings import TradingSettings
-from precog.trading.strategies import StrategyError
+from precog.trading.strategies import StrategyActivationRules, StrategyError
 from precog.trading.trading_state import TradingMode, worst
 from precog.web import controls, queries
 from precog.web.auth import DashboardToken, bearer_of
@@ -68,6 +68,7 @@ class DashboardSettings:
     exit_rules: ExitRules | None = None
     trading_settings: TradingSettings = field(default_factory=TradingSettings)
     method_activation: ActivationRules | None = None
+    strategy_activation: StrategyActivationRules | None = None
     pool_max: int = 8
     pool_timeout: float = 10.0  # seconds a request waits for a database connection before a 503
 
@@ -86,7 +87,8 @@ class DashboardSettings:
                    timezone=str(cfg.get("system.defaults.timezone", "America/New_York")),
                    environment=str(cfg.get("system.environment.active", "")) or None, freshness=fresh,
                    exit_rules=ExitRules.from_config(cfg.section("position_management")),
-                   trading_settings=trading, method_activation=rules_from_config(cfg)[0])
+                   trading_settings=trading, method_activation=rules_from_config(cfg)[0],
+                   strategy_activation=StrategyActivationRules.from_config(cfg))
 
     def allowed_hosts(self) -> list[str]:
         """Host headers the server answers (DNS-rebinding guard): loopback names, plus the bound host."""
@@ -468,7 +470,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
 
     @app.post("/api/strategies/{strategy_id}/transition", dependencies=write)
     def strategy_transition(strategy_id: int, body: TransitionBody, request: Request) -> Any:
-        result = controls.transition_strategy(connect, strategy_id, body.target, by=_who(body.by), reason=body.reason)
+        result = controls.transition_strategy(connect, strategy_id, body.target, by=_who(body.by), reason=body.reason,
+                                              activation=settings.strategy_activation)
         audit(request, f"strategy {strategy_id} -> {body.target}", body.by)
         return {"strategy": result}
 

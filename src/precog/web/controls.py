@@ -155,13 +155,14 @@ def transition_method(connect: Connect, method_id: int, target: str, *, by: str,
 
 # ---------------------------------------------------------------- strategies
 
-def transition_strategy(connect: Connect, strategy_id: int, target: str, *, by: str,
-                        reason: str | None) -> dict[str, Any]:
+def transition_strategy(connect: Connect, strategy_id: int, target: str, *, by: str, reason: str | None,
+                        activation: strategy_registry.StrategyActivationRules | None = None) -> dict[str, Any]:
     with connect() as conn:
         row = conn.execute("SELECT strategy_name, strategy_version FROM strategies WHERE strategy_id = %s",
                            (strategy_id,)).fetchone()
         if row is None:
             raise NotFound(f"strategy {strategy_id} does not exist")
-        record = strategy_registry.transition(conn, f"{row[0]}@{row[1]}", target, by=by, reason=reason)
+        record = strategy_registry.transition(conn, f"{row[0]}@{row[1]}", target, by=by, reason=reason,
+                                              activation=activation)
     return {"strategy_id": record["strategy_id"], "strategy_name": record["strategy_name"],
             "strategy_version": record["strategy_version"], "status": record["status"]}

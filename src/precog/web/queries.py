@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 
 from precog.domain.money import ZERO
 from precog.trading import attribution
+from precog.trading.breakers import SIMULATION_RUN
 from precog.trading.exits import ExitRules, rules_for_method
 
 # How close an exit trigger must be before the Positions page flags it (P&L percentage points / relative
@@ -71,10 +72,14 @@ def latest_run(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
 
 
 def breakers(conn: psycopg.Connection[Any], *, open_only: bool, limit: int = 200) -> list[dict[str, Any]]:
-    where = "WHERE resolved_at IS NULL" if open_only else ""
+    """Breaker events, newest first. The open ones are the account's: a simulated world's own trips (`precog demo`,
+    `precog run --venue local`, tagged SIMULATION_RUN) halt only that simulation and are left out, as every
+    breaker board leaves them out; the history shows them with their tag."""
+    where = "WHERE resolved_at IS NULL AND NOT coalesce(trigger_value ? %s, false)" if open_only else ""
+    params = (SIMULATION_RUN, limit) if open_only else (limit,)
     return _rows(conn, "SELECT event_id, breaker_type, triggered_at, resolved_at, trigger_value, action, auto_reset_at,"  # noqa: S608
                        " resolution_action, resolved_by, environment, notes FROM circuit_breaker_events "
-                       f"{where} ORDER BY triggered_at DESC, event_id DESC LIMIT %s", (limit,))
+                       f"{where} ORDER BY triggered_at DESC, event_id DESC LIMIT %s", params)
 
 
 # ---------------------------------------------------------------- overview
