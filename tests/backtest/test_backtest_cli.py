@@ -55,6 +55,9 @@ def test_backtest_of_a_recording_says_which_path_replays_it(precog_cli: Any, tmp
     assert r.returncode == 0, r.stderr
     assert "path: the database-backed live engine (precog.engine.core.Engine" in r.stdout
     assert "replayed 3 events in" in r.stdout and "events/s" in r.stdout
+    # both entry-value measures are named, each with what it covers (none traded here)
+    assert "CLV per contract (pre-game entries)" in r.stdout and "none" in r.stdout
+    assert "price drift 15 min after in-game entries" in r.stdout
 
 
 def test_backtest_errors_are_one_readable_line(precog_cli: Any, shared_data: Path, tmp_path: Path) -> None:

@@ -73,3 +73,20 @@ async def test_from_to_name_days_of_the_configured_time_zone(db_url: str, shared
     result = await run_backtest(db_url, opts)
     assert result.summary["windows"][0]["world"]["markets"] == 1
     assert result.summary["totals"]["positions"] == 1
+
+
+async def test_progress_is_reported_every_few_hundred_events_and_at_the_end(db_url: str, tmp_path: Path) -> None:
+    """The CLI's progress bar is fed every PROGRESS_EVERY_EVENTS events and once at the end, not on every event
+    (a replay skips most steps: progress keyed to steps fired on every skipped event)."""
+    from precog.backtest.runner import PROGRESS_EVERY_EVENTS, Progress
+
+    t0 = datetime(2025, 12, 1, 1, 0, tzinfo=UTC)
+    with Recorder(tmp_path / "rec") as rec:
+        for k in range(2000):
+            bid = 40 + k % 3
+            rec.record("kalshi:ws", _ticker(f"0.{bid}00", f"0.{bid + 2}00", k), t0 + timedelta(seconds=k))
+    seen: list[Progress] = []
+    await run_backtest(db_url, BacktestOptions(data=tmp_path / "rec", out=tmp_path / "out"), progress=seen.append)
+    assert seen[-1].events_done == seen[-1].events_total == 2000
+    assert len(seen) <= 2000 // PROGRESS_EVERY_EVENTS + 2, len(seen)
+    assert [p.events_done for p in seen] == sorted(p.events_done for p in seen)

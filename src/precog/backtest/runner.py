@@ -45,6 +45,8 @@ from precog.venues.exchange.clock import SimClock
 from precog.venues.exchange.engine import Exchange
 
 USER = "precog-backtest"
+# the progress callback (a Rich bar on the CLI) every this many events: often enough to move, never per event
+PROGRESS_EVERY_EVENTS = 500
 
 
 @dataclass
@@ -194,6 +196,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     equity: list[tuple[int, Decimal]] = [(clock.now_ms(), bankroll)]
     total = len(feed)
     last_sample = 0
+    reported = 0
     loop_started, loop_cpu = time.perf_counter(), time.process_time()
     while (t := feed.next_time()) is not None:
         clock.set_ms(max(t, clock.now_ms()))
@@ -217,8 +220,10 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
         if clock.now_ms() - last_sample >= 3_600_000 or feed.remaining == 0:
             equity.append((clock.now_ms(), _account_equity(exchange, world)))
             last_sample = clock.now_ms()
-        if progress is not None and (engine.stats.steps % 25 == 0 or feed.remaining == 0):
-            progress(Progress(slot[0] + win.index, slot[1], total - feed.remaining, total,
+        done = total - feed.remaining
+        if progress is not None and (done - reported >= PROGRESS_EVERY_EVENTS or feed.remaining == 0):
+            reported = done
+            progress(Progress(slot[0] + win.index, slot[1], done, total,
                               engine.executor.fills_booked, now()))
     for _ in range(3):  # settle what the last results decided
         clock.advance(1)

@@ -19,12 +19,13 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - the released events are quotes and in-game states only (a listing, close or result always steps), and
   no snapshot read since the last settlement pass shows a settled market;
 - a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
-  condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
-  open position (it checks every position on every step);
+  condition clearing; the board's mode is the engine's trading state; a close-all breaker (it checks every
+  position on every step) only with no open position, or see below;
 - no planned entry is reserved; every working order of ours reads at the venue exactly as the executor last
   recorded it (no fill since, none waiting to be booked), no entry's timeout and no exit attempt's deadline
   has come, every reserved approval's order is still working, and every exit job without an order is
-  waiting for a bid before its deadline (what `ExitManager._step_job` would do: nothing);
+  waiting for a bid before its deadline, or its exits are held (HALTED without a close-all breaker:
+  `Engine._pause_exits`) (what `ExitManager._step_job` would do: nothing);
 - no open position is due for its monitor check, and the open positions' marks and count are what the
   breaker board was told last cycle (a check or fill after the board looked moves the loss it weighs);
 - the last step was on the same breaker-board day and no realized P&L left the rapid-loss window since
@@ -41,6 +42,9 @@ A skipped step still does what such a step does: the reads (`refresh`, before th
 the volatility observations and the scan's first act (forgetting a blocked entry opportunity older than two
 decision intervals, which a later exit check would read). When everything but a due decision holds, the
 step is the entry scan alone: it is the cycle's last act, and all before it was just proven to change nothing.
+Under a close-all breaker with open positions, when each position already has its CRITICAL exit job, its
+market's snapshot is the one its last check read and no entry order works (`_close_all_quiet`), the step is
+that check of every position alone (`close_all_steps`): it moves only their check times.
 
 `BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with snapshots and fills converted once
 per change, over a market maker whose quotes wait (`QuoteMaker` lazy) while only its own orders rest in the

@@ -121,11 +121,22 @@ def backtest(
     if e.get("events_per_second") is not None and not as_json:
         console.print(f"replayed {e['events']:,} events in {e['replay_seconds']:.2f} s ({e['events_per_second']:,} "
                       f"events/s; {e['steps']:,} engine steps, {e.get('scan_only_steps', 0):,} of them only the "
-                      f"entry scan; {e['idle_steps_skipped']:,} idle steps skipped)",
+                      f"entry scan, {e.get('close_all_steps', 0):,} only a close-all breaker's check of the "
+                      f"positions; {e['idle_steps_skipped']:,} idle steps skipped)",
                       highlight=False)
     # with --json stdout is the JSON document alone (pipe it to jq); the headline goes to stderr
     typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
                f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}", err=as_json)
+
+
+_DRIFT = "in_game_drift_15m_per_contract"
+
+
+def _per_contract(value: str | None, contracts: int | None) -> str:
+    """A per-contract figure with the contracts it covers (docs/backtesting.md defines both measures)."""
+    if value is None:
+        return "none"
+    return value if contracts is None else f"{value} ({contracts} contracts)"
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -134,11 +145,14 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("P&L", t["pnl"]), ("final equity", t["final_equity"]), ("return", t["return_pct"]), ("fills", t["fills"]),
         ("positions", t["positions"]), ("hit rate", t["hit_rate"]), ("Sharpe", t["sharpe"]),
         ("max drawdown", f"{t['max_drawdown']} ({t['max_drawdown_pct']})"), ("fees paid", t["fees_paid"]),
-        ("edge realization", t["edge_realization"]), ("CLV per contract", t["clv_per_contract"]),
+        ("edge realization", t["edge_realization"]),
+        ("CLV per contract (pre-game entries)", _per_contract(t.get("clv_per_contract"), t.get("clv_contracts"))),
+        ("price drift 15 min after in-game entries", _per_contract(t.get(_DRIFT), t.get("in_game_drift_contracts"))),
         ("ledger matches the exchange", "yes" if t.get("ledger_match") else "NO")])
-    cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract"]
+    cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract", _DRIFT]
     print_table("By method (A/B on identical data)", ["method", *cols],
-                [[r["method"], *(r[c] for c in cols)] for r in s["by_method"]] or [["(no positions)"] + [""] * 6])
+                [[r["method"], *(r.get(c) for c in cols)] for r in s["by_method"]]
+                or [["(no positions)"] + [""] * len(cols)])
     print_table("Windows and the model versions they traded with", ["window", "methods", "train", "test", "models"],
                 [[w["index"], ", ".join(w.get("lane_methods", [])), " .. ".join(x or "-" for x in w["train"]),
                   " .. ".join(w["test"]), "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"
