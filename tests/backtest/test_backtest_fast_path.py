@@ -184,7 +184,7 @@ async def test_fast_path_books_the_reference_trades_while_close_all_exits_wait(m
                                                                               tmp_path: Path) -> None:
     # the benchmark's data shape (a fair value walking by about a cent in [0.02, 0.98], a quote every 100 ms):
     # cheap contracts make positions of thousands, which a close-all breaker's market exits sell over several
-    # quotes, waiting for bids in between; those steps only re-check the positions and are run as that check
+    # quotes, waiting for bids in between: both paths must send, fill and check the very same
     _recording(tmp_path / "rec", quotes=12000, markets=50, seed=3, spacing=0.1, fair_range=(0.02, 0.98),
                steps=(0.01, 0.01), bounds=(0.02, 0.98))
     config = tmp_path / "config"
@@ -208,7 +208,8 @@ async def test_fast_path_books_the_reference_trades_while_close_all_exits_wait(m
     assert fast["final_positions"] == ref["final_positions"] and fast["orders"] == ref["orders"]
     assert fast["windows"][0]["breakers"] == ref["windows"][0]["breakers"]
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]
-    assert ref["engine"]["close_all_steps"] == 0 < fast["engine"]["close_all_steps"]
+    assert any(b in ("daily_loss_limit", "rapid_loss", "consecutive_losses")
+               for b in ref["windows"][0]["breakers"]), ref["windows"][0]["breakers"]
 
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,

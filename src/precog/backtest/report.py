@@ -322,7 +322,6 @@ def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
             "steps": sum(o.steps for o in outcomes),
             "idle_steps_skipped": sum(int(o.engine_stats.get("idle_steps_skipped", 0)) for o in outcomes),
             "scan_only_steps": sum(int(o.engine_stats.get("scan_only_steps", 0)) for o in outcomes),
-            "close_all_steps": sum(int(o.engine_stats.get("close_all_steps", 0)) for o in outcomes),
             "refusals_repeated": sum(int(o.engine_stats.get("refusals_repeated", 0)) for o in outcomes),
             "position_marks_kept": sum(int(o.engine_stats.get("position_marks_kept", 0)) for o in outcomes),
             "quotes_deferred": sum(int(o.engine_stats.get("quotes_deferred", 0)) for o in outcomes),

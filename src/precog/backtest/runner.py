@@ -155,10 +155,10 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     first = feed.next_time()
     assert first is not None
     train_to_ms = _midnight_ms(win.train_to, dataset.tz) if win.train_to is not None else None
-    # The window opens when its training window closes (00:00 UTC of the first test day), never before: the
-    # results finished in the training window's last hours (games the day before) are then trained on rather
-    # than lost between training and the first released event. Markets listed earlier (the first day's games,
-    # 26 h before kickoff) are released as the window opens.
+    # The window opens when its training window closes (midnight of the first test day in the dataset's time
+    # zone), never before: the results finished in the training window's last hours (games the day before) are
+    # then trained on rather than lost between training and the first released event. Markets listed earlier
+    # (the first day's games, 26 h before kickoff) are released as the window opens.
     clock = SimClock(max(first - 1000, train_to_ms) if train_to_ms is not None else first - 1000)
     exchange = Exchange(clock)  # unseeded: venue order ids must never repeat across runs in one database
     keys = {c.spec.model_key for c in chosen}
@@ -232,7 +232,6 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     loop_seconds, loop_cpu = time.perf_counter() - loop_started, time.process_time() - loop_cpu
     stats = {"steps": engine.stats.steps, "idle_steps_skipped": getattr(engine, "skipped_steps", 0),
              "scan_only_steps": getattr(engine, "scan_only_steps", 0),
-             "close_all_steps": getattr(engine, "close_all_steps", 0),
              "refusals_repeated": getattr(engine, "repeated_refusals", 0),
              "position_marks_kept": getattr(engine.portfolio, "marks_deferred", 0),
              "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),

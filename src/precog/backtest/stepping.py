@@ -19,8 +19,8 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - the released events are quotes and in-game states only (a listing, close or result always steps), and
   no snapshot read since the last settlement pass shows a settled market;
 - a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
-  condition clearing; the board's mode is the engine's trading state; a close-all breaker (it checks every
-  position on every step) only with no open position, or see below;
+  condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
+  open position (it checks every position on every step);
 - no planned entry is reserved; every working order of ours reads at the venue exactly as the executor last
   recorded it (no fill since, none waiting to be booked), no entry's timeout and no exit attempt's deadline
   has come, every reserved approval's order is still working, and every exit job without an order is
@@ -42,9 +42,6 @@ A skipped step still does what such a step does: the reads (`refresh`, before th
 the volatility observations and the scan's first act (forgetting a blocked entry opportunity older than two
 decision intervals, which a later exit check would read). When everything but a due decision holds, the
 step is the entry scan alone: it is the cycle's last act, and all before it was just proven to change nothing.
-Under a close-all breaker with open positions, when each position already has its CRITICAL exit job, its
-market's snapshot is the one its last check read and no entry order works (`_close_all_quiet`), the step is
-that check of every position alone (`close_all_steps`): it moves only their check times.
 
 `BacktestVenue` is the in-process exchange as a venue (`LocalVenue`) with snapshots and fills converted once
 per change, over a market maker whose quotes wait (`QuoteMaker` lazy) while only its own orders rest in the
@@ -293,12 +290,6 @@ class BacktestEngine(Engine):
         self.skipped_steps = 0
         self.scan_only_steps = 0
         self._scan_only_at: datetime | None = None  # an instant `idle` found quiet but for due decisions
-        # a close-all breaker checks every open position on every step; when that check is all a step would do
-        # (see `_close_all_quiet`), the step is the check alone
-        self.close_all_steps = 0
-        self._close_all_at: datetime | None = None
-        self._close_all_duty = False  # `_quiet_now`'s verdict holds but for the close-all check of every step
-        self._close_all_seen: dict[int, Market | None] = {}  # position -> the snapshot its last check read
         # positions whose mark is written only with a state change (see BacktestPortfolio); every holder of
         # the engine's portfolio is pointed at it before anything was booked
         portfolio = BacktestPortfolio(self.conn, self.venue.platform_id, self.mode, self.trailing_config,
@@ -346,19 +337,8 @@ class BacktestEngine(Engine):
         super()._sync_entry_risk(balance, now)
 
     async def step(self) -> None:
-        now = self._last_step_at = self.clock()
-        close_all, self._close_all_at = self._close_all_at == now, None
-        if close_all and not (self.conn.closed or self.conn.broken):
-            # everything the cycle does but its close-all check of every position was proven to change nothing
-            # at this instant (`idle`); the check reads the same quotes, so it moves only the check times
-            self.stats.steps += 1
-            self.close_all_steps += 1
-            jobs = dict(self.exits.jobs)
-            await self._monitor(now)
-            if self.exits.jobs != jobs or self._board_view() != self._board_saw:
-                self._quiet = None  # it did change something after all: the next instant is looked at afresh
-            return
         self._quiet = None  # a step changes what the idle check proved
+        now = self._last_step_at = self.clock()
         scan_only, self._scan_only_at = self._scan_only_at == now, None
         if scan_only and not (self.conn.closed or self.conn.broken):
             # everything the cycle does before its entry scan was proven to change nothing at this instant
@@ -436,9 +416,6 @@ class BacktestEngine(Engine):
             current = self.snapshots.get(t)
             if current is not None and current is not snap:
                 self._replaced(t, current)
-        if self.breaker_active:  # every open position was just checked, on these snapshots
-            self._close_all_seen = {p.position_id: self.snapshots.get(p.market_id)
-                                    for p in self.portfolio.open_positions()}
 
     async def _settle(self, now: datetime) -> None:
         """The reference looks at every snapshot; only a replaced one can newly show a settlement, or one of a
@@ -632,21 +609,6 @@ class BacktestEngine(Engine):
                 return False  # released by the next cycle
         return True
 
-    def _close_all_quiet(self, positions: Sequence[PositionState]) -> bool:
-        """Whether a close-all check of every position would only move its check time: each position already has
-        a CRITICAL exit job (a new exit decision cannot replace it: `ExitManager.start`), its market's snapshot is
-        the one its last check read (the same mark, trailing-stop peak and exit decision), and no entry order
-        is working (the check would cancel it)."""
-        jobs = self.exits.jobs
-        seen = self._close_all_seen
-        for p in positions:
-            job = jobs.get(p.position_id)
-            if job is None or job.priority != "CRITICAL" or p.position_id not in seen:
-                return False
-            if self.snapshots.get(p.market_id) is not seen[p.position_id]:
-                return False
-        return not any(r.purpose == "entry" and r.status not in TERMINAL for r in self.executor.open.values())
-
     def _decision_due(self, now: datetime) -> bool:
         self._reschedule_woken(now)
         heap, due_at = self._due_heap, self._due_at
@@ -673,7 +635,7 @@ class BacktestEngine(Engine):
     def idle(self, now: datetime, released: Iterable[Event]) -> bool:
         """True when a step at `now` would provably change nothing (see the module docstring). When only due
         decisions keep it from being idle, the next `step` at `now` runs just the entry scan."""
-        self._scan_only_at = self._close_all_at = None
+        self._scan_only_at = None
         try:
             return self._idle(now, released)
         except AttributeError:  # the engine or board changed shape under us: step (always correct)
@@ -691,11 +653,6 @@ class BacktestEngine(Engine):
         if quiet is None or now.timestamp() >= quiet or self.venue.has_unseen_fills():  # type: ignore[attr-defined]
             if not self._quiet_now(now, board, last):
                 return False
-        if self._close_all_duty:
-            if self.trading_state == "ACTIVE":
-                return False  # entries and a close-all breaker at once: the whole cycle
-            self._close_all_at = now
-            return False
         if self.trading_state != "ACTIVE":
             return True  # no entry scan runs
         if self._decision_due(now) and not self._repeat_due_refusals(now):
@@ -712,15 +669,10 @@ class BacktestEngine(Engine):
         if self._planned or not self._orders_quiet(now, until, watch):
             return False
         positions = self.portfolio.open_positions()
-        self._close_all_duty = False
         if self.breaker_active and positions:
-            # a close-all breaker checks every position on every step: quiet only when that check is all the
-            # step would do, and then every step is that check (so the monitor's own check times do not matter)
-            if not self._close_all_quiet(positions):
-                return False
-            self._close_all_duty = True
+            return False  # a close-all breaker checks every position on every step
         monitor = self.monitor
-        checks = [] if self._close_all_duty else [monitor.next_check.get(p.position_id) for p in positions]
+        checks = [monitor.next_check.get(p.position_id) for p in positions]
         if any(c is None or now >= c for c in checks):
             return False
         if self._board_view() != self._board_saw:

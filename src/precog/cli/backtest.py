@@ -121,15 +121,11 @@ def backtest(
     if e.get("events_per_second") is not None and not as_json:
         console.print(f"replayed {e['events']:,} events in {e['replay_seconds']:.2f} s ({e['events_per_second']:,} "
                       f"events/s; {e['steps']:,} engine steps, {e.get('scan_only_steps', 0):,} of them only the "
-                      f"entry scan, {e.get('close_all_steps', 0):,} only a close-all breaker's check of the "
-                      f"positions; {e['idle_steps_skipped']:,} idle steps skipped)",
+                      f"entry scan; {e['idle_steps_skipped']:,} idle steps skipped)",
                       highlight=False)
     # with --json stdout is the JSON document alone (pipe it to jq); the headline goes to stderr
     typer.echo(f"backtest {result.backtest_id}: {t['fills']} fills, P&L {t['pnl']}, hit rate {t['hit_rate']}, "
                f"leak guard {'FIRED' if s['leak_guard']['fired'] else 'clear'}", err=as_json)
-
-
-_DRIFT = "in_game_drift_15m_per_contract"
 
 
 def _per_contract(value: str | None, contracts: int | None) -> str:
@@ -140,6 +136,8 @@ def _per_contract(value: str | None, contracts: int | None) -> str:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
+    from precog.backtest.report import DRIFT_KEY as _DRIFT
+
     t = s["totals"]
     print_table("Backtest", ["item", "value"], [
         ("P&L", t["pnl"]), ("final equity", t["final_equity"]), ("return", t["return_pct"]), ("fills", t["fills"]),

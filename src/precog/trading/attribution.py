@@ -9,6 +9,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from precog.trading.breakers import SIMULATION_RUN
+
 GROUPS: dict[str, tuple[str, str]] = {
     # by -> (label expression, join)
     "method": ("coalesce(me.method_name || ' ' || me.method_version, 'unattributed')",
@@ -105,8 +107,9 @@ def run_report(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
         cur.execute("SELECT alert_type, severity, message FROM alerts WHERE triggered_at >= %s ORDER BY alert_id",
                     (started[0] if started else None,))
         alerts = list(cur.fetchall())
+        # the run's own trips: noted `run N` by the engine, tagged by a simulated world's board
         cur.execute("SELECT breaker_type, action, trigger_value FROM circuit_breaker_events WHERE notes = %s "
-                    "ORDER BY event_id", (f"run {run_id}",))
+                    "OR trigger_value->>%s = %s ORDER BY event_id", (f"run {run_id}", SIMULATION_RUN, str(run_id)))
         breakers = list(cur.fetchall())
         cur.execute("SELECT count(*) AS n, coalesce(sum(success::int), 0) AS filled FROM exit_attempts "
                     "WHERE (attempt_metadata->>'run_id')::bigint = %s", (run_id,))

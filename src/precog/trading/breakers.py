@@ -169,23 +169,29 @@ class PgBreakerStore:
             ).fetchone()
         return int(row[0]) if row else None
 
+    def _own_run(self) -> str | None:
+        """The rows this store may resolve: all of them (None); a simulated world's store: only its run's."""
+        return None
+
     def resolve_event(self, event_id: int, resolved_at: datetime, resolution: str, by: str, notes: str) -> bool:
+        run = self._own_run()
         with self._connect() as conn:
             cur = conn.execute(
                 "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
                 " resolved_by = %s, notes = COALESCE(notes || '; ', '') || %s"
-                " WHERE event_id = %s AND resolved_at IS NULL",
-                (resolved_at, resolution, by, notes, event_id),
+                " WHERE event_id = %s AND resolved_at IS NULL AND (%s::text IS NULL OR trigger_value->>%s = %s)",
+                (resolved_at, resolution, by, notes, event_id, run, SIMULATION_RUN, run),
             )
             return cur.rowcount > 0
 
     def resolve_type(self, name: str, resolved_at: datetime, resolution: str, by: str, notes: str) -> int:
+        run = self._own_run()
         with self._connect() as conn:
             cur = conn.execute(
                 "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
                 " resolved_by = %s, notes = COALESCE(notes || '; ', '') || %s"
-                " WHERE breaker_type = %s AND resolved_at IS NULL",
-                (resolved_at, resolution, by, notes, name),
+                " WHERE breaker_type = %s AND resolved_at IS NULL AND (%s::text IS NULL OR trigger_value->>%s = %s)",
+                (resolved_at, resolution, by, notes, name, run, SIMULATION_RUN, run),
             )
             return cur.rowcount
 
@@ -271,21 +277,8 @@ class SimulationBreakerStore(PgBreakerStore):
         return super().open_event(name, triggered_at, {**trigger_value, SIMULATION_RUN: run}, action, auto_reset_at,
                                   f"run {run}")
 
-    def resolve_event(self, event_id: int, resolved_at: datetime, resolution: str, by: str, notes: str) -> bool:
-        with self._session() as conn:  # notes stay `run N`: the run's report finds its breakers by them
-            cur = conn.execute(
-                "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
-                " resolved_by = %s WHERE event_id = %s AND resolved_at IS NULL AND trigger_value->>%s = %s",
-                (resolved_at, resolution, by, event_id, SIMULATION_RUN, str(self._run())))
-            return cur.rowcount > 0
-
-    def resolve_type(self, name: str, resolved_at: datetime, resolution: str, by: str, notes: str) -> int:
-        with self._session() as conn:  # only this world's: an operator resets the account's breakers
-            cur = conn.execute(
-                "UPDATE circuit_breaker_events SET resolved_at = GREATEST(%s, triggered_at), resolution_action = %s,"
-                " resolved_by = %s WHERE breaker_type = %s AND resolved_at IS NULL AND trigger_value->>%s = %s",
-                (resolved_at, resolution, by, name, SIMULATION_RUN, str(self._run())))
-            return cur.rowcount
+    def _own_run(self) -> str | None:
+        return str(self._run())  # an operator resets the account's breakers
 
     def load_open(self) -> list[OpenBreaker]:
         now = self._wall_clock()
