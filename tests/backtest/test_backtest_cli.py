@@ -29,9 +29,15 @@ def test_backtest_then_report_rerenders_the_stored_run(precog_cli: Any, shared_d
     run_id = s["backtest_id"]
 
     again = tmp_path / "again"
-    r2 = precog_cli("report", "--run", str(run_id), "--out", str(again))
+    r2 = precog_cli("report", "--run", str(run_id), "--out", str(again), env={"COLUMNS": "80"})
     assert r2.returncode == 0, r2.stderr
     assert f"report {run_id}:" in r2.stdout
+    # the A/B table has a column per method, each named in full on an 80-column terminal
+    header = next(line for line in r2.stdout.splitlines() if "nfl_elo_pregame@v1.1" in line)
+    assert "nfl_closing_line@v1.0" in header
+    pnl = next(line for line in r2.stdout.splitlines() if line.startswith("│ P&L "))
+    by = {m["method"]: m for m in s["by_method"]}
+    assert str(by["nfl_elo_pregame@v1.1"]["pnl"]) in pnl and str(by["nfl_closing_line@v1.0"]["pnl"]) in pnl
     html = (again / f"backtest-{run_id}.html").read_text()
     assert "data:image/png;base64," in html and "Equity" not in html.split("<body>")[0]
     assert json.loads((again / f"backtest-{run_id}.json").read_text())["totals"] == s["totals"]

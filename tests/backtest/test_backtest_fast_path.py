@@ -214,12 +214,14 @@ async def test_fast_path_books_the_reference_trades_while_close_all_exits_wait(m
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,
                                                                        tmp_path: Path) -> None:
-    # a Sunday of 2020 with in-game states for every game, the default methods as A/B lanes: Elo pre-game
-    # (2020 has no pre-game price, the markets open at kickoff: it never trades, its steps are mostly idle) and
-    # the in-game WP model (re-trained on the weeks before)
+    # a Sunday of 2020 with in-game states for every game, the shipped methods as A/B lanes: Elo pre-game
+    # (2020 has no pre-game price, the markets open at kickoff: it never trades, its steps are mostly idle; named
+    # explicitly, since by default it is left out of such data) and the in-game WP model (re-trained on the
+    # weeks before)
     def opts(url: str, fast: bool) -> BacktestOptions:
         return BacktestOptions(data=shared_data / "nfl", start=date(2020, 10, 4), end=date(2020, 10, 4),
-                               out=tmp_path / "out", fast_path=fast)
+                               out=tmp_path / "out", fast_path=fast,
+                               methods=["nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"])
 
     (ref, ref_trades), (fast, fast_trades) = await _both(make_database, opts)
     assert {w["lane_methods"][0] for w in ref["windows"]} == {"nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"}

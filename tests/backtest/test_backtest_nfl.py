@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from backtest.bt_testkit import LeakedModel, PeekingModel, method_row
-from precog.backtest.errors import LookAheadError
+from precog.backtest.errors import BacktestError, LookAheadError
 from precog.backtest.history import load_nfl
 from precog.backtest.runner import BacktestOptions, run_backtest
 from precog.backtest.walkforward import parse
@@ -147,11 +147,13 @@ async def test_walk_forward_retrains_on_each_window(db_url: str, nfl: Path, tmp_
 
 
 async def test_in_game_states_from_play_by_play(db_url: str, nfl: Path, tmp_path: Path) -> None:
-    # 2020 week 4 Thursday game: default methods = Elo pre-game + in-game WP (plays exist for 2020); the WP
-    # model is re-trained on the plays of the 2020 games before it (weeks 1-3), nothing later
+    # 2020 week 4 Thursday game: the default method is the in-game WP one (plays exist for 2020; no closing
+    # line, so no pre-game market for the Elo method); the WP model is re-trained on the plays of the 2020 games
+    # before it (weeks 1-3), nothing later
     result = await _run(db_url, nfl, tmp_path, start=date(2020, 10, 1), end=date(2020, 10, 2))
     s = result.summary
-    assert [m["ref"] for m in s["methods"]] == ["nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"]
+    assert [m["ref"] for m in s["methods"]] == ["nfl_live_wp@v1.1"]
+    assert s["notes"] == []
     world = s["windows"][0]["world"]
     assert world["markets"] == 1 and world["states"] > 100 and world["finals"] == 1
     assert s["calibration"]["wp"]["n"] > 10  # the WP model forecast the live states
@@ -166,3 +168,26 @@ async def test_together_runs_methods_in_one_shared_portfolio(db_url: str, nfl: P
     assert [(w["lane"], w["lane_methods"]) for w in s["windows"]] == [
         (0, ["nfl_elo_pregame@v1.1", "nfl_closing_line@v1.0"])]
     assert s["parameters"]["methods_together"] is True and s["totals"]["lanes"] == 1
+
+
+async def test_a_method_without_markets_in_its_phase_is_named_in_the_notes(db_url: str, nfl: Path,
+                                                                         tmp_path: Path) -> None:
+    # 2021 has plays but no closing lines: the pre-game Elo method, named explicitly, can trade nothing, and the
+    # report says why instead of showing an empty lane
+    result = await _run(db_url, nfl, tmp_path, start=date(2021, 9, 12), end=date(2021, 9, 12),
+                        methods=["nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"])
+    s = result.summary
+    notes = s["notes"]
+    assert len(notes) == 1 and notes[0].startswith("nfl_elo_pregame@v1.1 trades pre-game markets and there are "
+                                                   "none between 2021-09-12 and 2021-09-12")
+    assert "1966-2014" in notes[0]
+    elo = next(m for m in s["by_method"] if m["method"] == "nfl_elo_pregame@v1.1")
+    assert elo["positions"] == 0
+    html = result.html_path.read_text()  # type: ignore[union-attr]
+    assert "none between 2021-09-12" in html
+
+
+async def test_no_pre_game_prices_and_no_in_game_states_is_refused(db_url: str, nfl: Path, tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match=r"no pre-game prices between 2021-09-12 and 2021-09-13 .*1966-2014.* "
+                                            r"left out \(--no-in-game\): nothing to trade"):
+        await _run(db_url, nfl, tmp_path, start=date(2021, 9, 12), end=date(2021, 9, 13), in_game=False)

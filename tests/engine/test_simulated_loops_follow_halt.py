@@ -172,3 +172,21 @@ def test_a_simulation_never_resets_another_boards_breaker_in_its_fast_time(db_ur
     assert later.load_open() == []
     later.close()
     board.end()
+
+
+@pytest.mark.timeout(120)
+def test_a_loop_paced_slower_than_real_time_follows_a_halt_within_seconds_of_wall_time(
+        db_url: str, precog_cli: Any, local_loop: Any) -> None:
+    # 0.1 simulated seconds per real second (the world moves in whole simulated seconds): the breakers are
+    # re-read every 2 s of whichever clock passes first, not every 2 simulated seconds (10-20 s of an operator's
+    # wall time here)
+    loop = local_loop("--venue", "local", "--paper", "--speed", "0.1", "--interval", "0.1", "--duration", "30",
+                      "--quiet", "--games", "1", "--seed", "5", "--no-notify")
+    _wait_until("the loop is running", lambda: _scalar(db_url, "SELECT count(*) FROM engine_runs") > 0, 60)
+    time.sleep(3.0)  # well into its stepping
+    halted = precog_cli("halt", "--reason", "slow loop drill", "--by", "alice")
+    assert halted.returncode == 0, halted.stderr
+    after_halt = time.monotonic()
+    took = loop.wait_for_line("-> HALTED", after_halt - 2.0, 30) - after_halt
+    assert took < FOLLOW_WITHIN_S
+    loop.stop()

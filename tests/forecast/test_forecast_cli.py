@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -209,6 +210,11 @@ def test_forecast_predict_prints_a_decimal_probability(precog_cli) -> None:  # t
     assert float(json.loads(live.stdout)["probability"]) > 0.85
     err = one_line_error(precog_cli("forecast", "predict", "KC", "CAR", "--period", "2", "--down", "5"))
     assert "down" in err
+    # --neutral reaches the in-game forecast too: no home advantage for the listed home team
+    state = ("--period", "2", "--clock", "7:30", "--home-score", "7", "--away-score", "7")
+    home = json.loads(precog_cli("forecast", "predict", "KC", "CAR", *state, "--json").stdout)["probability"]
+    neutral = json.loads(precog_cli("forecast", "predict", "KC", "CAR", *state, "--neutral", "--json").stdout)
+    assert Decimal(neutral["probability"]) < Decimal(home)
 
 
 def test_elo_train_can_create_missing_teams(precog_cli, make_csv, db_url: str) -> None:  # type: ignore[no-untyped-def]

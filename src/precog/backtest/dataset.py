@@ -23,6 +23,10 @@ class Dataset(Protocol):
 
     def has_in_game(self, start: date | None, end: date | None) -> bool: ...
 
+    def has_pre_game(self, start: date | None, end: date | None) -> bool:
+        """Whether any market is quoted before its game starts in the range."""
+        ...
+
     def play_by_play(self) -> PlayByPlay | None:
         """Plays for model training (read lazily; only through the GuardedArchive)."""
         ...
@@ -49,6 +53,10 @@ class NflDataset:
 
     def has_in_game(self, start: date | None, end: date | None) -> bool:
         return any(g.plays for g in self.history.between(start, end))  # type: ignore[attr-defined]
+
+    def has_pre_game(self, start: date | None, end: date | None) -> bool:
+        # only games with a closing line are quoted before kickoff (spreadspoke covers 1966-2014)
+        return any(g.pre_game_priced for g in self.history.between(start, end))  # type: ignore[attr-defined]
 
     def play_by_play(self) -> PlayByPlay | None:
         from precog.backtest.history import training_plays

@@ -13,7 +13,8 @@ Sources (the shared data folder, never copied into the repository):
   game without a closing spread is listed at kickoff, with its first play, and has no pre-game quote.
   The file has no season-type or site column: a game's playoff flag (and spreadspoke's round name as its
   week) comes from its week number after the regular season's weeks, its neutral flag from the public
-  schedule's neutral-site games (`NEUTRAL_SITE_PLAY_GAMES`), so Elo treats them as the spreadspoke games.
+  schedule's neutral-site games (`precog.forecast.plays.NEUTRAL_SITE_PLAY_GAMES`), so Elo treats them as the
+  spreadspoke games.
   The same file, read the way `precog forecast wp train` reads it, is what the in-game WP model re-trains
   on in each training window (`training_plays`, through the GuardedArchive: only games finished before
   the clock).
@@ -42,6 +43,7 @@ import numpy as np
 
 from precog.backtest.errors import BacktestError
 from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, PlayByPlay, dt_to_ms
+from precog.forecast.plays import NEUTRAL_SITE_PLAY_GAMES  # shared with WP training (the `home` feature)
 from precog.forecast.teams import canonical_team
 
 SPREADSPOKE = "spreadspoke_scores_1966_2014.csv"
@@ -59,22 +61,6 @@ _FAVORITE_ALIASES = {"LVR": "OAK"}
 # spreadspoke's schedule_week of the playoff rounds; nflfastR numbers them on after the regular season's weeks
 PLAYOFF_ROUNDS = ("Wildcard", "Division", "Conference", "Superbowl")
 FIRST_PLAYS_SEASON = 1999  # nflfastR's first season; the week rule below holds from there on
-# Games of the plays file's seasons played at neither team's home stadium (nflfastR game ids; the file has no
-# site column, these are the public NFL schedule's), as spreadspoke flags its Super Bowls and international
-# games (and some relocated ones) neutral. Super Bowl LV (2020_21_KC_TB) is not one: Tampa Bay played it in its
-# own stadium.
-NEUTRAL_SITE_PLAY_GAMES = frozenset({
-    "2020_13_BUF_SF", "2020_14_WAS_SF", "2020_17_SEA_SF",  # 49ers home games moved to Glendale (county COVID ban)
-    "2021_01_GB_NO",  # moved to Jacksonville (Hurricane Ida)
-    "2021_05_NYJ_ATL", "2021_06_MIA_JAX", "2022_04_MIN_NO", "2022_05_NYG_GB", "2022_08_DEN_JAX",  # London
-    "2022_10_SEA_TB",  # Munich
-    "2022_11_SF_ARI",  # Mexico City
-    "2022_11_CLE_BUF",  # moved to Detroit (snow)
-    # Super Bowl LVI was at the Rams' (the designated away team's) stadium: the designated home team had no home
-    # field, and the flags cannot give one to the away team
-    "2021_22_LA_CIN",
-    "2022_22_KC_PHI",  # Super Bowl LVII, Glendale
-})
 
 
 def phi(x: float) -> float:

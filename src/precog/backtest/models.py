@@ -279,7 +279,7 @@ class WinProbabilityModel:
                             int(st["clock_seconds"]), "live", st.get("possession"), st.get("down"),
                             st.get("distance"), int(st["yards_to_goal"]), int(st["home_timeouts"]),
                             int(st["away_timeouts"]))
-        f = self.forecaster.predict_state(state)
+        f = self.forecaster.predict_state(state, neutral=bool(s["neutral"]))  # neutral site: `home` feature 0
         conf = "high" if int(st["period"]) >= 4 else "medium"
         return Estimate(f.probability, conf)
 

@@ -68,6 +68,9 @@ class RecordingDataset:
     def has_in_game(self, start: date | None, end: date | None) -> bool:
         return any(src.startswith("espn:") for _, src, _ in self.messages)
 
+    def has_pre_game(self, start: date | None, end: date | None) -> bool:
+        return True  # recorded markets are quoted whenever the venue quoted them, before their games too
+
     def play_by_play(self) -> None:
         return None  # a recording holds scoreboards, not finished games' play-by-play to train on
 

@@ -252,6 +252,22 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats, models=model_info)
 
 
+_PRE_GAME_COVERAGE = "the NFL history's pre-game prices are closing lines, which cover the 1966-2014 seasons"
+
+
+def _idle_phase_note(method: ChosenMethod, span: tuple[date, date], pre_game: bool, in_game: bool,
+                     in_game_wanted: bool) -> str | None:
+    """Why a method will trade nothing: the data has no market in its phase over the run."""
+    if method.spec.phase == "pre_game" and not pre_game:
+        why = _PRE_GAME_COVERAGE
+    elif method.spec.phase == "live" and not in_game:
+        why = "in-game states are left out (--no-in-game)" if not in_game_wanted else "the data has no in-game states"
+    else:
+        return None
+    return (f"{method.ref} trades {method.spec.phase.replace('_', '-')} markets and there are none between "
+            f"{span[0]} and {span[1]} ({why}): it traded nothing")
+
+
 def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
     first, last = dataset.date_range()
     start = opts.start or first
@@ -287,15 +303,23 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
     # session only). Every statement stays atomic and the rows are durable once the server writes its log.
     conn.execute("SET synchronous_commit TO off")
     try:
+        span = (wins[0].test_from, wins[-1].test_to)
+        pre_game = dataset.has_pre_game(*span)
+        in_game = opts.in_game and dataset.has_in_game(*span)
         refs = list(opts.methods)
         if not refs and not opts.extra_methods:
+            # the shipped methods for what the data has: a lane with no market in its phase would trade nothing
             defaults = ensure_default_methods(conn)
-            refs = [defaults[0]]
-            if opts.in_game and dataset.has_in_game(wins[0].test_from, wins[-1].test_to):
-                refs.append(defaults[1])
+            refs = [ref for ref, has in ((defaults[0], pre_game), (defaults[1], in_game)) if has]
+            if not refs:
+                raise BacktestError(f"{dataset.source} has no pre-game prices between {span[0]} and {span[1]} "
+                                    f"({_PRE_GAME_COVERAGE}) and in-game states are "
+                                    f"{'left out (--no-in-game)' if not opts.in_game else 'missing'}: nothing "
+                                    "to trade")
         elif refs:
             ensure_default_methods(conn)  # the shipped methods are always available by name
         chosen = resolve(conn, refs) + list(opts.extra_methods)
+        data_notes = [_idle_phase_note(c, span, pre_game, in_game, opts.in_game) for c in chosen]
         params = {"data": str(opts.data), "from": str(opts.start) if opts.start else None,
                   "to": str(opts.end) if opts.end else None, "walk_forward": str(opts.walk_forward)
                   if opts.walk_forward else None, "bankroll": str(bankroll), "sigma": sigma, "half_spread": str(half),
@@ -329,6 +353,7 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
                 raise BacktestError(f"no games to trade between {wins[0].test_from} and {wins[-1].test_to} in "
                                     f"{dataset.source}")
             summary = build_summary(conn, backtest_id, params, dataset, chosen, outcomes, bankroll)
+            summary["notes"] = [n for n in data_notes if n] + summary["notes"]
             html_path, json_path = write_reports(conn, backtest_id, summary, opts.out)
             store.finish(conn, backtest_id, summary, str(html_path) if html_path else None)
         except LookAheadError as exc:

@@ -45,8 +45,8 @@ def backtest(
     start: str = typer.Option(None, "--from", help="First day to trade (YYYY-MM-DD)."),
     end: str = typer.Option(None, "--to", help="Last day to trade (YYYY-MM-DD)."),
     method: list[str] = typer.Option(None, "--method", help="NAME@VERSION of a method; repeat to compare methods on "
-                                     "identical data (A/B). Default: the shipped Elo pre-game method (+ the in-game "
-                                     "WP method where plays exist)."),
+                                     "identical data (A/B). Default: the shipped Elo pre-game method where the data has "
+                                     "pre-game prices, the in-game WP method where it has plays."),
     out: Path = typer.Option(None, "--out", help="Folder for the HTML and JSON report (default $PRECOG_HOME/backtests)."),
     walk_forward: str = typer.Option(None, "--walk-forward", help="Re-train on a rolling window and trade the next "
                                      "one out of sample, e.g. train=3y,test=1y,step=1y."),
@@ -147,10 +147,14 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("CLV per contract (pre-game entries)", _per_contract(t.get("clv_per_contract"), t.get("clv_contracts"))),
         ("price drift 15 min after in-game entries", _per_contract(t.get(_DRIFT), t.get("in_game_drift_contracts"))),
         ("ledger matches the exchange", "yes" if t.get("ledger_match") else "NO")])
-    cols = ["positions", "hit_rate", "pnl", "fees", "edge_realization", "clv_per_contract", _DRIFT]
-    print_table("By method (A/B on identical data)", ["method", *cols],
-                [[r["method"], *(r.get(c) for c in cols)] for r in s["by_method"]]
-                or [["(no positions)"] + [""] * len(cols)])
+    # one column per method, so an A/B comparison reads across and fits a terminal
+    metrics = [("positions", "positions"), ("hit rate", "hit_rate"), ("P&L", "pnl"), ("fees", "fees"),
+               ("edge realization", "edge_realization"), ("CLV/contract (pre-game)", "clv_per_contract"),
+               ("drift 15m/contract (in-game)", _DRIFT)]
+    methods = s["by_method"]
+    print_table("By method (A/B on identical data)", ["", *(r["method"] for r in methods)] if methods
+                else ["", "(no positions)"],
+                [[label, *(r.get(key) for r in methods)] for label, key in metrics] if methods else [])
     print_table("Windows and the model versions they traded with", ["window", "methods", "train", "test", "models"],
                 [[w["index"], ", ".join(w.get("lane_methods", [])), " .. ".join(x or "-" for x in w["train"]),
                   " .. ".join(w["test"]), "; ".join(f"{k}: {m.get('version') or 'UNTRAINED'}"

@@ -731,7 +731,7 @@ def predict_cmd(
             state = SimpleState(home.upper(), away.upper(), home_score, away_score, period if period is not None else 2,
                                 _clock(clock) if not halftime else 0, "halftime" if halftime else "live", possession,
                                 down, distance, yards_to_goal, home_timeouts, away_timeouts)
-            result = forecaster.predict_state(state)
+            result = forecaster.predict_state(state, neutral=neutral)
     if as_json:
         print_json(result.as_dict() | {"home": home.upper(), "away": away.upper()})
         return

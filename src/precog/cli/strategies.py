@@ -53,13 +53,15 @@ def list_cmd(
     status: str | None = typer.Option(None, "--status", help="Only this status (draft/testing/active/inactive/deprecated)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (Decimals as strings)."),
 ) -> None:
-    """List stored strategy versions (synced from trade_strategies.yaml first) with their status.
+    """List stored strategy versions (synced from trade_strategies.yaml first) with their status and their
+    closed paper/live trades and ROI (recomputed from the positions first).
 
     Example: precog strategies list --status active --json
     """
-    from precog.trading.strategies import list_strategy_rows
+    from precog.trading.strategies import list_strategy_rows, refresh_all_strategy_metrics
 
     with _Session(sync=True) as conn:
+        refresh_all_strategy_metrics(conn)
         rows = list_strategy_rows(conn, status)
     if as_json:
         print_json(rows)
@@ -67,10 +69,11 @@ def list_cmd(
     if not rows:
         typer.echo("no strategies" + (f" with status {status}" if status else ""))
         return
-    print_table(f"Strategies ({len(rows)})", ["strategy", "type", "status", "paper trades", "paper ROI", "activated",
-                                              "hash"],
+    print_table(f"Strategies ({len(rows)})", ["strategy", "type", "status", "paper trades", "paper ROI",
+                                              "live trades", "live ROI", "activated", "hash"],
                 ([f"{r['strategy_name']}@{r['strategy_version']}", r["strategy_type"], r["status"],
                   r["paper_trades_count"], r["paper_roi"] if r["paper_roi"] is not None else "",
+                  r["live_trades_count"], r["live_roi"] if r["live_roi"] is not None else "",
                   r["activated_at"].isoformat(timespec="seconds") if r["activated_at"] else "",
                   (r["config_hash"] or "")[:12]] for r in rows))
 
@@ -84,9 +87,10 @@ def show(
 
     Example: precog strategies show halftime_entry@v1.0 --json
     """
-    from precog.trading.strategies import get_strategy_row, strategy_status_history
+    from precog.trading.strategies import get_strategy_row, refresh_strategy_metrics, strategy_status_history
 
     with _Session(sync=True) as conn:
+        refresh_strategy_metrics(conn, get_strategy_row(conn, ref)["strategy_id"])
         row = get_strategy_row(conn, ref)
         history = strategy_status_history(conn, row["strategy_id"])
     data = row | {"status_history": history}

@@ -155,6 +155,7 @@ class Engine:
         self.reconcile_cash = reconcile_cash and initial_cash is not None
         self.board: Any = breakers if breakers is not None else getattr(planner, "board", None)
         self._board_read_at: float | None = None  # when the board last re-read the database's breakers
+        self._board_read_wall = 0.0  # the same on the wall clock (time.monotonic)
         self._last_reconcile: datetime | None = None
         self._planned: dict[str, Any] = {}  # client_order_id -> PlannedEntry whose approval is reserved
         self._last_scan: datetime | None = None
@@ -525,11 +526,14 @@ class Engine:
         from precog.trading.breakers import CLOSE_ALL
 
         at = now.timestamp()
+        wall = time.monotonic()
         if getattr(self.board, "store", None) is not None and (
-                self._board_read_at is None or at - self._board_read_at >= BOARD_REFRESH_SECONDS):
+                self._board_read_at is None or at - self._board_read_at >= BOARD_REFRESH_SECONDS
+                or wall - self._board_read_wall >= BOARD_REFRESH_SECONDS):
             # trips and resets by other processes (`precog halt`/`resume`, the dashboard, ingestion) reach a
-            # running engine within seconds, not at its next restart
-            self._board_read_at = at
+            # running engine within seconds, not at its next restart: seconds of its clock or of the wall's,
+            # whichever pass first (a simulated loop paced slower than real time)
+            self._board_read_at, self._board_read_wall = at, wall
             self.board.refresh(at)
         open_pos = self.portfolio.open_positions()
         self.board.record_pnl(sum((p.unrealized_pnl or ZERO for p in open_pos), ZERO), at=at)

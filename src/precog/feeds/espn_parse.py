@@ -37,6 +37,7 @@ class ParsedScoreboard:
     games: list[GameState]
     errors: list[EspnSchemaError] = field(default_factory=list)
     unknown_statuses: list[str] = field(default_factory=list)
+    missing_neutral_site: list[str] = field(default_factory=list)  # game ids read as home games (no flag sent)
 
 
 # ESPN status.type.name -> our status. Anything else falls back on status.type.state (pre/in/post).
@@ -89,6 +90,7 @@ def parse_scoreboard(payload: Mapping[str, Any] | bytes | str, sport: str) -> Pa
     games: list[GameState] = []
     errors: list[EspnSchemaError] = []
     unknown: list[str] = []
+    no_site: list[str] = []
     for index, event in enumerate(events):
         try:
             game, status_name = parse_event(event, sport, path=f"events[{index}]")  # type: ignore[arg-type]
@@ -97,8 +99,11 @@ def parse_scoreboard(payload: Mapping[str, Any] | bytes | str, sport: str) -> Pa
             continue
         if status_name is not None:
             unknown.append(status_name)
+        if "neutralSite" not in event["competitions"][0]:  # parse_event read both: a list with a mapping
+            no_site.append(game.game_id)
         games.append(game)
-    return ParsedScoreboard(sport=sport, games=games, errors=errors, unknown_statuses=unknown)  # type: ignore[arg-type]
+    return ParsedScoreboard(sport=sport, games=games, errors=errors, unknown_statuses=unknown,  # type: ignore[arg-type]
+                            missing_neutral_site=no_site)
 
 
 def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameState, str | None]:
@@ -114,6 +119,7 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
     cpath = "competitions[0]"
 
     start_time = _parse_time(reader.text(ev, "date"), reader, "date")
+    neutral_site = _neutral_site(comp, reader, cpath)
     competitors = reader.list(comp, "competitors", base=cpath)
     sides: dict[str, dict[str, Any]] = {}
     for i, competitor in enumerate(competitors):
@@ -217,6 +223,7 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
             yards_to_goal=yards_to_goal,
             home_timeouts=_opt_int(situation.get("homeTimeouts"), reader, f"{spath}.homeTimeouts"),
             away_timeouts=_opt_int(situation.get("awayTimeouts"), reader, f"{spath}.awayTimeouts"),
+            neutral_site=neutral_site,
             metadata=metadata,
         ),
         unknown_status,
@@ -272,6 +279,19 @@ def _parse_time(text: str, reader: _Reader, rel: str) -> datetime:
     except ValueError as exc:
         raise reader.error(rel, f"{text!r} is not an ISO-8601 time") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _neutral_site(comp: Mapping[str, Any], reader: _Reader, cpath: str) -> bool:
+    """`competitions[0].neutralSite`: ESPN sends it for every game (true for bowls, international games, Super
+    Bowls). A non-boolean value rejects the game (drift). A missing one is drift too, but the game is kept, read
+    as a home game, and reported (`ParsedScoreboard.missing_neutral_site`): refusing every state of every game
+    because one site flag went away would leave the engine blind to scores and clocks."""
+    value = comp.get("neutralSite")
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise reader.error(f"{cpath}.neutralSite", f"{value!r} is not a JSON boolean")
+    return value
 
 
 def _map_status(name: str, type_obj: Mapping[str, Any], reader: _Reader) -> tuple[GameStatus, str | None]:

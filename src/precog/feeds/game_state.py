@@ -24,8 +24,10 @@ class GameState:
     tenths are kept in `metadata.clock_exact`).
     `down`/`distance`/`yard_line` are None between plays (ESPN sends down = -1) or outside football.
     `yards_to_goal` is the possession team's distance to the opponent's goal line (nflfastR's
-    yardline_100). `metadata` holds what the source offers beyond the core fields (ESPN's own win
-    probability, pre-game odds, situation texts); Decimal values stay Decimal.
+    yardline_100). `neutral_site` is true when the game is played at neither team's stadium (ESPN
+    `neutralSite`: an international game, a bowl, a Super Bowl): `home_team` is then only the listed home
+    team and gets no home-field advantage. `metadata` holds what the source offers beyond the core fields
+    (ESPN's own win probability, pre-game odds, situation texts); Decimal values stay Decimal.
     """
 
     sport: Sport
@@ -53,6 +55,7 @@ class GameState:
     yards_to_goal: int | None = None
     home_timeouts: int | None = None
     away_timeouts: int | None = None
+    neutral_site: bool = False  # sources without site information (simulations) only ever have home games
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,7 +79,8 @@ class GameState:
         return "tied"
 
     def state_key(self) -> tuple[Any, ...]:
-        """The fields whose change is a new game state (clock ticks alone included: the clock is state)."""
+        """The fields whose change is a new game state (clock ticks alone included: the clock is state; the site
+        changes what the models answer)."""
         return (
             self.status,
             self.period,
@@ -89,6 +93,7 @@ class GameState:
             self.yard_line,
             self.home_timeouts,
             self.away_timeouts,
+            self.neutral_site,
         )
 
     def to_json(self) -> dict[str, Any]:

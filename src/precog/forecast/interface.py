@@ -76,7 +76,7 @@ class WinProbabilityModel(Protocol):
     def predict_pregame(self, home: str, away: str, *, neutral: bool = False, playoff: bool = False,
                         season: int | None = None) -> Forecast: ...
 
-    def predict_state(self, state: FootballState) -> Forecast: ...
+    def predict_state(self, state: FootballState, *, neutral: bool = False) -> Forecast: ...
 
 
 def _final(state: FootballState, ref: str, model_id: int | None) -> Forecast:
@@ -111,7 +111,7 @@ class FixedProbabilityModel:
                         season: int | None = None) -> Forecast:
         return self._forecast()
 
-    def predict_state(self, state: FootballState) -> Forecast:
+    def predict_state(self, state: FootballState, *, neutral: bool = False) -> Forecast:
         validate(state)
         return self._forecast()
 
@@ -186,18 +186,22 @@ class EloForecaster:
         return Forecast(to_probability(p), level, _score(score), self.model_ref, self.model_id,
                         {"elo": to_probability(p)}, self.sample_size)
 
-    def predict_state(self, state: FootballState) -> Forecast:
+    def predict_state(self, state: FootballState, *, neutral: bool = False) -> Forecast:
         validate(state)
         if state.status == "final":
             return _final(state, self.model_ref, self.model_id)
-        return self.predict_pregame(state.home_team, state.away_team, season=game_season(state, self.config))
+        return self.predict_pregame(state.home_team, state.away_team, neutral=neutral,
+                                    season=game_season(state, self.config))
 
 
 class WpForecaster:
-    """The WP model on live states; pre-game strength from Elo ratings when available."""
+    """The WP model on live states; pre-game strength from Elo ratings when available.
+
+    `neutral=True` (the caller knows the game is at neither team's stadium) gives the model's `home` feature 0;
+    otherwise the home team is at home (+1)."""
 
     def __init__(self, model: WpModel, elo: EloForecaster | None = None, *, model_ref: str = "wp_nfl@v1.0",
-                 model_id: int | None = None, sample_size: int = 0, neutral_sites: frozenset[str] = frozenset()) -> None:
+                 model_id: int | None = None, sample_size: int = 0) -> None:
         self.model = model
         self.elo = elo
         self.model_ref = model_ref
@@ -228,20 +232,23 @@ class WpForecaster:
 
     def predict_pregame(self, home: str, away: str, *, neutral: bool = False, playoff: bool = False,
                         season: int | None = None) -> Forecast:
-        return self.predict_state(SimpleState(home, away, period=1, clock_seconds=900, status="live"))
+        return self.predict_state(SimpleState(home, away, period=1, clock_seconds=900, status="live"), neutral=neutral)
 
-    def predict_state(self, state: FootballState) -> Forecast:
+    def predict_state(self, state: FootballState, *, neutral: bool = False) -> Forecast:
         validate(state)
         if state.status == "final":
             return _final(state, self.model_ref, self.model_id)
         sit = situation(state)
-        p = self.home_probability(state, sit)
+        p = self.home_probability(state, sit, neutral=neutral)
         level, score = confidence_of(0.0, self.sample_size)
         return Forecast(to_probability(p), level, _score(score), self.model_ref, self.model_id,
                         {"winprob": to_probability(p)}, self.sample_size)
 
 
 class EnsembleForecaster:
+    """`neutral=True` (the game is at neither team's stadium) reaches every part: no home-field advantage in the
+    Elo part, the WP model's `home` feature 0."""
+
     def __init__(self, config: EnsembleConfig, elo: EloForecaster, wp: WpForecaster | None,
                  matrix: list[MatrixEntry], *, model_ref: str = "ensemble_nfl@v1.0", model_id: int | None = None) -> None:
         self.config = config
@@ -268,24 +275,25 @@ class EnsembleForecaster:
         p = self.elo.probability(home, away, neutral=neutral, playoff=playoff, season=season)
         return self._result({"elo": Component(p, w.get("elo", 0.0) or 1.0, self.elo.sample_size)}, {"phase": "pregame"})
 
-    def predict_state(self, state: FootballState) -> Forecast:
+    def predict_state(self, state: FootballState, *, neutral: bool = False) -> Forecast:
         validate(state)
         if state.status == "final":
             return _final(state, self.model_ref, self.model_id)
         season = game_season(state, self.elo.config)
         if state.status in PREGAME_STATUSES or state.period == 0:
-            return self.predict_pregame(state.home_team, state.away_team, season=season)
+            return self.predict_pregame(state.home_team, state.away_team, neutral=neutral, season=season)
         w = self.config.weights
         sit = situation(state)
         components: dict[str, Component] = {}
         if self.wp is not None and w.get("winprob", 0) > 0:
-            components["winprob"] = Component(self.wp.home_probability(state, sit), w["winprob"], self.wp.sample_size)
+            components["winprob"] = Component(self.wp.home_probability(state, sit, neutral=neutral), w["winprob"],
+                                              self.wp.sample_size)
         elo_w = 0.0 if self.config.elo_in_game == "pregame_only" else w.get("elo", 0.0)
         if self.config.elo_in_game == "time_decay":
             elo_w *= (sit.game_seconds / 3600.0) if not sit.overtime else 0.0
         if elo_w > 0:
-            components["elo"] = Component(self.elo.probability(state.home_team, state.away_team, season=season),
-                                          elo_w, self.elo.sample_size)
+            components["elo"] = Component(self.elo.probability(state.home_team, state.away_team, neutral=neutral,
+                                                               season=season), elo_w, self.elo.sample_size)
         cell_info: dict[str, Any] = {}
         key = state_cell(state.period, state.clock_seconds, state.status, state.home_score, state.away_score)
         if key is not None and w.get("historical", 0) > 0:

@@ -6,6 +6,7 @@ Each row is the game state before a play. Columns used:
     try), ydstogo, posteam_timeouts_remaining, defteam_timeouts_remaining
     optional: season, game_date (order of games for pre-game strength), home_score / away_score (the
     game's final score: the outcome label), wp (nflfastR's published win probability, for comparison).
+The files have no site column: neutral-site games are known by game id (`NEUTRAL_SITE_PLAY_GAMES`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,23 @@ STATE_COLUMNS = (
 )
 OUTCOME_COLUMNS = ("home_score", "away_score")
 PUBLISHED_COLUMN = "wp"
+# Games of the shared plays file's seasons (2020-2022) played at neither team's home stadium, by nflfastR game id.
+# The file has no site column; these are the public NFL schedule's (spreadspoke flags its Super Bowls and
+# international games, and some relocated ones, neutral the same way). The WP model's `home` feature is 0 for
+# their plays, and the backtest flags these games neutral. Super Bowl LV (2020_21_KC_TB) is not one: Tampa Bay
+# played it in its own stadium.
+NEUTRAL_SITE_PLAY_GAMES = frozenset({
+    "2020_13_BUF_SF", "2020_14_WAS_SF", "2020_17_SEA_SF",  # 49ers home games moved to Glendale (county COVID ban)
+    "2021_01_GB_NO",  # moved to Jacksonville (Hurricane Ida)
+    "2021_05_NYJ_ATL", "2021_06_MIA_JAX", "2022_04_MIN_NO", "2022_05_NYG_GB", "2022_08_DEN_JAX",  # London
+    "2022_10_SEA_TB",  # Munich
+    "2022_11_SF_ARI",  # Mexico City
+    "2022_11_CLE_BUF",  # moved to Detroit (snow)
+    # Super Bowl LVI was at the Rams' (the designated away team's) stadium: the designated home team had no home
+    # field, and the flags cannot give one to the away team
+    "2021_22_LA_CIN",
+    "2022_22_KC_PHI",  # Super Bowl LVII, Glendale
+})
 
 FloatArray = NDArray[np.float64]
 
@@ -62,6 +80,11 @@ class Plays:
     @property
     def posteam_is_home(self) -> NDArray[np.bool_]:
         return self.posteam == self.home_team
+
+    @property
+    def neutral_site(self) -> NDArray[np.bool_]:
+        """True for the plays of a game at neither team's stadium (`NEUTRAL_SITE_PLAY_GAMES`)."""
+        return np.isin(self.game_id, np.array(sorted(NEUTRAL_SITE_PLAY_GAMES), dtype=np.str_))
 
     @property
     def overtime(self) -> NDArray[np.bool_]:

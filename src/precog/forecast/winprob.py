@@ -102,9 +102,9 @@ class WpInputs:
     def from_plays(cls, plays: Plays, *, strength: FloatArray | None = None,
                    receives_2h: FloatArray | None = None) -> WpInputs:
         n = len(plays)
+        home = np.where(plays.neutral_site, 0.0, np.where(plays.posteam_is_home, 1.0, -1.0))
         return cls(plays.score_diff, plays.game_seconds, plays.overtime, plays.yardline_100, plays.down,
-                   plays.ydstogo, plays.pos_timeouts, plays.def_timeouts,
-                   np.where(plays.posteam_is_home, 1.0, -1.0),
+                   plays.ydstogo, plays.pos_timeouts, plays.def_timeouts, home,
                    np.zeros(n) if strength is None else strength,
                    np.zeros(n) if receives_2h is None else receives_2h)
 
@@ -162,7 +162,8 @@ def in_file_strength(plays: Plays, elo: EloConfig) -> FloatArray:
     """Pre-game strength of the team with the ball from an Elo replay of the file's own games.
 
     Games are taken in date order; each game's strength uses only results of earlier games (all teams
-    start at the config's initial rating). Files without final scores give 0 (unknown) everywhere.
+    start at the config's initial rating; a neutral-site game's update gives no home advantage, as the live
+    and backtest ratings' updates do). Files without final scores give 0 (unknown) everywhere.
     """
     if not plays.has_outcomes:
         return np.zeros(len(plays))
@@ -170,13 +171,15 @@ def in_file_strength(plays: Plays, elo: EloConfig) -> FloatArray:
     first_row: dict[str, int] = {}
     for i, g in enumerate(plays.game_id):
         first_row.setdefault(str(g), i)
+    neutral = plays.neutral_site
     ratings = EloRatings(elo, allow_new_teams=True)
     home_logit: dict[str, float] = {}
     for k, gid in enumerate(game_order(plays)):
         i = first_row[gid]
         season = int(plays.season[i]) if plays.season is not None else 0
         game = Game(row=k, date=_date_of(plays, i), season=season, team1=str(plays.home_team[i]),
-                    team2=str(plays.away_team[i]), score1=int(plays.home_final[i]), score2=int(plays.away_final[i]))
+                    team2=str(plays.away_team[i]), neutral=bool(neutral[i]), score1=int(plays.home_final[i]),
+                    score2=int(plays.away_final[i]))
         r1, r2 = ratings.rating(game.team1, season), ratings.rating(game.team2, season)
         home_logit[gid] = strength_logit(r1, r2, elo.scale)
         ratings.play(game, game.team1, game.team2)

@@ -53,6 +53,7 @@ def to_row(state: GameState, event_id: str | None, received_at: datetime) -> dic
         "possession": state.possession,
         "status": state.status,
         "start_time": state.start_time,
+        "neutral_site": state.neutral_site,
         "sport_metadata": meta,
         "source_updated_at": received_at,
     }
@@ -112,8 +113,19 @@ def from_row(row: dict[str, Any]) -> GameState:
         yards_to_goal=core["yards_to_goal"],
         home_timeouts=core["home_timeouts"],
         away_timeouts=core["away_timeouts"],
+        neutral_site=_neutral_site(row),
         metadata=meta,
     )
+
+
+def _neutral_site(row: dict[str, Any]) -> bool:
+    """The stored site flag (NOT NULL since migration 0012); a row without it is read from a schema that is not
+    migrated, and guessing a home game there would give the listed home team a home-field advantage."""
+    value = row.get("neutral_site")
+    if not isinstance(value, bool):
+        raise ValueError(f"game_states row {row.get('sport')}/{row.get('external_game_id')}: neutral_site is "
+                         f"{value!r}, not a boolean (is migration 0012 applied?)")
+    return value
 
 
 class GameStateStore:

@@ -95,6 +95,10 @@ class GameFeed:
             self.monitor.schema_drift(source, str(error), {"game_id": error.game_id})
         for name in sorted(set(board.unknown_statuses)):
             self.monitor.schema_drift(source, f"unknown status name {name!r}")
+        if board.missing_neutral_site:
+            self.monitor.schema_drift(source, "competitions[0].neutralSite missing: read as home games (a neutral "
+                                      "site's listed home team gets a home-field advantage it does not have)",
+                                      {"game_ids": sorted(board.missing_neutral_site)})
 
         changed: list[GameState] = []
         for game in board.games:

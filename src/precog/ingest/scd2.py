@@ -97,12 +97,13 @@ GAME_STATES = SCD2Table(
     key_columns=("sport", "external_game_id"),
     value_columns=(
         "event_id", "home_team", "away_team", "home_score", "away_score", "period", "period_label",
-        "clock_seconds", "time_remaining", "possession", "status", "start_time", "sport_metadata",
+        "clock_seconds", "time_remaining", "possession", "status", "start_time", "neutral_site", "sport_metadata",
         "source_updated_at",
     ),
+    # a change of site (neutral_site, migration 0012) changes every forecast of the game: a new version
     compare_columns=(
         "event_id", "home_team", "away_team", "home_score", "away_score", "period", "period_label",
-        "clock_seconds", "possession", "status", "start_time", "sport_metadata",
+        "clock_seconds", "possession", "status", "start_time", "neutral_site", "sport_metadata",
     ),
     json_columns=frozenset({"sport_metadata"}),
 )

@@ -28,7 +28,9 @@ from precog.trading.orders import (
     OrderRecord,
     OrderState,
     OrderStore,
+    OrderTags,
     derive_client_order_id,
+    parse_client_order_id,
     state_from_venue,
 )
 from precog.trading.portfolio import BookedFill, Portfolio, PositionState
@@ -131,7 +133,8 @@ class Executor:
     def client_order_id(self, intent: OrderIntent) -> str:
         """The decision on this venue account in this mode: a restart re-derives the same id (the venue refuses a
         duplicate), while another run on the same database (paper beside live, another account) gets its own."""
-        return derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}")
+        return derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}",
+                                      order_tags(intent))
 
     async def submit(self, intent: OrderIntent) -> OrderRecord:
         if intent.purpose == "entry":
@@ -304,29 +307,147 @@ class Executor:
         return b
 
     async def adopt(self, venue_order_id: str) -> OrderRecord:
-        """An order the venue has and we do not (sent by a crashed process before its row, or by hand)."""
+        """An order the venue has and we do not (sent by a crashed process before its row, or by hand).
+
+        Its client_order_id, when one of our tagged ids, gives back the purpose, the method (entries) and the
+        position, exit condition and partial-exit stage (exits), so its fills are booked as the original order's
+        would have been; what does not check out against our records is left out and named in the alert."""
         vo = await self.venue.get_order(venue_order_id)
         cid = vo.client_order_id or f"adopted-{venue_order_id}"[:64]
         existing = self.store.by_client_id(cid)
         if existing is not None:
             return existing
+        origin = self._restore_attribution(parse_client_order_id(cid), vo)
         rec = self.store.create(OrderRecord(
             id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id, platform_id=self.venue.platform_id,
-            market_id=vo.ticker, position_id=None, purpose="adopted", side=vo.side.value, action=vo.action.value,
-            order_type="limit", time_in_force="good_till_canceled", limit_price=min(max(vo.price, Decimal("0.01")),
-                                                                                     Decimal("0.99")),
-            quantity=int(vo.initial_count), filled_quantity=0, fees=ZERO, status=S.CREATED, mode=self.mode,
-            metadata={"adopted": True}))
+            market_id=vo.ticker, position_id=origin.position_id, purpose=origin.purpose, side=vo.side.value,
+            action=vo.action.value, order_type="limit", time_in_force="good_till_canceled",
+            limit_price=min(max(vo.price, Decimal("0.01")), Decimal("0.99")), quantity=int(vo.initial_count),
+            filled_quantity=0, fees=ZERO, status=S.CREATED, mode=self.mode, method_id=origin.method_id,
+            strategy_id=origin.strategy_id, model_id=origin.model_id, exit_condition=origin.exit_condition,
+            exit_priority=origin.exit_priority, metadata={"adopted": True, **origin.metadata},
+            # an entry of ours whose row was lost was priced on data we no longer know: its entry timeout has
+            # come (the next cycle cancels what rests; what filled is booked as its method's)
+            expires_at=self.clock() if origin.purpose == "entry" else None))
         self._apply_venue(rec, vo, submitted=True)
         if rec.status not in TERMINAL:
             self.open[rec.client_order_id] = rec
+        if origin.warnings:
+            log.warning("adopted order %s: %s", cid, "; ".join(origin.warnings))
         if self.alerts is not None:
             self.alerts.raise_alert("order_adopted", "high", "reconciliation",
                                     f"adopted venue order {venue_order_id} on {vo.ticker} not in our records",
-                                    {"venue_order_id": venue_order_id, "client_order_id": cid},
+                                    {"venue_order_id": venue_order_id, "client_order_id": cid,
+                                     "restored": origin.restored(), "warnings": origin.warnings},
                                     source_table="orders", source_id=rec.id, dedup_key=f"adopt:{venue_order_id}",
                                     category="trading")
         return rec
+
+    def _restore_attribution(self, tags: OrderTags | None, vo: VenueOrder) -> _AdoptedOrigin:
+        """The attribution of an adopted order from its id's tags, each part checked against our records: a
+        method or position we do not have (or one of another market, side, mode) is not trusted."""
+        origin = _AdoptedOrigin()
+        if tags is None:
+            return origin  # an id of the first format or placed by hand: nothing to restore
+        expected_action = "buy" if tags.purpose == "entry" else "sell"
+        if vo.action.value != expected_action:
+            origin.warnings.append(f"id says {tags.purpose} but the order is a {vo.action.value}: not restored")
+            return origin
+        origin.purpose = tags.purpose
+        if tags.purpose == "entry":
+            self._restore_entry(tags, origin)
+        else:
+            self._restore_exit(tags, vo, origin)
+        return origin
+
+    def _restore_entry(self, tags: OrderTags, origin: _AdoptedOrigin) -> None:
+        conn = self.store.conn
+        if tags.method_id is not None:
+            row = conn.execute("SELECT strategy_id, model_id FROM methods WHERE method_id = %s",
+                               (tags.method_id,)).fetchone()
+            if row is None:
+                origin.warnings.append(f"method {tags.method_id} named by the id does not exist: ignored")
+                return
+            origin.method_id, origin.strategy_id, origin.model_id = tags.method_id, row[0], row[1]
+            return
+        if tags.strategy_id is not None:
+            found = conn.execute("SELECT 1 FROM strategies WHERE strategy_id = %s", (tags.strategy_id,)).fetchone()
+            if found is None:
+                origin.warnings.append(f"strategy {tags.strategy_id} named by the id does not exist: ignored")
+            else:
+                origin.strategy_id = tags.strategy_id
+        if tags.model_id is not None:
+            found = conn.execute("SELECT 1 FROM probability_models WHERE model_id = %s", (tags.model_id,)).fetchone()
+            if found is None:
+                origin.warnings.append(f"model {tags.model_id} named by the id does not exist: ignored")
+            else:
+                origin.model_id = tags.model_id
+
+    def _restore_exit(self, tags: OrderTags, vo: VenueOrder, origin: _AdoptedOrigin) -> None:
+        if tags.exit_condition is not None:
+            origin.exit_condition = tags.exit_condition
+            origin.exit_priority = ex.PRIORITY_OF.get(tags.exit_condition)
+        if tags.attempt is not None:
+            origin.metadata["attempt"] = tags.attempt
+        if tags.position_id is None:
+            return
+        pos = self.portfolio.get(tags.position_id)
+        problem = None
+        if pos is None:
+            problem = "does not exist"
+        elif (pos.platform_id, pos.mode) != (self.venue.platform_id, self.mode):
+            problem = f"is a {pos.platform_id}/{pos.mode} position, not {self.venue.platform_id}/{self.mode}"
+        elif (pos.market_id, pos.side) != (vo.ticker, vo.side.value):
+            problem = f"holds {pos.side} on {pos.market_id}, the order sells {vo.side.value} on {vo.ticker}"
+        elif not pos.is_open:
+            problem = "is not open"
+        if problem is not None:
+            # its stage belongs to that position: counting it on another would skip a stage of the wrong one
+            origin.warnings.append(f"position {tags.position_id} named by the id {problem}: position and stage "
+                                   "ignored")
+            return
+        assert pos is not None
+        origin.position_id = pos.position_id
+        origin.method_id, origin.strategy_id, origin.model_id = pos.method_id, pos.strategy_id, pos.model_id
+        if tags.stage is not None and tags.exit_condition == "partial_exit_target":
+            origin.metadata["stage"] = tags.stage
+            origin.metadata["stage_quantity"] = tags.stage_quantity
+
+
+@dataclass
+class _AdoptedOrigin:
+    """What adoption restores of an order's attribution, and what it declined to trust."""
+
+    purpose: str = "adopted"
+    method_id: int | None = None
+    strategy_id: int | None = None
+    model_id: int | None = None
+    position_id: int | None = None
+    exit_condition: str | None = None
+    exit_priority: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def restored(self) -> dict[str, Any]:
+        fields = {"purpose": self.purpose, "method_id": self.method_id, "strategy_id": self.strategy_id,
+                  "model_id": self.model_id, "position_id": self.position_id, "exit_condition": self.exit_condition,
+                  **self.metadata}
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+def order_tags(intent: OrderIntent) -> OrderTags | None:
+    """What an order's client_order_id carries for adoption (None: a purpose without tagged ids)."""
+    if intent.purpose == "entry":
+        if intent.method_id is not None:
+            return OrderTags("entry", method_id=intent.method_id)
+        return OrderTags("entry", strategy_id=intent.strategy_id, model_id=intent.model_id)
+    if intent.purpose == "exit":
+        meta = intent.metadata
+        stage_quantity, attempt = meta.get("stage_quantity"), meta.get("attempt")
+        return OrderTags("exit", position_id=intent.position_id, exit_condition=intent.exit_condition,
+                         stage=meta.get("stage"), stage_quantity=int(stage_quantity) if stage_quantity is not None
+                         else None, attempt=int(attempt) if attempt is not None else None)
+    return None
 
 
 # ------------------------------------------------------------------------------------------ exits

@@ -1,9 +1,10 @@
 """What the trading side needs from a probability model: P(YES) of one market, as a Decimal.
 
 The forecasting package answers P(home team wins) for a game (`precog.forecast.interface`:
-`predict_pregame(home, away)` / `predict_state(state)`); a market pays YES on one team (`MarketView.yes_team`,
-from the ingestion's game links), so `WinProbabilityAdapter` turns one into the other. `TickerProbabilityModel`
-answers from a fixed table of P(YES) per market ticker (tests, benchmarks, manual overrides).
+`predict_pregame(home, away, neutral=...)` / `predict_state(state, neutral=...)`); a market pays YES on one team
+(`MarketView.yes_team`, from the ingestion's game links), so `WinProbabilityAdapter` turns one into the other.
+`TickerProbabilityModel` answers from a fixed table of P(YES) per market ticker (tests, benchmarks, manual
+overrides).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class WinProbabilityAdapter:
     """A `precog.forecast.interface.WinProbabilityModel` as a per-market P(YES) model.
 
     In-game (a live/halftime/final state) it asks `predict_state`; before the game `predict_pregame` with the
-    teams of the game state, or of the market when no state is known. P(YES) = P(the market's team wins),
+    teams of the game state, or of the market when no state is known. Both are told whether the game is at a
+    neutral site (`GameState.neutral_site`). P(YES) = P(the market's team wins),
     before any shrinkage (the engine shrinks once). Markets of another sport than the model's get None.
     Forecasts are cached per game state (its content), since every market of a game asks the same question."""
 
@@ -136,15 +138,19 @@ class WinProbabilityAdapter:
             return found
         if len(self._cache) > 50000:
             self._cache.clear()
+        # a game at neither team's stadium (ESPN neutralSite, stored with the game state) gives the listed home
+        # team no home-field advantage; without a game state nothing says the site is neutral
+        neutral = game.neutral_site if game is not None else False
         try:
             if game is not None and game.state.status not in PREGAME:
-                found = self.model.predict_state(game.state)
+                found = self.model.predict_state(game.state, neutral=neutral)
             else:
                 home = game.state.home_team if game is not None else market.home_team
                 away = game.state.away_team if game is not None else market.away_team
                 if not home or not away:
                     return None
-                found = self.model.predict_pregame(home, away, playoff=market.special_event is not None)
+                found = self.model.predict_pregame(home, away, neutral=neutral,
+                                                   playoff=market.special_event is not None)
         except ModelFailure as exc:
             self.errors += 1
             self.last_error = f"{self.name}@{self.version} on {market.ticker}: {exc}"

@@ -541,14 +541,26 @@ def _q(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.0001"))
 
 
-def performance(conn: Any, method_id: int, *, mode: str | None = None, since: datetime | None = None) -> Performance:
-    """Closed/settled positions of the method: count, wins, realized P&L, ROI on cost, win rate, Sharpe."""
-    rows = conn.execute(
-        "SELECT realized_pnl, entry_price * initial_quantity + fees FROM positions"
-        " WHERE method_id = %(id)s AND row_current_ind AND status IN ('closed', 'settled')"
+# the owner column `performance` filters positions by (constant SQL fragments, never user input)
+_OWNER_FILTERS = {"method": "method_id = %(id)s", "strategy": "strategy_id = %(id)s"}
+
+
+def _closed_rows(conn: Any, method_id: int | None, strategy_id: int | None, mode: str | None,
+                 since: datetime | None) -> list[tuple[str, Decimal | None, Decimal | None]]:
+    """(mode, realized P&L, cost) of each closed/settled current position of the method or strategy version."""
+    if (method_id is None) == (strategy_id is None):
+        raise ValueError("performance: give exactly one of method_id and strategy_id")
+    owner, owner_id = ("method", method_id) if method_id is not None else ("strategy", strategy_id)
+    return list(conn.execute(
+        "SELECT mode, realized_pnl, entry_price * initial_quantity + fees FROM positions"  # noqa: S608 - constant fragment
+        f" WHERE {_OWNER_FILTERS[owner]} AND row_current_ind AND status IN ('closed', 'settled')"
         " AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)"
         " AND (%(since)s::timestamptz IS NULL OR COALESCE(exit_time, created_at) >= %(since)s::timestamptz)",
-        {"id": method_id, "mode": mode, "since": since}).fetchall()
+        {"id": owner_id, "mode": mode, "since": since}).fetchall())
+
+
+def _summarize(rows: Sequence[tuple[Decimal | None, Decimal | None]]) -> Performance:
+    """Count, wins, realized P&L, ROI on cost, win rate and Sharpe of (realized P&L, cost) rows."""
     trades = len(rows)
     pnl = sum((r[0] or ZERO for r in rows), ZERO)
     cost = sum((r[1] or ZERO for r in rows), ZERO)
@@ -565,20 +577,43 @@ def performance(conn: Any, method_id: int, *, mode: str | None = None, since: da
     return Performance(trades, wins, pnl, cost, roi, win_rate, sharpe)
 
 
+def performance(conn: Any, method_id: int | None = None, *, strategy_id: int | None = None, mode: str | None = None,
+                since: datetime | None = None) -> Performance:
+    """Closed/settled positions (current rows) of the method - or, given `strategy_id` instead, of the strategy
+    version: count, wins, realized P&L, ROI on cost, win rate, Sharpe."""
+    return _summarize([(r[1], r[2]) for r in _closed_rows(conn, method_id, strategy_id, mode, since)])
+
+
+def performance_by_mode(conn: Any, method_id: int | None = None, *, strategy_id: int | None = None
+                        ) -> tuple[Performance, Performance, Performance]:
+    """(paper, live, every mode) performance of the method or strategy version, from one query: what
+    `performance(..., mode="paper")`, `mode="live"` and no mode give."""
+    rows = _closed_rows(conn, method_id, strategy_id, None, None)
+    return (_summarize([(r[1], r[2]) for r in rows if r[0] == "paper"]),
+            _summarize([(r[1], r[2]) for r in rows if r[0] == "live"]),
+            _summarize([(r[1], r[2]) for r in rows]))
+
+
 def refresh_metrics(conn: Any, method_id: int) -> MethodRecord:
-    """Recompute the stored paper/live metrics from the method's closed positions."""
-    paper = performance(conn, method_id, mode="paper")
-    live = performance(conn, method_id, mode="live")
-    total = performance(conn, method_id)
+    """Recompute the stored paper/live metrics from the method's closed positions; the refreshed method."""
+    store_metrics(conn, method_id)
+    row = conn.execute("SELECT method_name || '@' || method_version FROM methods WHERE method_id = %s",
+                       (method_id,)).fetchone()
+    return get_method(conn, row[0])
+
+
+def store_metrics(conn: Any, method_id: int) -> None:
+    """Recompute the stored paper/live metrics from the method's closed positions (one UPDATE).
+
+    Called whenever a paper/live position of the method closes or settles (`Portfolio.save`) and before an
+    activation is judged, so the stored figures are those of its positions."""
+    paper, live, total = performance_by_mode(conn, method_id)
     conn.execute(
         "UPDATE methods SET paper_trades_count = %s, live_trades_count = %s, paper_roi = %s, live_roi = %s,"
         " paper_win_rate = %s, live_win_rate = %s, win_rate = %s, paper_sharpe = %s, live_sharpe = %s,"
         " sharpe_ratio = %s, total_trades = %s WHERE method_id = %s",
         (paper.trades, live.trades, paper.roi, live.roi, paper.win_rate, live.win_rate, total.win_rate,
          paper.sharpe, live.sharpe, total.sharpe, total.trades, method_id))
-    row = conn.execute("SELECT method_name || '@' || method_version FROM methods WHERE method_id = %s",
-                       (method_id,)).fetchone()
-    return get_method(conn, row[0])
 
 
 def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None = None,

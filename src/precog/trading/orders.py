@@ -9,6 +9,7 @@ valid path through the machine.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -64,13 +65,162 @@ def check_transition(old: OrderState, new: OrderState) -> None:
         raise IllegalTransition(f"order state {old} -> {new} is not allowed")
 
 
-def derive_client_order_id(purpose: str, key: str) -> str:
+CLIENT_ORDER_ID_MAX = 64  # the orders column and the local venue's limit (1-64 letters, digits, '-' or '_')
+# The digest of the decision key: 32 hex digits (128 bits), never fewer than 24 (96 bits) when the attribution
+# fields are long; ids of the first format carry 40 and nothing else.
+_DIGEST_MAX = 32
+_DIGEST_MIN = 24
+_LEGACY_DIGEST = 40
+_PURPOSE_LETTER = {"entry": "e", "exit": "x"}
+_PURPOSE_OF_LETTER = {v: k for k, v in _PURPOSE_LETTER.items()}
+# exit conditions as two letters (stable codes, not positions in a list that may be reordered)
+_CONDITION_CODE = {
+    "stop_loss": "sl", "circuit_breaker": "cb", "trailing_stop": "ts", "time_based_urgent": "tu",
+    "liquidity_dried_up": "ld", "profit_target": "pt", "partial_exit_target": "px", "early_exit": "ee",
+    "edge_disappeared": "ed", "rebalance": "rb",
+}
+_CONDITION_OF_CODE = {v: k for k, v in _CONDITION_CODE.items()}
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
+_STAGE_FIELD = re.compile(r"[a-z0-9]{1,80}")
+
+
+def _stage_field(stage: str) -> str:
+    """A stage name in the id's alphabet (lowercase letters, digits; '-' separates fields: what a UUID uses, the
+    venue documents no other rule): lowercase letters and digits as they are, 'x' escapes the rest - 'xx' an x,
+    'xy' an underscore, 'xu' + a letter that letter in uppercase (`first_target` is `firstxytarget`)."""
+    out = []
+    for ch in stage:
+        if ch == "x":
+            out.append("xx")
+        elif ch == "_":
+            out.append("xy")
+        elif ch.isupper():
+            out.append("xu" + ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _stage_from_field(value: str) -> str | None:
+    if not _STAGE_FIELD.fullmatch(value):
+        return None
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch != "x":
+            out.append(ch)
+            i += 1
+            continue
+        code = value[i + 1:i + 2]
+        if code == "x" or code == "y":
+            out.append("x" if code == "x" else "_")
+            i += 2
+        elif code == "u" and value[i + 2:i + 3].isalpha():
+            out.append(value[i + 2].upper())
+            i += 3
+        else:
+            return None  # not an escape we write
+    name = "".join(out)
+    return name if _STAGE_NAME.fullmatch(name) else None
+_DIGEST = re.compile(r"[0-9a-f]+")
+_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class OrderTags:
+    """What a client_order_id carries besides its digest: enough to attribute an order whose row was lost.
+
+    Entries: the method (or, for a decision-layer entry without one, its strategy and model). Exits: the
+    position, the exit condition and, for a partial-exit stage, the stage's name and whole quantity, and the
+    attempt number."""
+
+    purpose: str  # entry | exit
+    method_id: int | None = None
+    strategy_id: int | None = None
+    model_id: int | None = None
+    position_id: int | None = None
+    exit_condition: str | None = None
+    stage: str | None = None
+    stage_quantity: int | None = None
+    attempt: int | None = None
+
+
+_PARTIAL = "partial_exit_target"
+
+
+def _tag_fields(tags: OrderTags, dropped: frozenset[str]) -> list[tuple[str, str]]:
+    """(tag letter, value) in the order they are written, less the `dropped` tags; a partial-exit stage implies
+    its condition (written only when the stage is not), fields that cannot be written are left out."""
+    stage = tags.stage if tags.stage is not None and _STAGE_NAME.fullmatch(tags.stage) and "s" not in dropped \
+        else None
+    condition = None if stage is not None and tags.exit_condition == _PARTIAL else \
+        _CONDITION_CODE.get(tags.exit_condition or "")
+    fields: list[tuple[str, int | str | None]] = [
+        ("m", tags.method_id), ("t", tags.strategy_id), ("o", tags.model_id), ("p", tags.position_id),
+        ("c", condition), ("s", _stage_field(stage) if stage is not None else None), ("q", tags.stage_quantity if stage is not None else None),
+        ("a", tags.attempt)]
+    return [(tag, str(v)) for tag, v in fields
+            if v is not None and tag not in dropped and not (isinstance(v, int) and v < 0)]
+
+
+# which fields give way first when the id would be too long (a position or a method id alone always fits)
+_DROP_ORDER = ("a", "q", "s", "c", "o", "t", "m", "p")
+
+
+def derive_client_order_id(purpose: str, key: str, tags: OrderTags | None = None) -> str:
     """A deterministic id for one decision: the same decision always gives the same id (<= 64 chars).
 
     `key` names the decision completely, e.g. `method=3|market=X|side=yes|action=buy|t=1732600000000`, so a
-    restart that re-derives the decision re-derives the id and the venue refuses a duplicate."""
-    digest = hashlib.sha256(f"{purpose}|{key}".encode()).hexdigest()[:40]
-    return f"pc{purpose[0]}-{digest}"
+    restart that re-derives the decision re-derives the id and the venue refuses a duplicate. With `tags` the
+    id also carries the order's attribution in the clear (`parse_client_order_id` reads it back), e.g.
+    `pce-m12-<32 hex>` or `pcx-p345-sfirstxytarget-q50-a1-<32 hex>` (stage `first_target`, escaped): fields
+    are `-`-separated, each a letter and its value, in lowercase letters, digits and '-' only. A field that does not fit beside a 24-digit digest is left out (the attempt first)."""
+    digest = hashlib.sha256(f"{purpose}|{key}".encode()).hexdigest()
+    if tags is None:
+        return f"pc{purpose[0]}-{digest[:_LEGACY_DIGEST]}"
+    if tags.purpose != purpose or purpose not in _PURPOSE_LETTER:
+        raise ValueError(f"client_order_id tags are for purpose {tags.purpose!r}, the order is {purpose!r} "
+                         f"(tagged ids exist for {', '.join(_PURPOSE_LETTER)})")
+    prefix = f"pc{_PURPOSE_LETTER[purpose]}"
+    for dropping in range(len(_DROP_ORDER) + 1):
+        fields = _tag_fields(tags, frozenset(_DROP_ORDER[:dropping]))
+        head = "-".join([prefix, *(tag + value for tag, value in fields)])
+        room = CLIENT_ORDER_ID_MAX - len(head) - 1
+        if room >= _DIGEST_MIN:
+            return f"{head}-{digest[:min(room, _DIGEST_MAX)]}"
+    return f"{prefix}-{digest[:_DIGEST_MAX]}"  # not reached: the prefix alone always fits
+
+
+def parse_client_order_id(client_order_id: str) -> OrderTags | None:
+    """The attribution a tagged id carries; None ("unknown") for any other id: ids of the first format (a
+    bare 40-digit digest), ids placed by hand, anything not written by `derive_client_order_id` with tags."""
+    parts = client_order_id.split("-")
+    if len(parts) < 2 or len(client_order_id) > CLIENT_ORDER_ID_MAX:
+        return None
+    prefix, digest, fields = parts[0], parts[-1], parts[1:-1]
+    purpose = _PURPOSE_OF_LETTER.get(prefix[2:]) if prefix.startswith("pc") else None
+    if purpose is None or not (_DIGEST_MIN <= len(digest) <= _DIGEST_MAX and _DIGEST.fullmatch(digest)):
+        return None
+    values: dict[str, str] = {}
+    for f in fields:
+        tag, value = f[:1], f[1:]
+        if tag in values or not value:
+            return None
+        values[tag] = value
+    numbers = {"m": "method_id", "t": "strategy_id", "o": "model_id", "p": "position_id", "q": "stage_quantity",
+               "a": "attempt"}
+    out: dict[str, Any] = {}
+    for tag, value in values.items():
+        if tag in numbers and _NUMBER.fullmatch(value):
+            out[numbers[tag]] = int(value)
+        elif tag == "c" and value in _CONDITION_OF_CODE:
+            out["exit_condition"] = _CONDITION_OF_CODE[value]
+        elif tag == "s" and (stage := _stage_from_field(value)) is not None:
+            out["stage"] = stage
+            out.setdefault("exit_condition", _PARTIAL)  # a stage is a partial exit's
+        else:
+            return None  # not a field we write: not one of our tagged ids
+    return OrderTags(purpose=purpose, **out)
 
 
 def state_from_venue(order: VenueOrder) -> OrderState:

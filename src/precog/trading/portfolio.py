@@ -22,7 +22,12 @@ from precog.domain.order import Fill
 from precog.ingest import scd2
 from precog.ingest.scd2 import jsonb
 from precog.trading import trailing
+from precog.trading.methods import store_metrics as store_method_metrics
 from precog.trading.orders import OrderRecord
+from precog.trading.strategies import refresh_strategy_metrics
+
+# the modes whose closes feed the methods' and strategies' stored paper/live metrics
+METRIC_MODES = ("paper", "live")
 
 
 @dataclass
@@ -174,6 +179,17 @@ class Portfolio:
         else:
             self.positions.pop(pos.position_id, None)
             self.closes += 1
+            self._refresh_owner_metrics(pos)
+
+    def _refresh_owner_metrics(self, pos: PositionState) -> None:
+        """A paper/live position just closed or settled: its method's and strategy version's stored paper/live
+        metrics change now (once per close, never per cycle; backtest positions count in neither)."""
+        if pos.status not in ("closed", "settled") or pos.mode not in METRIC_MODES:
+            return
+        if pos.method_id is not None:
+            store_method_metrics(self.conn, pos.method_id)
+        if pos.strategy_id is not None:
+            refresh_strategy_metrics(self.conn, pos.strategy_id)
 
     def is_booked(self, fill_id: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM trades WHERE platform_id = %s AND fill_id = %s",

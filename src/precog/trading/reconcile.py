@@ -55,6 +55,11 @@ def _record_orphan_attempt(executor: Executor, rec: Any) -> None:
                 "note": "the process that sent it stopped; canceled at restart", "run_id": executor.run_id})))
 
 
+def _adopted_of_ours(rec: Any) -> bool:
+    """An adopted order whose client_order_id gave back its purpose: one of our entries or exits."""
+    return bool(rec.metadata.get("adopted")) and rec.purpose in ("entry", "exit")
+
+
 async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | None = None,
                     expected_cash: Decimal | Callable[[], Decimal] | None = None,
                     cancel_stale: bool = True) -> ReconcileReport:
@@ -78,10 +83,12 @@ async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | 
     # 3. fills we never booked
     rep.fills_booked = len(await executor.sync_fills())
     # 4. a restarted process cancels what a dead one left resting: entries were priced on old data and exit
-    #    jobs died with it (the monitor re-triggers exits on its next check)
+    #    jobs died with it (the monitor re-triggers exits on its next check). An order of ours adopted just now
+    #    (its row was lost; its id names its entry or exit) was left by that process too, though adoption gave
+    #    it this run: left resting, an exit stage's order would work beside the one the monitor sends again.
     if startup and cancel_stale:
         for rec in list(executor.open.values()):
-            if rec.status not in TERMINAL and rec.run_id != executor.run_id:
+            if rec.status not in TERMINAL and (rec.run_id != executor.run_id or _adopted_of_ours(rec)):
                 await executor.cancel(rec, reason="left open by a previous process")
                 rep.stale_orders_canceled += 1
                 if rec.purpose == "exit" and rec.position_id is not None:

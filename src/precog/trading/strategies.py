@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from precog.config.loader import Config
 from precog.domain.jsonutil import canonical
 from precog.domain.money import to_decimal
+from precog.trading.methods import performance_by_mode
 from precog.trading.normalize import normalized_for_hash
 from precog.trading.views import YES, GameView, MarketView
 
@@ -447,10 +448,46 @@ def list_strategy_rows(conn: Any, status: str | None = None) -> list[dict[str, A
         raise StrategyError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     cur = conn.execute(
         "SELECT strategy_id, strategy_name, strategy_version, strategy_type, status, paper_roi,"
-        " paper_trades_count, activated_at, config_hash FROM strategies"
+        " paper_trades_count, live_roi, live_trades_count, activated_at, config_hash FROM strategies"
         " WHERE %s::text IS NULL OR status = %s ORDER BY strategy_name, strategy_id", (status, status))
     cols = [d.name for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+# ---------------------------------------------------------------- stored paper/live metrics
+@dataclass(frozen=True, slots=True)
+class StrategyMetrics:
+    """A version's closed (or settled) positions per mode and the ROI on their cost (None: nothing closed)."""
+
+    paper_trades_count: int
+    live_trades_count: int
+    paper_roi: Decimal | None
+    live_roi: Decimal | None
+
+
+def refresh_strategy_metrics(conn: Any, strategy_id: int) -> StrategyMetrics:
+    """Recompute the version's stored paper/live trade counts and ROI from its closed/settled positions (current
+    rows; the definition methods' metrics use, see `methods.performance`).
+
+    Called whenever a paper/live position of the version closes or settles (`Portfolio.save`), by the activation
+    gate, and before `precog strategies list/show` print them. One SELECT and at most one UPDATE (none when the
+    stored figures are already right)."""
+    paper, live, _every_mode = performance_by_mode(conn, strategy_id=strategy_id)
+    metrics = StrategyMetrics(paper.trades, live.trades, paper.roi, live.roi)
+    conn.execute(
+        "UPDATE strategies SET paper_trades_count = %(paper_n)s, live_trades_count = %(live_n)s,"
+        " paper_roi = %(paper_roi)s, live_roi = %(live_roi)s WHERE strategy_id = %(id)s"
+        " AND (paper_trades_count, live_trades_count, paper_roi, live_roi)"
+        " IS DISTINCT FROM (%(paper_n)s::int, %(live_n)s::int, %(paper_roi)s::numeric, %(live_roi)s::numeric)",
+        {"paper_n": metrics.paper_trades_count, "live_n": metrics.live_trades_count, "paper_roi": metrics.paper_roi,
+         "live_roi": metrics.live_roi, "id": strategy_id})
+    return metrics
+
+
+def refresh_all_strategy_metrics(conn: Any) -> None:
+    """Refresh every stored version's metrics (on demand: a listing; a handful of versions)."""
+    for (strategy_id,) in conn.execute("SELECT strategy_id FROM strategies ORDER BY strategy_id").fetchall():
+        refresh_strategy_metrics(conn, int(strategy_id))
 
 
 def strategy_status_history(conn: Any, strategy_id: int) -> list[dict[str, Any]]:
@@ -473,14 +510,12 @@ def _set_status(conn: Any, strategy_id: int, old: str, target: str, by: str, rea
 
 def _testing_record(conn: Any, strategy_id: int) -> tuple[float, int]:
     """(days since the version last moved into testing - or was created, if it started there -, its closed
-    paper trades)."""
+    paper trades: the stored `paper_trades_count`, refreshed here so the gate and the listing agree)."""
     row = conn.execute(
         "SELECT EXTRACT(EPOCH FROM now() - COALESCE((SELECT max(c.changed_at) FROM strategy_status_changes c"
-        "   WHERE c.strategy_id = s.strategy_id AND c.to_status = 'testing'), s.created_at)) / 86400,"
-        " (SELECT count(*) FROM positions p WHERE p.strategy_id = s.strategy_id AND p.row_current_ind"
-        "   AND p.mode = 'paper' AND p.status IN ('closed', 'settled'))"
+        "   WHERE c.strategy_id = s.strategy_id AND c.to_status = 'testing'), s.created_at)) / 86400"
         " FROM strategies s WHERE s.strategy_id = %s", (strategy_id,)).fetchone()
-    return float(row[0]), int(row[1])
+    return float(row[0]), refresh_strategy_metrics(conn, strategy_id).paper_trades_count
 
 
 def _check_activation(conn: Any, strategy_id: int, label: str, status: str, rules: StrategyActivationRules) -> None:

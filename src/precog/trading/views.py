@@ -119,6 +119,11 @@ class GameView:
     def metadata(self) -> dict[str, Any]:
         return self.state.metadata
 
+    @property
+    def neutral_site(self) -> bool:
+        """The game is at neither team's stadium: the listed home team has no home-field advantage."""
+        return self.state.neutral_site
+
 
 @dataclass(frozen=True, slots=True)
 class PositionView:
