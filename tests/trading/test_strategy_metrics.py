@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from engine.bookkit import fill, order
+from engine.conftest import make_rig  # noqa: F401  (fixture)
 from precog.cli.main import app
 from precog.domain.order import Action
 from precog.trading.portfolio import Portfolio
@@ -169,3 +170,45 @@ def test_a_methods_stored_metrics_follow_its_closes_too(db_url: str, conn: psyco
                        (method.method_id,)).fetchone()
     assert row is not None and tuple(row) == (1, Decimal("0.4925"), 1)  # 19.80 / 40.20
     assert _stored(conn, method.strategy_id)[:2] == (1, Decimal("0.4925"))
+
+
+
+def test_a_metrics_refresh_that_fails_never_undoes_the_close(conn: psycopg.Connection[Any],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    # the strategies table refuses every update (a fault in the database itself): the fill that closes the
+    # position is still booked, the position closed, and the failure logged
+    conn.autocommit = True
+    sid = _strategy(conn, "v1.0")
+    conn.execute("CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN RAISE EXCEPTION 'strategies are read-only today'; END $$")
+    conn.execute("CREATE TRIGGER refuse BEFORE UPDATE ON strategies FOR EACH ROW EXECUTE FUNCTION refuse_update()")
+    paper = _Trader(conn, "paper")
+    paper.round_trip("KXM-CLOSE", 100, "0.40", "0.60", strategy_id=sid)  # asserts the close was booked
+    row = conn.execute("SELECT status, realized_pnl FROM positions WHERE row_current_ind AND market_id = 'KXM-CLOSE'"
+                       ).fetchone()
+    assert row is not None and tuple(row) == ("closed", Decimal("19.80"))
+    assert conn.execute("SELECT count(*) FROM trades WHERE market_id = 'KXM-CLOSE'").fetchone()[0] == 2
+    assert _stored(conn, sid)[:2] == (0, None)
+    assert "not refreshed after position" in caplog.text and "read-only today" in caplog.text
+
+async def test_an_engine_start_brings_in_positions_closed_before_the_figures_were_kept(
+        make_rig: Any) -> None:  # noqa: F811
+    # a paper position closed by the engine; then the stored figures are as an older version left them (never
+    # written): the next engine start recomputes them for the methods it runs and their strategy versions
+    rig = make_rig()
+    engine = await rig.engine_with_position("0.62")
+    rig.probs.p[rig.ticker] = Decimal("0.30")  # the edge is gone: the position is closed
+    await rig.run_until(lambda: not rig.open_positions())
+    method = engine.methods[0]
+    rig.conn.execute("UPDATE strategies SET paper_trades_count = 0, paper_roi = NULL WHERE strategy_id = %s",
+                     (method.strategy_id,))
+    rig.conn.execute("UPDATE methods SET paper_trades_count = 0, paper_roi = NULL WHERE method_id = %s",
+                     (method.method_id,))
+    await engine.stop()
+    await rig.make_engine().start()
+    closed = rig.rows("SELECT count(*) FROM positions WHERE row_current_ind AND status IN ('closed', 'settled') "
+                      "AND mode = 'paper' AND strategy_id = %s", method.strategy_id)[0][0]
+    assert closed >= 1
+    assert rig.rows("SELECT paper_trades_count, paper_roi IS NOT NULL FROM strategies WHERE strategy_id = %s",
+                    method.strategy_id) == [(closed, True)]
+    assert rig.rows("SELECT paper_trades_count FROM methods WHERE method_id = %s", method.method_id) == [(closed,)]

@@ -161,8 +161,11 @@ def read_plays(path: Path | str, *, require_outcomes: bool = False) -> Plays:
         raw = np.array(list(table.column_text(column)), dtype=np.str_)
         empty = raw == ""
         _check(table, column, empty, raw, "is empty")
-        canon = np.array([canonical_team(c) for c in raw], dtype=np.str_)
-        unknown = np.array([not is_current_nfl_team(c) for c in canon])
+        # a few dozen distinct codes over 100,000+ rows: each is looked up once
+        distinct, where = np.unique(raw, return_inverse=True)
+        canon_distinct = np.array([canonical_team(c) for c in distinct], dtype=np.str_)
+        canon = canon_distinct[where]
+        unknown = np.array([not is_current_nfl_team(c) for c in canon_distinct])[where]
         if unknown.any():
             i = int(np.argmax(unknown))
             raise UnknownTeamError(str(table.path), f"unknown team {str(raw[i])!r} (not an NFL team code)",

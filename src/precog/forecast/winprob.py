@@ -346,14 +346,16 @@ class TrainingResult:
     published_test_brier: float | None  # the file's own `wp` on the same held-out plays
 
 
-def _platt(design: FloatArray, y: FloatArray, folds: NDArray[np.int64], l2: float) -> tuple[float, float]:
-    """(a, b) of P = sigmoid(a + b * z) fitted on out-of-fold logits z (each fold's games left out)."""
+def _platt(design: FloatArray, y: FloatArray, folds: NDArray[np.int64], l2: float,
+           beta: FloatArray | None = None) -> tuple[float, float]:
+    """(a, b) of P = sigmoid(a + b * z) fitted on out-of-fold logits z (each fold's games left out). `beta`, the
+    fit on all the rows, is where each fold's fit starts (it converges to the fold's own minimum sooner)."""
     z = np.empty(y.size)
     for k in np.unique(folds):
         held = folds == k
         if held.all():
             return 0.0, 1.0
-        z[held] = design[held] @ fit_logistic(design[~held], y[~held], l2=l2)
+        z[held] = design[held] @ fit_logistic(design[~held], y[~held], l2=l2, start=beta)
     a, b = fit_logistic(np.column_stack([np.ones_like(z), z]), y, l2=0.0)
     return float(a), float(b)
 
@@ -375,7 +377,8 @@ def train(plays: Plays, config: WpConfig) -> TrainingResult:
     ot_coef = beta[N_FEATURES * n_basis:]
     platt = (0.0, 1.0)
     if config.calibration == "platt":
-        platt = _platt(design, y_train, game_folds(plays.game_id[train_mask], config.calibration_folds), config.l2)
+        platt = _platt(design, y_train, game_folds(plays.game_id[train_mask], config.calibration_folds), config.l2,
+                       beta)
         # a + b * sum(beta x) == sum((b * beta) x) + a, and the intercept's time basis sums to 1
         coef = coef * platt[1]
         coef[0] += platt[0]

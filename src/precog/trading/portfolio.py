@@ -9,6 +9,7 @@ position_id; each fill writes a new version.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,8 @@ from precog.trading import trailing
 from precog.trading.methods import store_metrics as store_method_metrics
 from precog.trading.orders import OrderRecord
 from precog.trading.strategies import refresh_strategy_metrics
+
+log = logging.getLogger(__name__)
 
 # the modes whose closes feed the methods' and strategies' stored paper/live metrics
 METRIC_MODES = ("paper", "live")
@@ -186,10 +189,16 @@ class Portfolio:
         metrics change now (once per close, never per cycle; backtest positions count in neither)."""
         if pos.status not in ("closed", "settled") or pos.mode not in METRIC_MODES:
             return
-        if pos.method_id is not None:
-            store_method_metrics(self.conn, pos.method_id)
-        if pos.strategy_id is not None:
-            refresh_strategy_metrics(self.conn, pos.strategy_id)
+        try:
+            # a savepoint: statistics that fail to refresh must never undo the booking of the fill that closed it
+            with self.conn.transaction():
+                if pos.method_id is not None:
+                    store_method_metrics(self.conn, pos.method_id)
+                if pos.strategy_id is not None:
+                    refresh_strategy_metrics(self.conn, pos.strategy_id)
+        except (psycopg.Error, ArithmeticError) as exc:
+            log.warning("metrics of method %s / strategy %s not refreshed after position %s closed: %s",
+                        pos.method_id, pos.strategy_id, pos.position_id, exc)
 
     def is_booked(self, fill_id: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM trades WHERE platform_id = %s AND fill_id = %s",
