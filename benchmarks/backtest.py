@@ -230,8 +230,11 @@ def db_rows(quick: bool, repeats: int, headline: Path | None) -> tuple[list[Row]
         shared = shared_data_dir()
         if shared is not None:
             end = date(2021, 9, 14) if quick else date(2021, 9, 30)
+            # both shipped methods by name (the defaults leave the Elo lane out: 2021 has no pre-game prices; its
+            # lane replays the same events idle, as recorded before)
             scenarios.append((f"NFL 2021-09-09..{end:%m-%d} in-game, 2 methods (A/B)",
-                              {"data": shared / "nfl", "start": date(2021, 9, 9), "end": end}, (), (False, True)))
+                              {"data": shared / "nfl", "start": date(2021, 9, 9), "end": end,
+                               "methods": ["nfl_elo_pregame@v1.1", "nfl_live_wp@v1.1"]}, (), (False, True)))
         if headline is not None:
             scenarios.append(("headline", {"data": headline, "bankroll": ACTIVE_BANKROLL}, (20, 50), (True,)))
         for k, (label, kw, windows, paths) in enumerate(scenarios):
