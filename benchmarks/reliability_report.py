@@ -44,7 +44,8 @@ def run_suite(quick: bool, fuzz_examples: int, kill_trials: int, tally_path: Pat
     if not quick:
         env["PRECOG_FUZZ_EXAMPLES"] = str(fuzz_examples)
     cmd = [sys.executable, "-m", "pytest", "tests/reliability", ENGINE_KILL_TEST, "-q", "-p", "no:cacheprovider",
-           "--junitxml", str(junit), "-o", "junit_family=xunit1", "--timeout", "3600"]
+           "--junitxml", str(junit), "-o", "junit_family=xunit1", "--timeout", "3600",
+           "--no-cov"]  # a subset of the suite: the project's coverage bar is for the whole run
     print("running:", " ".join(cmd[2:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
 
@@ -136,10 +137,11 @@ FINDINGS = (
     "Engine: after a database restart every cycle failed on the dead connection; fixed by the engine owner "
     "(reconnect + reconciliation + `database_reconnected` alert), guarded by "
     "`test_rel_the_running_engine_resumes_after_a_database_restart`.",
-    "Kill trials: one early run (before the engine's reconnect/risk-gate changes) ended with our open contracts "
-    "on one market at 0 against the exchange's 219 YES, with every order and fill booked (reconciliation halts "
-    "on such a difference); not reproduced since in about 250 further SIGKILL trials (this suite's and the "
-    "engine's).",
+    "Kill trials: a trial ended with our open contracts on one market at 0 against the exchange's 219 YES, every "
+    "order and fill booked. Cause (found when the kill suite failed again in CI): the remainder of a resting entry "
+    "order filled after its position had been exited in full, and the fill was booked into the closed position, "
+    "which then held contracts while marked closed. A late entry fill now opens a new position "
+    "(`trading/portfolio.py`); guarded by `tests/engine/test_late_entry_fill.py` and the kill suites.",
 )
 
 
