@@ -41,14 +41,20 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture
-def make_nfl_feed(espn_server: LocalEspnServer, db: psycopg.Connection[Any],
-                  alerts: RecordingAlerts) -> Callable[[], GameFeed]:
-    """A new NFL GameFeed on the local ESPN server, storing into `db` (a second one: a restarted process)."""
-    def make() -> GameFeed:
+def make_game_feed(espn_server: LocalEspnServer, db: psycopg.Connection[Any],
+                   alerts: RecordingAlerts) -> Callable[[str], GameFeed]:
+    """A new GameFeed of one sport on the local ESPN server, storing into `db` (a second one: a restarted
+    process)."""
+    def make(sport: str) -> GameFeed:
         client = EspnClient(espn_server.base_url, retries=0, retry_delay=0, min_interval=0)
-        return GameFeed(client, sports=("nfl",), monitor=DataQualityMonitor(alerts=alerts),
+        return GameFeed(client, sports=(sport,), monitor=DataQualityMonitor(alerts=alerts),
                         store=GameStateStore(db))
     return make
+
+
+@pytest.fixture
+def make_nfl_feed(make_game_feed: Callable[[str], GameFeed]) -> Callable[[], GameFeed]:
+    return lambda: make_game_feed("nfl")
 
 
 # the venue suite's real local exchange (tests/venues/conftest.py)

@@ -11,25 +11,17 @@ import psycopg
 import pytest
 
 from feeds.espn_testkit import RecordingAlerts, competition, sample_dict
-from precog.feeds.espn import EspnClient
 from precog.feeds.espn_server import LocalEspnServer
 from precog.ingest import scd2
-from precog.ingest.game_store import GameStateStore
 from precog.ingest.games import GameFeed
-from precog.ingest.quality import DataQualityMonitor
 
 NEUTRAL_GAME = "401752786"  # UGA vs GT at Mercedes-Benz Stadium (`neutralSite: true` in the college sample)
 HOME_GAME = "401752921"  # OSU @ MICH at Michigan Stadium
 
 
 @pytest.fixture
-def make_ncaaf_feed(espn_server: LocalEspnServer, db: psycopg.Connection[Any],
-                    alerts: RecordingAlerts) -> Callable[[], GameFeed]:
-    def make() -> GameFeed:
-        client = EspnClient(espn_server.base_url, retries=0, retry_delay=0, min_interval=0)
-        return GameFeed(client, sports=("ncaaf",), monitor=DataQualityMonitor(alerts=alerts),
-                        store=GameStateStore(db))
-    return make
+def make_ncaaf_feed(make_game_feed: Callable[[str], GameFeed]) -> Callable[[], GameFeed]:
+    return lambda: make_game_feed("ncaaf")
 
 
 def _with_neutral(espn_samples: dict[str, bytes], value: Any) -> str:

@@ -269,16 +269,12 @@ class Engine:
         """The stored paper/live figures of the methods this engine runs and of their strategy versions, from their
         closed positions. Every close keeps them true (`Portfolio.save`); this brings in positions closed before
         that was so, or written by other processes."""
-        from precog.trading.methods import store_metrics
         from precog.trading.portfolio import METRIC_MODES
-        from precog.trading.strategies import refresh_strategy_metrics
+        from precog.trading.strategies import refresh_owner_metrics
 
-        if self.mode not in METRIC_MODES:
-            return
-        for method_id in sorted({m.method_id for m in self.methods}):
-            store_metrics(self.conn, method_id)
-        for strategy_id in sorted({m.strategy_id for m in self.methods}):
-            refresh_strategy_metrics(self.conn, strategy_id)
+        if self.mode in METRIC_MODES:
+            for method in self.methods:
+                refresh_owner_metrics(self.conn, method.method_id, method.strategy_id)
 
     async def stop(self, summary: dict[str, Any] | None = None) -> None:
         for rec in list(self.executor.open.values()):

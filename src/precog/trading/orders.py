@@ -80,8 +80,11 @@ _CONDITION_CODE = {
     "edge_disappeared": "ed", "rebalance": "rb",
 }
 _CONDITION_OF_CODE = {v: k for k, v in _CONDITION_CODE.items()}
+_PARTIAL = "partial_exit_target"
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 _STAGE_FIELD = re.compile(r"[a-z0-9]{1,80}")
+_DIGEST = re.compile(r"[0-9a-f]+")
+_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def _stage_field(stage: str) -> str:
@@ -122,8 +125,6 @@ def _stage_from_field(value: str) -> str | None:
             return None  # not an escape we write
     name = "".join(out)
     return name if _STAGE_NAME.fullmatch(name) else None
-_DIGEST = re.compile(r"[0-9a-f]+")
-_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,6 @@ class OrderTags:
     attempt: int | None = None
 
 
-_PARTIAL = "partial_exit_target"
-
-
 def _tag_fields(tags: OrderTags, dropped: frozenset[str]) -> list[tuple[str, str]]:
     """(tag letter, value) in the order they are written, less the `dropped` tags; a partial-exit stage implies
     its condition (written only when the stage is not), fields that cannot be written are left out."""
@@ -157,8 +155,8 @@ def _tag_fields(tags: OrderTags, dropped: frozenset[str]) -> list[tuple[str, str
         _CONDITION_CODE.get(tags.exit_condition or "")
     fields: list[tuple[str, int | str | None]] = [
         ("m", tags.method_id), ("t", tags.strategy_id), ("o", tags.model_id), ("p", tags.position_id),
-        ("c", condition), ("s", _stage_field(stage) if stage is not None else None), ("q", tags.stage_quantity if stage is not None else None),
-        ("a", tags.attempt)]
+        ("c", condition), ("s", _stage_field(stage) if stage is not None else None),
+        ("q", tags.stage_quantity if stage is not None else None), ("a", tags.attempt)]
     return [(tag, str(v)) for tag, v in fields
             if v is not None and tag not in dropped and not (isinstance(v, int) and v < 0)]
 
@@ -174,7 +172,8 @@ def derive_client_order_id(purpose: str, key: str, tags: OrderTags | None = None
     restart that re-derives the decision re-derives the id and the venue refuses a duplicate. With `tags` the
     id also carries the order's attribution in the clear (`parse_client_order_id` reads it back), e.g.
     `pce-m12-<32 hex>` or `pcx-p345-sfirstxytarget-q50-a1-<32 hex>` (stage `first_target`, escaped): fields
-    are `-`-separated, each a letter and its value, in lowercase letters, digits and '-' only. A field that does not fit beside a 24-digit digest is left out (the attempt first)."""
+    are `-`-separated, each a letter and its value, in lowercase letters, digits and '-' only. A field that does
+    not fit beside a 24-digit digest is left out (the attempt first)."""
     digest = hashlib.sha256(f"{purpose}|{key}".encode()).hexdigest()
     if tags is None:
         return f"pc{purpose[0]}-{digest[:_LEGACY_DIGEST]}"

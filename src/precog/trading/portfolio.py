@@ -23,9 +23,8 @@ from precog.domain.order import Fill
 from precog.ingest import scd2
 from precog.ingest.scd2 import jsonb
 from precog.trading import trailing
-from precog.trading.methods import store_metrics as store_method_metrics
 from precog.trading.orders import OrderRecord
-from precog.trading.strategies import refresh_strategy_metrics
+from precog.trading.strategies import refresh_owner_metrics
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +191,7 @@ class Portfolio:
         try:
             # a savepoint: statistics that fail to refresh must never undo the booking of the fill that closed it
             with self.conn.transaction():
-                if pos.method_id is not None:
-                    store_method_metrics(self.conn, pos.method_id)
-                if pos.strategy_id is not None:
-                    refresh_strategy_metrics(self.conn, pos.strategy_id)
+                refresh_owner_metrics(self.conn, pos.method_id, pos.strategy_id)
         except (psycopg.Error, ArithmeticError) as exc:
             log.warning("metrics of method %s / strategy %s not refreshed after position %s closed: %s",
                         pos.method_id, pos.strategy_id, pos.position_id, exc)

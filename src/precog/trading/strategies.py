@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 from precog.config.loader import Config
 from precog.domain.jsonutil import canonical
 from precog.domain.money import to_decimal
-from precog.trading.methods import performance_by_mode
+from precog.trading.methods import performance_by_mode, store_metrics
 from precog.trading.normalize import normalized_for_hash
 from precog.trading.views import YES, GameView, MarketView
 
@@ -482,6 +482,15 @@ def refresh_strategy_metrics(conn: Any, strategy_id: int) -> StrategyMetrics:
         {"paper_n": metrics.paper_trades_count, "live_n": metrics.live_trades_count, "paper_roi": metrics.paper_roi,
          "live_roi": metrics.live_roi, "id": strategy_id})
     return metrics
+
+
+def refresh_owner_metrics(conn: Any, method_id: int | None, strategy_id: int | None) -> None:
+    """The stored paper/live figures of a method (`methods.store_metrics`) and of its strategy version, from their
+    closed positions: after one of their positions closed, or at an engine's start."""
+    if method_id is not None:
+        store_metrics(conn, method_id)
+    if strategy_id is not None:
+        refresh_strategy_metrics(conn, strategy_id)
 
 
 def refresh_all_strategy_metrics(conn: Any) -> None:
