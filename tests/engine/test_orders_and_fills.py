@@ -118,6 +118,36 @@ async def test_a_repeated_decision_sends_nothing_twice(make_rig: Any) -> None:
     assert len(rig.exchange.account("us").orders) == 1
 
 
+async def test_a_decision_stored_under_an_earlier_id_format_is_not_sent_again(make_rig: Any) -> None:
+    """A process upgraded within one decision's time bucket re-derives the decision's id in the new format; the
+    order the previous version stored (and sent) under the first format is that decision's order, not a reason
+    to send a second one."""
+    rig = make_rig()
+    rig.quote("0.49", "0.50")
+    engine = rig.make_engine()
+    from precog.trading.executor import OrderIntent
+
+    intent = OrderIntent(market_id=rig.ticker, side="yes", action="buy", quantity=10, limit_price=Decimal("0.45"),
+                         purpose="entry", decision_key="method=1|upgraded-decision", method_id=None,
+                         approval=await _approval(rig, engine, 10))
+    first_format = derive_client_order_id("entry", f"paper|{engine.venue.account_ref}|{intent.decision_key}")
+    assert engine.executor.client_order_id(intent) != first_format  # the id formats differ
+    # what the previous version did: stored the order under its id and sent it
+    sent = rig.exchange.place_order("us", rig.ticker, "yes", "buy", 10, Decimal("0.45"),
+                                    client_order_id=first_format)
+    stored = engine.store.create(OrderRecord(
+        id=0, client_order_id=first_format, venue_order_id=None, run_id=None, platform_id=engine.venue.platform_id,
+        market_id=rig.ticker, position_id=None, purpose="entry", side="yes", action="buy", order_type="limit",
+        time_in_force="good_till_canceled", limit_price=Decimal("0.45"), quantity=10, filled_quantity=0, fees=ZERO,
+        status=S.CREATED, mode="paper", decision_key=intent.decision_key))
+    engine.store.transition(stored, S.RESTING, via=S.SUBMITTED, venue_order_id=sent.order_id)
+    engine.conn.commit()
+    rec = await engine.executor.submit(intent)
+    assert (rec.client_order_id, rec.status) == (first_format, S.RESTING)
+    assert len(rig.exchange.account("us").orders) == 1  # nothing sent under the new id
+    assert rig.rows("SELECT count(*) FROM orders")[0][0] == 1
+
+
 async def _approval(rig: Any, engine: Any, quantity: int) -> Any:
     """An Approval from the engine's RiskManager for buying `quantity` YES at the current ask."""
     from precog.engine import entries

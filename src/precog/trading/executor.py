@@ -30,6 +30,7 @@ from precog.trading.orders import (
     OrderStore,
     OrderTags,
     derive_client_order_id,
+    earlier_client_order_ids,
     parse_client_order_id,
     state_from_venue,
 )
@@ -133,13 +134,16 @@ class Executor:
     def client_order_id(self, intent: OrderIntent) -> str:
         """The decision on this venue account in this mode: a restart re-derives the same id (the venue refuses a
         duplicate), while another run on the same database (paper beside live, another account) gets its own."""
-        return derive_client_order_id(intent.purpose, f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}",
-                                      order_tags(intent))
+        return derive_client_order_id(intent.purpose, self._decision_key(intent), order_tags(intent))
+
+    def _decision_key(self, intent: OrderIntent) -> str:
+        return f"{self.mode}|{self.venue.account_ref}|{intent.decision_key}"
 
     async def submit(self, intent: OrderIntent) -> OrderRecord:
         if intent.purpose == "entry":
             _check_entry_approval(intent)
         cid = self.client_order_id(intent)
+        earlier = [e for e in earlier_client_order_ids(intent.purpose, self._decision_key(intent)) if e != cid]
         rec = self.store.create(OrderRecord(
             id=0, client_order_id=cid, venue_order_id=None, run_id=self.run_id,
             platform_id=self.venue.platform_id, market_id=intent.market_id, position_id=intent.position_id,
@@ -149,7 +153,7 @@ class Executor:
             strategy_id=intent.strategy_id, model_id=intent.model_id, edge_id=intent.edge_id,
             exit_condition=intent.exit_condition, exit_priority=intent.exit_priority,
             decision_key=intent.decision_key, edge_at_decision=intent.edge, confidence=intent.confidence,
-            expires_at=intent.expires_at, metadata=dict(intent.metadata)))
+            expires_at=intent.expires_at, metadata=dict(intent.metadata)), aliases=earlier)
         if rec.status is not S.CREATED:
             return rec  # this decision was already sent (idempotent): nothing goes out twice
         if intent.purpose == "entry":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -190,6 +191,12 @@ def derive_client_order_id(purpose: str, key: str, tags: OrderTags | None = None
     return f"{prefix}-{digest[:_DIGEST_MAX]}"  # not reached: the prefix alone always fits
 
 
+def earlier_client_order_ids(purpose: str, key: str) -> tuple[str, ...]:
+    """The ids earlier versions derived for the same decision (the first format, `pc<letter>-<40 hex>`): an order
+    stored under one of them is this decision's order (`OrderStore.create`)."""
+    return (derive_client_order_id(purpose, key),)
+
+
 def parse_client_order_id(client_order_id: str) -> OrderTags | None:
     """The attribution a tagged id carries; None ("unknown") for any other id: ids of the first format (a
     bare 40-digit digest), ids placed by hand, anything not written by `derive_client_order_id` with tags."""
@@ -298,16 +305,20 @@ class OrderStore:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
 
-    def create(self, rec: OrderRecord) -> OrderRecord:
-        """Insert a new order in state `created` (and its first event) in one statement; an existing
-        client_order_id returns the stored order instead."""
+    def create(self, rec: OrderRecord, aliases: Sequence[str] = ()) -> OrderRecord:
+        """Insert a new order in state `created` (and its first event) in one statement; an existing order with
+        the client_order_id, or with one of `aliases` (the ids the same decision had in earlier id formats: a
+        process upgraded mid-decision must not send it again under its new id), is returned instead."""
+        ids = [rec.client_order_id, *aliases]
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "WITH o AS (INSERT INTO orders (client_order_id, run_id, platform_id, market_id, position_id, "  # noqa: S608 - constant SQL fragments; values are parameters
                 "purpose, exit_condition, exit_priority, decision_key, edge_id, method_id, strategy_id, model_id, "
                 "side, action, order_type, time_in_force, limit_price, quantity, status, mode, edge_at_decision, "
-                "confidence, expires_at, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s, %s, 'created', %s, %s, %s, %s, %s) ON CONFLICT (client_order_id) DO NOTHING "
+                "confidence, expires_at, metadata) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, 'created', %s, %s, %s, %s, %s "
+                "WHERE NOT EXISTS (SELECT 1 FROM orders WHERE client_order_id = ANY(%s)) "
+                "ON CONFLICT (client_order_id) DO NOTHING "
                 f"RETURNING {_COLUMNS}), "  # noqa: S608 - constant SQL fragments; values are parameters
                 "e AS (INSERT INTO order_events (order_id, from_status, to_status, reason) "
                 "SELECT id, NULL, 'created', purpose FROM o) SELECT * FROM o",
@@ -315,12 +326,14 @@ class OrderStore:
                  rec.exit_condition, rec.exit_priority, rec.decision_key, rec.edge_id, rec.method_id,
                  rec.strategy_id, rec.model_id, rec.side, rec.action, rec.order_type, rec.time_in_force,
                  rec.limit_price, rec.quantity, rec.mode, rec.edge_at_decision, rec.confidence, rec.expires_at,
-                 jsonb(rec.metadata)))
+                 jsonb(rec.metadata), ids))
             row = cur.fetchone()
         if row is None:
-            existing = self.by_client_id(rec.client_order_id)
-            assert existing is not None
-            return existing
+            for cid in ids:  # the current id first: a concurrent insert of this very order
+                existing = self.by_client_id(cid)
+                if existing is not None:
+                    return existing
+            raise AssertionError(f"order {rec.client_order_id} was neither inserted nor found")
         return _record(row)
 
     def transition(self, rec: OrderRecord, new: OrderState, *, reason: str | None = None,
