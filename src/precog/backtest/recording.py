@@ -15,15 +15,20 @@ Frames that do not parse are counted and skipped (the report says how many).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from precog.backtest.errors import BacktestError
 from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, dt_to_ms, ms_to_dt
+from precog.domain.market import Quote
 from precog.forecast.teams import canonical_team
+from precog.venues.kalshi.parsing import count, dollars, parse_ticker
 
 
 @dataclass
@@ -48,15 +53,15 @@ class RecordingDataset:
 
     @classmethod
     def open(cls, path: Path, files: list[Path], tz: tzinfo = UTC) -> RecordingDataset:
-        from precog.ingest.recorder import read_recording
-
         if not files:
             raise BacktestError(f"{path}: no recording files (*.jsonl.gz)")
-        msgs = [(m.recv_ns // 1_000_000, m.source, m.payload) for m in read_recording(path)]
-        if not msgs:
+        rows: list[tuple[int, int, str, Any]] = []
+        for f in files:
+            rows.extend(_read_rows(f))
+        if not rows:
             raise BacktestError(f"{path}: the recording holds no messages")
-        msgs.sort(key=lambda x: x[0])
-        return cls(str(path), msgs, tz=tz)
+        rows.sort(key=lambda r: (r[0], r[1]))  # receive order, as `read_recording` merges the files
+        return cls(str(path), [(ns // 1_000_000, src, payload) for ns, _, src, payload in rows], tz=tz)
 
     def date_range(self) -> tuple[date, date]:
         return self.day(self.messages[0][0]), self.day(self.messages[-1][0])
@@ -77,9 +82,11 @@ class RecordingDataset:
     def events(self, start: date | None, end: date | None, tag: str) -> list[Event]:
         from precog.feeds.espn_parse import parse_scoreboard
         from precog.venues.kalshi.errors import KalshiSchemaError
-        from precog.venues.kalshi.parsing import parse_lifecycle, parse_ticker
+        from precog.venues.kalshi.parsing import parse_lifecycle
 
         markets: dict[str, _Market] = {}
+        days: dict[int, date] = {}
+        valid: set[str] = set()  # tickers the local exchange takes
         out: list[Event] = []
         seq = 0
         self.skipped = 0
@@ -90,17 +97,26 @@ class RecordingDataset:
             out.append(Event(ts, seq, kind, tag + ticker, data))
 
         for ts, src, payload in self.messages:
-            day = self.day(ts)
-            if (start is not None and day < start) or (end is not None and day > end):
-                continue
+            if start is not None or end is not None:
+                minute = ts // 60_000  # time zone offsets are whole quarter hours: a minute is on one day
+                day = days.get(minute)
+                if day is None:
+                    day = days[minute] = self.day(ts)
+                if (start is not None and day < start) or (end is not None and day > end):
+                    continue
             if src == "kalshi:ws":
                 try:
-                    env = json.loads(payload) if isinstance(payload, str) else payload
-                    kind = env.get("type")
-                    if kind in ("ticker", "ticker_v2"):
-                        q = parse_ticker(env["msg"])
-                        if not _tradable_ticker(q.ticker):  # the local exchange refuses it: skip the frame
-                            raise ValueError(f"ticker {q.ticker!r} is not valid")
+                    q = _current_ticker(payload)
+                    if q is None:
+                        env = json.loads(payload) if isinstance(payload, str | bytes) else payload
+                        kind = env.get("type")
+                        if kind in ("ticker", "ticker_v2"):
+                            q = parse_ticker(env["msg"])
+                    if q is not None:
+                        if q.ticker not in valid:
+                            if not _tradable_ticker(q.ticker):  # the local exchange refuses it: skip the frame
+                                raise ValueError(f"ticker {q.ticker!r} is not valid")
+                            valid.add(q.ticker)
                         if q.yes_bid is None or q.yes_ask is None or q.yes_bid <= 0 or q.yes_ask >= 1:
                             continue
                         data = {"bid": q.yes_bid, "ask": q.yes_ask, "fair": (q.yes_bid + q.yes_ask) / 2,
@@ -158,6 +174,109 @@ class RecordingDataset:
                                 "home_timeouts": getattr(g, "home_timeouts", None) or 3,
                                 "away_timeouts": getattr(g, "away_timeouts", None) or 3})
         return out
+
+
+class _TickerMsg(msgspec.Struct):
+    """The fields of a ticker frame's `msg` that `parse_ticker` reads (any JSON value; checked below)."""
+
+    market_ticker: Any = None
+    ticker: Any = None
+    yes_bid_dollars: Any = None
+    yes_ask_dollars: Any = None
+    yes_bid_size_fp: Any = None
+    yes_ask_size_fp: Any = None
+    price_dollars: Any = None
+    price_fixed: Any = None
+    price: Any = None
+    volume_fp: Any = None
+    volume: Any = None
+    open_interest_fp: Any = None
+    open_interest: Any = None
+    ts_ms: Any = None
+    ts: Any = None
+
+
+class _TickerFrame(msgspec.Struct):
+    type: Any = None
+    msg: _TickerMsg | None = None
+
+
+class _Line(msgspec.Struct):
+    seq: int
+    source: str
+    received_at: str
+    recv_ns: int
+    payload: msgspec.Raw
+
+
+_decode_frame = msgspec.json.Decoder(_TickerFrame).decode
+_decode_line = msgspec.json.Decoder(_Line).decode
+_TEXT_VALUES: dict[str, dict[str, Decimal | None]] = {}  # field -> text -> parsed value (few distinct texts)
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, int, str, Any]]:
+    """(recv_ns, seq, source, payload) of one recording file, as `precog.ingest.recorder.read_recording` reads
+    it; a `kalshi:ws` frame's payload is kept as its JSON text (decoded once, by `_current_ticker`)."""
+    from precog.ingest.recorder import recorded_lines
+
+    for lineno, line in recorded_lines(path):
+        try:
+            row = _decode_line(line)
+            datetime.fromisoformat(row.received_at)
+            raw = bytes(row.payload)
+            payload = (msgspec.json.decode(raw) if raw[:1] == b'"' else raw) if row.source == "kalshi:ws" \
+                else json.loads(raw)
+        except (msgspec.DecodeError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+            raise BacktestError(f"{path}:{lineno}: not a recorded message ({exc})") from exc
+        yield row.recv_ns, row.seq, row.source, payload
+
+
+def _field_value(field: str, text: str) -> Decimal | None:
+    """A string field of a ticker `msg` parsed as `parse_ticker` parses it (the same helper on that one field),
+    remembered per distinct text; a KalshiSchemaError is raised as parse_ticker raises it."""
+    known = _TEXT_VALUES.setdefault(field, {})
+    value = known.get(text)
+    if value is None:
+        name, _, suffix = field.rpartition("_")
+        value = count({field: text}, name, "ticker", required=False) if suffix == "fp" else \
+            dollars({field: text}, name, "ticker", required=False, price=True)
+        if len(known) < 20_000:
+            known[text] = value
+    return value
+
+
+def _current_ticker(payload: Any) -> Quote | None:
+    """A ticker frame in Kalshi's current shape (`*_dollars` / `*_fp` strings) as `parse_ticker` reads it, with
+    the same checks on every field it reads; None for any other frame or shape (the caller parses it in full)."""
+    if not isinstance(payload, str | bytes):
+        return None
+    try:
+        frame = _decode_frame(payload)
+    except msgspec.DecodeError:  # not JSON, or `msg` not an object: the full parser says what is wrong
+        return None
+    m = frame.msg
+    if frame.type not in ("ticker", "ticker_v2") or m is None:
+        return None
+    ticker, bid, ask, bid_size, ask_size = (m.market_ticker, m.yes_bid_dollars, m.yes_ask_dollars,
+                                            m.yes_bid_size_fp, m.yes_ask_size_fp)
+    if not (type(ticker) is str and ticker and type(bid) is str and type(ask) is str
+            and type(bid_size) is str and type(ask_size) is str):
+        return None  # a legacy or partial shape: the full parser
+    # the fields parse_ticker reads beside these are checked as it checks them
+    if type(m.price_dollars) is str:
+        _field_value("price_dollars", m.price_dollars)
+    elif m.price_dollars is not None or m.price_fixed is not None or m.price is not None:
+        return None
+    for fp, legacy, name in ((m.volume_fp, m.volume, "volume_fp"),
+                             (m.open_interest_fp, m.open_interest, "open_interest_fp")):
+        if type(fp) is str:
+            _field_value(name, fp)
+        elif fp is not None or legacy is not None:
+            return None
+    if m.ts_ms is not None or m.ts is not None:
+        parse_ticker({"market_ticker": ticker, "ts_ms": m.ts_ms, "ts": m.ts})
+    return Quote(ticker, _field_value("yes_bid_dollars", bid), _field_value("yes_ask_dollars", ask),
+                 _field_value("yes_bid_size_fp", bid_size), _field_value("yes_ask_size_fp", ask_size))
 
 
 def _tradable_ticker(ticker: str) -> bool:

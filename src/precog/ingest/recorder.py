@@ -177,29 +177,36 @@ def recording_files(path: str | Path) -> list[Path]:
     return sorted(p.rglob(f"*{SUFFIX}"))
 
 
-def _read_file(path: Path, sources: Collection[str] | None) -> Iterator[RecordedMessage]:
+def recorded_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of one recording file, up to a torn last line or a truncated gzip tail (a crash
+    while writing: everything before it is good)."""
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
+        with gzip.open(path, "rb") as fh:
             for lineno, line in enumerate(fh, start=1):
-                if not line.endswith("\n"):
-                    return  # a torn last line from a crash: everything before it is good
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not a JSON line ({exc})") from exc
-                if sources is not None and not any(
-                    row["source"] == s or row["source"].startswith(s + ":") for s in sources
-                ):
-                    continue
-                yield RecordedMessage(
-                    seq=int(row["seq"]),
-                    source=row["source"],
-                    received_at=datetime.fromisoformat(row["received_at"]),
-                    recv_ns=int(row["recv_ns"]),
-                    payload=row["payload"],
-                )
+                if not line.endswith(b"\n"):
+                    return  # a torn last line from a crash
+                yield lineno, line
     except (EOFError, zlib.error, gzip.BadGzipFile):
         return  # truncated tail (process killed before the gzip trailer was written)
+
+
+def _read_file(path: Path, sources: Collection[str] | None) -> Iterator[RecordedMessage]:
+    for lineno, line in recorded_lines(path):
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}:{lineno}: not a JSON line ({exc})") from exc
+        if sources is not None and not any(
+            row["source"] == s or row["source"].startswith(s + ":") for s in sources
+        ):
+            continue
+        yield RecordedMessage(
+            seq=int(row["seq"]),
+            source=row["source"],
+            received_at=datetime.fromisoformat(row["received_at"]),
+            recv_ns=int(row["recv_ns"]),
+            payload=row["payload"],
+        )
 
 
 def read_recording(path: str | Path, *, sources: Collection[str] | None = None) -> Iterator[RecordedMessage]:
