@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from precog.config.errors import ConfigError
-from precog.config.schema import CONFIG_FILES, FILE_MODELS, OPEN_MAPPINGS
+from precog.config.schema import CONFIG_FILES, FILE_MODELS, OPEN_MAPPINGS, retired_reason
 from precog.config.yamlio import load_yaml_file
 
 ENV_PREFIX = "PRECOG_CFG__"
@@ -56,7 +56,7 @@ class Config:
             return _lookup(self.data, key)
         except KeyError:
             if default is _MISSING:
-                raise ConfigError(f"unknown configuration key {key!r}") from None
+                raise ConfigError(_unknown_key_message(key)) from None
             return default
 
     def section(self, name: str) -> dict[str, Any]:
@@ -72,6 +72,26 @@ class Config:
 
     def flat(self) -> dict[str, Any]:
         return dict(_flatten(self.data))
+
+
+def _unknown_key_message(key: str) -> str:
+    reason = retired_reason(key)
+    if reason is not None:
+        return f"configuration key {key!r} is not used by Precog: {reason}"
+    return f"unknown configuration key {key!r}"
+
+
+def _retired_within(path: str, value: Any) -> tuple[str, str] | None:
+    """The first retired key at `path` or below it in `value` (a user's block), with its reason."""
+    reason = retired_reason(path)
+    if reason is not None:
+        return path, reason
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            found = _retired_within(f"{path}.{key}", sub)
+            if found is not None:
+                return found
+    return None
 
 
 def _lookup(data: Mapping[str, Any], key: str) -> Any:
@@ -116,6 +136,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, source: str
         key = str(key)
         sub = f"{path}.{key}"
         if key not in base and not is_open:
+            retired = _retired_within(sub, value)
+            if retired is not None:
+                raise ConfigError(f"{source}: key {retired[0].split('.', 1)[1]!r} is not used by Precog: {retired[1]}")
             known = ", ".join(sorted(map(str, base))) or "none"
             raise ConfigError(f"{source}: unknown key {sub.split('.', 1)[1]!r} (known keys here: {known})")
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
@@ -278,7 +301,7 @@ def load_config(config_dir: Path | None = None, *, db_url: str | None = None, us
         try:
             return _lookup(data, key)
         except KeyError:
-            raise ConfigError(f"{origin}: unknown configuration key {key!r}") from None
+            raise ConfigError(f"{origin}: {_unknown_key_message(key)}") from None
 
     if use_env:
         for var, value in env.items():

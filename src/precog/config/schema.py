@@ -58,6 +58,9 @@ class Environment(_Open):
 
 class Logging(_Open):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    json_file: Annotated[str, Field(min_length=1)]
+    max_bytes: Annotated[int, Field(ge=1024)]
+    backup_count: Annotated[int, Field(ge=0, le=1000)]
 
 
 class _Closed(BaseModel):
@@ -169,7 +172,6 @@ class Account(_Open):
 
 class Kelly(_Open):
     default_fraction: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
-    min_edge_threshold: Prob
     max_position_pct: Annotated[Dec, Field(gt=0, le=Decimal("0.25"))]
     min_position_dollars: Dollars
     # Absolute cap $5,000 per position (spec 4.1); allowed range $10-$5,000.
@@ -204,6 +206,9 @@ class Risk(_Open):
 class Freshness(_Open):
     max_price_age_seconds: Annotated[int, Field(ge=1, le=3600)]
     max_game_state_age_seconds: Annotated[int, Field(ge=1, le=3600)]
+    # the only behaviour there is: stale data blocks entries (risk check + data_stale breaker); another word
+    # here would be silently ignored
+    on_stale_data: Literal["stop_trading"]
 
 
 class TradingHours(_Open):
@@ -324,7 +329,24 @@ class League(_Open):
     max_spread: Prob
 
 
+class KalshiFees(_Open):
+    taker_rate: Prob
+    maker_rate: Prob
+
+
+class KalshiPlatform(_Open):
+    # client-side request budget; Kalshi's tiers run from 20/10 (Basic) to 400/400 (Prime) a second
+    read_requests_per_second: Annotated[Dec, Field(gt=0, le=Decimal("1000"))]
+    write_requests_per_second: Annotated[Dec, Field(gt=0, le=Decimal("1000"))]
+    fees: KalshiFees
+
+
+class Platforms(_Open):
+    kalshi: KalshiPlatform
+
+
 class MarketsConfig(_Open):
+    platforms: Platforms
     leagues: dict[str, League]
 
 
@@ -369,7 +391,12 @@ class TradeStrategiesConfig(_Open):
 
 
 class Espn(_Open):
+    enabled: bool
     base_url: str
+    # ESPN's path of each sport's API below base_url (football/nfl ...); only sports Precog parses
+    paths: dict[Literal["nfl", "ncaaf", "nba", "mlb"], Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")]]
+    # ESPN's NCAAF scoreboard `groups` (80 = all FBS games; without it ESPN returns a small featured set)
+    ncaaf_groups: Annotated[int, Field(ge=1, le=1000)]
     poll_live_seconds: Annotated[int, Field(ge=1, le=600)]
     poll_idle_seconds: Annotated[int, Field(ge=1, le=86400)]
     timeout_seconds: Annotated[int, Field(ge=1, le=120)]
@@ -390,6 +417,69 @@ FILE_MODELS: dict[str, type[BaseModel]] = {
 }
 
 CONFIG_FILES: tuple[str, ...] = tuple(FILE_MODELS)
+
+# Keys the spec lists (spec 4.3) that have no effect in this system. A file, environment variable or override
+# that sets one is refused with the reason below rather than silently ignored; they are absent from the
+# packaged defaults. A dotted key covers everything under it. docs/configuration.md lists them.
+RETIRED_KEYS: dict[str, str] = {
+    "markets.platforms.kalshi.enabled":
+        "Kalshi is the only venue; to stop new entries use `precog halt` (or `precog breakers trip manual`), "
+        "to stop trading stop `precog run`",
+    "markets.platforms.kalshi.active_environment":
+        "the venue environment is system.environment.active (env TRADING_ENV) or `--env`",
+    "markets.platforms.kalshi.urls":
+        "the Kalshi REST URL of each environment is built in (spec 6.1); point elsewhere with KALSHI_BASE_URL or "
+        "`--base-url`",
+    "markets.platforms.kalshi.websocket_urls":
+        "the Kalshi WebSocket URL of each environment is built in (spec 6.1); point elsewhere with KALSHI_WS_URL",
+    "markets.platforms.kalshi.rate_limit_per_minute":
+        "Kalshi budgets requests per second, reads and writes apart: set "
+        "markets.platforms.kalshi.read_requests_per_second / write_requests_per_second",
+    "markets.platforms.kalshi.rate_limit_buffer":
+        "set markets.platforms.kalshi.read_requests_per_second / write_requests_per_second to the budget you want "
+        "to use (already below your tier's limit if you want headroom)",
+    "data_sources.data_quality.max_game_state_age_seconds":
+        "set trading.data_freshness.max_game_state_age_seconds (the one limit ingestion, entries and the "
+        "dashboard use)",
+    "data_sources.data_quality.max_price_age_seconds":
+        "set trading.data_freshness.max_price_age_seconds (the one limit ingestion, entries and the dashboard use)",
+    "data_sources.data_quality.breaker_bad_points":
+        "set system.circuit_breakers.data_quality.bad_points",
+    "data_sources.data_quality.failover_after_seconds":
+        "ESPN is the only live game source, so there is nothing to fail over to; a stale feed pauses entries "
+        "(trading.circuit_breakers.data_stale_seconds)",
+    "data_sources.data_quality.max_data_age_minutes":
+        "set trading.data_freshness.max_game_state_age_seconds / max_price_age_seconds",
+    "probability_models.architecture":
+        "each method names its own model (precog methods create ... --model NAME@VERSION); there is no primary "
+        "model",
+    "probability_models.ensemble.enabled":
+        "an ensemble is used exactly when a method names an ensemble model version; "
+        "probability_models.ensemble.weights are the defaults of `precog models create --type ensemble`",
+    "trading.position_sizing.kelly.min_edge_threshold":
+        "the minimum edge is trading.edges.min_edge_global (with the league's and the strategy's minimum, the "
+        "largest wins; a method's risk.min_edge_threshold replaces them)",
+    "trade_strategies.backtesting.start_date":
+        "pass `precog backtest --from`; without it the backtest starts where the data starts",
+    "trade_strategies.backtesting.end_date":
+        "pass `precog backtest --to`; without it the backtest ends where the data ends",
+    "trade_strategies.backtesting.transaction_cost_pct":
+        "backtests charge the real fee schedule (markets.platforms.kalshi.fees) on every fill",
+    "trade_strategies.backtesting.average_slippage_pct":
+        "backtests fill against the simulated book (backtesting.market_half_spread) and size with "
+        "probability_models.edge_detection.expected_slippage_pct",
+}
+
+
+def retired_reason(key: str) -> str | None:
+    """Why a dotted key (file.section.key) is refused, or None if it is not a retired key."""
+    parts = key.split(".")
+    for i in range(len(parts), 1, -1):
+        reason = RETIRED_KEYS.get(".".join(parts[:i]))
+        if reason is not None:
+            return reason
+    return None
+
 
 # Mappings whose keys are the user's to choose (sports, alert types, strategy names ...): new keys there are
 # not typos.

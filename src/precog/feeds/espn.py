@@ -11,7 +11,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -92,8 +92,13 @@ class EspnClient:
         min_interval: float = 1.0,
         on_raw: RawHook | None = None,
         http: httpx.AsyncClient | None = None,
+        paths: Mapping[str, str] | None = None,
+        params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.base_url = (base_url or espn_base_url()).rstrip("/")
+        # data_sources.yaml espn.paths / ncaaf_groups: each sport's API path and extra query parameters
+        self.paths = {**SPORT_PATHS, **(paths or {})}
+        self.params = {sport: dict(p) for sport, p in {**SPORT_PARAMS, **(params or {})}.items()}
         self.retries = retries
         self.retry_delay = retry_delay
         self.min_interval = min_interval  # data_sources.yaml: 60 requests/min
@@ -114,12 +119,12 @@ class EspnClient:
             await self._http.aclose()
 
     def scoreboard_url(self, sport: str) -> str:
-        return f"{self.base_url}/sports/{SPORT_PATHS[check_sport(sport)]}/scoreboard"
+        return f"{self.base_url}/sports/{self.paths[check_sport(sport)]}/scoreboard"
 
     async def fetch(self, sport: str, date: str | None = None) -> ScoreboardResponse:
         """GET the scoreboard (raw body + receive time). Raises EspnFetchError after the retries."""
         sport_ok = check_sport(sport)
-        params = dict(SPORT_PARAMS.get(sport_ok, {}))
+        params = dict(self.params.get(sport_ok, {}))
         if check_date(date):
             params["dates"] = date  # type: ignore[assignment]
         url = self.scoreboard_url(sport_ok)

@@ -96,10 +96,13 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     game_feed: GameFeed | None = None
     market_feed: MarketFeed | None = None
     try:
-        if options.games:
+        if options.games and not settings.espn_enabled:
+            log.warning("data_sources.espn.enabled is false: no game states are polled")
+        if options.games and settings.espn_enabled:
             espn = EspnClient(settings.espn_base_url, timeout=settings.espn_timeout, retries=settings.espn_retries,
                               min_interval=settings.espn_min_interval,
-                              on_raw=recorder.record if recorder is not None else None)
+                              on_raw=recorder.record if recorder is not None else None,
+                              paths=settings.espn_paths, params=settings.espn_params)
             series_by_sport: dict[str, list[str]] = {}
             for series_ticker, sport in settings.series.items():
                 series_by_sport.setdefault(sport, []).append(series_ticker)
@@ -121,7 +124,7 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             environment = resolve_environment(platform if platform == "local" else options.env, options.base_url)
             transport = RecordingTransport(recorder, f"{platform}:rest") if recorder is not None else None
             rest = AsyncKalshiClient(environment, signer=signer_from_env(environment.name), alerts=alerts,
-                                     transport=transport)
+                                     transport=transport, rate_limits=settings.kalshi_rate_limits)
             feed_settings = MarketFeedSettings(
                 platform_id=platform, series=dict(settings.series), flush_interval=options.flush_interval,
                 discovery_seconds=settings.discovery_seconds, fallback_poll_seconds=options.fallback_poll_seconds,

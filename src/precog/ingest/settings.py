@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from precog.feeds.espn import DEFAULT_BASE_URL
+from precog.feeds.espn import DEFAULT_BASE_URL, SPORT_PARAMS, SPORT_PATHS
 from precog.feeds.game_state import SPORTS
 from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import QualityLimits
+from precog.venues.kalshi.ratelimit import TIERS, RateLimits, rate_limits_from_config
 
 
 class IngestSettingsError(ValueError):
@@ -29,6 +30,12 @@ class IngestSettings:
     breaker_bad_points: int
     breaker_open_seconds: float
     discovery_seconds: float
+    # data_sources.yaml espn.enabled: false = no game states are polled (markets still are)
+    espn_enabled: bool = True
+    espn_paths: dict[str, str] = field(default_factory=lambda: dict(SPORT_PATHS))
+    espn_params: dict[str, dict[str, str]] = field(default_factory=lambda: {k: dict(v) for k, v in SPORT_PARAMS.items()})
+    # markets.yaml platforms.kalshi read/write_requests_per_second: the REST client's request budget
+    kalshi_rate_limits: RateLimits = TIERS["basic"]
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -64,6 +71,9 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
     live = float(_get(config, "data_sources.espn.poll_live_seconds", 15))
     idle = float(_get(config, "data_sources.espn.poll_idle_seconds", 300))
     per_minute = float(_get(config, "data_sources.espn.requests_per_minute", 60))
+    paths = {str(k): str(v) for k, v in (_get(config, "data_sources.espn.paths", None) or SPORT_PATHS).items()}
+    params = {k: dict(v) for k, v in SPORT_PARAMS.items()}
+    params.setdefault("ncaaf", {})["groups"] = str(_get(config, "data_sources.espn.ncaaf_groups", 80))
     return IngestSettings(
         sports=tuple(chosen),
         series=series,
@@ -80,4 +90,8 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         breaker_bad_points=int(_get(config, "system.circuit_breakers.data_quality.bad_points", 3)),
         breaker_open_seconds=float(_get(config, "system.circuit_breakers.data_quality.open_seconds", 600)),
         discovery_seconds=float(_get(config, "markets.discovery.poll_seconds", 300)),
+        espn_enabled=bool(_get(config, "data_sources.espn.enabled", True)),
+        espn_paths=paths,
+        espn_params=params,
+        kalshi_rate_limits=rate_limits_from_config(config),
     )

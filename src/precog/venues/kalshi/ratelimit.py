@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from precog.venues.kalshi.errors import KalshiConfigError
 
@@ -35,6 +37,24 @@ def tier_limits(tier: str) -> RateLimits:
         return TIERS[tier.lower()]
     except KeyError:
         raise KalshiConfigError(f"unknown Kalshi rate-limit tier {tier!r}; use one of {', '.join(TIERS)}") from None
+
+
+# markets.yaml keys of the client-side budget (docs/configuration.md)
+READ_KEY = "markets.platforms.kalshi.read_requests_per_second"
+WRITE_KEY = "markets.platforms.kalshi.write_requests_per_second"
+
+
+def rate_limits_from_config(config: Any) -> RateLimits:
+    """The request budget configured in markets.yaml (read and write requests per second).
+
+    `config` is a loaded `precog.config.loader.Config` (anything with `get(key)`); both keys are required
+    (the packaged defaults have them: Kalshi's Basic tier, 20 reads and 10 writes a second)."""
+    read, write = config.get(READ_KEY), config.get(WRITE_KEY)
+    for key, value in ((READ_KEY, read), (WRITE_KEY, write)):
+        if isinstance(value, bool) or not isinstance(value, int | Decimal) or value <= 0:
+            raise KalshiConfigError(f"{key} must be a positive number of requests per second, got {value!r}")
+    # the token buckets work in float seconds; the budget is a rate, not money
+    return RateLimits(float(read), float(write))
 
 
 class TokenBucket:
