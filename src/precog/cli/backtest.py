@@ -31,12 +31,16 @@ def _date(text: str | None, option: str) -> date | None:
 
 
 def _money(text: str | None, option: str) -> Decimal | None:
+    """A positive, finite amount: NaN or Infinity would reach the run (and be stored as a failed run)."""
     if text is None:
         return None
     try:
-        return Decimal(text)
+        value = Decimal(text.strip())
     except InvalidOperation:
         raise UserError(f"{option} {text!r}: expected a number") from None
+    if not value.is_finite() or value <= 0:
+        raise UserError(f"{option} {text!r}: expected a positive number")
+    return value
 
 
 def backtest(

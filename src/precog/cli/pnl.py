@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from precog.cli.errors import UserError
@@ -26,6 +28,17 @@ def _conn():  # type: ignore[no-untyped-def]
     return connect(url, autocommit=True)
 
 
+def _require_run(conn: Any, run_id: int | None) -> None:
+    """An unknown --run is a mistake, not an empty result (which read as "nothing traded yet")."""
+    if run_id is None:
+        return
+    if conn.execute("SELECT 1 FROM engine_runs WHERE run_id = %s", (run_id,)).fetchone() is None:
+        last = conn.execute("SELECT max(run_id) FROM engine_runs").fetchone()
+        known = f"the latest is {last[0]}" if last and last[0] is not None else "there are none yet"
+        raise UserError(f"--run {run_id}: no engine run with this id ({known}; `precog demo` and `precog run` "
+                        "print their run id)")
+
+
 def pnl(
     by: str = typer.Option("method", "--by", help="Group by method, strategy, model, sport or day."),
     run: int = typer.Option(None, "--run", help="Only positions opened by this engine run (see `precog demo`)."),
@@ -43,6 +56,7 @@ def pnl(
     if mode is not None and mode not in ("paper", "live", "backtest"):
         raise UserError(f"--mode must be paper, live or backtest, got {mode!r}")
     with _conn() as conn:
+        _require_run(conn, run)
         rows = pnl_by(conn, by, run_id=run, mode=mode)
     if as_json:
         print_json({"by": by, "rows": rows})
@@ -51,7 +65,9 @@ def pnl(
                 [(r["key"], r["positions"], r["closed"], r["winners"], fmt_money(r["realized_pnl"]),
                   fmt_money(r["unrealized_pnl"]), fmt_money(r["fees"])) for r in rows])
     if not rows:
-        typer.echo("no positions yet (run `precog demo` to see the loop trade)")
+        typer.echo("no positions" + (f" of run {run}" if run is not None else "")
+                   + (f" in {mode} mode" if mode is not None else "")
+                   + (" yet (run `precog demo` to see the loop trade)" if run is None and mode is None else ""))
 
 
 def positions(
@@ -67,6 +83,7 @@ def positions(
     from precog.trading.attribution import positions as list_positions
 
     with _conn() as conn:
+        _require_run(conn, run)
         rows = list_positions(conn, open_only=open_only, run_id=run, limit=limit)
     if as_json:
         print_json(rows)
@@ -91,6 +108,7 @@ def trades(
     from precog.trading.attribution import trades as list_trades
 
     with _conn() as conn:
+        _require_run(conn, run)
         rows = list_trades(conn, run_id=run, limit=limit)
     if as_json:
         print_json(rows)

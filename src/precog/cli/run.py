@@ -40,6 +40,23 @@ def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirme
                         "trading.live_trading_confirmed: true in trading.yaml")
 
 
+def check_simulated_pace(speed: float, interval: float, cfg: Any) -> None:
+    """`--venue local`: the loop wakes every min(--interval, urgent check) wall seconds and the world moves
+    --speed simulated seconds per wall second, so every open position is checked once per speed x wake
+    simulated seconds. Past the monitor's normal cadence the simulated exits are not the live ones, and past
+    two minutes every open position raises a critical `position_unmonitored` alert on each cycle."""
+    normal = float(cfg.get("position_management.monitoring.normal_frequency", 30))
+    urgent = float(cfg.get("position_management.monitoring.urgent_frequency", 5))
+    wake = min(interval, urgent) if urgent > 0 else interval
+    per_check = speed * wake
+    if per_check > normal:
+        raise UserError(
+            f"--speed {speed:g} with --interval {interval:g} moves the simulated world {per_check:g} s between "
+            f"position checks, more than position_management.monitoring.normal_frequency ({normal:g} s): use "
+            f"--speed <= {normal / wake:g}, or a shorter --interval (--speed x min(--interval, {urgent:g}) "
+            f"must stay <= {normal:g})")
+
+
 def _table(s: Any) -> Table:
     t = Table(title=f"precog run {s.run_id} — {s.mode} on {s.venue}", show_header=False)
     t.add_column("what")
@@ -97,6 +114,8 @@ def run(
     else:
         target = None
     check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)), target)
+    if venue == "local":
+        check_simulated_pace(speed, interval, cfg)
     mode = "live" if live else "paper"
     runner = _run_local if venue == "local" else _run_kalshi
     # every loop raises through the AlertManager (dedup, redaction, outbox, channels); --notify delivers here

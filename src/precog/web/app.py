@@ -254,7 +254,11 @@ def create_app(settings: DashboardSettings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # its loc is ("body", <character offset>): say what is wrong
+            why = (first.get("ctx") or {}).get("error")
+            return _error(422, "request body is not valid JSON" + (f" ({why})" if why else "")
+                          + ": send a JSON object")
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
         return _error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
 
