@@ -146,13 +146,62 @@ class AlertRouting(_Open):
     by_type: dict[str, list[Channel]]
 
 
+class Backoff(_Open):
+    """Retries of a failed venue request (network error, 429, 5xx): exponential backoff with jitter."""
+
+    initial_ms: Annotated[int, Field(ge=10, le=60_000)]
+    max_ms: Annotated[int, Field(ge=10, le=600_000)]
+    multiplier: Annotated[Dec, Field(ge=Decimal("1"), le=Decimal("10"))]
+    max_retries: Annotated[int, Field(ge=0, le=20)]
+
+    @field_validator("max_ms")
+    @classmethod
+    def _max_not_below_initial(cls, v: int, info: ValidationInfo) -> int:
+        initial = info.data.get("initial_ms")
+        if initial is not None and v < initial:
+            raise ValueError(f"must be at least initial_ms ({initial})")
+        return v
+
+
+class Timeouts(_Open):
+    api_seconds: Annotated[int, Field(ge=1, le=120)]
+    websocket_ping_seconds: Annotated[int, Field(ge=1, le=300)]
+
+
 class SystemDefaults(_Open):
     timezone: TimeZone
+    backoff: Backoff
+    timeouts: Timeouts
+
+
+class Database(_Open):
+    pool_min_size: Annotated[int, Field(ge=1, le=100)]
+    pool_max_size: Annotated[int, Field(ge=1, le=100)]
+    pool_timeout_seconds: Annotated[int, Field(ge=1, le=600)]
+    # 0 = no limit; otherwise a statement running longer is canceled by the server
+    statement_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)]
+
+    @field_validator("pool_max_size")
+    @classmethod
+    def _max_not_below_min(cls, v: int, info: ValidationInfo) -> int:
+        low = info.data.get("pool_min_size")
+        if low is not None and v < low:
+            raise ValueError(f"must be at least pool_min_size ({low})")
+        return v
+
+
+class HealthChecks(_Open):
+    interval_seconds: Annotated[int, Field(ge=5, le=3600)]
+    min_free_disk_gb: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("100000"))]
+    max_memory_pct: Annotated[int, Field(ge=1, le=100)]
+    max_api_latency_ms: Annotated[int, Field(ge=1, le=600_000)]
 
 
 class SystemConfig(_Open):
     environment: Environment
     defaults: SystemDefaults
+    database: Database
+    health_checks: HealthChecks
     logging: Logging
     notifications: Notifications
     alert_routing: AlertRouting
@@ -179,7 +228,12 @@ class Kelly(_Open):
 
 
 class PositionSizing(_Open):
+    # how an entry's stake is set before the size reductions, caps and minimum (which bind every method)
     method: Literal["kelly", "fixed", "fixed_fraction"]
+    # dollars per entry (method fixed), within the absolute per-position cap
+    fixed_amount_dollars: Annotated[Dec, Field(gt=0, le=Decimal("5000"))]
+    # share of the bankroll per entry (method fixed_fraction), within max_position_pct's own bound
+    fixed_fraction: Annotated[Dec, Field(gt=0, le=Decimal("0.25"))]
     kelly: Kelly
     sport_fractions: dict[str, Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]]
 
@@ -201,6 +255,18 @@ class TradingBreakers(_Open):
 
 class Risk(_Open):
     approval_ttl_seconds: Annotated[int, Field(ge=1, le=3600)]
+
+
+class Execution(_Open):
+    # the order type of an entry whose method's execution_config names none (an edge >= market_order_edge or a
+    # market-style strategy is immediate whatever this says)
+    default_order_type: Literal["limit", "market"]
+
+
+class TradingAlerts(_Open):
+    # a position closing with realized P&L <= -loss / >= +gain raises one loss_threshold / gain_threshold alert
+    on_loss_threshold_dollars: Annotated[Dec, Field(gt=0)]
+    on_gain_threshold_dollars: Annotated[Dec, Field(gt=0)]
 
 
 class Freshness(_Open):
@@ -229,6 +295,8 @@ class TradingConfig(_Open):
     circuit_breakers: TradingBreakers
     data_freshness: Freshness
     risk: Risk
+    execution: Execution
+    alerts: TradingAlerts
 
 
 # ---------------------------------------------------------------- position_management.yaml
@@ -237,6 +305,17 @@ class Monitoring(_Open):
     urgent_frequency: Annotated[int, Field(ge=3, le=15)]
     price_cache_ttl_seconds: Annotated[int, Field(ge=0, le=300)]
     max_api_calls_per_minute: Literal[60]
+    # an open position whose price is older than this raises position_price_stale (critical past 120 s)
+    stale_after_seconds: Annotated[int, Field(ge=10, le=3600)]
+
+    @field_validator("stale_after_seconds")
+    @classmethod
+    def _stale_after_ttl(cls, value: int, info: ValidationInfo) -> int:
+        ttl = info.data.get("price_cache_ttl_seconds")
+        if ttl is not None and value <= ttl:
+            raise ValueError(f"stale_after_seconds ({value}) must be longer than price_cache_ttl_seconds ({ttl}): "
+                             "a cached price that old is served by design")
+        return value
 
 
 class TrailingStop(_Open):
@@ -327,6 +406,42 @@ class League(_Open):
     kelly_fraction: Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]
     min_edge: Prob
     max_spread: Prob
+    # traded-volume minimum (contracts) of the league's markets; the stricter of it and
+    # trading.market_filters.min_volume_contracts applies (a league without it: the global minimum alone)
+    min_liquidity: Annotated[int, Field(ge=0)] = 0
+
+
+def _only_open(value: object) -> object:
+    if not isinstance(value, list) or not value or any(v != "open" for v in value):
+        raise ValueError("must be [open]: only an open market takes orders, so `open` is the only status an "
+                         "entry can be allowed in")
+    return value
+
+
+def _binary_true(value: object) -> object:
+    if value is not True:
+        raise ValueError("must be true: Precog prices and sizes binary (yes/no) contracts only")
+    return value
+
+
+class GlobalFilters(_Open):
+    """markets.yaml global_filters: pre-trade market checks (precog.trading.risk) on top of trading.yaml
+    market_filters; where both set a limit the stricter applies."""
+
+    min_hours_to_close: Annotated[Dec, Field(ge=0, le=Decimal("8760"))]
+    max_days_to_close: Annotated[Dec, Field(gt=0, le=Decimal("3650"))]
+    min_volume_24h: Annotated[int, Field(ge=0)]
+    min_open_interest: Annotated[int, Field(ge=0)]
+    statuses_allowed: Annotated[list[str], BeforeValidator(_only_open)]
+    binary_only: Annotated[bool, BeforeValidator(_binary_true)]
+
+    @field_validator("max_days_to_close")
+    @classmethod
+    def _window_not_empty(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        hours = info.data.get("min_hours_to_close")
+        if hours is not None and value * 24 <= hours:
+            raise ValueError(f"max_days_to_close ({value} days) must be longer than min_hours_to_close ({hours} h)")
+        return value
 
 
 class KalshiFees(_Open):
@@ -348,6 +463,7 @@ class Platforms(_Open):
 class MarketsConfig(_Open):
     platforms: Platforms
     leagues: dict[str, League]
+    global_filters: GlobalFilters
 
 
 class StrategyBlock(_Open):
@@ -421,7 +537,20 @@ CONFIG_FILES: tuple[str, ...] = tuple(FILE_MODELS)
 # Keys the spec lists (spec 4.3) that have no effect in this system. A file, environment variable or override
 # that sets one is refused with the reason below rather than silently ignored; they are absent from the
 # packaged defaults. A dotted key covers everything under it. docs/configuration.md lists them.
+# Re-sending a failed order would risk sending one decision twice; what is retried, and where, is this:
+_ORDER_RETRY = (
+    "no order is ever sent twice: a failed Kalshi request (network error, 429, 5xx) is retried by the client "
+    "(system.defaults.backoff.*) and an order whose answer was lost is looked up by its client_order_id; an entry "
+    "the venue refuses is decided again at the engine's next decision (fresh quote, fresh risk approval, its own "
+    "client_order_id), and a refused exit attempt is followed by the exit's next attempt "
+    "(position_management.exit_execution)")
+
 RETIRED_KEYS: dict[str, str] = {
+    "system.defaults.rate_limits":
+        "request budgets are per source: markets.platforms.kalshi.read_requests_per_second / "
+        "write_requests_per_second (Kalshi), data_sources.espn.requests_per_minute (ESPN)",
+    "system.defaults.timeouts.db_query_seconds":
+        "set system.database.statement_timeout_ms (the one statement timeout of Precog's database sessions)",
     "markets.platforms.kalshi.enabled":
         "Kalshi is the only venue; to stop new entries use `precog halt` (or `precog breakers trip manual`), "
         "to stop trading stop `precog run`",
@@ -468,6 +597,9 @@ RETIRED_KEYS: dict[str, str] = {
     "trade_strategies.backtesting.average_slippage_pct":
         "backtests fill against the simulated book (backtesting.market_half_spread) and size with "
         "probability_models.edge_detection.expected_slippage_pct",
+    "trading.execution.retry_on_failure": _ORDER_RETRY,
+    "trading.execution.max_retries": _ORDER_RETRY,
+    "trading.execution.retry_backoff_seconds": _ORDER_RETRY,
 }
 
 

@@ -71,14 +71,24 @@ def is_embedded() -> bool:
     return not os.environ.get("PRECOG_DATABASE_URL", "").strip()
 
 
+def session_options(statement_timeout_ms: int | None) -> dict[str, Any]:
+    """Connection parameters of a long-running session (system.yaml database.statement_timeout_ms; 0 = none).
+    Part of the connection string, so a reconnect built from `conn.info.dsn` keeps them."""
+    if not statement_timeout_ms:
+        return {}
+    return {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
+
+
 def connect(url: str | None = None, *, autocommit: bool = False, dict_rows: bool = False,
-            connect_timeout: int = 10) -> psycopg.Connection[Any]:
-    """A new connection. Raises DatabaseUnavailable with a clear, password-free message on failure."""
+            connect_timeout: int = 10, statement_timeout_ms: int | None = None) -> psycopg.Connection[Any]:
+    """A new connection. Raises DatabaseUnavailable with a clear, password-free message on failure.
+    `statement_timeout_ms`: the server cancels a statement running longer (long-running processes)."""
     target = url or database_url()
     try:
         conn: psycopg.Connection[Any] = psycopg.connect(
             target, autocommit=autocommit, connect_timeout=connect_timeout,
             row_factory=dict_row if dict_rows else psycopg.rows.tuple_row,  # type: ignore[arg-type]
+            **session_options(statement_timeout_ms),
         )
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, or a malformed URL
         raise DatabaseUnavailable(
@@ -97,8 +107,10 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection[Any]]:
         conn.close()
 
 
-def make_pool(url: str | None = None, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+def make_pool(url: str | None = None, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0,  # type: ignore[no-untyped-def]
+              statement_timeout_ms: int | None = None):
     """A psycopg_pool.ConnectionPool for long-running processes (engine, dashboard)."""
     from psycopg_pool import ConnectionPool
 
-    return ConnectionPool(url or database_url(), min_size=min_size, max_size=max_size, timeout=timeout, open=True)
+    return ConnectionPool(url or database_url(), min_size=min_size, max_size=max_size, timeout=timeout, open=True,
+                          kwargs=session_options(statement_timeout_ms))

@@ -81,6 +81,7 @@ class MarketFeedSettings:
     orderbook: bool = False  # needs a signed connection on Kalshi
     freshness_samples: int = 200_000
     page_size: int = 1000  # REST cursor paging (Kalshi allows up to 1000 markets, 200 events per page)
+    heartbeat: tuple[float, float] = (10.0, 30.0)  # WebSocket ping interval, pong timeout (system.yaml timeouts)
 
 
 class RecordingWebSocket(KalshiWebSocket):
@@ -548,7 +549,9 @@ class MarketFeed:
             channels = [TICKER, LIFECYCLE] + ([ORDERBOOK] if self.settings.orderbook else [])
             self.ws = RecordingWebSocket(self.ws_url, signer=self.signer, tickers=tickers, channels=channels,
                                          on_event=self.on_event, alerts=self.monitor.alerts, book_event_depth=1,
-                                         recorder=self.recorder, max_queue=16)
+                                         recorder=self.recorder, max_queue=16,
+                                         heartbeat_interval=self.settings.heartbeat[0],
+                                         heartbeat_timeout=self.settings.heartbeat[1])
             self.ws.on_gap = self._on_gap
             self.ws.start()
         self._tasks = [

@@ -86,10 +86,11 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
                           alerts=alerts, store=PgBreakerStore(lambda: connect(db_url)))
     breaker.restore()
     monitor = DataQualityMonitor(alerts=alerts, breaker=breaker, limits=settings.limits)
-    game_conn = connect(db_url, autocommit=True)
-    market_conn = connect(db_url, autocommit=True)
-    market_conn_2 = connect(db_url, autocommit=True)  # a second writer: each batch is split by market
-    status_conn = connect(db_url, autocommit=True)
+    timeout = settings.statement_timeout_ms
+    game_conn = connect(db_url, autocommit=True, statement_timeout_ms=timeout)
+    market_conn = connect(db_url, autocommit=True, statement_timeout_ms=timeout)
+    market_conn_2 = connect(db_url, autocommit=True, statement_timeout_ms=timeout)  # a second writer (split by market)
+    status_conn = connect(db_url, autocommit=True, statement_timeout_ms=timeout)
     espn: EspnClient | None = None
     rest: AsyncKalshiClient | None = None
     tasks: list[asyncio.Task[Any]] = []
@@ -124,12 +125,14 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             environment = resolve_environment(platform if platform == "local" else options.env, options.base_url)
             transport = RecordingTransport(recorder, f"{platform}:rest") if recorder is not None else None
             rest = AsyncKalshiClient(environment, signer=signer_from_env(environment.name), alerts=alerts,
-                                     transport=transport, rate_limits=settings.kalshi_rate_limits)
+                                     transport=transport, rate_limits=settings.kalshi_rate_limits,
+                                     retry=settings.kalshi_retry, timeout=settings.kalshi_timeout)
             feed_settings = MarketFeedSettings(
                 platform_id=platform, series=dict(settings.series), flush_interval=options.flush_interval,
                 discovery_seconds=settings.discovery_seconds, fallback_poll_seconds=options.fallback_poll_seconds,
                 max_price_age_seconds=settings.limits.max_price_age_seconds,
-                orderbook=rest.signer is not None)  # order books are a private channel on Kalshi
+                orderbook=rest.signer is not None,  # order books are a private channel on Kalshi
+                heartbeat=settings.kalshi_heartbeat)
             market_feed = MarketFeed(rest, MarketStore(market_conn, platform), feed_settings, monitor,
                                      ws_url=environment.ws_url, signer=rest.signer, recorder=recorder,
                                      on_discovered=_relinker(game_feed, on_links),

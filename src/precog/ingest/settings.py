@@ -10,7 +10,9 @@ from precog.feeds.espn import DEFAULT_BASE_URL, SPORT_PARAMS, SPORT_PATHS
 from precog.feeds.game_state import SPORTS
 from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import QualityLimits
+from precog.venues.kalshi.client import RetryPolicy
 from precog.venues.kalshi.ratelimit import TIERS, RateLimits, rate_limits_from_config
+from precog.venues.kalshi.settings import retry_policy_from_config, websocket_heartbeat
 
 
 class IngestSettingsError(ValueError):
@@ -36,6 +38,12 @@ class IngestSettings:
     espn_params: dict[str, dict[str, str]] = field(default_factory=lambda: {k: dict(v) for k, v in SPORT_PARAMS.items()})
     # markets.yaml platforms.kalshi read/write_requests_per_second: the REST client's request budget
     kalshi_rate_limits: RateLimits = TIERS["basic"]
+    # system.yaml defaults.backoff / timeouts: REST retries and timeout, WebSocket ping interval and pong timeout
+    kalshi_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    kalshi_timeout: float = 10.0
+    kalshi_heartbeat: tuple[float, float] = (10.0, 30.0)
+    # system.yaml database.statement_timeout_ms: the ingestion sessions' statement timeout (0 = none)
+    statement_timeout_ms: int = 60_000
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -94,4 +102,8 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         espn_paths=paths,
         espn_params=params,
         kalshi_rate_limits=rate_limits_from_config(config),
+        kalshi_retry=retry_policy_from_config(config),
+        kalshi_timeout=float(config.get("system.defaults.timeouts.api_seconds")),
+        kalshi_heartbeat=websocket_heartbeat(config),
+        statement_timeout_ms=int(_get(config, "system.database.statement_timeout_ms", 60_000)),
     )

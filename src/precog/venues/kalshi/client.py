@@ -104,15 +104,16 @@ class BatchOrderResult:
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_retries: int = 5
-    backoff_base: float = 0.5  # seconds, doubled per attempt
+    backoff_base: float = 0.5  # seconds, multiplied by `backoff_multiplier` per attempt
     backoff_max: float = 30.0
     retry_after_max: float = 60.0  # never sleep longer than this on a venue's Retry-After
     lookup_attempts: int = 4  # order lookups after an unknown create outcome
     lookup_delay: float = 0.25
+    backoff_multiplier: float = 2.0
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: uniform in [cap/2, cap]."""
-        cap = min(self.backoff_max, self.backoff_base * (2**attempt))
+        cap = min(self.backoff_max, self.backoff_base * (self.backoff_multiplier**attempt))
         return cap / 2 + random.uniform(0, cap / 2)
 
 
