@@ -55,7 +55,8 @@ class UncachedCosts(CostTable):
 
 def wide_settings() -> TradingSettings:
     base = TradingSettings.from_config(load_config(use_env=False))
-    return replace(base, max_open_positions=10**9, max_positions_per_game=10**6, max_exposure_per_game=BIG,
+    leagues = {sport: replace(league, min_liquidity=0) for sport, league in base.leagues.items()}
+    return replace(base, leagues=leagues, min_volume_24h=0, min_open_interest=0, max_open_positions=10**9, max_positions_per_game=10**6, max_exposure_per_game=BIG,
                    max_total_exposure=BIG, max_correlated_exposure=BIG, max_position_dollars=Decimal("5000"),
                    max_exposure_by_sport={}, default_sport_share=Decimal("1"), min_volume=10, max_spread_pct=Decimal("0.5"),
                    min_balance_to_trade=Decimal("0"), confidence_min=Decimal("0.5"))
@@ -87,10 +88,11 @@ def build_world(n_markets: int, now: float, seed: int = 7) -> tuple[list[MarketV
             ask = Decimal(rng.randint(5, 95)) * CENT
             bid = ask - Decimal(rng.randint(1, 2)) * CENT
             ticker = f"{event}-{k}"
+            volume = rng.randint(20, 5000)
             markets.append(MarketView(
-                ticker=ticker, event_ticker=event, sport=sport, yes_bid=bid, yes_ask=ask, volume=rng.randint(20, 5000),
+                ticker=ticker, event_ticker=event, sport=sport, yes_bid=bid, yes_ask=ask, volume=volume,
                 close_ts=now + 6 * 3600, quote_ts=now - 5, market_kind=kind, yes_team=yes_team, start_ts=start,
-                series_ticker=f"KX{sport.upper()}GAME"))
+                series_ticker=f"KX{sport.upper()}GAME", volume_24h=volume, open_interest=2 * volume))
             p = min(Decimal("0.99"), max(Decimal("0.01"), (bid + ask) / 2 + Decimal(rng.randint(-15, 15)) * CENT))
             probs[ticker] = p
     return markets, games, probs

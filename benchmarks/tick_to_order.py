@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -52,7 +52,8 @@ def _market(i: int) -> Market:
     ask = bid + Decimal("0.02")
     return Market(ticker=TICKER, event_ticker="KXNFLGAME-BENCH-NEBUF", status=MarketStatus.OPEN, venue_status="active",
                   yes_bid=bid, yes_ask=ask, no_bid=ONE - ask, no_ask=ONE - bid, last_price=bid,
-                  yes_bid_size=Decimal(1000), yes_ask_size=Decimal(1000))
+                  yes_bid_size=Decimal(1000), yes_ask_size=Decimal(1000),
+                  close_time=datetime.now(UTC) + timedelta(hours=3))  # a game market closes after its game
 
 
 async def run(events: int) -> None:

@@ -40,3 +40,12 @@ def test_whole_numbers_are_still_fine_for_decimal_keys(tmp_path: Path):
     cfg = load_config(tmp_path, use_env=False, use_overrides=False)
     assert cfg.get("trading.account.daily_loss_limit_dollars") == Decimal("300")
     assert cfg.get("trading.account.max_trades_per_day") == 20
+
+
+def test_a_range_error_shows_the_bound_as_the_file_writes_it(tmp_path: Path) -> None:
+    """pydantic words a Decimal bound as `Decimal('0.50')`; the message shows 0.50 (as docs/configuration.md does)."""
+    (tmp_path / "trading.yaml").write_text("position_sizing:\n  kelly:\n    default_fraction: 0.9\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path, use_env=False, use_overrides=False)
+    message = str(err.value)
+    assert "less than or equal to 0.50 (allowed: >= 0.05 and <= 0.50)" in message and "Decimal(" not in message

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,34 @@ def test_a_log_file_that_cannot_be_opened_names_the_key(tmp_path: Path) -> None:
 def test_a_bad_rotation_size_is_refused_at_load(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="logging.max_bytes"):
         _config(tmp_path, "logging:\n  max_bytes: 10\n")
+
+
+def test_secrets_are_masked_in_the_file_and_on_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any logger's record (httpx logs request URLs; an error may quote a credential) is masked by both handlers."""
+    from precog.config.logsetup import configure_logging
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tw-secret-0123456789")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX")
+    console = io.StringIO()
+    path = configure_logging(_config(tmp_path, "logging:\n  json_file: logs/p.jsonl\n"), home=tmp_path,
+                             console=console)
+    logging.getLogger("somewhere.else").warning("post to %s failed with token tw-secret-0123456789",
+                                                "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX")
+    logging.getLogger("httpx").info("HTTP Request: POST https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX")
+    written = path.read_text() + console.getvalue()
+    assert "tw-secret-0123456789" not in written and "XXXXSECRETXXXX" not in written
+    assert "post to https://hooks.slack.com/***" in written
+    assert "HTTP Request" not in written  # request lines of HTTP clients only with --debug
+
+
+def test_every_command_writes_the_structured_log_and_a_broken_configuration_still_reports(
+        tmp_path: Path, precog_cli: Any) -> None:
+    home = tmp_path / "home"
+    r = precog_cli("config", "get", "system.logging.level", env={"PRECOG_HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    assert (home / "logs" / "precog.jsonl").exists()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "trading.yaml").write_text("position_sizing:\n  kelly:\n    default_fraction: 0.9\n")
+    r = precog_cli("config", "validate", env={"PRECOG_HOME": str(home), "PRECOG_CONFIG_DIR": str(bad)})
+    assert r.returncode == 1 and "default_fraction = 0.9 is invalid" in r.stderr + r.stdout

@@ -46,3 +46,18 @@ def test_ingestion_reads_the_configured_limit(tmp_path: object) -> None:
     (folder / "system.yaml").write_text("database:\n  statement_timeout_ms: 1500\n")
     cfg = load_config(folder, use_env=False, use_overrides=False, environ={})
     assert load_ingest_settings(cfg).statement_timeout_ms == 1500
+
+
+def test_the_dashboard_takes_its_pool_and_timeout_from_system_yaml(db_url: str, tmp_path: object,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from precog.web.app import DashboardSettings
+    from precog.web.auth import DashboardToken
+
+    folder = Path(str(tmp_path))
+    (folder / "system.yaml").write_text("database:\n  pool_min_size: 2\n  pool_max_size: 3\n"
+                                        "  pool_timeout_seconds: 4\n  statement_timeout_ms: 5000\n")
+    monkeypatch.setenv("PRECOG_CONFIG_DIR", str(folder))
+    s = DashboardSettings.from_config(db_url, DashboardToken("x" * 24, "test"))
+    assert (s.pool_min, s.pool_max, s.pool_timeout, s.statement_timeout_ms) == (2, 3, 4.0, 5000)

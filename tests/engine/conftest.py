@@ -65,11 +65,11 @@ class Rig:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=UTC)
 
-    def make_engine(self, mode: str = "paper", **kwargs: Any) -> Engine:
+    def make_engine(self, mode: str = "paper", kind: str = "test", **kwargs: Any) -> Engine:
         markets = [TrackedMarket(t, self.exchange.market(t).event_ticker, "nfl",
                                  datetime.fromtimestamp(self.exchange.market(t).close_ms / 1000, tz=UTC))
                    for t in self.exchange.markets]
-        self.engine = Engine(self.conn, self.venue, config=self.config, mode=mode, kind="test",
+        self.engine = Engine(self.conn, self.venue, config=self.config, mode=mode, kind=kind,
                              methods=[m for m in self.methods if m.phase == "live"], probabilities=self.probs,
                              markets=markets, clock=self.now, alerts=self.alerts, initial_cash=CASH,
                              **{"reconcile_cash": True, "risk_settings": simulated_market_settings(self.config),
@@ -102,11 +102,11 @@ class Rig:
                 return
         raise AssertionError(f"condition not reached after {max_steps} steps")
 
-    async def engine_with_position(self, p_yes: str = "0.62") -> Engine:
+    async def engine_with_position(self, p_yes: str = "0.62", kind: str = "test") -> Engine:
         """A started engine holding one position: the maker quotes 0.49/0.50 and the model says `p_yes`."""
         self.quote("0.49", "0.50")
         self.probs.p[self.ticker] = Decimal(p_yes)
-        engine = self.make_engine()
+        engine = self.make_engine(kind=kind)
         await engine.start()
         await self.run_until(lambda: self.open_positions())
         return engine

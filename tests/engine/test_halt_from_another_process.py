@@ -57,5 +57,8 @@ async def test_a_halt_and_a_resume_by_another_process_reach_the_running_engine(d
         now[0] = datetime.fromtimestamp(now[0].timestamp() + BOARD_REFRESH_SECONDS, tz=UTC)
         await engine.step()
     assert engine.trading_state == "ACTIVE"
+    # the stored reason says why trading resumed (it read "breaker board: " with nothing after it)
+    reason = conn.execute("SELECT state_reason FROM engine_runs WHERE run_id = %s", (engine.run_id,)).fetchone()
+    assert reason == ("breaker board: every breaker is closed",)
     conn.close()
     world.conn.close()

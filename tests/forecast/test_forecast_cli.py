@@ -240,3 +240,19 @@ def test_wp_predict_on_states_without_outcomes(tmp_path: Path) -> None:
                           "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["plays"] == len(rows) == len(out.read_text().splitlines()) - 1
+
+
+def test_a_new_elo_version_without_a_config_takes_its_sports_defaults(precog_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """probability_models.yaml `elo.<sport>` were accepted and unread (a version without --config got the code's
+    NFL defaults for every sport): they are the parameters of a new version created without a config."""
+    created = precog_cli("models", "create", "elo_ncaaf", "v1.0", "--type", "elo", "--sport", "ncaaf", "--json")
+    assert created.returncode == 0, created.stderr
+    shown = json.loads(precog_cli("models", "show", "elo_ncaaf@v1.0", "--json").stdout)
+    config = shown["config"] if "config" in shown else shown["model"]["config"]
+    assert {k: config[k] for k in ("sport", "k_factor", "initial_rating", "home_field_advantage",
+                                   "season_regression")} == {"sport": "ncaaf", "k_factor": 25, "initial_rating": 1500,
+                                                             "home_field_advantage": 70, "season_regression": 0.4}
+    (tmp_path / "probability_models.yaml").write_text("elo:\n  nfl:\n    k_factor: 500\n")
+    err = one_line_error(precog_cli("models", "create", "elo_nfl", "v1.9", "--type", "elo",
+                                    env={"PRECOG_CONFIG_DIR": str(tmp_path)}))
+    assert "elo.nfl.k_factor = 500 is invalid" in err and "<= 100" in err

@@ -91,10 +91,12 @@ def test_each_check_blocks_what_it_should(check: str, make) -> None:  # type: ig
 
 def test_checks_pass_exactly_at_their_limits() -> None:
     risk, _ = _risk()
-    ok = intent(replace(market(volume=100, close_in=60), quote_ts=NOW - 120), p="0.6226", confidence="0.70",
-                game_view=game("live", observed_ago=60))
+    ok = intent(replace(market(volume=100, close_in=3600, volume_24h=50, open_interest=100), quote_ts=NOW - 120),
+                p="0.6226", confidence="0.70", game_view=game("live", observed_ago=60))
     assert ok.edge == D("0.08")  # 0.6226 - (0.52 + 0.02 fee + 0.0026 slippage)
-    out = risk.approve(ok)  # edge exactly 0.08, volume 100, price age 120 s, state age 60 s, 60 s to close
+    # edge exactly 0.08, volume 100, 24 h volume 50, open interest 100, price age 120 s, state age 60 s, and
+    # 3600 s to close (markets.yaml global_filters.min_hours_to_close 1, stricter than the 60 s market filter)
+    out = risk.approve(ok)
     assert isinstance(out, Approval), getattr(out, "reason", "")
     below = intent(p="0.6225")
     out = risk.approve(below)

@@ -39,8 +39,8 @@ def _insert_market(conn: psycopg.Connection[Any], ticker: str, event: str, title
                    status: str, now: datetime) -> None:
     conn.execute(
         "INSERT INTO markets (market_id, platform_id, event_id, external_id, ticker, title, yes_bid, yes_ask, no_bid,"
-        " no_ask, volume, close_time, status) VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1 - %s::numeric,"
-        " 1 - %s::numeric, 1000, %s, %s)",
+        " no_ask, volume, volume_24h, open_interest, close_time, status) VALUES (%s, 'kalshi', %s, %s, %s, %s, %s,"
+        " %s, 1 - %s::numeric, 1 - %s::numeric, 1000, 1000, 1000, %s, %s)",
         (ticker, event, ticker, ticker, title, Decimal(bid), Decimal(ask), Decimal(ask), Decimal(bid),
          now + timedelta(hours=6), status))
 

@@ -35,9 +35,13 @@ def strategy(name: str, *, strategy_id: int = 1, status: str = "active", **confi
 
 def market(ticker: str = "KXNFLGAME-25DEC28KCBUF-KC", *, event: str = "KXNFLGAME-25DEC28KCBUF", sport: str = "nfl",
            bid: str = "0.50", ask: str = "0.52", volume: int = 1000, start_in: float = 2 * 3600,
-           close_in: float = 2 * 3600, **kw: Any) -> MarketView:
+           close_in: float = 2 * 3600, volume_24h: int | None = 1000, open_interest: int | None = 1000,
+           **kw: Any) -> MarketView:
+    """A Kalshi market as the venue reports it (24-hour volume and open interest included: the packaged
+    markets.yaml global_filters refuse a market without them)."""
     return MarketView(ticker=ticker, event_ticker=event, sport=sport, yes_bid=D(bid), yes_ask=D(ask), volume=volume,
-                      close_ts=NOW + close_in, quote_ts=NOW - 5, start_ts=NOW + start_in, **kw)
+                      close_ts=NOW + close_in, quote_ts=NOW - 5, start_ts=NOW + start_in, volume_24h=volume_24h,
+                      open_interest=open_interest, **kw)
 
 
 def game(status: str = "scheduled", *, sport: str = "nfl", period: int = 1, clock: int | None = 900,

@@ -25,8 +25,8 @@ def write_history(conn: psycopg.Connection[Any], ticker: str, versions: list[tup
             end = versions[i + 1][0] if i + 1 < len(versions) else None
             conn.execute(
                 "INSERT INTO markets (market_id, platform_id, event_id, external_id, ticker, title, yes_bid, yes_ask,"
-                " volume, close_time, status, created_at, row_current_ind, row_end_ts)"
-                " VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1000, %s, 'open', %s, %s, %s)",
+                " volume, volume_24h, open_interest, close_time, status, created_at, row_current_ind, row_end_ts)"
+                " VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1000, 1000, 1000, %s, 'open', %s, %s, %s)",
                 (ticker, event, ticker, ticker, ticker, None if bid is None else D(bid),
                  None if ask is None else D(ask), at + timedelta(hours=6), at, end is None, end))
 

@@ -65,7 +65,7 @@ def get(conn: psycopg.Connection[Any], backtest_id: int) -> StoredRun:
         cur.execute("SELECT * FROM backtest_runs WHERE backtest_id = %s", (backtest_id,))
         r = cur.fetchone()
     if r is None:
-        raise BacktestError(f"no backtest run {backtest_id} (see `precog backtest list`)")
+        raise BacktestError(f"no backtest run {backtest_id} (`precog report --list` lists the stored runs)")
     return StoredRun(r["backtest_id"], r["parameters"], r["data_source"], r["data_kind"], list(r["methods"]),
                      r["status"], r["error"], r["started_at"], r["finished_at"], r["summary"], r["report_path"])
 

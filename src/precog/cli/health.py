@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
+from pathlib import Path
 
 import typer
 
@@ -33,20 +35,42 @@ def check_health() -> list[dict[str, object]]:
                            "detail": "current" if not todo else f"pending: {', '.join(todo)} (run precog db migrate)"})
         except Exception as exc:  # noqa: BLE001
             checks.append({"check": "migrations", "ok": False, "detail": str(exc)})
+    min_disk_gb, max_memory_pct = Decimal(5), 80  # the packaged defaults, if the configuration does not load
     try:
-        load_config(db_url=url)
+        cfg = load_config(db_url=url)
         checks.append({"check": "config", "ok": True, "detail": "valid"})
+        min_disk_gb = Decimal(cfg.get("system.health_checks.min_free_disk_gb"))
+        max_memory_pct = int(cfg.get("system.health_checks.max_memory_pct"))
     except Exception as exc:  # noqa: BLE001
         checks.append({"check": "config", "ok": False, "detail": str(exc)})
     home = precog_home()
     probe = home if home.exists() else next((p for p in home.parents if p.exists()), home)
-    free_gb = shutil.disk_usage(probe).free / 1e9
-    checks.append({"check": "disk", "ok": free_gb >= 5, "detail": f"{free_gb:.1f} GB free at {probe} (minimum 5 GB)"})
+    free_gb = Decimal(shutil.disk_usage(probe).free) / Decimal(10**9)
+    checks.append({"check": "disk", "ok": free_gb >= min_disk_gb,
+                   "detail": f"{free_gb:.1f} GB free at {probe} (minimum {min_disk_gb} GB: "
+                             "system.health_checks.min_free_disk_gb)"})
+    used = memory_used_pct()
+    checks.append({"check": "memory", "ok": used is None or used <= max_memory_pct,
+                   "detail": (f"{used}% of the machine's memory in use (maximum {max_memory_pct}%: "
+                              "system.health_checks.max_memory_pct)") if used is not None
+                   else "not measurable on this platform"})
     return checks
 
 
+def memory_used_pct(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The share of the machine's memory in use (MemTotal - MemAvailable), in whole percent; None where the
+    kernel does not say (no /proc/meminfo)."""
+    try:
+        fields = dict(line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)
+        total = int(fields["MemTotal"].split()[0])
+        available = int(fields["MemAvailable"].split()[0])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+    return round(100 * (total - available) / total) if total > 0 else None
+
+
 def health(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Check the database, migrations, configuration and disk space. Exits 1 when a check fails.
+    """Check the database, migrations, configuration, disk space and memory. Exits 1 when a check fails.
 
     Example: precog health --json
     """

@@ -40,9 +40,15 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _client(env: str, base_url: str | None, *, auth: bool = False) -> Iterator[KalshiClient]:
+    from precog.config.errors import ConfigError
+    from precog.config.loader import load_config
+    from precog.venues.kalshi.settings import client_options
+
     try:
-        client = KalshiClient.from_env(env, base_url=base_url, require_auth=auth, retry=CLI_RETRY)
-    except KalshiError as exc:
+        # the configured request budget and timeout; an interactive command retries less (CLI_RETRY)
+        options = {**client_options(load_config(use_overrides=False)), "retry": CLI_RETRY}
+        client = KalshiClient.from_env(env, base_url=base_url, require_auth=auth, **options)
+    except (KalshiError, ConfigError) as exc:
         raise UserError(str(exc)) from exc
     try:
         yield client

@@ -40,8 +40,21 @@ def main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
 ) -> None:
     _state["debug"] = debug or os.environ.get("PRECOG_DEBUG", "") in ("1", "true", "yes")
-    logging.basicConfig(level=logging.DEBUG if _state["debug"] else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(_state["debug"])
+
+
+def _setup_logging(debug: bool) -> None:
+    """The structured log of system.yaml `logging` (`precog.config.logsetup`). With a configuration that does not
+    load, the console alone (the command itself then says what is wrong, or does not need the configuration)."""
+    from precog.config.errors import ConfigError
+    from precog.config.loader import load_config
+    from precog.config.logsetup import configure_logging
+
+    try:
+        configure_logging(load_config(use_overrides=False), debug=debug)
+    except ConfigError:
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _register_commands() -> None:

@@ -90,7 +90,8 @@ def show_cmd(
                       e["created_at"]] for e in evals))
 
 
-def _read_config(config_file: Path | None, config_json: str | None, model_type: str) -> dict[str, Any]:
+def _read_config(config_file: Path | None, config_json: str | None, model_type: str,
+                 sport: str = "nfl") -> dict[str, Any]:
     if config_file is not None and config_json is not None:
         raise UserError("give --config or --config-json, not both")
     text: str | None = None
@@ -105,7 +106,7 @@ def _read_config(config_file: Path | None, config_json: str | None, model_type: 
         text = config_json
     if text is None:
         if model_type in ("elo", "regression", "ensemble", "historical"):
-            return _default_config(model_type)
+            return _default_config(model_type, sport)
         raise UserError(f"a {model_type} model needs --config FILE or --config-json '{{...}}'")
     try:
         data = json.loads(text)
@@ -116,13 +117,18 @@ def _read_config(config_file: Path | None, config_json: str | None, model_type: 
     return data
 
 
-def _default_config(model_type: str) -> dict[str, Any]:
-    """Defaults of a type; an ensemble's weights and shrinkage come from probability_models.yaml."""
-    if model_type != "ensemble":
+def _default_config(model_type: str, sport: str = "nfl") -> dict[str, Any]:
+    """Defaults of a type from probability_models.yaml: an Elo version's parameters (`elo.<sport>`), an ensemble's
+    weights and shrinkage. The version row keeps them (a version never changes after)."""
+    if model_type not in ("ensemble", "elo"):
         return {}
     from precog.config.loader import load_config
 
     cfg = load_config(use_overrides=False)
+    if model_type == "elo":
+        params = cfg.get(f"probability_models.elo.{sport}", None) or {}
+        # model configs are JSON numbers (floats are the Elo arithmetic's own type; not money)
+        return {"sport": sport, **{k: float(v) for k, v in params.items()}}
     weights = cfg.get("probability_models.ensemble.weights", None) or {}
     shrinkage = cfg.get("probability_models.edge_detection.shrinkage_factor", None)
     out: dict[str, Any] = {"weights": {k: float(v) for k, v in weights.items()}}
@@ -152,7 +158,7 @@ def create_cmd(
     """
     from precog.forecast.registry import create_model
 
-    config = _read_config(config_file, config_json, model_type)
+    config = _read_config(config_file, config_json, model_type, sport)
     with database() as conn:
         record = create_model(conn, name, version, model_type, config, sport=sport, description=description,
                               notes=notes, created_by=who())

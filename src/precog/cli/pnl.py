@@ -55,9 +55,14 @@ def pnl(
         raise UserError(f"--by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
     if mode is not None and mode not in ("paper", "live", "backtest"):
         raise UserError(f"--mode must be paper, live or backtest, got {mode!r}")
+    tz = "UTC"
+    if by == "day":  # the calendar days of the dashboard's "today" (system.defaults.timezone)
+        from precog.config.loader import load_config
+
+        tz = str(load_config().get("system.defaults.timezone"))
     with _conn() as conn:
         _require_run(conn, run)
-        rows = pnl_by(conn, by, run_id=run, mode=mode)
+        rows = pnl_by(conn, by, run_id=run, mode=mode, tz=tz)
     if as_json:
         print_json({"by": by, "rows": rows})
         return

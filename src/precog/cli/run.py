@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +19,8 @@ from precog.cli.exchange import is_loopback
 from precog.cli.output import console
 from precog.domain.money import fmt_money
 from precog.venues.kalshi.environments import ENVIRONMENTS, resolve_environment
+
+log = logging.getLogger(__name__)
 
 _DEMO_HOST = urlsplit(ENVIRONMENTS["demo"].base_url).hostname
 
@@ -152,10 +155,15 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
     )
     from precog.engine.kalshi_venue import http_venue_for_local_exchange
     from precog.engine.paper_venue import PaperVenue
+    from precog.engine.simulated_runs import end_abandoned_runs, end_simulated_run, hold_run_lock
     from precog.venues.exchange.clock import SimClock
     from precog.venues.exchange.engine import Exchange
 
-    conn = connect(url, autocommit=True)
+    conn = connect(url, autocommit=True, statement_timeout_ms=int(cfg.get("system.database.statement_timeout_ms")))
+    for ended in end_abandoned_runs(conn):  # simulated worlds of processes that died: their positions close
+        typer.echo(f"run {ended.run_id} (a simulated world whose process is gone): {ended.positions_closed} open "
+            f"position(s) closed at their last marks ({fmt_money(ended.realized_pnl)}), {ended.orders_closed} "
+            "order(s) closed")
     rng = random.Random(seed)
     clock = SimClock()
     exchange = Exchange(clock)
@@ -172,6 +180,8 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
     if mode == "paper":
         venue = PaperVenue(http, cash, clock=now)
     board = None
+    engine: Any = None
+    lock: list[Any] = []  # the session holding this run's lock while the process lives (simulated_runs)
     try:
         # the simulated world's breakers, plus every breaker open in the database (`precog halt` stops this loop)
         board = simulation_board(url, cfg, alerts, env)
@@ -179,6 +189,7 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
                         probabilities=world, markets=world.tracked, clock=now, alerts=alerts, environment=env,
                         initial_cash=cash, reconcile_cash=True, risk_settings=simulated_market_settings(cfg),
                         breakers=board)
+        lock.append(hold_run_lock(url, engine.run_id))  # while this process lives, nobody ends its world
         board.attach(engine)
         pending = [0.0]
 
@@ -196,6 +207,18 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
         await close()
         if board is not None:
             board.end()
+        if engine is not None and not conn.closed:
+            try:
+                ended = end_simulated_run(conn, engine.run_id, why="the run stopped before its simulated games ended")
+            except Exception as exc:  # noqa: BLE001 - the next simulated run ends it (never mask the stop's error)
+                log.warning("could not end the simulated world of run %s: %s", engine.run_id, exc)
+            else:
+                if ended.positions_closed or ended.orders_closed:
+                    typer.echo(f"the simulated world ends with this run: {ended.positions_closed} open position(s) "
+                               f"closed at their last marks ({fmt_money(ended.realized_pnl)}), "
+                               f"{ended.orders_closed} order(s) closed")
+        for held in lock:
+            held.close()
         conn.close()
 
 
@@ -214,20 +237,26 @@ async def _run_kalshi(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, g
     if isinstance(overlay, bool) or not isinstance(overlay, int | float) or overlay <= 0:
         raise UserError(f"markets.yaml discovery.cache_ttl_seconds must be a positive number of seconds, "
                         f"got {overlay!r}")
+    from precog.venues.kalshi.settings import client_options, websocket_heartbeat
+
     try:
-        client = AsyncKalshiClient.from_env(env, require_auth=mode == "live")
+        # request budget (markets.yaml), retries and timeout (system.yaml defaults)
+        client = AsyncKalshiClient.from_env(env, require_auth=mode == "live", **client_options(cfg))
     except KalshiConfigError as exc:
         raise UserError(str(exc)) from exc
-    conn = connect(url, autocommit=True)
+    timeout_ms = int(cfg.get("system.database.statement_timeout_ms"))
+    conn = connect(url, autocommit=True, statement_timeout_ms=timeout_ms)
     # prices from the WebSocket (ingestion's connection with --ingest, its own with --no-ingest), REST as fallback
     stream = MarketStream(client, max_price_age_seconds=float(cfg.get("trading.data_freshness.max_price_age_seconds",
                                                                       120)),
                           overlay_seconds=float(overlay), alerts=alerts)
     if not ingest:
-        stream.open_connection()
+        ping, pong = websocket_heartbeat(cfg)
+        stream.open_connection(heartbeat_interval=ping, heartbeat_timeout=pong)
     try:
         venue: Any = KalshiVenue(client, market_stream=stream)
-        planner = DecisionPlanner(conn, cfg, lambda: connect(url, autocommit=True), mode=mode, alerts=alerts,
+        planner = DecisionPlanner(conn, cfg, lambda: connect(url, autocommit=True, statement_timeout_ms=timeout_ms),
+                                  mode=mode, alerts=alerts,
                                   platform_id=venue.platform_id)
         if not planner.has_units:
             raise UserError("nothing to trade with: no active method (or active strategy + model pair); "

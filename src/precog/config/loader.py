@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -249,6 +250,9 @@ def _range_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     return " (allowed: " + " and ".join(x for x in (lo, hi) if x) + ")"
 
 
+_DECIMAL_REPR = re.compile(r"Decimal\('([^']*)'\)")
+
+
 def validate_file(name: str, data: dict[str, Any], file_for_key: Any) -> None:
     model = FILE_MODELS[name]
     try:
@@ -264,7 +268,8 @@ def validate_file(name: str, data: dict[str, Any], file_for_key: Any) -> None:
                 continue
             value = err.get("input")
             shown = str(value) if isinstance(value, Decimal | int) else repr(value)
-            problems.append(f"{where}: {dotted} = {shown} is invalid: {err['msg']}{_range_hint(model, loc)}")
+            message = _DECIMAL_REPR.sub(r"\1", err["msg"])  # "Decimal('0.50')" -> "0.50", as the file writes it
+            problems.append(f"{where}: {dotted} = {shown} is invalid: {message}{_range_hint(model, loc)}")
         raise ConfigError("; ".join(problems)) from None
 
 

@@ -5,6 +5,9 @@
   context fields trade_id / market_id / position_id / order_id when a log call passes them in `extra`);
   relative paths are under PRECOG_HOME, like the alert file. Rotates at `max_bytes`, keeps `backup_count`.
 - The console (stderr) shows WARNING and above, everything with `--debug`: commands print their own output.
+- Both handlers mask secrets (the values of the secret environment variables, credentials in URLs:
+  `precog.alerts.redact`), whatever logger wrote the record; HTTP client libraries log below WARNING only
+  with `--debug` (httpx logs every request URL at INFO, and webhook URLs carry their token).
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def configure_logging(config: Any, *, debug: bool = False, home: Path | None = N
     console_handler = logging.StreamHandler(console if console is not None else sys.stderr)
     console_handler.setLevel(logging.DEBUG if debug else logging.WARNING)
     console_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from precog.alerts.redact import RedactingFilter, Redactor
+
+    redacting = RedactingFilter(Redactor.from_env())
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _OURS, False):
@@ -76,6 +82,13 @@ def configure_logging(config: Any, *, debug: bool = False, home: Path | None = N
             handler.close()
     for handler in (file_handler, console_handler):
         setattr(handler, _OURS, True)
+        handler.addFilter(redacting)
         root.addHandler(handler)
     root.setLevel(min(level, console_handler.level))
+    for chatty in _CHATTY:
+        logging.getLogger(chatty).setLevel(logging.DEBUG if debug else logging.WARNING)
     return path
+
+
+# third-party loggers that write a line per request or frame at INFO/DEBUG
+_CHATTY = ("httpx", "httpcore", "websockets", "asyncio", "uvicorn.access", "apprise")

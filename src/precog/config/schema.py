@@ -396,8 +396,19 @@ class EdgeDetection(_Open):
     expected_slippage_pct: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.10"))]
 
 
+class EloDefaults(_Closed):
+    """A sport's parameters for new Elo model versions (`precog models create NAME VERSION --type elo`)."""
+
+    k_factor: Annotated[Dec, Field(gt=0, le=100)]
+    initial_rating: Annotated[Dec, Field(gt=0, lt=3000)]
+    home_field_advantage: Annotated[Dec, Field(ge=-400, le=400)]
+    scale: Annotated[Dec, Field(gt=0, le=10_000)]
+    season_regression: Annotated[Dec, Field(ge=0, le=1)]
+
+
 class ProbabilityModelsConfig(_Open):
     edge_detection: EdgeDetection
+    elo: dict[str, EloDefaults]
 
 
 class League(_Open):
@@ -546,6 +557,10 @@ _ORDER_RETRY = (
     "(position_management.exit_execution)")
 
 RETIRED_KEYS: dict[str, str] = {
+    "probability_models.calibration":
+        "calibration is measured by decile in `precog forecast evaluate` and `precog backtest` reports, against "
+        "|observed - forecast| <= 0.03 where a decile holds >= 500 forecasts (docs/models.md); nothing reads a "
+        "bin count or error bound from configuration",
     "system.defaults.rate_limits":
         "request budgets are per source: markets.platforms.kalshi.read_requests_per_second / "
         "write_requests_per_second (Kalshi), data_sources.espn.requests_per_minute (ESPN)",

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from precog.alerts.api import AlertRaiser
 from precog.config.loader import Config
@@ -30,9 +31,9 @@ from precog.ingest.scd2 import jsonb
 from precog.trading import exits as ex
 from precog.trading import trailing
 from precog.trading.executor import Executor, ExitManager, OrderIntent
-from precog.trading.monitor import MonitorConfig, PositionMonitor, PriceCache
+from precog.trading.monitor import MonitorConfig, PositionMonitor, PriceCache, StalePriceWatch
 from precog.trading.orders import TERMINAL, OrderStore
-from precog.trading.portfolio import BookedFill, Portfolio
+from precog.trading.portfolio import BookedFill, PnlAlertRule, Portfolio
 from precog.trading.reconcile import ReconcileReport, reconcile
 from precog.trading.settlement import settle_market, venue_settlement_for
 from precog.trading.volatility import VolatilityRule, VolatilityTracker
@@ -67,6 +68,13 @@ def _reconnector(conn: psycopg.Connection[Any]) -> Callable[[], psycopg.Connecti
 
 # how often a database-backed breaker board re-reads the breakers other processes trip and reset
 BOARD_REFRESH_SECONDS = 2.0
+
+# an entry's time in force by order type: a limit rests until its timeout, a market-style entry takes what is there
+_TIME_IN_FORCE = {"limit": "good_till_canceled", "market": "immediate_or_cancel"}
+
+
+def _text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 @dataclass
@@ -169,6 +177,12 @@ class Engine:
         self.trailing_config = trailing.TrailingConfig.from_mapping(pm.get("trailing_stop", {}))
         self.monitor_config = MonitorConfig.from_mapping(pm.get("monitoring", {}))
         self.daily_loss_limit = Decimal(str(trading_cfg.get("account", {}).get("daily_loss_limit_dollars", "500")))
+        # the order type of an entry whose method names none (trading.execution.default_order_type)
+        self.default_order_type = str(config.get("trading.execution.default_order_type"))
+        if self.default_order_type not in ("limit", "market"):
+            raise ValueError("trading.execution.default_order_type must be limit or market, got "
+                             f"{self.default_order_type!r}")
+        self._method_order_types: dict[int, str | None] = {}  # method_id -> its execution_config's, if any
         self.consecutive_losses_limit = int(trading_cfg.get("circuit_breakers", {}).get("consecutive_losses", 5))
         self.trading_state = "ACTIVE"
         self.breaker_active = False
@@ -200,6 +214,11 @@ class Engine:
         self.run_id = self._start_run()
         self.store = OrderStore(conn)
         self.portfolio = Portfolio(conn, venue.platform_id, mode, self.trailing_config, venue.account_ref)
+        # alerts a trader is owed: closes past the P&L thresholds (trading.alerts) and open positions whose price
+        # went stale (REQ-MON-002); a backtest replays the past and pages nobody
+        alerting = alerts is not None and kind != "backtest"
+        if alerting:
+            self.portfolio.pnl_alerts = PnlAlertRule.from_config(trading_cfg)
         # open positions an earlier process opened on this account: this run manages them, so their P&L is in
         # the run's (the loop's own daily-loss breaker must see a loss that began before a restart)
         self._taken_over = [p.position_id for p in self.portfolio.open_positions()]
@@ -221,6 +240,8 @@ class Engine:
         self.monitor.load_method_rules = self._stored_method_rules
         self.prices = PriceCache(venue.market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
                                  max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
+        self.stale_watch = StalePriceWatch(self.monitor_config.stale_after_seconds, alerts) \
+            if alerting and alerts is not None else None
         # system_health rows (the dashboard's Engine health): at most one write per interval, plus one when a
         # component's status changes; backtests replay the past and write none
         self.health_interval = timedelta(seconds=float(config.get("system.health_checks.interval_seconds", 60)))
@@ -263,6 +284,8 @@ class Engine:
         if not rep.ok:
             self._halt_for_reconciliation(rep, "startup reconciliation")
         self._refresh_stored_metrics()
+        # closes an earlier process booked and died before alerting, and the ones reconciliation just booked
+        self._raise_pnl_alerts(everything=True)
         return rep
 
     def _refresh_stored_metrics(self) -> None:
@@ -281,6 +304,7 @@ class Engine:
             if rec.status not in TERMINAL and rec.purpose == "entry":
                 await self.executor.cancel(rec, reason="engine stopping")
         await self.executor.sync_fills()
+        self._raise_pnl_alerts()
         await self.record_balance()
         self.conn.execute("UPDATE engine_runs SET ended_at = now(), summary = %s WHERE run_id = %s",
                           (jsonb(summary or {}), self.run_id))
@@ -366,10 +390,71 @@ class Engine:
             self._cycle_error = f"{type(exc).__name__}: {exc}"[:500]
             self._record_health(self.clock())
             raise
+        finally:
+            self._after_cycle()
         self._cycle_ms = (time.perf_counter() - started) * 1000
         self._cycle_failures = 0
         self._cycle_error = None
         self._record_health(self.clock())
+
+    def _after_cycle(self) -> None:
+        """Alerts owed whatever the cycle did, a failed one included (a venue that stopped answering fails the
+        cycle itself): open positions whose price went stale, closes past the P&L thresholds. Never raises."""
+        if self.stale_watch is not None:
+            try:
+                self.stale_watch.observe(self.portfolio.open_positions(), self.prices.fetched_at, self.clock())
+            except Exception:  # noqa: BLE001 - an alerting problem must not stop trading
+                log.exception("could not check the open positions' price age")
+        self._raise_pnl_alerts()
+
+    def _raise_pnl_alerts(self, *, everything: bool = False) -> None:
+        """Raise the loss/gain alert each close past a trading.alerts threshold owes (`Portfolio.owed_pnl_alerts`):
+        the closes booked since the last call, or (`everything`, at start) every one no alert answers yet. Runs
+        after the close committed, so a failure here never undoes or blocks it; what failed is tried again at the
+        next call, and a crash in between leaves the debt in the position's row for the next start."""
+        portfolio = self.portfolio
+        if self.alerts is None or portfolio.pnl_alerts is None or (not everything and not portfolio.closed_unalerted):
+            return
+        if self.conn.closed or self.conn.broken or self.conn.info.transaction_status != TransactionStatus.IDLE:
+            return  # mid-transaction (or no connection): the close may not be committed yet; the next call sees it
+        wanted = None if everything else set(portfolio.closed_unalerted)
+        try:
+            owed = portfolio.owed_pnl_alerts(wanted)
+        except psycopg.Error as exc:
+            log.warning("could not read the P&L alerts closes owe (tried again next cycle): %s", exc)
+            return
+        failed = {row["position_id"] for row in owed if not self._raise_pnl_alert(row)}
+        # a close not listed owes nothing (inside the thresholds, already alerted, or its booking rolled back)
+        portfolio.closed_unalerted = failed if wanted is None else (portfolio.closed_unalerted - wanted) | failed
+
+    def _raise_pnl_alert(self, row: dict[str, Any]) -> bool:
+        assert self.alerts is not None
+        kind, pid, pnl = str(row["alert_type"]), int(row["position_id"]), row["realized_pnl"]
+        loss = kind == "loss_threshold"
+        threshold = Decimal(str(row["threshold"]))
+        settled = row["status"] == "settled"
+        closed_by = "settlement" if settled else f"exit ({row['exit_reason'] or 'manual'})"
+        method = f"{row['method_name']}@{row['method_version']}" if row["method_name"] else None
+        sign = "-" if pnl < 0 else "+"
+        message = (f"position {pid} on {row['market_id']} closed by {closed_by} with realized P&L "
+                   f"{sign}${abs(pnl):,.2f} ({'loss' if loss else 'gain'} alert at "
+                   f"{'-' if loss else '+'}${threshold:,.2f})" + (f", method {method}" if method else ""))
+        details = {
+            "position_id": pid, "market_id": row["market_id"], "event_id": row["event_id"], "sport": row["sport"],
+            "side": row["side"], "mode": row["mode"], "closed_by": "settlement" if settled else "exit",
+            "exit_reason": row["exit_reason"], "exit_price": _text(row["exit_price"]),
+            "exit_time": row["exit_time"].isoformat() if row["exit_time"] is not None else None,
+            "quantity": row["initial_quantity"], "entry_price": _text(row["entry_price"]),
+            "realized_pnl": str(pnl), "threshold_dollars": str(threshold), "method_id": row["method_id"],
+            "method": method, "strategy_id": row["strategy_id"], "model_id": row["model_id"]}
+        try:
+            self.alerts.raise_alert(kind, "high" if loss else "medium", "portfolio", message, details,
+                                    source_table="positions", source_id=pid, dedup_key=f"{kind}:{pid}",
+                                    category="trading")
+        except Exception:  # noqa: BLE001 - the close stands; the alert is tried again at the next call
+            log.exception("could not raise the %s alert of position %s", kind, pid)
+            return False
+        return True
 
     def _health_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
         if self._cycle_failures >= 3:
@@ -553,7 +638,8 @@ class Engine:
         self.board.entry_block(at)  # lets expired breakers reset
         mode = str(self.board.mode)
         if mode != self.trading_state:
-            self.set_state(mode, "breaker board: " + ", ".join(b.name for b in self.board.open_breakers()))
+            names = ", ".join(b.name for b in self.board.open_breakers())
+            self.set_state(mode, f"breaker board: {names}" if names else "breaker board: every breaker is closed")
         closing = [b.name for b in self.board.open_breakers() if b.action == CLOSE_ALL]
         if closing and not self.breaker_active:
             self.breaker_active = True
@@ -588,12 +674,15 @@ class Engine:
             return  # the next full cycle reconnects and reconciles
         now = self.clock()
         positions = self.portfolio.open_positions()
-        if not self.exits.jobs and not any(self.breaker_active or self.monitor.due(p, now) for p in positions):
-            return
-        await self.executor.sync_fills()
-        self._pause_exits()
-        await self._monitor(now)
-        await self.exits.step(self.snapshots, now)
+        try:
+            if not self.exits.jobs and not any(self.breaker_active or self.monitor.due(p, now) for p in positions):
+                return
+            await self.executor.sync_fills()
+            self._pause_exits()
+            await self._monitor(now)
+            await self.exits.step(self.snapshots, now)
+        finally:
+            self._after_cycle()
 
     def _pause_exits(self) -> None:
         """HALTED stops exits too, but for the liquidation a close-all breaker ordered (trading_state
@@ -817,11 +906,12 @@ class Engine:
                 self.stats.entries_refused[key_r] = self.stats.entries_refused.get(key_r, 0) + 1
                 continue
             bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
+            order_type = self._entry_order_type(method.method_id, plan.order_type)
             intent = OrderIntent(
                 market_id=tm.ticker, side=plan.side, action="buy", quantity=approval.intent.quantity,
                 limit_price=plan.limit_price, purpose="entry",
                 decision_key=f"method={method.method_id}|market={tm.ticker}|side={plan.side}|buy|t={bucket}",
-                order_type=plan.order_type, time_in_force=plan.time_in_force, method_id=method.method_id,
+                order_type=order_type, time_in_force=_TIME_IN_FORCE[order_type], method_id=method.method_id,
                 strategy_id=method.strategy_id, model_id=method.model_id, edge=plan.edge.edge,
                 confidence=est.confidence,
                 expires_at=now + timedelta(seconds=float(
@@ -855,6 +945,30 @@ class Engine:
             return refused[4]
         return None
 
+    def _entry_order_type(self, method_id: int | None, planned: str) -> str:
+        """limit or market for an approved entry: market when its plan already is (an edge at or above
+        trading.edges.market_order_edge, a market-style strategy, a method saying market); otherwise the method's
+        own execution_config.default_order_type, and for a method naming none (or an entry without a method)
+        trading.execution.default_order_type. Either way the price is the approved one: a market entry is
+        immediate-or-cancel at it, never above what the risk approval covers."""
+        if planned == "market":
+            return "market"
+        own = self._method_order_type(method_id) if method_id is not None else None
+        return own or self.default_order_type
+
+    def _method_order_type(self, method_id: int) -> str | None:
+        """The method's execution_config.default_order_type, or None when it names none (read once: method
+        configs are immutable)."""
+        if method_id not in self._method_order_types:
+            row = self.conn.execute("SELECT execution_config->>'default_order_type' FROM methods WHERE method_id = %s",
+                                    (method_id,)).fetchone()
+            value = row[0] if row is not None else None
+            if value not in (None, "limit", "market"):
+                raise ValueError(f"method {method_id}: execution_config.default_order_type {value!r} must be limit "
+                                 "or market")
+            self._method_order_types[method_id] = value
+        return self._method_order_types[method_id]
+
     async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
         """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,
         gives the reservation back and is counted."""
@@ -880,13 +994,13 @@ class Engine:
             if entry.ticker in held:
                 self.planner.release(entry)
                 continue
-            tif = "immediate_or_cancel" if entry.order_type == "market" else "good_till_canceled"
+            order_type = self._entry_order_type(entry.method_id, entry.order_type)
             intent = OrderIntent(
                 market_id=entry.ticker, side=entry.side, action="buy", quantity=entry.count,
                 limit_price=entry.price, purpose="entry",
                 decision_key=f"method={entry.method_id}|strategy={entry.strategy_id}|model={entry.model_id}|"
                              f"market={entry.ticker}|side={entry.side}|buy|t={bucket}",
-                order_type=entry.order_type, time_in_force=tif, method_id=entry.method_id,
+                order_type=order_type, time_in_force=_TIME_IN_FORCE[order_type], method_id=entry.method_id,
                 strategy_id=entry.strategy_id, model_id=entry.model_id, edge=entry.edge,
                 confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
                 expires_at=now + timedelta(seconds=float(

@@ -9,6 +9,7 @@ market has settled, the report compares our books with the exchange's ledger to 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from precog.trading.settings import BreakerSettings
 from precog.venues.exchange.clock import SimClock
 from precog.venues.exchange.engine import Exchange
 
+log = logging.getLogger(__name__)
 SERIES = "KXNFLGAME"
 STEP_SECONDS = 5.0
 PREGAME_SECONDS = 300.0
@@ -142,19 +144,27 @@ _METHODS: tuple[tuple[str, str, str, str, str, dict[str, Any]], ...] = (
 
 def simulated_market_settings(cfg: Config) -> Any:
     """The pre-trade risk settings (TradingSettings) for markets on the simulated local exchange: the configured
-    ones, except two market filters the simulation cannot meet by construction -
+    ones, except the market filters the simulation cannot meet by construction -
     - traded volume: the market maker's quoted depth is the liquidity there and the only traded volume is our
-      own, so `min_volume_contracts` would refuse every first entry;
+      own, so `min_volume_contracts`, each league's `min_liquidity` and global_filters `min_volume_24h` would
+      refuse every first entry (the local venue does not report a 24-hour volume at all);
+    - open interest (global_filters `min_open_interest`): the only open interest is our own positions;
+    - time to close (global_filters `min_hours_to_close`): a simulated market closes when its game ends, so an
+      hour's minimum would refuse every entry in a game's last simulated hour; market_filters
+      `min_seconds_to_close` still applies;
     - the spread relative to the price (`max_spread_pct`): the simulated market maker quotes a fixed 2-cent
       spread at every price (4 after a score), which is > 5% of any price below 0.40; the absolute per-league
       spread limit (markets.yaml leagues.<sport>.max_spread) still applies.
-    Every other check (status, freshness, edge, confidence, balance, counts, exposure caps, breakers) is as
-    configured."""
+    Every other check (status, binary market, max_days_to_close, freshness, edge, confidence, balance, counts,
+    exposure caps, breakers) and the sizing method are as configured."""
     import dataclasses
 
     from precog.trading.settings import TradingSettings
 
-    return dataclasses.replace(TradingSettings.from_config(cfg), min_volume=0, max_spread_pct=Decimal(1))
+    configured = TradingSettings.from_config(cfg)
+    leagues = {sport: dataclasses.replace(league, min_liquidity=0) for sport, league in configured.leagues.items()}
+    return dataclasses.replace(configured, min_volume=0, leagues=leagues, min_volume_24h=0, min_open_interest=0,
+                               global_min_seconds_to_close=0, max_spread_pct=Decimal(1))
 
 
 class SimulationBoard(BreakerBoard):
@@ -296,11 +306,16 @@ async def run_demo(db_url: str, options: DemoOptions,
 
 async def _run_demo(db_url: str, options: DemoOptions, progress: Callable[[DemoProgress], None] | None,
                     cfg: Config, alerts: Any, seed: int) -> DemoResult:
+    from precog.engine.simulated_runs import end_abandoned_runs, end_simulated_run, hold_run_lock
+
     rng = random.Random(seed)
     conn = connect(db_url, autocommit=True)
     closers: list[Any] = []
     board: SimulationBoard | None = None
+    engine: Engine | None = None
+    lock: list[Any] = []  # the session holding this run's lock while the process lives (simulated_runs)
     try:
+        end_abandoned_runs(conn)  # simulated worlds of processes that died: their positions close
         methods = ensure_demo_methods(conn)
         teams = demo_teams(conn)
         if len(teams) < 2 * options.games:
@@ -323,6 +338,7 @@ async def _run_demo(db_url: str, options: DemoOptions, progress: Callable[[DemoP
                         markets=world.tracked, clock=now, alerts=alerts, environment="demo",
                         initial_cash=options.initial_cash, reconcile_cash=True,
                         risk_settings=simulated_market_settings(cfg), breakers=board)
+        lock.append(hold_run_lock(db_url, engine.run_id))
         board.attach(engine)
         await engine.start()
         wall0 = time.monotonic()
@@ -361,6 +377,13 @@ async def _run_demo(db_url: str, options: DemoOptions, progress: Callable[[DemoP
             await closer()
         if board is not None:
             board.end()
+        if engine is not None and not conn.closed:  # stopped before its games ended (Ctrl-C, an error)
+            try:
+                end_simulated_run(conn, engine.run_id, why="the demo stopped before its simulated games ended")
+            except Exception as exc:  # noqa: BLE001 - the next simulated run ends it (never mask the error)
+                log.warning("could not end the simulated world of run %s: %s", engine.run_id, exc)
+        for held in lock:
+            held.close()
         conn.close()
 
 

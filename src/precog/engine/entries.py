@@ -1,9 +1,11 @@
-"""Entry decisions of the trading loop: edge net of fees -> fractional Kelly size -> pre-trade risk approval.
+"""Entry decisions of the trading loop: edge net of fees -> size -> pre-trade risk approval.
 
 This is the loop's own, deliberately small decision step (spec §5.1-§5.3): edge = p - price - fee per
-contract on the side we would buy, min edge = max(global, strategy); f* = (p - c)/(1 - c), stake =
-bankroll x f* x kelly_fraction x the caller's size factor (the spec 5.3 high-volatility reduction, from the
-loop's rolling volatility estimate) capped by max_position_pct / max_position_dollars; contracts = floor(stake / c).
+contract on the side we would buy, min edge = max(global, strategy); f* = (p - c)/(1 - c) must be > 0; the
+stake by trading.yaml position_sizing.method (kelly: bankroll x f* x the method's kelly_fraction; fixed:
+fixed_amount_dollars; fixed_fraction: bankroll x fixed_fraction) x the caller's size factor (the spec 5.3
+high-volatility reduction, from the loop's rolling volatility estimate) capped by max_position_pct /
+max_position_dollars and at least min_position_dollars, whatever the method; contracts = floor(stake / c).
 The risk approval checks trading state, market status, spread, one position per market (never both sides),
 open-position and per-game limits, exposure and cash. No order is sent without an approved `EntryPlan`.
 """
@@ -17,6 +19,8 @@ from typing import Any
 from precog.domain.fees import FeeSchedule
 from precog.domain.market import Market
 from precog.domain.money import CENT, ONE, ZERO, q4, to_decimal
+from precog.trading.settings import SizingMethod
+from precog.trading.sizing import method_stake
 
 SHRINK = Decimal("0.10")  # probability_models.yaml edge_detection.shrinkage_factor
 
@@ -51,6 +55,7 @@ class RiskLimits:
     market_order_edge: Decimal = Decimal("0.15")
     max_slippage_pct: Decimal = Decimal("0.02")
     max_edge: Decimal = Decimal("0.30")  # edges above this are treated as suspicious (edge-anomaly breaker)
+    sizing: SizingMethod = SizingMethod()  # trading.yaml position_sizing.method (+ fixed_amount_dollars / fixed_fraction)
 
     @classmethod
     def from_config(cls, trading: dict[str, Any], pm: dict[str, Any]) -> RiskLimits:
@@ -80,7 +85,8 @@ class RiskLimits:
             max_slippage_pct=d(trading.get("execution", {}).get("max_slippage_pct"), "execution.max_slippage_pct",
                                "0.02"),
             max_edge=d(trading.get("circuit_breakers", {}).get("edge_anomaly", {}).get("min_edge"),
-                       "circuit_breakers.edge_anomaly.min_edge", "0.30"))
+                       "circuit_breakers.edge_anomaly.min_edge", "0.30"),
+            sizing=SizingMethod.from_trading(trading.get("position_sizing", {})))
 
 
 @dataclass(frozen=True)
@@ -157,14 +163,25 @@ def best_edge(p_yes: Decimal, m: Market, fees: FeeSchedule) -> Edge | None:
     return Edge(side, q4(prob), ask, fee, edge)
 
 
+_KELLY = SizingMethod()
+
+
 def kelly_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: RiskLimits,
                     size_factor: Decimal = ONE) -> int:
     """Whole contracts for bankroll x f* x fraction x size_factor, under the position caps."""
+    return entry_contracts(edge, bankroll, fraction, limits, size_factor, sizing=_KELLY)
+
+
+def entry_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: RiskLimits,
+                    size_factor: Decimal = ONE, *, sizing: SizingMethod | None = None) -> int:
+    """Whole contracts for the sizing method's stake (`limits.sizing` unless given; `fraction` is the Kelly
+    multiplier, used by kelly only) x size_factor, under the position caps and minimum; 0 without an edge."""
     c = edge.price + edge.fee_per_contract
     if c >= ONE or edge.p_true <= c:
         return 0
     f_star = (edge.p_true - c) / (ONE - c)
-    stake = bankroll * f_star * fraction * max(size_factor, ZERO)
+    base, _share = method_stake(sizing if sizing is not None else limits.sizing, bankroll, f_star, fraction, ONE)
+    stake = base * max(size_factor, ZERO)
     stake = min(stake, bankroll * limits.max_position_pct, limits.max_position_dollars)
     if stake < limits.min_position_dollars:
         return 0
@@ -197,8 +214,8 @@ def screen_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioVie
 def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
                fees: FeeSchedule, event_id: str, *, size_factor: Decimal = ONE,
                size_adjustments: tuple[str, ...] = ()) -> tuple[EntryPlan | None, str]:
-    """An approved entry, or None and the reason it was refused. `size_factor` multiplies the Kelly stake
-    before the caps (`size_adjustments` names the reductions it stands for; they are kept on the plan)."""
+    """An approved entry, or None and the reason it was refused. `size_factor` multiplies the stake (of the
+    configured sizing method) before the caps (`size_adjustments` names the reductions it stands for; they are kept on the plan)."""
     edge, reason = screen_entry(p_yes, m, method, pv, limits, fees)
     if edge is None:
         return None, reason
@@ -210,7 +227,7 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
         return None, "max positions per game"
     if pv.balance < limits.min_balance_to_trade:
         return None, "balance below the minimum to trade"
-    qty = kelly_contracts(edge, pv.bankroll, method.kelly_fraction, limits, size_factor)
+    qty = entry_contracts(edge, pv.bankroll, method.kelly_fraction, limits, size_factor)
     unit = edge.price + edge.fee_per_contract
     room = min(limits.max_total_exposure - pv.exposure,
                limits.max_exposure_per_game - pv.exposure_by_game.get(event_id, ZERO), pv.balance)
@@ -353,7 +370,10 @@ class EngineRisk:
                           status="open" if m.is_tradable else str(m.status.value), volume=int(m.volume or 0),
                           close_ts=close_ts if close_ts is not None else
                           (m.close_time.timestamp() if m.close_time is not None else None),
-                          quote_ts=now)  # the engine read this quote from the venue in this cycle
+                          quote_ts=now,  # the engine read this quote from the venue in this cycle
+                          market_type=m.market_type,
+                          volume_24h=int(m.volume_24h) if m.volume_24h is not None else None,
+                          open_interest=int(m.open_interest) if m.open_interest is not None else None)
         if unit is None:
             from precog.trading.risk import Rejection
 

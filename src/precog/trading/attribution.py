@@ -20,7 +20,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "model": ("coalesce(m.model_name || ' ' || m.model_version, 'unattributed')",
               "LEFT JOIN probability_models m ON m.model_id = p.model_id"),
     "sport": ("coalesce(p.sport, 'unknown')", ""),
-    "day": ("to_char(coalesce(p.exit_time, p.entry_time) AT TIME ZONE 'UTC', 'YYYY-MM-DD')", ""),
+    # the calendar day of the exit (the entry while open) in the given time zone (the `tz` of `pnl_by`)
+    "day": ("to_char(coalesce(p.exit_time, p.entry_time) AT TIME ZONE %s, 'YYYY-MM-DD')", ""),
 }
 
 
@@ -31,11 +32,15 @@ def _run_filter(run_id: int | None) -> tuple[str, list[Any]]:
 
 
 def pnl_by(conn: psycopg.Connection[Any], by: str, *, run_id: int | None = None,
-           mode: str | None = None) -> list[dict[str, Any]]:
+           mode: str | None = None, tz: str = "UTC") -> list[dict[str, Any]]:
+    """P&L grouped `by` method, strategy, model, sport or day (a calendar day in time zone `tz`: the dashboard's
+    "today" is a day of system.defaults.timezone)."""
     if by not in GROUPS:
         raise ValueError(f"--by must be one of {', '.join(GROUPS)}, got {by!r}")
     label, join = GROUPS[by]
     where, params = _run_filter(run_id)
+    if by == "day":
+        params.insert(0, tz)
     if mode is not None:
         where += " AND p.mode = %s"
         params.append(mode)

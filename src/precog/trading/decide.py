@@ -1,4 +1,4 @@
-"""The decision scan: markets -> edges (both sides) -> strategy signals -> Kelly size -> risk approval.
+"""The decision scan: markets -> edges (both sides) -> strategy signals -> size -> risk approval.
 
 Everything here runs on in-memory state (no database): the caller passes the open markets, the game
 states, and (optionally) fresh positions and balance. One scan is one `calculation_run_id`.
@@ -40,7 +40,13 @@ from precog.trading.forecasts import Forecast, ModelRef, ProbabilityModel
 from precog.trading.method_config import MethodRuntime
 from precog.trading.risk import Approval, OrderIntent, Rejection, RiskManager
 from precog.trading.settings import TradingSettings
-from precog.trading.sizing import SizeResult, kelly_multiplier, size_adjustment, size_position
+from precog.trading.sizing import (
+    SizeResult,
+    kelly_multiplier,
+    size_adjustment,
+    size_position,
+    special_event_multiplier,
+)
 from precog.trading.strategies import EntryStrategy
 from precog.trading.views import NO, YES, GameView, MarketView, PositionView
 
@@ -306,7 +312,8 @@ class DecisionEngine:
 
     # ------------------------------------------------------------ size and approve
     def size(self, unit: DecisionUnit, m: MarketView, side: SideEdge, forecast: Forecast, now: float) -> SizeResult:
-        """Kelly size for one signal, fitted under every cap and the room left in the book."""
+        """The size of one signal by the configured sizing method (trading.yaml position_sizing.method: Kelly,
+        fixed or fixed_fraction), fitted under every cap and the room left in the book."""
         settings, risk = self.settings, self.risk
         strategy, method = unit.strategy, unit.method
         bankroll = risk.balance
@@ -331,7 +338,8 @@ class DecisionEngine:
         return size_position(p=side.p_side, price=side.price, fee_per_contract=side.fee, slippage=side.slippage,
                              fees=fees, bankroll=bankroll, fraction=fraction, caps=caps,
                              min_position=settings.min_position_dollars, adjustment=factor, adjustments=names,
-                             taker=settings.assume_taker)
+                             taker=settings.assume_taker, method=settings.sizing,
+                             event_multiplier=special_event_multiplier(settings, m.special_event))
 
     def _act(self, best: Signal, m: MarketView, game: GameView | None, now: float, result: ScanResult) -> None:
         unit, side, ev = best.unit, best.side, best.evaluation
@@ -346,7 +354,8 @@ class DecisionEngine:
                 strategy_id=strategy.ref.strategy_id, model_id=unit.model_ref.model_id, method_id=method_id,
                 edge=side.edge, now=now, details={"kelly": sized.kelly, "fraction": sized.fraction,
                                                   "target": sized.target, "adjustments": list(sized.adjustments),
-                                                  "volatility_ratio": m.volatility_ratio},
+                                                  "volatility_ratio": m.volatility_ratio,
+                                                  "sizing_method": sized.method},
                 calculation_run_id=result.run_id))
             return
         market_style = strategy.order_type == "market" or side.edge >= self.settings.market_order_edge

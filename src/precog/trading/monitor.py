@@ -8,19 +8,26 @@ trailing stop, evaluates the 10 exit conditions and hands the winning trigger to
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from precog.alerts.api import AlertRaiser, Severity
 from precog.domain.market import Market
 from precog.domain.money import ONE
 from precog.trading import exits as ex
 from precog.trading import trailing
 from precog.trading.executor import ExitManager
 from precog.trading.portfolio import Portfolio, PositionState
+
+log = logging.getLogger(__name__)
+
+# spec 5.5 / REQ-MON-002: a position without a price update for this long is critical (orphaned position risk)
+CRITICAL_STALE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class MonitorConfig:
     near_threshold_pct: Decimal = Decimal("0.02")
     price_cache_ttl_seconds: float = 10
     max_api_calls_per_minute: int = 60
+    stale_after_seconds: float = 60
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> MonitorConfig:
@@ -37,7 +45,8 @@ class MonitorConfig:
                    urgent_seconds=float(data.get("urgent_frequency", 5)),
                    near_threshold_pct=Decimal(str(data.get("near_threshold_pct", "0.02"))),
                    price_cache_ttl_seconds=float(data.get("price_cache_ttl_seconds", 10)),
-                   max_api_calls_per_minute=int(data.get("max_api_calls_per_minute", 60)))
+                   max_api_calls_per_minute=int(data.get("max_api_calls_per_minute", 60)),
+                   stale_after_seconds=float(data.get("stale_after_seconds", 60)))
 
 
 class PriceCache:
@@ -58,6 +67,11 @@ class PriceCache:
     def put(self, market: Market) -> None:
         """Feed a snapshot that arrived by other means (WebSocket, a batch poll)."""
         self._data[market.ticker] = (self.clock(), market)
+
+    def fetched_at(self, ticker: str) -> datetime | None:
+        """When the latest snapshot of `ticker` came from the venue (None: never, in this process)."""
+        cached = self._data.get(ticker)
+        return cached[0] if cached is not None else None
 
     async def get(self, ticker: str, *, max_age: timedelta | None = None) -> Market | None:
         now = self.clock()
@@ -176,3 +190,83 @@ class PositionMonitor:
         if decision is not None:
             await self.exits.start(pos, decision, now)
         return CheckResult(decision, changed, urgent)
+
+
+@dataclass
+class _StaleEpisode:
+    since: datetime  # the position's last fresh price (or when the watch first saw it without one)
+    severity: Severity | None = None  # the most severe alert raised in this episode
+
+
+_SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "high": 1}
+
+
+class StalePriceWatch:
+    """REQ-MON-002 (spec 5.5): an open position whose latest price is older than `stale_after_seconds` raises
+    `position_price_stale` (high); still none 120 s after it (spec: no updates for 2 minutes) the alert is
+    raised again as critical. One alert per severity per episode, not one per cycle; an episode ends when a
+    fresh price arrives, and the next staleness is a new episode that alerts again. Ages are on the engine's
+    clock (simulated in the demo and local runs)."""
+
+    def __init__(self, stale_after_seconds: float, alerts: AlertRaiser) -> None:
+        if stale_after_seconds <= 0:
+            raise ValueError(f"stale_after_seconds must be > 0, got {stale_after_seconds}")
+        self.stale_after = timedelta(seconds=stale_after_seconds)
+        self.critical_after = timedelta(seconds=max(stale_after_seconds, CRITICAL_STALE_SECONDS))
+        self.alerts = alerts
+        self.raised = 0
+        self._first_seen: dict[int, datetime] = {}
+        self._episodes: dict[int, _StaleEpisode] = {}
+
+    def stale(self, position_id: int) -> bool:
+        return position_id in self._episodes
+
+    def observe(self, positions: Iterable[PositionState], fetched_at: Callable[[str], datetime | None],
+                now: datetime) -> None:
+        """Look at every open position's price age now (`fetched_at(ticker)`: when its price last came)."""
+        seen: set[int] = set()
+        for pos in positions:
+            pid = pos.position_id
+            seen.add(pid)
+            first = self._first_seen.setdefault(pid, now)
+            last = fetched_at(pos.market_id)
+            since = last if last is not None else first
+            age = now - since
+            if age <= self.stale_after:
+                ended = self._episodes.pop(pid, None)
+                if ended is not None and ended.severity is not None:
+                    log.info("position %s on %s has a fresh price again", pid, pos.market_id)
+                continue
+            episode = self._episodes.get(pid)
+            if episode is None or episode.since != since:  # a price came in between: a new episode
+                episode = self._episodes[pid] = _StaleEpisode(since)
+            severity: Severity = "critical" if age > self.critical_after else "high"
+            if episode.severity is None or _SEVERITY_RANK[severity] < _SEVERITY_RANK[episode.severity]:
+                if self._raise(pos, severity, age, last, since):
+                    episode.severity = severity
+        for gone in [pid for pid in self._first_seen if pid not in seen]:  # closed: forget it
+            self._first_seen.pop(gone, None)
+            self._episodes.pop(gone, None)
+
+    def _raise(self, pos: PositionState, severity: Severity, age: timedelta, last: datetime | None,
+               since: datetime) -> bool:
+        seconds = age.total_seconds()
+        limit = self.stale_after.total_seconds()
+        what = "no price" if last is None else "no fresh price"
+        try:
+            self.alerts.raise_alert(
+                "position_price_stale", severity, "position_monitor",
+                f"position {pos.position_id} on {pos.market_id}: {what} for {seconds:.0f} s "
+                f"(stale after {limit:.0f} s); its exits are decided on an old price or not at all",
+                {"position_id": pos.position_id, "market_id": pos.market_id, "side": pos.side,
+                 "quantity": pos.quantity, "age_seconds": round(seconds, 1), "stale_after_seconds": limit,
+                 "last_price_at": last.isoformat() if last is not None else None,
+                 "current_price": str(pos.current_price) if pos.current_price is not None else None},
+                source_table="positions", source_id=pos.position_id,
+                # one alert per severity per episode (the episode is named by its last fresh price)
+                dedup_key=f"price_stale:{pos.position_id}:{since.isoformat()}:{severity}", category="data")
+        except Exception:  # noqa: BLE001 - raised again at the next look; monitoring goes on
+            log.exception("could not raise position_price_stale for position %s", pos.position_id)
+            return False
+        self.raised += 1
+        return True

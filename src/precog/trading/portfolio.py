@@ -10,6 +10,7 @@ position_id; each fill writes a new version.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,42 @@ log = logging.getLogger(__name__)
 
 # the modes whose closes feed the methods' and strategies' stored paper/live metrics
 METRIC_MODES = ("paper", "live")
+
+# position_metadata key a close writes (in the close's own transaction) when its realized P&L owes an alert
+PNL_ALERT_KEY = "pnl_alert"
+
+
+@dataclass(frozen=True)
+class PnlAlertRule:
+    """trading.yaml `alerts`: a position that closes (exit or settlement) with realized P&L at or below -loss
+    owes a `loss_threshold` alert, at or above +gain a `gain_threshold` alert (spec 4.3, 8.2)."""
+
+    loss: Decimal
+    gain: Decimal
+
+    @classmethod
+    def from_config(cls, trading: Mapping[str, Any]) -> PnlAlertRule:
+        section = trading.get("alerts")
+        if not isinstance(section, Mapping):
+            raise ValueError("trading.alerts must be a mapping with on_loss_threshold_dollars and "
+                             "on_gain_threshold_dollars")
+        return cls(loss=_positive_dollars(section, "on_loss_threshold_dollars"),
+                   gain=_positive_dollars(section, "on_gain_threshold_dollars"))
+
+    def owed(self, realized: Decimal) -> tuple[str, Decimal] | None:
+        """(alert type, threshold) a close with this realized P&L owes, or None."""
+        if realized <= -self.loss:
+            return "loss_threshold", self.loss
+        if realized >= self.gain:
+            return "gain_threshold", self.gain
+        return None
+
+
+def _positive_dollars(section: Mapping[str, Any], key: str) -> Decimal:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or not value > 0:
+        raise ValueError(f"trading.alerts.{key} must be a dollar amount > 0, got {value!r}")
+    return Decimal(value)
 
 
 @dataclass
@@ -145,19 +182,27 @@ class Portfolio:
         self.trailing_config = trailing_config or trailing.TrailingConfig()
         self.positions: dict[int, PositionState] = {}
         self.closes = 0  # positions this Portfolio saved closed or settled (their histories changed)
+        # None: closes owe no P&L alert (no alert sink, or a backtest). Set by the engine.
+        self.pnl_alerts: PnlAlertRule | None = None
+        # positions closed since the owner last raised the P&L alerts they owe (`owed_pnl_alerts`)
+        self.closed_unalerted: set[int] = set()
         self.load_open()
 
     def load_open(self) -> None:
         with self.conn.cursor(row_factory=dict_row) as cur:
             params: list[Any] = [self.platform_id, self.mode]
-            scope = ""
-            if self.account_ref is not None:  # only positions opened from this venue account
-                scope = (" AND (position_metadata->>'run_id')::bigint IN "
-                         "(SELECT run_id FROM engine_runs WHERE account_ref = %s)")
-                params.append(self.account_ref)
+            scope = self._account_scope(params)
             cur.execute("SELECT * FROM positions WHERE row_current_ind AND status = 'open' AND platform_id = %s "  # noqa: S608 - constant SQL fragments; values are parameters
                         f"AND mode = %s{scope}", params)
             self.positions = {r["position_id"]: PositionState.from_row(r) for r in cur.fetchall()}
+
+    def _account_scope(self, params: list[Any]) -> str:
+        """The SQL condition keeping positions opened from this venue account (none without an account), its
+        parameter appended to `params`."""
+        if self.account_ref is None:
+            return ""
+        params.append(self.account_ref)
+        return " AND (position_metadata->>'run_id')::bigint IN (SELECT run_id FROM engine_runs WHERE account_ref = %s)"
 
     def open_positions(self) -> list[PositionState]:
         return [p for p in self.positions.values() if p.is_open]
@@ -175,6 +220,8 @@ class Portfolio:
         return PositionState.from_row(r) if r else None
 
     def save(self, pos: PositionState, when: datetime | None = None) -> None:
+        if not pos.is_open:
+            self._note_pnl_alert(pos)
         scd2.write_one(self.conn, scd2.POSITIONS, pos.row(), observed_at=None)
         if pos.is_open:
             self.positions[pos.position_id] = pos
@@ -182,6 +229,42 @@ class Portfolio:
             self.positions.pop(pos.position_id, None)
             self.closes += 1
             self._refresh_owner_metrics(pos)
+
+    def _note_pnl_alert(self, pos: PositionState) -> None:
+        """A closing position whose realized P&L crosses a threshold records the alert it owes in the row the
+        close writes (same transaction): a crash before the alert is raised leaves the debt on disk, and
+        `owed_pnl_alerts` finds it at the next start."""
+        if self.pnl_alerts is None or pos.status not in ("closed", "settled") or PNL_ALERT_KEY in pos.metadata:
+            return
+        owed = self.pnl_alerts.owed(pos.realized_pnl)
+        if owed is None:
+            return
+        pos.metadata[PNL_ALERT_KEY] = {"type": owed[0], "threshold": str(owed[1])}
+        self.closed_unalerted.add(pos.position_id)
+
+    def owed_pnl_alerts(self, position_ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+        """Closed or settled positions of this platform/mode (and account) that owe a P&L alert no alert row
+        answers yet (`alerts` with that type and source positions/position_id); only `position_ids` when given."""
+        params: list[Any] = [self.platform_id, self.mode]
+        scope = ""
+        if position_ids is not None:
+            scope += " AND p.position_id = ANY(%s)"
+            params.append(list(position_ids))
+        scope += self._account_scope(params)
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT p.position_id, p.market_id, p.event_id, p.sport, p.side, p.mode, p.status, p.exit_reason, "  # noqa: S608 - constant SQL fragments; values are parameters
+                "p.exit_price, p.exit_time, p.initial_quantity, p.entry_price, p.realized_pnl, p.method_id, "
+                "p.strategy_id, p.model_id, m.method_name, m.method_version, "
+                "p.position_metadata->'pnl_alert'->>'type' AS alert_type, "
+                "p.position_metadata->'pnl_alert'->>'threshold' AS threshold "
+                "FROM positions p LEFT JOIN methods m ON m.method_id = p.method_id "
+                "WHERE p.row_current_ind AND p.status IN ('closed', 'settled') AND p.platform_id = %s "
+                "AND p.mode = %s AND p.position_metadata->'pnl_alert' IS NOT NULL"
+                f"{scope} AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.source_table = 'positions' "
+                "AND a.source_id = p.position_id AND a.alert_type = p.position_metadata->'pnl_alert'->>'type') "
+                "ORDER BY p.position_id", params)
+            return list(cur.fetchall())
 
     def _refresh_owner_metrics(self, pos: PositionState) -> None:
         """A paper/live position just closed or settled: its method's and strategy version's stored paper/live

@@ -5,9 +5,12 @@ object the order path accepts (`Approval.consume()` hands back the intent, once,
 a `Rejection` naming the check and the reason, which is also recorded. An `Approval` cannot be built
 outside this module, so an order cannot reach the venue without passing here.
 
-Checks: trading state (breakers), strategy/model/method status, price sanity, market open and time to
-close, trading hours, data freshness (quote, game state), edge >= effective minimum (recomputed here from
-the intent's price, fee and slippage), confidence, volume, spread, balance, open-position count, never
+Checks: trading state (breakers), strategy/model/method status, price sanity, market open (and its status
+allowed), binary market, time to close (at least the stricter of market_filters.min_seconds_to_close and
+global_filters.min_hours_to_close, at most global_filters.max_days_to_close), trading hours, data freshness
+(quote, game state), edge >= effective minimum (recomputed here from the intent's price, fee and slippage),
+confidence, volume (the stricter of the global, league and method minimums), 24-hour volume, open interest
+(global_filters; unknown = refused), spread, balance, open-position count, never
 both sides of one market, and exposure per market, per game (positions and dollars, all its markets and
 both sides together), per sport, per correlated group and in total; and the method's own limits (its
 risk_config): daily loss, consecutive losses and rapid loss from its closed positions (`set_method_history`,
@@ -43,8 +46,9 @@ _TRADABLE = {PAPER: frozenset({"testing", "active"}), LIVE: frozenset({"active"}
 _MODEL_TRADABLE = {PAPER: frozenset({"testing", "validating", "active"}), LIVE: frozenset({"active"})}
 
 CHECKS = (
-    "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "time_to_close", "trading_hours",
-    "data_freshness", "edge", "confidence", "volume", "spread", "balance", "position_count", "both_sides",
+    "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "market_type", "time_to_close", "trading_hours",
+    "data_freshness", "edge", "confidence", "volume", "volume_24h", "open_interest", "spread", "balance",
+    "position_count", "both_sides",
     "market_exposure", "game_positions", "game_exposure", "sport_exposure", "correlated_exposure",
     "total_exposure", "method_exposure",
 )
@@ -465,9 +469,14 @@ class RiskManager:
         # -- market state and timing
         if m.status != "open":
             return "market_open", f"market is {m.status}", {}
-        if m.close_ts is not None and m.close_ts - now < s.min_seconds_to_close:
-            return "time_to_close", f"market closes in {max(0.0, m.close_ts - now):.0f} s " \
-                                    f"(minimum {s.min_seconds_to_close} s)", {}
+        if m.status not in s.statuses_allowed:
+            return "market_open", f"market status {m.status} is not in markets.global_filters.statuses_allowed " \
+                                  f"{list(s.statuses_allowed)}", {}
+        if s.binary_only and m.market_type != "binary":
+            return "market_type", f"market type {m.market_type!r} is not binary (markets.global_filters.binary_only)", {}
+        closing = self._time_to_close_block(m, now)
+        if closing is not None:
+            return "time_to_close", closing, {}
         if self._tz is not None:
             blocked_hours = self._outside_hours(now)
             if blocked_hours is not None:
@@ -495,19 +504,22 @@ class RiskManager:
             return "edge", f"edge {edge} below minimum {min_edge}", {"edge": edge, "min_edge": min_edge}
         if intent.confidence < s.confidence_min:
             return "confidence", f"confidence {intent.confidence} below minimum {s.confidence_min}", {}
-        # -- liquidity
-        min_volume = s.min_volume
+        # -- liquidity (each minimum the stricter of the global, the league's and the method's)
+        min_volume = s.min_volume_for(m.sport)
         max_spread = s.leagues[m.sport].max_spread if m.sport in s.leagues else None
         if method is not None:
             rule = method.sports.get(m.sport)
             if rule is not None and rule.min_volume is not None:
-                min_volume = rule.min_volume
+                min_volume = max(min_volume, rule.min_volume)
             if rule is not None and rule.max_spread is not None:
                 max_spread = rule.max_spread if max_spread is None else min(max_spread, rule.max_spread)
         if strategy.max_spread is not None:
             max_spread = strategy.max_spread if max_spread is None else min(max_spread, strategy.max_spread)
         if m.volume < min_volume:
-            return "volume", f"volume {m.volume} below minimum {min_volume}", {}
+            return "volume", f"volume {m.volume} below minimum {min_volume}", {"min_volume": min_volume}
+        thin = self._open_interest_block(m)
+        if thin is not None:
+            return thin
         spread = m.spread
         if spread > price * s.max_spread_pct:
             return "spread", f"spread {spread} is {q4(spread / price)} of the price (max {s.max_spread_pct})", {}
@@ -554,6 +566,42 @@ class RiskManager:
                 return "method_exposure", f"method {method.label} exposure {have} + {stake} > " \
                                           f"max_total_exposure_dollars {method_cap}", {"cap": method_cap}
         return stake
+
+    def _time_to_close_block(self, m: MarketView, now: float) -> str | None:
+        """Why the market's close time is too near or too far (None when it is fine): at least the stricter of
+        trading.yaml market_filters.min_seconds_to_close and markets.yaml global_filters.min_hours_to_close, at
+        most global_filters.max_days_to_close. An unknown close time passes only while neither global filter is on."""
+        s = self.settings
+        if m.close_ts is None:
+            if s.global_min_seconds_to_close > 0 or s.max_seconds_to_close is not None:
+                return "close time unknown (markets.global_filters min_hours_to_close / max_days_to_close need it)"
+            return None
+        left = m.close_ts - now
+        if left < s.min_seconds_to_close or left < s.global_min_seconds_to_close:
+            if s.global_min_seconds_to_close > s.min_seconds_to_close:
+                minimum = f"{s.global_min_seconds_to_close} s, markets.global_filters.min_hours_to_close"
+            else:
+                minimum = f"{s.min_seconds_to_close} s, trading.market_filters.min_seconds_to_close"
+            return f"market closes in {max(0.0, left):.0f} s (minimum {minimum})"
+        if s.max_seconds_to_close is not None and left > s.max_seconds_to_close:
+            return f"market closes in {left / 86400:.1f} days (maximum {s.max_seconds_to_close / 86400:g} days, " \
+                   "markets.global_filters.max_days_to_close)"
+        return None
+
+    def _open_interest_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:
+        """markets.yaml global_filters min_volume_24h / min_open_interest: refused below them, and refused when
+        the venue did not report the number while the filter is on (never assumed to pass)."""
+        s = self.settings
+        for check, value, minimum, what in (("volume_24h", m.volume_24h, s.min_volume_24h, "24-hour volume"),
+                                            ("open_interest", m.open_interest, s.min_open_interest, "open interest")):
+            if minimum <= 0:
+                continue
+            if value is None:
+                return check, f"{what} unknown (markets.global_filters.min_{check} {minimum} needs it)", {}
+            if value < minimum:
+                return check, f"{what} {value} below minimum {minimum} (markets.global_filters.min_{check})", \
+                    {"min": minimum}
+        return None
 
     def _outside_hours(self, now: float) -> str | None:
         s = self.settings

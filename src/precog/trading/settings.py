@@ -36,6 +36,40 @@ class LeagueSettings:
     min_liquidity: int
 
 
+KELLY = "kelly"
+FIXED = "fixed"
+FIXED_FRACTION = "fixed_fraction"
+SIZING_METHODS = (KELLY, FIXED, FIXED_FRACTION)
+
+
+@dataclass(frozen=True, slots=True)
+class SizingMethod:
+    """trading.yaml `position_sizing.method` and its amounts: how an entry's stake is set before the size
+    adjustments, caps and minimum, which bind every method alike (precog.trading.sizing.method_stake)."""
+
+    name: str = KELLY
+    fixed_amount: Decimal = Decimal("50")  # position_sizing.fixed_amount_dollars (method fixed)
+    fixed_fraction: Decimal = Decimal("0.02")  # position_sizing.fixed_fraction (method fixed_fraction)
+
+    def __post_init__(self) -> None:
+        if self.name not in SIZING_METHODS:
+            raise ValueError(f"trading.position_sizing.method must be one of {', '.join(SIZING_METHODS)}, "
+                             f"got {self.name!r}")
+        if self.fixed_amount <= 0:
+            raise ValueError(f"trading.position_sizing.fixed_amount_dollars must be > 0, got {self.fixed_amount}")
+        if not (0 < self.fixed_fraction <= 1):
+            raise ValueError(f"trading.position_sizing.fixed_fraction must be in (0, 1], got {self.fixed_fraction}")
+
+    @classmethod
+    def from_trading(cls, position_sizing: dict[str, Any]) -> SizingMethod:
+        """From trading.yaml `position_sizing` (the merged, validated mapping)."""
+        return cls(name=str(position_sizing.get("method", KELLY)),
+                   fixed_amount=_d(position_sizing.get("fixed_amount_dollars", "50"),
+                                   "trading.position_sizing.fixed_amount_dollars"),
+                   fixed_fraction=_d(position_sizing.get("fixed_fraction", "0.02"),
+                                     "trading.position_sizing.fixed_fraction"))
+
+
 @dataclass(frozen=True, slots=True)
 class SizingAdjustments:
     """position_management.yaml `sizing_adjustments` (spec 5.3): multiplicative size reductions."""
@@ -112,6 +146,7 @@ class TradingSettings:
     auto_execute_at: Decimal = Decimal("0.15")
     market_order_edge: Decimal = Decimal("0.15")
     # sizing (trading.yaml position_sizing)
+    sizing: SizingMethod = field(default_factory=SizingMethod)
     default_fraction: Decimal = Decimal("0.25")
     max_position_pct: Decimal = Decimal("0.05")
     min_position_dollars: Decimal = Decimal("10")
@@ -137,6 +172,14 @@ class TradingSettings:
     exclude_categories: tuple[str, ...] = ("politics",)
     blacklist_patterns: tuple[str, ...] = ()
     min_seconds_to_close: int = 60
+    # markets.yaml global_filters (0 / None: that filter is off; the configuration always sets them). A market
+    # whose 24 h volume, open interest or close time is unknown is refused while the filter needing it is on.
+    global_min_seconds_to_close: int = 0  # min_hours_to_close x 3600; the stricter of this and the above applies
+    max_seconds_to_close: int | None = None  # max_days_to_close x 86400
+    min_volume_24h: int = 0
+    min_open_interest: int = 0
+    statuses_allowed: tuple[str, ...] = ("open",)
+    binary_only: bool = True
     min_price: Decimal = Decimal("0.01")
     max_price: Decimal = Decimal("0.99")
     trading_hours_enabled: bool = False
@@ -159,6 +202,12 @@ class TradingSettings:
 
     def sport_share(self, sport: str) -> Decimal:
         return self.max_exposure_by_sport.get(sport, self.default_sport_share)
+
+    def min_volume_for(self, sport: str) -> int:
+        """The traded-volume minimum of a sport's markets: the stricter of trading.yaml
+        market_filters.min_volume_contracts and markets.yaml leagues.<sport>.min_liquidity."""
+        league = self.leagues.get(sport)
+        return max(self.min_volume, league.min_liquidity) if league is not None else self.min_volume
 
     def league_min_edge(self, sport: str) -> Decimal:
         league = self.leagues.get(sport)
@@ -257,6 +306,8 @@ class TradingSettings:
         special = g("trading.position_sizing.special_events", {}) or {}
         portfolio = g("position_management.portfolio")
         filters = g("trading.market_filters")
+        global_filters = g("markets.global_filters", {}) or {}
+        max_days = global_filters.get("max_days_to_close")
         fees = g("markets.platforms.kalshi.fees", {}) or {}
         combo_max = g("trade_strategies.combination_rules.max_positions_per_game", None)
         per_game = int(portfolio["max_positions_per_game"])
@@ -280,6 +331,7 @@ class TradingSettings:
             auto_execute_at=_d(g("trading.edges.recommended_action.auto_execute_at"),
                                "recommended_action.auto_execute_at"),
             market_order_edge=_d(g("trading.edges.market_order_edge"), "trading.edges.market_order_edge"),
+            sizing=SizingMethod.from_trading(g("trading.position_sizing")),
             default_fraction=_d(kelly["default_fraction"], "kelly.default_fraction"),
             max_position_pct=_d(kelly["max_position_pct"], "kelly.max_position_pct"),
             min_position_dollars=_d(kelly["min_position_dollars"], "kelly.min_position_dollars"),
@@ -306,6 +358,14 @@ class TradingSettings:
             exclude_categories=tuple(str(c) for c in filters.get("exclude_categories") or ()),
             blacklist_patterns=tuple(str(p) for p in (g("markets.blacklist.patterns", []) or [])),
             min_seconds_to_close=int(filters.get("min_seconds_to_close", 60)),
+            global_min_seconds_to_close=int(_d(global_filters.get("min_hours_to_close", 0),
+                                               "markets.global_filters.min_hours_to_close") * 3600),
+            max_seconds_to_close=None if max_days is None else
+            int(_d(max_days, "markets.global_filters.max_days_to_close") * 86400),
+            min_volume_24h=int(global_filters.get("min_volume_24h", 0)),
+            min_open_interest=int(global_filters.get("min_open_interest", 0)),
+            statuses_allowed=tuple(str(x) for x in global_filters.get("statuses_allowed", ["open"])),
+            binary_only=bool(global_filters.get("binary_only", True)),
             min_price=_d(filters.get("min_price", "0.01"), "market_filters.min_price"),
             max_price=_d(filters.get("max_price", "0.99"), "market_filters.max_price"),
             trading_hours_enabled=bool(hours.get("enabled", False)),

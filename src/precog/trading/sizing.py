@@ -1,8 +1,13 @@
-"""Position sizing: fractional Kelly for a binary contract, then adjustments, caps and whole contracts.
+"""Position sizing: the configured method's stake for a binary contract, then adjustments, caps and whole contracts.
 
-    f*     = (p - c) / (1 - c)          c = price + fee + slippage per contract (the effective cost)
-    stake  = bankroll x f* x fraction   fraction: strategy override > method (per sport) > sport > default,
-                                        x the special-event multiplier (playoffs 0.5, championship 0.3)
+    f*     = (p - c) / (1 - c)          c = price + fee + slippage per contract (the effective cost); every
+                                        method trades only when f* > 0 (an edge after costs)
+    stake  = by trading.yaml position_sizing.method:
+             kelly           bankroll x f* x fraction   fraction: strategy override > method (per sport) > sport
+                                                        > default, x the special-event multiplier (playoffs 0.5,
+                                                        championship 0.3)
+             fixed           fixed_amount_dollars x the special-event multiplier
+             fixed_fraction  bankroll x fixed_fraction x the special-event multiplier
     stake x= each size adjustment       (spec 5.3: low volume, wide spread, far from settlement, low
                                         confidence, CI width, volatility; same-game ratio)
     stake  = min(stake, every cap)      per position %, per position $, and the remaining room per
@@ -10,6 +15,7 @@
     count  = the largest whole number with count x (price + slippage) + fee(count, price) <= stake
     stake < min_position_dollars -> 0
 
+Every method passes the same adjustments, caps and minimum: only the stake before them differs.
 The result is never negative, never above any cap, zero without an edge, and shrinks as fees grow.
 """
 
@@ -21,9 +27,39 @@ from decimal import ROUND_FLOOR, Decimal
 
 from precog.domain.fees import FeeSchedule
 from precog.domain.money import ONE, ZERO
-from precog.trading.settings import SizingAdjustments, TradingSettings
+from precog.trading.settings import (
+    FIXED,
+    FIXED_FRACTION,
+    KELLY,
+    SizingAdjustments,
+    SizingMethod,
+    TradingSettings,
+)
 
 _MAX_FRACTION = Decimal("0.50")
+
+
+def method_stake(method: SizingMethod, bankroll: Decimal, f_star: Decimal, kelly: Decimal,
+                 event_multiplier: Decimal) -> tuple[Decimal, Decimal]:
+    """(stake before adjustments and caps, the multiplier of its base that SizeResult reports as `fraction`).
+
+    `kelly` is the fractional-Kelly multiplier (special event included); `event_multiplier` the special-event
+    multiplier alone, which the fixed methods apply to their own stake. Edge and bankroll checks are the caller's."""
+    if method.name == FIXED:
+        return method.fixed_amount * event_multiplier, event_multiplier
+    if method.name == FIXED_FRACTION:
+        share = method.fixed_fraction * event_multiplier
+        return bankroll * share, share
+    return bankroll * f_star * kelly, kelly
+
+
+def special_event_multiplier(settings: TradingSettings, special_event: str | None) -> Decimal:
+    """The special-event stake multiplier (playoffs 0.5, championship 0.3; 1 otherwise)."""
+    if special_event == "playoffs":
+        return settings.playoffs_multiplier
+    if special_event == "championship":
+        return settings.championship_multiplier
+    return ONE
 
 
 def kelly_fraction(p: Decimal, cost: Decimal) -> Decimal:
@@ -42,10 +78,7 @@ def kelly_multiplier(settings: TradingSettings, sport: str, *, strategy_fraction
         fraction = method_fraction
     else:
         fraction = settings.sport_kelly_fraction(sport)
-    if special_event == "playoffs":
-        fraction *= settings.playoffs_multiplier
-    elif special_event == "championship":
-        fraction *= settings.championship_multiplier
+    fraction *= special_event_multiplier(settings, special_event)
     return min(max(fraction, ZERO), _MAX_FRACTION)
 
 
@@ -83,10 +116,12 @@ class SizeResult:
     stake: Decimal  # dollars committed: count x (price + slippage) + fee(count)
     fee: Decimal  # total fee of the order
     kelly: Decimal  # full-Kelly fraction f*
-    fraction: Decimal  # fractional-Kelly multiplier used
-    target: Decimal  # bankroll x f* x fraction x adjustments, before caps
-    limit: str  # what bound the size ("kelly", a cap name), or why it is zero
+    fraction: Decimal  # kelly: the fractional-Kelly multiplier; fixed_fraction: the share of bankroll;
+    #                    fixed: the special-event multiplier of the fixed amount
+    target: Decimal  # the method's stake x adjustments, before caps
+    limit: str  # what bound the size (the sizing method's name, a cap name), or why it is zero
     adjustments: tuple[str, ...] = ()
+    method: str = KELLY  # the sizing method (trading.yaml position_sizing.method)
 
 
 def contracts_for(stake: Decimal, price: Decimal, slippage: Decimal, fees: FeeSchedule, *,
@@ -109,21 +144,31 @@ def contracts_for(stake: Decimal, price: Decimal, slippage: Decimal, fees: FeeSc
 def size_position(*, p: Decimal, price: Decimal, fee_per_contract: Decimal, slippage: Decimal, fees: FeeSchedule,
                   bankroll: Decimal, fraction: Decimal, caps: Sequence[tuple[str, Decimal]],
                   min_position: Decimal, adjustment: Decimal = ONE, adjustments: tuple[str, ...] = (),
-                  taker: bool = True) -> SizeResult:
-    """Size one entry. `caps` are (name, max dollars) pairs; the smallest binds."""
+                  taker: bool = True, method: SizingMethod | None = None,
+                  event_multiplier: Decimal = ONE) -> SizeResult:
+    """Size one entry. `caps` are (name, max dollars) pairs; the smallest binds. `method` (default Kelly) sets the
+    stake before adjustments and caps; `fraction` is the fractional-Kelly multiplier (used by Kelly only) and
+    `event_multiplier` the special-event multiplier (used by the fixed methods; Kelly's is inside `fraction`)."""
+    method = method if method is not None else _KELLY
     cost = price + fee_per_contract + slippage
     f_star = kelly_fraction(p, cost)
     if f_star <= ZERO or bankroll <= ZERO:
         return SizeResult(0, ZERO, ZERO, f_star, fraction, ZERO, "no_edge" if f_star <= ZERO else "no_bankroll",
-                          adjustments)
-    target = bankroll * f_star * fraction * adjustment
-    stake, limit = target, "kelly"
+                          adjustments, method.name)
+    base, fraction = method_stake(method, bankroll, f_star, fraction, event_multiplier)
+    target = base * adjustment
+    stake, limit = target, method.name
     for name, cap in caps:
         if cap < stake:
             stake, limit = cap, name
     if stake < min_position:
-        return SizeResult(0, ZERO, ZERO, f_star, fraction, target, f"below_min_position:{limit}", adjustments)
+        return SizeResult(0, ZERO, ZERO, f_star, fraction, target, f"below_min_position:{limit}", adjustments,
+                          method.name)
     count, committed, fee = contracts_for(stake, price, slippage, fees, taker=taker)
     if count == 0 or committed < min_position:
-        return SizeResult(0, ZERO, ZERO, f_star, fraction, target, f"below_min_position:{limit}", adjustments)
-    return SizeResult(count, committed, fee, f_star, fraction, target, limit, adjustments)
+        return SizeResult(0, ZERO, ZERO, f_star, fraction, target, f"below_min_position:{limit}", adjustments,
+                          method.name)
+    return SizeResult(count, committed, fee, f_star, fraction, target, limit, adjustments, method.name)
+
+
+_KELLY = SizingMethod()

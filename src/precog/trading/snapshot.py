@@ -55,6 +55,7 @@ def _sport_of(series_ticker: str, subcategory: str | None, settings: TradingSett
 
 _MARKETS_SQL = """
 SELECT m.id, m.market_id, m.ticker, m.event_id, m.title, m.market_type, m.yes_bid, m.yes_ask, m.volume,
+       m.volume_24h, m.open_interest,
        m.status, m.close_time, m.created_at, m.platform_id, m.metadata,
        e.start_time, e.metadata AS event_metadata, e.category AS event_category,
        s.external_id AS series_ticker, s.category AS series_category, s.subcategory, s.fee_multiplier,
@@ -129,7 +130,8 @@ def load_markets(conn: Any, settings: TradingSettings, now: float | None = None
             market_kind=str((r["metadata"] or {}).get("market_kind", "game_winner")),
             special_event=special, yes_team=r["yes_team"] if r["yes_team"] in ("home", "away") else None,
             home_team=r["home_team"] or "", away_team=r["away_team"] or "", start_ts=_ts(r["start_time"]),
-            volatility_ratio=ratios.get(r["market_id"]), market_version_id=int(r["id"]), title=r["title"] or ""))
+            volatility_ratio=ratios.get(r["market_id"]), market_version_id=int(r["id"]), title=r["title"] or "",
+            volume_24h=r["volume_24h"], open_interest=r["open_interest"]))
         if r["external_game_id"]:
             links[event] = (sport, r["external_game_id"])
     return markets, links, skipped

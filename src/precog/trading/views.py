@@ -69,6 +69,9 @@ class MarketView:
     volatility_ratio: Decimal | None = None  # recent price volatility / normal (spec 5.3)
     market_version_id: int | None = None
     title: str = ""
+    # markets.yaml global_filters read these; None = the venue did not report it (refused while a filter needs it)
+    volume_24h: int | None = None
+    open_interest: int | None = None
 
     def price_of(self, side: str) -> Decimal:
         """The price we pay to buy `side`: the YES ask, or the NO ask = 1 - YES bid."""

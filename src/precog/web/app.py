@@ -69,8 +69,12 @@ class DashboardSettings:
     trading_settings: TradingSettings = field(default_factory=TradingSettings)
     method_activation: ActivationRules | None = None
     strategy_activation: StrategyActivationRules | None = None
+    # system.yaml database: the pool's sizes, how long a request waits for a connection before a 503, and the
+    # sessions' statement timeout
+    pool_min: int = 1
     pool_max: int = 8
-    pool_timeout: float = 10.0  # seconds a request waits for a database connection before a 503
+    pool_timeout: float = 10.0
+    statement_timeout_ms: int = 60_000
 
     @classmethod
     def from_config(cls, db_url: str, token: DashboardToken, *, host: str = "127.0.0.1", mode: str | None = None,
@@ -88,7 +92,11 @@ class DashboardSettings:
                    environment=str(cfg.get("system.environment.active", "")) or None, freshness=fresh,
                    exit_rules=ExitRules.from_config(cfg.section("position_management")),
                    trading_settings=trading, method_activation=rules_from_config(cfg)[0],
-                   strategy_activation=StrategyActivationRules.from_config(cfg))
+                   strategy_activation=StrategyActivationRules.from_config(cfg),
+                   pool_min=int(cfg.get("system.database.pool_min_size")),
+                   pool_max=int(cfg.get("system.database.pool_max_size")),
+                   pool_timeout=float(cfg.get("system.database.pool_timeout_seconds")),
+                   statement_timeout_ms=int(cfg.get("system.database.statement_timeout_ms")))
 
     def allowed_hosts(self) -> list[str]:
         """Host headers the server answers (DNS-rebinding guard): loopback names, plus the bound host."""
@@ -190,8 +198,9 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     def pool() -> Any:
         with pool_lock:  # request threads and the change poller may ask at once
             if "pool" not in pool_holder:
-                pool_holder["pool"] = make_pool(settings.db_url, min_size=1, max_size=settings.pool_max,
-                                                timeout=settings.pool_timeout)
+                pool_holder["pool"] = make_pool(settings.db_url, min_size=settings.pool_min, max_size=settings.pool_max,
+                                                timeout=settings.pool_timeout,
+                                                statement_timeout_ms=settings.statement_timeout_ms)
             return pool_holder["pool"]
 
     def connect() -> Any:
