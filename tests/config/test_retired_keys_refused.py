@@ -38,6 +38,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     ("trading.yaml", "position_sizing:\n  kelly:\n    min_edge_threshold: 0.08\n",
      "position_sizing.kelly.min_edge_threshold", "trading.edges.min_edge_global"),
     ("trade_strategies.yaml", "backtesting:\n  start_date: '2020-01-01'\n", "backtesting.start_date", "--from"),
+    ("system.yaml", "defaults:\n  currency: EUR\n", "defaults.currency", "US dollars"),
 ])
 def test_a_user_file_setting_a_retired_key_is_refused_with_the_reason(tmp_path: Path, name: str, text: str,
                                                                         key: str, hint: str) -> None:

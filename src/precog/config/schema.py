@@ -557,6 +557,8 @@ _ORDER_RETRY = (
     "(position_management.exit_execution)")
 
 RETIRED_KEYS: dict[str, str] = {
+    "system.defaults.currency":
+        "Kalshi lists, trades and settles in US dollars: every amount Precog stores and shows is USD",
     "probability_models.calibration":
         "calibration is measured by decile in `precog forecast evaluate` and `precog backtest` reports, against "
         "|observed - forecast| <= 0.03 where a decile holds >= 500 forecasts (docs/models.md); nothing reads a "

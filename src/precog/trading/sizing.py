@@ -16,7 +16,9 @@
     stake < min_position_dollars -> 0
 
 Every method passes the same adjustments, caps and minimum: only the stake before them differs.
-The result is never negative, never above any cap, zero without an edge, and shrinks as fees grow.
+The result is never negative, never above any cap, zero without an edge, and shrinks as fees grow (but at the
+minimum: whole contracts and a cent-rounded fee can commit just under it at a lower fee and just over it at a
+higher one, so near the minimum a size is nothing or at least the minimum).
 """
 
 from __future__ import annotations
