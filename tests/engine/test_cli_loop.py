@@ -67,6 +67,8 @@ def test_run_on_the_local_exchange_trades_and_stops_cleanly(precog_cli: Any) -> 
     assert r.returncode == 0, r.stderr
     m = re.search(r"run (\d+): (\d+) cycles, (\d+) fills, (\d+) open positions", r.stdout)
     assert m and int(m.group(2)) > 10, r.stdout
+    # the simulated world ends with the run: nothing stays open (closed at its last marks if it was)
+    assert int(m.group(4)) == 0, r.stdout
 
 
 @pytest.mark.timeout(200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from datetime import UTC, datetime
@@ -200,26 +201,29 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
                 world.advance(step)
                 pending[0] -= step
 
-        return await _loop(engine, f"local exchange ({len(world.games)} simulated NFL games)", interval=interval,
-                           duration=duration, quiet=quiet, before_step=advance,
-                           until=lambda: world.all_settled() and not engine.portfolio.open_positions())
+        final = await _loop(engine, f"local exchange ({len(world.games)} simulated NFL games)", interval=interval,
+                            duration=duration, quiet=quiet, before_step=advance,
+                            until=lambda: world.all_settled() and not engine.portfolio.open_positions())
     finally:
         await close()
         if board is not None:
             board.end()
+        world_end = None
         if engine is not None and not conn.closed:
             try:
-                ended = end_simulated_run(conn, engine.run_id, why="the run stopped before its simulated games ended")
+                world_end = end_simulated_run(conn, engine.run_id, why="the run stopped before its simulated games ended")
             except Exception as exc:  # noqa: BLE001 - the next simulated run ends it (never mask the stop's error)
                 log.warning("could not end the simulated world of run %s: %s", engine.run_id, exc)
-            else:
-                if ended.positions_closed or ended.orders_closed:
-                    typer.echo(f"the simulated world ends with this run: {ended.positions_closed} open position(s) "
-                               f"closed at their last marks ({fmt_money(ended.realized_pnl)}), "
-                               f"{ended.orders_closed} order(s) closed")
         for held in lock:
             held.close()
         conn.close()
+    if world_end is not None and (world_end.positions_closed or world_end.orders_closed):
+        typer.echo(f"the simulated world ends with this run: {world_end.positions_closed} position(s) still open closed "
+                   f"at their last marks (exit reason simulation_ended, {fmt_money(world_end.realized_pnl)} realized), "
+                   f"{world_end.orders_closed} order(s) canceled")
+        final = dataclasses.replace(final, open_positions=max(0, final.open_positions - world_end.positions_closed),
+                                    open_orders=max(0, final.open_orders - world_end.orders_closed))
+    return final
 
 
 async def _run_kalshi(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, games: int, speed: float,
