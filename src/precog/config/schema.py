@@ -7,7 +7,7 @@ loader. Money and probability values are Decimal (the YAML reader already produc
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -45,6 +45,21 @@ def _time_zone(value: object) -> object:
 
 
 TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+
+
+def _not_below(field: str, other: str, *, strictly: bool = False, scale: int = 1, units: tuple[str, str] = ("", ""),
+               why: str = "") -> Any:
+    """A validator of `field`: its value (x `scale`, to `other`'s unit) is at least (`strictly`: more than) the
+    value of `other`, a field declared before it. The error names both keys and values."""
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        low = info.data.get(other)
+        if low is not None and (value * scale <= low if strictly else value * scale < low):
+            raise ValueError(f"{field} ({value}{units[0]}) must be {'longer than' if strictly else 'at least'} "
+                             f"{other} ({low}{units[1]}){why}")
+        return value
+
+    return field_validator(field)(classmethod(check))  # type: ignore[arg-type]
 
 
 class _Open(BaseModel):
@@ -154,13 +169,7 @@ class Backoff(_Open):
     multiplier: Annotated[Dec, Field(ge=Decimal("1"), le=Decimal("10"))]
     max_retries: Annotated[int, Field(ge=0, le=20)]
 
-    @field_validator("max_ms")
-    @classmethod
-    def _max_not_below_initial(cls, v: int, info: ValidationInfo) -> int:
-        initial = info.data.get("initial_ms")
-        if initial is not None and v < initial:
-            raise ValueError(f"must be at least initial_ms ({initial})")
-        return v
+    _max_not_below_initial = _not_below("max_ms", "initial_ms")
 
 
 class Timeouts(_Open):
@@ -181,13 +190,7 @@ class Database(_Open):
     # 0 = no limit; otherwise a statement running longer is canceled by the server
     statement_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)]
 
-    @field_validator("pool_max_size")
-    @classmethod
-    def _max_not_below_min(cls, v: int, info: ValidationInfo) -> int:
-        low = info.data.get("pool_min_size")
-        if low is not None and v < low:
-            raise ValueError(f"must be at least pool_min_size ({low})")
-        return v
+    _max_not_below_min = _not_below("pool_max_size", "pool_min_size")
 
 
 class HealthChecks(_Open):
@@ -308,14 +311,8 @@ class Monitoring(_Open):
     # an open position whose price is older than this raises position_price_stale (critical past 120 s)
     stale_after_seconds: Annotated[int, Field(ge=10, le=3600)]
 
-    @field_validator("stale_after_seconds")
-    @classmethod
-    def _stale_after_ttl(cls, value: int, info: ValidationInfo) -> int:
-        ttl = info.data.get("price_cache_ttl_seconds")
-        if ttl is not None and value <= ttl:
-            raise ValueError(f"stale_after_seconds ({value}) must be longer than price_cache_ttl_seconds ({ttl}): "
-                             "a cached price that old is served by design")
-        return value
+    _stale_after_ttl = _not_below("stale_after_seconds", "price_cache_ttl_seconds", strictly=True,
+                                  why=": a cached price that old is served by design")
 
 
 class TrailingStop(_Open):
@@ -371,14 +368,7 @@ class SizingAdjustments(_Open):
     volatility_min_recent_moves: Annotated[int, Field(ge=1, le=10000)]
     volatility_min_baseline_moves: Annotated[int, Field(ge=1, le=100000)]
 
-    @field_validator("volatility_baseline_minutes")
-    @classmethod
-    def _baseline_longer(cls, value: int, info: ValidationInfo) -> int:
-        recent = info.data.get("volatility_recent_minutes")
-        if recent is not None and value <= recent:
-            raise ValueError(f"volatility_baseline_minutes ({value}) must be longer than volatility_recent_minutes "
-                             f"({recent})")
-        return value
+    _baseline_longer = _not_below("volatility_baseline_minutes", "volatility_recent_minutes", strictly=True)
 
 
 class PositionManagementConfig(_Open):
@@ -446,13 +436,8 @@ class GlobalFilters(_Open):
     statuses_allowed: Annotated[list[str], BeforeValidator(_only_open)]
     binary_only: Annotated[bool, BeforeValidator(_binary_true)]
 
-    @field_validator("max_days_to_close")
-    @classmethod
-    def _window_not_empty(cls, value: Decimal, info: ValidationInfo) -> Decimal:
-        hours = info.data.get("min_hours_to_close")
-        if hours is not None and value * 24 <= hours:
-            raise ValueError(f"max_days_to_close ({value} days) must be longer than min_hours_to_close ({hours} h)")
-        return value
+    _window_not_empty = _not_below("max_days_to_close", "min_hours_to_close", strictly=True, scale=24,
+                                   units=(" days", " h"))
 
 
 class KalshiFees(_Open):
