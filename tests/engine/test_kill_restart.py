@@ -24,6 +24,7 @@ from precog.venues.exchange.runner import ExchangeServer
 CHILD = Path(__file__).with_name("engine_child.py")
 TICKER = "KXNFLGAME-KILL-NEBUF-BUF"
 TRIALS = 20
+MAX_TRIALS = 3 * TRIALS  # a loaded machine may start some children too slowly to trade before the kill
 
 
 class MovingMarketMaker(threading.Thread):
@@ -57,7 +58,7 @@ def _spawn(db_url: str, base_url: str, key_id: str, key_path: Path, steps: int |
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: str, tmp_path: Path) -> None:
     key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
     ex = Exchange()
@@ -72,9 +73,12 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: s
     mm = MovingMarketMaker(ex)
     mm.start()
     rng = random.Random(5)
-    killed_with_activity = 0
+    killed_with_activity = trials = 0
     try:
-        for _ in range(TRIALS):
+        # at least TRIALS kills at random points, and more (up to MAX_TRIALS) until half of TRIALS landed while
+        # orders were flowing: whether a child trades within 0.05-1.5 s depends on the machine's load
+        while trials < TRIALS or (killed_with_activity < TRIALS // 2 and trials < MAX_TRIALS):
+            trials += 1
             before = len(ex.account("us").orders)
             child = _spawn(db_url, server.base_url, key_id, key_path)
             assert child.stdout is not None
@@ -96,7 +100,8 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: s
         server.stop()
 
     acct = ex.account("us")
-    assert killed_with_activity >= TRIALS // 2  # the kills really landed while orders were flowing
+    # the kills really landed while orders were flowing
+    assert killed_with_activity >= TRIALS // 2, f"{killed_with_activity} of {trials} trials saw new orders"
     with psycopg.connect(db_url) as conn:
         # no duplicate order: each venue order is one of our rows, each decision one venue order
         venue_orders = {o.order_id: o.client_order_id for o in acct.orders.values()}
@@ -122,7 +127,6 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(db_url: s
         venue_pos = acct.positions.get(TICKER)
         assert net == (venue_pos.net if venue_pos is not None else 0)
         # there was real trading to get wrong: at least one new order in each trial the activity check counted
-        # (how many orders flow in 0.05-1.5 s depends on the machine's load: 18 of 20 trials were seen in CI)
         assert len(venue_orders) >= killed_with_activity >= TRIALS // 2
         # every order that reached a terminal state at the venue is terminal in our books
         open_rows = conn.execute("SELECT count(*) FROM orders WHERE status NOT IN ('filled', 'canceled', 'rejected')"
