@@ -81,3 +81,28 @@ def test_wp_forecaster_gives_home_zero_when_told_the_game_is_neutral() -> None:
     wp = WpForecaster(load_builtin_wp())
     assert wp.predict_pregame("KC", "PHI", neutral=True).probability == Decimal("0.5000")
     assert wp.predict_pregame("KC", "PHI").probability > Decimal("0.5000")  # a home site still counts
+
+
+def test_in_file_strength_applies_the_playoff_multiplier_to_playoff_games(plays: Plays) -> None:
+    # the AFC championship (week 21 of 2022: a playoff round) then Super Bowl LVII: both are playoff games, so the
+    # first's update and the second's strength use the multiplier, as the backtest's and the live ratings do
+    afc = "2022_21_CIN_KC"
+    pair = plays.subset(np.isin(plays.game_id, [afc, SUPER_BOWL_LVII]))
+    assert pair.season is not None and pair.game_date is not None and "week" in pair.extra
+    assert pair.home_final is not None and pair.away_final is not None
+    strength = in_file_strength(pair, TUNED_NFL_CONFIG)
+
+    ratings = EloRatings(TUNED_NFL_CONFIG, allow_new_teams=True)
+    i = int(np.argmax(pair.game_id == afc))
+    first = Game(0, date.fromisoformat(str(pair.game_date[i])), 2022, str(pair.home_team[i]), str(pair.away_team[i]),
+                 playoff=True, score1=int(pair.home_final[i]), score2=int(pair.away_final[i]))
+    ratings.play(first, first.team1, first.team2)
+    j = int(np.argmax(pair.game_id == SUPER_BOWL_LVII))
+    home_logit = strength_logit(ratings.rating(str(pair.home_team[j]), 2022),
+                                ratings.rating(str(pair.away_team[j]), 2022), TUNED_NFL_CONFIG.scale)
+    expected = TUNED_NFL_CONFIG.playoff_multiplier * (home_logit if pair.posteam_is_home[j] else -home_logit)
+    assert TUNED_NFL_CONFIG.playoff_multiplier > 1 and home_logit != 0.0
+    assert strength[j] == pytest.approx(expected, abs=1e-12)
+    # without the week column the file cannot tell a playoff game: no multiplier
+    del pair.extra["week"]
+    assert abs(in_file_strength(pair, TUNED_NFL_CONFIG)[j]) < abs(strength[j])

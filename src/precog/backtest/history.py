@@ -43,6 +43,7 @@ import numpy as np
 
 from precog.backtest.errors import BacktestError
 from precog.backtest.feed import CLOSE, FINAL, LIST, QUOTE, STATE, ArchivedGame, Event, PlayByPlay, dt_to_ms
+from precog.forecast.elo import regular_season_weeks
 from precog.forecast.plays import NEUTRAL_SITE_PLAY_GAMES  # shared with WP training (the `home` feature)
 from precog.forecast.teams import canonical_team
 
@@ -238,11 +239,6 @@ def read_538(folder: Path) -> list[ArchivedGame]:
 def _num(text: str) -> float | None:
     text = text.strip()
     return float(text) if text and text != "NA" else None
-
-
-def regular_season_weeks(season: int) -> int:
-    """Weeks of the NFL regular season: 17 through 2020, 18 since the 17-game schedule of 2021."""
-    return 17 if season <= 2020 else 18
 
 
 def plays_week(path: Path, game_id: str, season: int, week_text: str) -> tuple[str, bool]:

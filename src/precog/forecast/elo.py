@@ -32,6 +32,12 @@ MovMultiplier = Literal["fivethirtyeight", "log_capped", "none"]
 SEASON_START_MONTH: dict[str, int] = {"nfl": 3, "ncaaf": 3}
 
 
+def regular_season_weeks(season: int) -> int:
+    """Weeks of the NFL regular season: 17 through 2020, 18 since the 17-game schedule of 2021; the playoff
+    rounds are numbered on after them (nflfastR's week column)."""
+    return 17 if season <= 2020 else 18
+
+
 class EloConfig(BaseModel):
     """Hyper-parameters of one Elo model version (frozen in `probability_models.config`)."""
 

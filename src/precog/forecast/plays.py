@@ -4,8 +4,9 @@ Each row is the game state before a play. Columns used:
     game_id, posteam, defteam, home_team, away_team, score_differential (posteam - defteam), qtr,
     game_seconds_remaining, yardline_100 (yards to the opponent's goal), down (empty for a conversion
     try), ydstogo, posteam_timeouts_remaining, defteam_timeouts_remaining
-    optional: season, game_date (order of games for pre-game strength), home_score / away_score (the
-    game's final score: the outcome label), wp (nflfastR's published win probability, for comparison).
+    optional: season, game_date (order of games for pre-game strength), week (with season: a playoff game is
+    numbered after the regular season's weeks), home_score / away_score (the game's final score: the outcome
+    label), wp (nflfastR's published win probability, for comparison).
 The files have no site column: neutral-site games are known by game id (`NEUTRAL_SITE_PLAY_GAMES`).
 """
 
@@ -244,6 +245,10 @@ def read_plays(path: Path | str, *, require_outcomes: bool = False) -> Plays:
         _check(table, PUBLISHED_COLUMN, np.isfinite(wp) & ((wp < 0) | (wp > 1)), wp,
                "{value} is not a probability in [0, 1]")
         plays.published = wp
+    if table.has("week"):
+        week = _floats(table, "week")
+        _check(table, "week", (week < 1) | (week > 30) | (week != np.round(week)), week, "{value} is not a week")
+        plays.extra["week"] = week
     for col in ("posteam_score", "defteam_score"):
         if table.has(col):
             plays.extra[col] = _floats(table, col, allow_empty=True)

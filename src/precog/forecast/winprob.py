@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from precog.forecast.elo import TUNED_NFL_CONFIG, EloConfig, EloRatings
+from precog.forecast.elo import TUNED_NFL_CONFIG, EloConfig, EloRatings, regular_season_weeks
 from precog.forecast.errors import ArtifactError, ForecastError
 from precog.forecast.gamesfile import Game
 from precog.forecast.logistic import fit_logistic, sigmoid
@@ -162,8 +162,10 @@ def in_file_strength(plays: Plays, elo: EloConfig) -> FloatArray:
     """Pre-game strength of the team with the ball from an Elo replay of the file's own games.
 
     Games are taken in date order; each game's strength uses only results of earlier games (all teams
-    start at the config's initial rating; a neutral-site game's update gives no home advantage, as the live
-    and backtest ratings' updates do). Files without final scores give 0 (unknown) everywhere.
+    start at the config's initial rating; a neutral-site game's update gives no home advantage and a playoff
+    game's rating difference is multiplied by the config's playoff multiplier, as the live and backtest ratings
+    do; a game is a playoff game when its week is past the regular season's, which needs the season and week
+    columns). Files without final scores give 0 (unknown) everywhere.
     """
     if not plays.has_outcomes:
         return np.zeros(len(plays))
@@ -172,16 +174,18 @@ def in_file_strength(plays: Plays, elo: EloConfig) -> FloatArray:
     for i, g in enumerate(plays.game_id):
         first_row.setdefault(str(g), i)
     neutral = plays.neutral_site
+    week = plays.extra.get("week")
     ratings = EloRatings(elo, allow_new_teams=True)
     home_logit: dict[str, float] = {}
     for k, gid in enumerate(game_order(plays)):
         i = first_row[gid]
         season = int(plays.season[i]) if plays.season is not None else 0
+        playoff = week is not None and plays.season is not None and week[i] > regular_season_weeks(season)
         game = Game(row=k, date=_date_of(plays, i), season=season, team1=str(plays.home_team[i]),
-                    team2=str(plays.away_team[i]), neutral=bool(neutral[i]), score1=int(plays.home_final[i]),
-                    score2=int(plays.away_final[i]))
+                    team2=str(plays.away_team[i]), neutral=bool(neutral[i]), playoff=bool(playoff),
+                    score1=int(plays.home_final[i]), score2=int(plays.away_final[i]))
         r1, r2 = ratings.rating(game.team1, season), ratings.rating(game.team2, season)
-        home_logit[gid] = strength_logit(r1, r2, elo.scale)
+        home_logit[gid] = strength_logit(r1, r2, elo.scale) * (elo.playoff_multiplier if playoff else 1.0)
         ratings.play(game, game.team1, game.team2)
     per_game = np.array([home_logit[str(g)] for g in plays.game_id])
     return np.where(plays.posteam_is_home, per_game, -per_game)
