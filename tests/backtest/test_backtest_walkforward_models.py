@@ -104,6 +104,11 @@ async def test_walk_forward_retrains_wp_on_each_windows_plays_only(db_url: str, 
     # the window slides: a different set of games, so a different model version
     assert wins[0]["models"]["wp"]["version"] != wins[1]["models"]["wp"]["version"]
     assert s["calibration"]["wp"]["n"] > 20  # the re-trained models forecast the live states
+    # the by-model table names the version each window traded with, next to the method's registered model
+    traded = {r["model_version"]: r["positions"] for r in s["by_model"]}
+    assert s["totals"]["positions"] > 0 and sum(traded.values()) == s["totals"]["positions"]
+    for name in traded:
+        assert any(name.endswith(f"({w['models']['wp']['version']})") for w in wins), name
     # the versions are stored with the run, per window
     with psycopg.connect(db_url) as conn:
         stored = [r[0] for r in conn.execute("SELECT summary->'models'->'wp'->>'version' FROM backtest_windows "

@@ -329,10 +329,22 @@ def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
             "replay_cpu_seconds": round(cpu, 3)}  # this process only (PostgreSQL's own work is not in it)
 
 
+def _name_trained_versions(positions: list[dict[str, Any]], chosen: list[Any], outcomes: list[Any]) -> None:
+    """Each position's `model_version`: its method's registered model and the version the window traded with
+    (a walk-forward window trains its own), so the by-model table names what made the forecast."""
+    key_of = {c.ref: c.spec.model_key for c in chosen}
+    versions = {o.run_id: o.models for o in outcomes}
+    for p in positions:
+        info = (versions.get(p["run_id"]) or {}).get(key_of.get(p["method"] or "", ""), {})
+        version = info.get("version") or ("untrained" if info.get("status") == "untrained" else None)
+        p["model_version"] = f"{p['model'] or 'unknown'} ({version})" if version else p["model"]
+
+
 def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[str, Any], dataset: Any,
                   chosen: list[Any], outcomes: list[Any], bankroll: Decimal) -> dict[str, Any]:
     run_ids = [o.run_id for o in outcomes]
     positions = _positions(conn, run_ids)
+    _name_trained_versions(positions, chosen, outcomes)
     paths = price_paths(outcomes)
     trades = _trade_stats(conn, run_ids)
     lanes = _lane_curves(outcomes)
@@ -361,7 +373,7 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
         "totals": totals,
         "by_method": _with_all(_group(positions, "method", paths), "method", [c.ref for c in chosen], paths),
         "by_strategy": _group(positions, "strategy", paths),
-        "by_model": _group(positions, "model", paths),
+        "by_model": _group(positions, "model_version", paths),
         "entry_value_definitions": ENTRY_VALUE_DEFINITIONS,
         "exits_by_reason": _exits(conn, run_ids),
         "windows": [{"index": o.window.index, "lane": o.lane, "lane_methods": o.lane_methods,
@@ -539,7 +551,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left}}th{{background:#f6
 {img}
 <h2>By method (A/B)</h2>{_table(summary['by_method'], ['method', *cols])}
 <h2>By strategy</h2>{_table(summary['by_strategy'], ['strategy', *cols])}
-<h2>By model</h2>{_table(summary['by_model'], ['model', *cols])}
+<h2>By model</h2>{_table(summary['by_model'], ['model_version', *cols])}
 <h2>Exits by reason</h2>{_table(summary['exits_by_reason'], ['reason', 'priority', 'exits', 'contracts', 'realized_pnl'])}
 <h2>Forecast calibration (forecasts used vs outcomes; market = the price then)</h2>
 {_table(cal_rows, ['model', 'n', 'brier', 'market_brier', 'coin_flip_brier', 'base_rate_brier', 'accuracy', 'log_loss', 'market_log_loss'])}
