@@ -16,7 +16,7 @@ LAST_LINE = re.compile(r"^demo: (\d+) trades, (\d+) positions settled, P&L -?\$[
 
 
 @pytest.mark.timeout(300)
-def test_demo_runs_to_settlement_and_the_ledger_matches(precog_cli: Any) -> None:
+def test_demo_runs_to_settlement_and_the_ledger_matches(precog_cli: Any, db_url: str) -> None:
     r = precog_cli("demo", "--games", "2", "--speed", "0", "--seed", "4", timeout=280)
     assert r.returncode == 0, r.stderr + r.stdout
     last = r.stdout.strip().splitlines()[-1]
@@ -42,6 +42,21 @@ def test_demo_runs_to_settlement_and_the_ledger_matches(precog_cli: Any) -> None
     assert all(p["status"] in ("closed", "settled") for p in json.loads(positions.stdout))
     open_only = precog_cli("positions", "--open", "--json")
     assert json.loads(open_only.stdout) == []
+    # the simulated world is placed so that it ends by the time it was run: no trade or position is dated after
+    # the moment it was booked (a future time on the dashboard's P&L curve or in `pnl --by day`)
+    _no_simulated_time_after_booking(db_url)
+
+
+def _no_simulated_time_after_booking(db_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        late = conn.execute("SELECT count(*) FILTER (WHERE execution_time > created_at), count(*) FROM trades"
+                            ).fetchone()
+        assert late is not None and late[1] > 0 and late[0] == 0, late
+        late = conn.execute("SELECT count(*) FROM positions WHERE entry_time > created_at OR exit_time > now()"
+                            ).fetchone()
+        assert late == (0,)
 
 
 def test_pnl_rejects_an_unknown_grouping(precog_cli: Any) -> None:
@@ -61,7 +76,7 @@ def test_live_on_prod_needs_an_explicit_confirmation(precog_cli: Any) -> None:
 
 
 @pytest.mark.timeout(200)
-def test_run_on_the_local_exchange_trades_and_stops_cleanly(precog_cli: Any) -> None:
+def test_run_on_the_local_exchange_trades_and_stops_cleanly(precog_cli: Any, db_url: str) -> None:
     r = precog_cli("run", "--venue", "local", "--paper", "--speed", "300", "--interval", "0.05", "--duration", "12",
                    "--quiet", "--seed", "2", "--games", "1", timeout=180)
     assert r.returncode == 0, r.stderr
@@ -69,6 +84,7 @@ def test_run_on_the_local_exchange_trades_and_stops_cleanly(precog_cli: Any) -> 
     assert m and int(m.group(2)) > 10, r.stdout
     # the simulated world ends with the run: nothing stays open (closed at its last marks if it was)
     assert int(m.group(4)) == 0, r.stdout
+    _no_simulated_time_after_booking(db_url)  # at --speed 300 the world runs ahead of the wall clock 300 times
 
 
 @pytest.mark.timeout(200)

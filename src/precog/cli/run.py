@@ -151,13 +151,13 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
         DemoWorld,
         demo_teams,
         ensure_demo_methods,
+        simulated_clock,
         simulated_market_settings,
         simulation_board,
     )
     from precog.engine.kalshi_venue import http_venue_for_local_exchange
     from precog.engine.paper_venue import PaperVenue
     from precog.engine.simulated_runs import end_abandoned_runs, end_simulated_run, hold_run_lock
-    from precog.venues.exchange.clock import SimClock
     from precog.venues.exchange.engine import Exchange
 
     conn = connect(url, autocommit=True, statement_timeout_ms=int(cfg.get("system.database.statement_timeout_ms")))
@@ -166,7 +166,7 @@ async def _run_local(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, ga
             f"position(s) closed at their last marks ({fmt_money(ended.realized_pnl)}), {ended.orders_closed} "
             "order(s) closed")
     rng = random.Random(seed)
-    clock = SimClock()
+    clock = simulated_clock(games, speed)
     exchange = Exchange(clock)
     tag_row = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM engine_runs").fetchone()
     world = DemoWorld(exchange, clock, demo_teams(conn), games, rng, f"R{tag_row[0] if tag_row else 1}")

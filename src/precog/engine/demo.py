@@ -207,6 +207,18 @@ def simulation_board(db_url: str, cfg: Config, alerts: Any, environment: str | N
 
 # ---------------------------------------------------------------------------------------------- world
 
+SETTLE_MARGIN_SECONDS = 900  # simulated time past the last final whistle: settlement and the last exits
+
+
+def simulated_clock(n_games: int, speed: float) -> SimClock:
+    """The simulated world's clock, started so that its games end when the session is expected to end in
+    wall time (at --speed 1 it is the wall clock; faster, it starts in the past): its orders, fills and
+    positions never carry a time after the moment they were booked. `speed` 0 means as fast as possible."""
+    span = DemoWorld.span_seconds(n_games) + SETTLE_MARGIN_SECONDS
+    ahead = span if speed <= 0 else max(0.0, span * (1.0 - 1.0 / speed))
+    return SimClock(int(time.time() - ahead) * 1000)
+
+
 class DemoWorld:
     """Games, their markets on the exchange, and the market maker. Also the engine's ProbabilitySource."""
 
@@ -240,8 +252,13 @@ class DemoWorld:
     def sim_seconds(self) -> float:
         return (self.clock.now_ms() - self.start_ms) / 1000
 
+    @staticmethod
+    def span_seconds(n_games: int) -> float:
+        """Simulated seconds from the world's start to the last game's final whistle."""
+        return PREGAME_SECONDS + (n_games - 1) * STAGGER_SECONDS + 3600 + 60
+
     def total_seconds(self) -> float:
-        return PREGAME_SECONDS + (len(self.games) - 1) * STAGGER_SECONDS + 3600 + 60
+        return self.span_seconds(len(self.games))
 
     def all_settled(self) -> bool:
         return all(self.exchange.market(t).status == "finalized" for t in self.games)
@@ -321,7 +338,7 @@ async def _run_demo(db_url: str, options: DemoOptions, progress: Callable[[DemoP
         if len(teams) < 2 * options.games:
             raise ValueError(f"--games {options.games} needs {2 * options.games} NFL teams with ratings; the "
                              f"teams table has {len(teams)}")
-        clock = SimClock()
+        clock = simulated_clock(options.games, options.speed)
         exchange = Exchange(clock)  # unseeded: venue ids (fills, orders) never repeat across demo runs
         tag_row = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM engine_runs").fetchone()
         tag = f"D{tag_row[0] if tag_row else 1}S{seed}"
