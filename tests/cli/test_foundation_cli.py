@@ -35,6 +35,33 @@ def test_db_reset_requires_yes_and_recreates(precog_cli, conn):
         assert c2.execute("SELECT count(*) FROM teams").fetchone()[0] == 32
 
 
+def test_db_reset_recreates_a_database_whose_name_needs_quoting(pg_admin_url, template_db_url, precog_cli):
+    # the name comes from the user's URL: it is quoted as an identifier, never pasted into the statement
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg import sql
+
+    from precog.db.embedded import with_database
+
+    name = 'precog_odd"_name'  # a double quote closed the old statement's quoted identifier
+    with psycopg.connect(pg_admin_url, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                   sql.Identifier(urlsplit(template_db_url).path[1:])))
+    url = with_database(pg_admin_url, name)
+    try:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("INSERT INTO alerts (alert_type, severity, component, message) VALUES ('t','low','c','m')")
+        done = precog_cli("db", "reset", "--yes", env={"PRECOG_DATABASE_URL": url})
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(url) as c:
+            assert c.execute("SELECT current_database()").fetchone()[0] == name
+            assert c.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def test_config_set_get_unset_round_trip(precog_cli):
     r = precog_cli("config", "set", "trading.edges.min_edge_global", "0.07", "--reason", "thin books", "--expires", "2h")
     assert r.returncode == 0, r.stderr

@@ -69,17 +69,19 @@ def reset_cmd(yes: bool = typer.Option(False, "--yes", help="Confirm: this delet
     if not yes:
         raise UserError("db reset deletes every table's data; run again with --yes to confirm")
     url = database_url()
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
     from precog.db.embedded import with_database
 
-    name = urlsplit(url).path.lstrip("/")
+    name = unquote(urlsplit(url).path.lstrip("/"))  # libpq decodes a URI's percent-escapes the same way
     if not name:
         raise UserError(f"cannot tell the database name from {redact_url(url)}")
     admin = with_database(url, "postgres")
-    with connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # identifier from our own URL
-        conn.execute(f'CREATE DATABASE "{name}"')
+    from psycopg import sql
+
+    with connect(admin, autocommit=True) as conn:  # the name quoted as an identifier, whatever the URL holds
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     applied = migrate(url)
     console.print(f"database {name} recreated; applied {len(applied)} migration(s)")
 
