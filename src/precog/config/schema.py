@@ -270,6 +270,9 @@ class TradingAlerts(_Open):
     # a position closing with realized P&L <= -loss / >= +gain raises one loss_threshold / gain_threshold alert
     on_loss_threshold_dollars: Annotated[Dec, Field(gt=0)]
     on_gain_threshold_dollars: Annotated[Dec, Field(gt=0)]
+    # account equity this share below its peak (of the window's recorded balances) raises a drawdown alert
+    max_drawdown_pct: Annotated[Dec, Field(gt=0, lt=1)]
+    drawdown_window_days: Annotated[int, Field(ge=1, le=3650)]
 
 
 class Freshness(_Open):

@@ -30,6 +30,7 @@ from precog.engine.venue import Venue
 from precog.ingest.scd2 import jsonb
 from precog.trading import exits as ex
 from precog.trading import trailing
+from precog.trading.drawdown import DrawdownRule, DrawdownWatch
 from precog.trading.executor import Executor, ExitManager, OrderIntent
 from precog.trading.monitor import MonitorConfig, PositionMonitor, PriceCache, StalePriceWatch
 from precog.trading.orders import TERMINAL, OrderStore
@@ -242,6 +243,9 @@ class Engine:
                                  max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
         self.stale_watch = StalePriceWatch(self.monitor_config.stale_after_seconds, alerts) \
             if alerting and alerts is not None else None
+        # the account's equity against its peak (trading.alerts.max_drawdown_pct), read when the balance is recorded
+        self.drawdown_watch = DrawdownWatch(DrawdownRule.from_config(trading_cfg), alerts, venue.platform_id, mode) \
+            if alerting else None
         # system_health rows (the dashboard's Engine health): at most one write per interval, plus one when a
         # component's status changes; backtests replay the past and write none
         self.health_interval = timedelta(seconds=float(config.get("system.health_checks.interval_seconds", 60)))
@@ -249,6 +253,7 @@ class Engine:
         self._health_written: datetime | None = None
         self._health_status: dict[str, str] = {}
         self._cycle_ms: float | None = None
+        self._slow_alerted = False  # a health_degraded alert was raised for the current run of slow cycles
         self._cycle_error: str | None = None
         self._cycle_failures = 0
         self._venue_ok: bool | None = None  # None until the engine has called the venue
@@ -346,9 +351,18 @@ class Engine:
         bal = await self.venue.balance()
         if bal.balance < 0:
             return
+        watch = self.drawdown_watch
+        if watch is not None and watch.peak is None and self.venue.platform_id != "local":
+            # the account's recorded peak (a simulated world's account is new each run: its own readings only)
+            watch.seed(self.conn, self.clock())
         scd2.write_one(self.conn, scd2.ACCOUNT_BALANCE, {
             "platform_id": self.venue.platform_id, "mode": self.mode, "balance": bal.balance,
             "portfolio_value": bal.portfolio_value, "currency": "USD"})
+        if watch is not None:
+            try:
+                watch.observe(bal.balance + (bal.portfolio_value or ZERO), self.clock())
+            except Exception:  # noqa: BLE001 - an alert that cannot be raised never stops trading (logged)
+                log.exception("could not check the account's drawdown")
 
     async def _reconcile_periodically(self, now: datetime) -> None:
         """Orders, fills and positions against the venue; a mismatch that survives a second look (a fill may
@@ -395,7 +409,31 @@ class Engine:
         self._cycle_ms = (time.perf_counter() - started) * 1000
         self._cycle_failures = 0
         self._cycle_error = None
+        self._watch_latency(self._cycle_ms)
         self._record_health(self.clock())
+
+    def _watch_latency(self, cycle_ms: float) -> None:
+        """A cycle slower than system.health_checks.max_api_latency_ms degrades the engine's health (spec 8.2:
+        health degradation): one health_degraded alert (medium) per episode; a cycle back within the limit
+        ends it. Failed cycles and venue outages have their own alerts (engine_step_failed, api_failure)."""
+        if self.alerts is None or self.kind == "backtest":
+            return
+        if cycle_ms <= self.max_latency_ms:
+            self._slow_alerted = False
+            return
+        if self._slow_alerted:
+            return
+        self._slow_alerted = True
+        try:
+            self.alerts.raise_alert(
+                "health_degraded", "medium", "trading_engine",
+                f"an engine cycle took {cycle_ms:,.0f} ms (limit {self.max_latency_ms:,.0f} ms: "
+                "system.health_checks.max_api_latency_ms); prices, exits and orders wait that long",
+                {"run_id": self.run_id, "cycle_latency_ms": round(cycle_ms, 1),
+                 "max_api_latency_ms": self.max_latency_ms, "open_positions": len(self.portfolio.open_positions())},
+                dedup_key=f"slow_cycle:{self.run_id}", category="system")
+        except Exception:  # noqa: BLE001 - an alerting problem must not stop trading
+            log.exception("could not raise the slow-cycle alert")
 
     def _after_cycle(self) -> None:
         """Alerts owed whatever the cycle did, a failed one included (a venue that stopped answering fails the
