@@ -92,8 +92,7 @@ def series_json(s: Series, volume: int | None = None) -> dict[str, Any]:
         "fee_multiplier": _num(s.fees.multiplier), "additional_prohibitions": [],
         "last_updated_ts": iso_ms(s.updated_ms),
     }
-    if volume is not None:
-        out["volume"] = volume
+    if volume is not None:  # v3.13 has only the fixed-point count here (no legacy integer `volume`)
         out["volume_fp"] = fp(volume)
     return out
 
@@ -274,7 +273,7 @@ def order_json(o: Order, queue_position: int = 0) -> dict[str, Any]:
         "maker_fees": cents(o.maker_fees), "maker_fees_dollars": dollars(o.maker_fees),
         "taker_fill_cost": cents(o.taker_fill_cost), "taker_fill_cost_dollars": dollars(o.taker_fill_cost),
         "maker_fill_cost": cents(o.maker_fill_cost), "maker_fill_cost_dollars": dollars(o.maker_fill_cost),
-        "queue_position": queue_position, "queue_position_fp": fp(queue_position),
+        "queue_position": queue_position,  # legacy (SDK 3.2.0); v3.13 serves it from the queue_position routes
         "expiration_time": iso_ms(o.expiration_ms) if o.expiration_ms else None,
         "created_time": iso_ms(o.created_ms), "last_update_time": iso_ms(o.updated_ms),
         "self_trade_prevention_type": o.stp, "order_group_id": o.order_group_id,
@@ -327,7 +326,6 @@ def event_positions_json(positions: list[Position]) -> list[dict[str, Any]]:
             "event_exposure": cents(exposure), "event_exposure_dollars": dollars(exposure),
             "realized_pnl": cents(pnl), "realized_pnl_dollars": dollars(pnl),
             "fees_paid": cents(fees), "fees_paid_dollars": dollars(fees),
-            "resting_order_count": sum(p.resting_orders for p in ps),
         })
     return out
 

@@ -26,7 +26,7 @@ import httpx
 
 from precog.alerts.api import AlertRaiser
 from precog.domain.market import Candlestick, Event, Market, OrderBook, Series, Trade
-from precog.domain.order import Action, Fill, Order, OrderRequest, Side
+from precog.domain.order import Action, Fill, Order, OrderRequest, OrderType, Side, TimeInForce
 from precog.domain.portfolio import Balance, EventPosition, Position, Settlement
 from precog.venues.kalshi import parsing as P
 from precog.venues.kalshi.auth import KalshiSigner, signer_from_env
@@ -165,21 +165,25 @@ def _price_str(value: Decimal) -> str:
 
 
 def order_body(req: OrderRequest) -> dict[str, Any]:
-    """The POST /portfolio/orders body: dollars/fp strings plus the legacy integer twins where exact."""
+    """The POST /portfolio/orders body (OpenAPI v3.13 CreateOrderRequest): dollars/fp strings plus the legacy
+    integer twins where exact. Kalshi removed `type` (and market orders): an OrderType.MARKET request goes out
+    as a limit at its price that never rests — immediate_or_cancel unless it names another time in force."""
     body: dict[str, Any] = {
         "ticker": req.ticker,
         "client_order_id": req.client_order_id,
         "side": req.side.value,
         "action": req.action.value,
-        "type": req.type.value,
         "count_fp": _fp(req.count),
     }
     if req.count == req.count.to_integral_value():
         body["count"] = int(req.count)
     key = "yes_price" if req.side is Side.YES else "no_price"
     body[f"{key}_dollars"] = _price_str(req.price)
-    if req.time_in_force is not None:
-        body["time_in_force"] = req.time_in_force.value
+    time_in_force = req.time_in_force
+    if time_in_force is None and req.type is OrderType.MARKET:
+        time_in_force = TimeInForce.IMMEDIATE_OR_CANCEL
+    if time_in_force is not None:
+        body["time_in_force"] = time_in_force.value
     if req.post_only:
         body["post_only"] = True
     if req.reduce_only:
@@ -489,7 +493,6 @@ class AsyncKalshiClient:
         ticker: str | None = None,
         event_ticker: str | None = None,
         count_filter: str | None = None,
-        settlement_status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> PositionsPage:
@@ -499,7 +502,6 @@ class AsyncKalshiClient:
             ticker=ticker,
             event_ticker=event_ticker,
             count_filter=count_filter,
-            settlement_status=settlement_status,
             limit=limit,
             cursor=cursor,
         )
