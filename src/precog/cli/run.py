@@ -244,8 +244,9 @@ async def _run_kalshi(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, g
     from precog.venues.kalshi.settings import client_options, websocket_heartbeat
 
     try:
-        # request budget (markets.yaml), retries and timeout (system.yaml defaults)
-        client = AsyncKalshiClient.from_env(env, require_auth=mode == "live", **client_options(cfg))
+        # request budget (markets.yaml), retries and timeout (system.yaml defaults); malformed payloads, a refused
+        # key and a budget nearly used up raise alerts through the loop's manager
+        client = AsyncKalshiClient.from_env(env, require_auth=mode == "live", alerts=alerts, **client_options(cfg))
     except KalshiConfigError as exc:
         raise UserError(str(exc)) from exc
     timeout_ms = int(cfg.get("system.database.statement_timeout_ms"))

@@ -452,6 +452,8 @@ class KalshiPlatform(_Open):
     # client-side request budget; Kalshi's tiers run from 20/10 (Basic) to 400/400 (Prime) a second
     read_requests_per_second: Annotated[Dec, Field(gt=0, le=Decimal("1000"))]
     write_requests_per_second: Annotated[Dec, Field(gt=0, le=Decimal("1000"))]
+    # a budget used this much over a minute raises rate_limit_usage (spec 8.2: alert at 80% of a rate limit)
+    rate_limit_alert_pct: Annotated[Dec, Field(gt=0, le=1)]
     fees: KalshiFees
 
 

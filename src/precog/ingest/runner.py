@@ -126,7 +126,8 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             transport = RecordingTransport(recorder, f"{platform}:rest") if recorder is not None else None
             rest = AsyncKalshiClient(environment, signer=signer_from_env(environment.name), alerts=alerts,
                                      transport=transport, rate_limits=settings.kalshi_rate_limits,
-                                     retry=settings.kalshi_retry, timeout=settings.kalshi_timeout)
+                                     retry=settings.kalshi_retry, timeout=settings.kalshi_timeout,
+                                     usage_alert=settings.kalshi_usage_alert)
             feed_settings = MarketFeedSettings(
                 platform_id=platform, series=dict(settings.series), flush_interval=options.flush_interval,
                 discovery_seconds=settings.discovery_seconds, fallback_poll_seconds=options.fallback_poll_seconds,

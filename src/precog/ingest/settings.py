@@ -11,7 +11,7 @@ from precog.feeds.game_state import SPORTS
 from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import QualityLimits
 from precog.venues.kalshi.client import RetryPolicy
-from precog.venues.kalshi.ratelimit import TIERS, RateLimits, rate_limits_from_config
+from precog.venues.kalshi.ratelimit import TIERS, RateLimits, rate_limits_from_config, usage_alert_from_config
 from precog.venues.kalshi.settings import retry_policy_from_config, websocket_heartbeat
 
 
@@ -41,6 +41,8 @@ class IngestSettings:
     # system.yaml defaults.backoff / timeouts: REST retries and timeout, WebSocket ping interval and pong timeout
     kalshi_retry: RetryPolicy = field(default_factory=RetryPolicy)
     kalshi_timeout: float = 10.0
+    # markets.yaml platforms.kalshi.rate_limit_alert_pct: a budget this much used over a minute alerts
+    kalshi_usage_alert: float = 0.8
     kalshi_heartbeat: tuple[float, float] = (10.0, 30.0)
     # system.yaml database.statement_timeout_ms: the ingestion sessions' statement timeout (0 = none)
     statement_timeout_ms: int = 60_000
@@ -104,6 +106,7 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         kalshi_rate_limits=rate_limits_from_config(config),
         kalshi_retry=retry_policy_from_config(config),
         kalshi_timeout=float(config.get("system.defaults.timeouts.api_seconds")),
+        kalshi_usage_alert=usage_alert_from_config(config),
         kalshi_heartbeat=websocket_heartbeat(config),
         statement_timeout_ms=int(_get(config, "system.database.statement_timeout_ms", 60_000)),
     )

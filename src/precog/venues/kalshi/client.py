@@ -40,7 +40,7 @@ from precog.venues.kalshi.errors import (
     KalshiTransportError,
     OrderOutcomeUnknown,
 )
-from precog.venues.kalshi.ratelimit import RateLimiter, RateLimits, tier_limits
+from precog.venues.kalshi.ratelimit import USAGE_ALERT_KEY, RateLimiter, RateLimits, TokenBucket, tier_limits
 
 log = logging.getLogger(__name__)
 
@@ -208,12 +208,16 @@ class AsyncKalshiClient:
         retry: RetryPolicy | None = None,
         alerts: AlertRaiser | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        usage_alert: float | None = 0.8,
     ) -> None:
         self.environment = environment or resolve_environment("demo")
         self.signer = signer
         self.retry = retry or RetryPolicy()
         self.limiter = RateLimiter(tier_limits(rate_limits) if isinstance(rate_limits, str) else rate_limits)
         self.alerts = alerts
+        # a budget (reads, writes) used this much over the last minute raises rate_limit_usage, once per episode
+        self.usage_alert = usage_alert
+        self._usage_alerted: set[str] = set()
         self._parse = P.KalshiParser(alerts)
         self._prefix = self.environment.path_prefix
         self._http = httpx.AsyncClient(
@@ -255,6 +259,29 @@ class AsyncKalshiClient:
 
     # ------------------------------------------------------------------------------------ transport
 
+    def _watch_usage(self, bucket: TokenBucket, kind: str) -> None:
+        """Spec 8.2: an alert at 80% of a rate limit. One `rate_limit_usage` alert (medium) when a budget's use
+        over the last minute reaches `usage_alert`; the episode ends once it is back under."""
+        assert self.alerts is not None and self.usage_alert is not None
+        usage = bucket.usage()
+        if usage < self.usage_alert:
+            self._usage_alerted.discard(kind)
+            return
+        if kind in self._usage_alerted:
+            return
+        self._usage_alerted.add(kind)
+        try:
+            self.alerts.raise_alert(
+                "rate_limit_usage", "medium", "kalshi_api",
+                f"Kalshi {kind} requests used {usage:.0%} of the client's budget over the last minute "
+                f"({bucket.rate:g} a second: markets.platforms.kalshi.{kind}_requests_per_second; alert at "
+                f"{self.usage_alert:.0%}: {USAGE_ALERT_KEY}); past the budget requests wait",
+                {"kind": kind, "usage": round(usage, 4), "per_second": bucket.rate, "alert_at": self.usage_alert,
+                 "base_url": self.environment.base_url},
+                dedup_key=f"rate_limit_usage:{kind}", category="system")
+        except Exception:  # noqa: BLE001 - an alert that cannot be raised never fails the request
+            log.exception("could not raise the rate_limit_usage alert")
+
     async def request(
         self,
         method: str,
@@ -277,6 +304,8 @@ class AsyncKalshiClient:
         attempt = 0
         while True:
             await bucket.acquire(cost)
+            if self.alerts is not None and self.usage_alert is not None:
+                self._watch_usage(bucket, "write" if write else "read")
             headers = {"Content-Type": "application/json"} if content is not None else {}
             if self.signer is not None:
                 headers.update(self.signer.headers(method, sign_path))

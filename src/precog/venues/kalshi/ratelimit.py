@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,8 @@ def tier_limits(tier: str) -> RateLimits:
 # markets.yaml keys of the client-side budget (docs/configuration.md)
 READ_KEY = "markets.platforms.kalshi.read_requests_per_second"
 WRITE_KEY = "markets.platforms.kalshi.write_requests_per_second"
+USAGE_ALERT_KEY = "markets.platforms.kalshi.rate_limit_alert_pct"
+USAGE_WINDOW_SECONDS = 60.0  # usage = tokens taken over the last minute / the budget of a minute
 
 
 def rate_limits_from_config(config: Any) -> RateLimits:
@@ -57,6 +60,14 @@ def rate_limits_from_config(config: Any) -> RateLimits:
     return RateLimits(float(read), float(write))
 
 
+def usage_alert_from_config(config: Any) -> float:
+    """The share of a budget used over a minute that raises `rate_limit_usage` (spec: alert at 80%)."""
+    value = config.get(USAGE_ALERT_KEY)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or not 0 < value <= 1:
+        raise KalshiConfigError(f"{USAGE_ALERT_KEY} must be a share of the budget in (0, 1], got {value!r}")
+    return float(value)
+
+
 class TokenBucket:
     """Async token bucket. `acquire(cost)` waits until `cost` tokens are available, then takes them."""
 
@@ -68,6 +79,8 @@ class TokenBucket:
         self._tokens = self.capacity
         self._updated = time.monotonic()
         self._lock: asyncio.Lock | None = None
+        self._taken: deque[tuple[float, float]] = deque()  # (when, tokens) of the last minute's requests
+        self._taken_sum = 0.0
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
@@ -80,8 +93,18 @@ class TokenBucket:
         cost = min(cost, self.capacity)
         if self._tokens >= cost:
             self._tokens -= cost
+            self._taken.append((now, cost))
+            self._taken_sum += cost
             return 0.0
         return (cost - self._tokens) / self.rate
+
+    def usage(self) -> float:
+        """Share of the budget taken over the last minute (1.0: every token the rate allowed)."""
+        horizon = time.monotonic() - USAGE_WINDOW_SECONDS
+        taken = self._taken
+        while taken and taken[0][0] <= horizon:
+            self._taken_sum -= taken.popleft()[1]
+        return max(0.0, self._taken_sum) / (self.rate * USAGE_WINDOW_SECONDS)
 
     async def acquire(self, cost: float = 1.0) -> None:
         wait = self.try_acquire(cost)
