@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -97,6 +98,23 @@ async def test_the_engine_raises_one_drawdown_alert_when_a_loss_takes_equity_pas
     (equity,) = rig.rows("SELECT balance + portfolio_value FROM account_balance WHERE row_current_ind AND "
                          "platform_id = 'local' AND mode = 'paper'")[0]
     assert Decimal(details["peak"]) > equity
+
+
+async def test_the_engine_checks_its_open_positions_value_at_risk_against_equity(make_rig: Any) -> None:  # noqa: F811
+    rig = make_rig(rig_config(**{"trading.alerts.max_var_pct": Decimal("0.001")}))
+    rig.quote("0.49", "0.50")
+    rig.probs.p[rig.ticker] = Decimal("0.62")
+    engine = rig.make_engine(reconcile_interval_s=5)
+    await engine.start()
+    assert _alerts(rig.conn, "value_at_risk") == []  # nothing held: nothing at risk
+    await rig.run_until(lambda: _alerts(rig.conn, "value_at_risk"), max_steps=20)
+    (pos,) = rig.open_positions()
+    (alert,) = _alerts(rig.conn, "value_at_risk")
+    assert alert[:3] == ("high", "risk", "portfolio") and alert[4]["positions"] == 1
+    # one position in one market: a loss of its whole mark value (to the dollar, rounded towards the loss), more
+    # likely than the 5% tail
+    mark = pos.current_price if pos.current_price is not None else pos.entry_price
+    assert Decimal(alert[4]["value_at_risk"]) == math.ceil(pos.quantity * mark)
 
 
 async def test_the_shipped_15_percent_limit_stays_quiet_for_a_small_loss(make_rig: Any) -> None:  # noqa: F811

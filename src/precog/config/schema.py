@@ -273,6 +273,9 @@ class TradingAlerts(_Open):
     # account equity this share below its peak (of the window's recorded balances) raises a drawdown alert
     max_drawdown_pct: Annotated[Dec, Field(gt=0, lt=1)]
     drawdown_window_days: Annotated[int, Field(ge=1, le=3650)]
+    # the open positions' value at risk to settlement at var_confidence, as a share of equity, that alerts
+    max_var_pct: Annotated[Dec, Field(gt=0, lt=1)]
+    var_confidence: Annotated[Dec, Field(gt=Decimal("0.5"), lt=1)]
 
 
 class Freshness(_Open):

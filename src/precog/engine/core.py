@@ -37,6 +37,7 @@ from precog.trading.orders import TERMINAL, OrderStore
 from precog.trading.portfolio import BookedFill, PnlAlertRule, Portfolio
 from precog.trading.reconcile import ReconcileReport, reconcile
 from precog.trading.settlement import settle_market, venue_settlement_for
+from precog.trading.var import Holding, VarRule, VarWatch
 from precog.trading.volatility import VolatilityRule, VolatilityTracker
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,9 @@ class Engine:
         # the account's equity against its peak (trading.alerts.max_drawdown_pct), read when the balance is recorded
         self.drawdown_watch = DrawdownWatch(DrawdownRule.from_config(trading_cfg), alerts, venue.platform_id, mode) \
             if alerting else None
+        # the open positions' value at risk to settlement against equity (trading.alerts.max_var_pct), same cadence
+        self.var_watch = VarWatch(VarRule.from_config(trading_cfg), alerts, venue.platform_id, mode) \
+            if alerting else None
         # system_health rows (the dashboard's Engine health): at most one write per interval, plus one when a
         # component's status changes; backtests replay the past and write none
         self.health_interval = timedelta(seconds=float(config.get("system.health_checks.interval_seconds", 60)))
@@ -358,11 +362,19 @@ class Engine:
         scd2.write_one(self.conn, scd2.ACCOUNT_BALANCE, {
             "platform_id": self.venue.platform_id, "mode": self.mode, "balance": bal.balance,
             "portfolio_value": bal.portfolio_value, "currency": "USD"})
+        equity = bal.balance + (bal.portfolio_value or ZERO)
         if watch is not None:
             try:
-                watch.observe(bal.balance + (bal.portfolio_value or ZERO), self.clock())
+                watch.observe(equity, self.clock())
             except Exception:  # noqa: BLE001 - an alert that cannot be raised never stops trading (logged)
                 log.exception("could not check the account's drawdown")
+        if self.var_watch is not None:
+            try:
+                self.var_watch.observe([Holding(p.event_id or p.market_id, p.market_id, p.side, p.quantity,
+                                                p.current_price if p.current_price is not None else p.entry_price)
+                                        for p in self.portfolio.open_positions()], equity)
+            except Exception:  # noqa: BLE001 - as above
+                log.exception("could not check the positions' value at risk")
 
     async def _reconcile_periodically(self, now: datetime) -> None:
         """Orders, fills and positions against the venue; a mismatch that survives a second look (a fill may
