@@ -256,3 +256,33 @@ def test_a_new_elo_version_without_a_config_takes_its_sports_defaults(precog_cli
     err = one_line_error(precog_cli("models", "create", "elo_nfl", "v1.9", "--type", "elo",
                                     env={"PRECOG_CONFIG_DIR": str(tmp_path)}))
     assert "elo.nfl.k_factor = 500 is invalid" in err and "<= 100" in err
+
+
+def test_a_recorded_evaluation_much_worse_than_the_last_raises_model_degradation(  # type: ignore[no-untyped-def]
+        precog_cli, games_file: Path, tmp_path: Path, db_url: str) -> None:
+    # spec 8.2's "model degradation" source: an evaluation recorded with a Brier >= 5% (probability_models
+    # degradation_alert_pct) worse than the version's previous validation Brier raises model_degradation (medium)
+    created = precog_cli("models", "create", "elo_nfl", "v1.1", "--type", "elo", "--config-json", '{"k_factor": 24}')
+    assert created.returncode == 0, created.stderr
+    args = ("forecast", "evaluate", "--model", "elo_nfl@v1.1", "--games", str(games_file), "--record",
+            "--png", str(tmp_path / "r.png"), "--json")
+    first = precog_cli(*args)  # a new version has no validation yet: nothing to compare with
+    assert first.returncode == 0, first.stderr
+    brier = Decimal(str(round(json.loads(first.stdout)["scores"]["brier"], 6)))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM alerts WHERE alert_type = 'model_degradation'").fetchone()[0] == 0
+        # the version's earlier validation was 6% better than what this data now shows
+        conn.execute("UPDATE probability_models SET validation_brier = %s WHERE model_name = 'elo_nfl' AND "
+                     "model_version = 'v1.1'", ((brier / Decimal("1.06")).quantize(Decimal("0.000001")),))
+    second = precog_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert "warning: elo_nfl@v1.1: Brier" in second.stderr and "probability_models.degradation_alert_pct" in second.stderr
+    assert "6.0% worse" in json.loads(second.stdout)["model_degradation"]
+    third = precog_cli(*args)  # the same figures again: no degradation
+    assert third.returncode == 0 and "model_degradation" not in json.loads(third.stdout)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT severity, category, component, details FROM alerts "
+                            "WHERE alert_type = 'model_degradation'").fetchall()
+    (severity, category, component, details), = rows
+    assert (severity, category, component) == ("medium", "trading", "forecasting")
+    assert details["model"] == "elo_nfl@v1.1" and Decimal(details["brier"]) == brier and details["sample_size"] == 140

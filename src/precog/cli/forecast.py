@@ -626,6 +626,7 @@ def evaluate_cmd(
                 report = evaluate_plays(data, model_ref=rec.ref, model_type=rec.model_type, config=rec.config,
                                         data_file=str(plays), model=artifact, from_season=from_season, folds=folds,
                                         ensemble_wp_config=WpConfig.model_validate(wp_rec.config), elo_config=elo_cfg)
+        degraded: str | None = None
         png_path = png or Path(f"reliability-{rec.model_name}-{rec.model_version}.png")
         report.reliability_png(png_path)
         s = report.scores
@@ -633,17 +634,50 @@ def evaluate_cmd(
             data_path = games or plays
             assert data_path is not None
             pub = report.published_scores
-            record_evaluation(conn, rec, data_file=str(data_path), data_sha256=sha256_file(data_path),
-                              from_season=from_season, sample_size=s.n, brier=s.brier, log_loss=s.log_loss,
-                              accuracy=s.accuracy,
-                              max_calibration_error=max_calibration_error(report.calibration, CALIBRATION_MIN_N),
-                              published_brier=None if pub is None else pub.brier,
-                              metrics=report.to_json() | {"folds": folds}, created_by=who())
+            previous = record_evaluation(
+                conn, rec, data_file=str(data_path), data_sha256=sha256_file(data_path), from_season=from_season,
+                sample_size=s.n, brier=s.brier, log_loss=s.log_loss, accuracy=s.accuracy,
+                max_calibration_error=max_calibration_error(report.calibration, CALIBRATION_MIN_N),
+                published_brier=None if pub is None else pub.brier, metrics=report.to_json() | {"folds": folds},
+                created_by=who())
+            degraded = _alert_if_degraded(rec.ref, previous, s.brier, s.n, str(data_path))
     result = report.to_json() | {"png": str(png_path), "recorded": record}
+    if degraded:
+        result["model_degradation"] = degraded
+        err_console.print(f"warning: {degraded}")
     if as_json:
         print_json(result)
         return
     _print_report(report, png_path, record)
+
+
+def _alert_if_degraded(ref: str, previous: Any, brier: float, n: int, data_file: str) -> str | None:
+    """Spec 8.2's model degradation source: a recorded evaluation whose Brier is at least
+    probability_models.degradation_alert_pct worse than the version's previous validation Brier raises
+    `model_degradation` (medium). Returns the alert's message, None when the model held up."""
+    from decimal import Decimal
+
+    from precog.alerts.manager import AlertManager
+    from precog.config.loader import load_config
+    from precog.db.connection import database_url
+    from precog.forecast.registry import degradation
+
+    url = database_url()
+    pct = Decimal(str(load_config(db_url=url).get("probability_models.degradation_alert_pct")))
+    worse = degradation(previous, brier, pct)
+    if worse is None:
+        return None
+    new = Decimal(str(round(brier, 6)))
+    message = (f"{ref}: Brier {new} on {Path(data_file).name} ({n} forecasts) is {worse * 100:.1f}% worse than its "
+               f"previous validation Brier {previous} (alert at {pct * 100:.0f}%: "
+               "probability_models.degradation_alert_pct)")
+    with AlertManager(url) as manager:
+        manager.raise_alert("model_degradation", "medium", "forecasting", message,
+                            {"model": ref, "brier": str(new), "previous_brier": str(previous),
+                             "worse_by": str(worse.quantize(Decimal("0.0001"))), "sample_size": n,
+                             "data_file": data_file, "alert_pct": str(pct)},
+                            dedup_key=f"model_degradation:{ref}", category="trading")
+    return message
 
 
 def _print_report(report: Any, png_path: Path, recorded: bool) -> None:

@@ -405,6 +405,8 @@ class EloDefaults(_Closed):
 class ProbabilityModelsConfig(_Open):
     edge_detection: EdgeDetection
     elo: dict[str, EloDefaults]
+    # a recorded evaluation this share worse (Brier) than the version's previous validation raises model_degradation
+    degradation_alert_pct: Annotated[Dec, Field(gt=0, le=1)]
 
 
 class League(_Open):

@@ -230,8 +230,9 @@ def evaluations(conn: psycopg.Connection[Any], model_id: int) -> list[dict[str, 
 def record_evaluation(conn: psycopg.Connection[Any], model: ModelRecord, *, data_file: str, data_sha256: str,
                       from_season: int | None, sample_size: int, brier: float, log_loss: float, accuracy: float,
                       max_calibration_error: float, published_brier: float | None,
-                      metrics: dict[str, Any], created_by: str | None = None) -> None:
-    """Store an evaluation run and copy its headline numbers into the version's validation_* columns."""
+                      metrics: dict[str, Any], created_by: str | None = None) -> Decimal | None:
+    """Store an evaluation run and copy its headline numbers into the version's validation_* columns.
+    Returns the version's validation Brier before this evaluation (None: it had none)."""
 
     def dec(x: float | None, places: int) -> Decimal | None:
         if x is None or x != x:  # None or NaN
@@ -239,6 +240,9 @@ def record_evaluation(conn: psycopg.Connection[Any], model: ModelRecord, *, data
         return Decimal(str(round(x, places)))
 
     with conn.transaction():
+        row = conn.execute("SELECT validation_brier FROM probability_models WHERE model_id = %s FOR UPDATE",
+                           (model.model_id,)).fetchone()
+        previous: Decimal | None = row[0] if row else None
         conn.execute(
             "INSERT INTO model_evaluations (model_id, data_file, data_sha256, from_season, sample_size, brier, "
             "log_loss, accuracy, max_calibration_error, published_brier, metrics, created_by) "
@@ -251,6 +255,16 @@ def record_evaluation(conn: psycopg.Connection[Any], model: ModelRecord, *, data
             "validation_calibration = %s, validation_sample_size = %s WHERE model_id = %s",
             (dec(brier, 6), dec(accuracy, 4), dec(max_calibration_error, 4), sample_size, model.model_id),
         )
+    return previous
+
+
+def degradation(previous: Decimal | None, brier: float, alert_pct: Decimal) -> Decimal | None:
+    """How much worse (a share) a new Brier is than the previous validation Brier, when it is at least
+    `alert_pct` worse (probability_models.degradation_alert_pct); None otherwise."""
+    if previous is None or previous <= 0 or brier != brier:
+        return None
+    worse = Decimal(str(round(brier, 6))) / previous - 1
+    return worse if worse >= alert_pct else None
 
 
 def ensure_builtin_models(conn: psycopg.Connection[Any]) -> list[str]:
