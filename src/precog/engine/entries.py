@@ -5,7 +5,9 @@ contract on the side we would buy, min edge = max(global, strategy); f* = (p - c
 stake by trading.yaml position_sizing.method (kelly: bankroll x f* x the method's kelly_fraction; fixed:
 fixed_amount_dollars; fixed_fraction: bankroll x fixed_fraction) x the caller's size factor (the spec 5.3
 high-volatility reduction, from the loop's rolling volatility estimate) capped by max_position_pct /
-max_position_dollars and at least min_position_dollars, whatever the method; contracts = floor(stake / c).
+max_position_dollars, whatever the method; contracts = floor(stake / c), and what they commit (count x price +
+the order's fee) at least min_position_dollars, also after the cut to the room left under the caps. A
+market-style entry's limit is at most max_slippage_pct above the ask (rounded down to the cent).
 The risk approval checks trading state, market status, spread, one position per market (never both sides),
 open-position and per-game limits, exposure and cash. No order is sent without an approved `EntryPlan`.
 """
@@ -13,7 +15,7 @@ open-position and per-game limits, exposure and cash. No order is sent without a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from precog.domain.fees import FeeSchedule
@@ -99,7 +101,9 @@ class Edge:
 
     @property
     def ev_pct(self) -> Decimal:
-        return q4(self.edge / self.price) if self.price > 0 else ZERO
+        """Return on cost (spec 5.1): (p - c) / c with c = price + fee per contract."""
+        cost = self.price + self.fee_per_contract
+        return q4(self.edge / cost) if cost > 0 else ZERO
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,9 @@ def entry_contracts(edge: Edge, bankroll: Decimal, fraction: Decimal, limits: Ri
     stake = min(stake, bankroll * limits.max_position_pct, limits.max_position_dollars)
     if stake < limits.min_position_dollars:
         return 0
-    return int((stake / c).to_integral_value(rounding=ROUND_FLOOR))
+    count = int((stake / c).to_integral_value(rounding=ROUND_FLOOR))
+    # whole contracts can commit less than the stake: the minimum holds for what is bought
+    return count if count * c >= limits.min_position_dollars else 0
 
 
 def screen_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
@@ -236,14 +242,14 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
     fits = int((room / unit).to_integral_value(rounding=ROUND_FLOOR))
     if fits < qty:  # cut to the room left: still at least the minimum position (spec 5.3: caps after Kelly)
         qty = fits
-        if qty * unit < limits.min_position_dollars:
-            return None, "size below the minimum"
-    if qty <= 0:
+    # the minimum holds for what the order commits: its contracts at the ask and the fee of the whole order
+    if qty <= 0 or qty * edge.price + fees.fee(qty, edge.price) < limits.min_position_dollars:
         return None, "size below the minimum"
     if edge.edge >= limits.market_order_edge:
-        # market-style: immediate-or-cancel at the far side, with the allowed slippage
-        limit = min((edge.price * (ONE + limits.max_slippage_pct)).quantize(CENT, rounding=ROUND_CEILING),
-                    Decimal("0.99"))
+        # market-style: immediate-or-cancel at the far side, with at most the allowed slippage (rounded down to
+        # the cent: below a 0.50 ask 2 % is less than a cent, so the limit is the ask itself)
+        limit = min(max((edge.price * (ONE + limits.max_slippage_pct)).quantize(CENT, rounding=ROUND_FLOOR),
+                        edge.price), Decimal("0.99"))
         return EntryPlan(edge.side, qty, limit, "market", "immediate_or_cancel", edge, size_adjustments), "approved"
     return EntryPlan(edge.side, qty, edge.price, "limit", "good_till_canceled", edge, size_adjustments), "approved"
 
@@ -386,11 +392,14 @@ class EngineRisk:
         price = plan.edge.price
         slippage = plan.limit_price - price  # a market-style entry may pay up to its limit
         # fit the planner's Kelly size into the risk manager's dollar room (its caps count slippage and fees);
-        # with no room left the full size goes to the gate, which names the exhausted limit
+        # with no room left for the minimum position (spec 5.3: min $10 after every cap) the full size goes to
+        # the gate, which names the exhausted limit
         room = min(h for _, h in self.risk.headroom(view, unit.strategy, unit.method))
         unit_cost = price + slippage + plan.edge.fee_per_contract
         fits = int((room / unit_cost).to_integral_value(rounding=ROUND_FLOOR)) if room > 0 else 0
-        quantity = min(plan.quantity, fits) if fits >= 1 else plan.quantity
+        quantity = plan.quantity
+        if 1 <= fits < plan.quantity and fits * unit_cost >= self.risk.settings.min_position_dollars:
+            quantity = fits
         intent = OrderIntent(
             intent_id=f"{method.method_id}:{m.ticker}:{plan.side}:{now:.3f}", market=view, side=plan.side,
             quantity=quantity, price=price, p_side=plan.edge.p_true, fee_per_contract=plan.edge.fee_per_contract,

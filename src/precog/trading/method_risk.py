@@ -4,8 +4,8 @@ Each method version carries `daily_loss_limit_dollars` and `circuit_breakers {co
 rapid_loss_dollars, rapid_loss_minutes}`; they bind only that method's entries (the global breaker board
 still guards everything). `MethodHistory` holds each method's recent closed positions (close time, realized
 P&L), loaded once per scan / engine cycle by `load_method_history`; the risk manager asks `loss_block`.
-A limit trips AT its threshold: realized loss today >= daily limit, the last N closes all losses, loss
-within the rapid window >= rapid_loss_dollars.
+A limit trips AT its threshold: realized loss today >= daily limit, the last N closes all losses (a winning
+close ends the streak, a break-even one is skipped), loss within the rapid window >= rapid_loss_dollars.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ class MethodHistory:
         if method.consecutive_losses is not None:
             streak = 0
             for ts, pnl in reversed(closes):
-                if ts > now:
-                    continue
-                if pnl >= ZERO:
+                if ts > now or pnl == ZERO:
+                    continue  # a break-even close neither counts nor ends the streak (as on the breaker board)
+                if pnl > ZERO:
                     break
                 streak += 1
                 if streak >= method.consecutive_losses:
