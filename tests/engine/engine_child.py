@@ -38,6 +38,7 @@ async def main(base_url: str, key_id: str, key_path: str, ticker: str, steps: in
     cfg = load_config(use_env=True)
     for level in ("MEDIUM", "LOW"):  # walk fast: the trials are seconds long
         cfg.data["position_management"]["exit_execution"][level]["timeout_seconds"] = 0.4
+        cfg.data["position_management"]["exit_execution"][level]["walk_wait_seconds"] = 0.4
     conn = connect(database_url(), autocommit=True)
     env = KalshiEnvironment("local", base_url, base_url.replace("http", "ws"))
     client = AsyncKalshiClient(env, signer=KalshiSigner.from_files(key_id, key_path),

@@ -84,6 +84,7 @@ def fast_config() -> Config:
     cfg = load_config(use_env=False)
     for level in ("MEDIUM", "LOW"):  # walk exits fast: the scenarios are seconds long
         cfg.data["position_management"]["exit_execution"][level]["timeout_seconds"] = 0.4
+        cfg.data["position_management"]["exit_execution"][level]["walk_wait_seconds"] = 0.4
     return cfg
 
 

@@ -476,6 +476,7 @@ class ExitJob:
     order_price: Decimal | None = None
     order_type: str = "limit"
     deadline: datetime | None = None
+    wait_seconds: float | None = None  # how long the current attempt rests (its exit_attempts.timeout_seconds)
     # the client_order_id of the attempt being handed to the executor: set until `submit` returns its record, so
     # an attempt whose send failed half way (the venue may hold it) is found again instead of sent beside
     sending: str | None = None
@@ -497,6 +498,7 @@ class ExitManager:
                  alerts: AlertRaiser | None = None) -> None:
         self.executor = executor
         self.config = {**ex.DEFAULT_EXECUTION, **(execution_config or {})}
+        ex.execution_policies(self.config)  # a bad exit_execution block is refused now, naming its key
         self.alerts = alerts
         self.jobs: dict[int, ExitJob] = {}
         self.completed: list[ExitJob] = []
@@ -682,7 +684,11 @@ class ExitManager:
                       "conflicting_triggers": job.conflicting, "attempt": job.attempt, "walks": job.walks})
         job.order_price = price
         job.order_type = otype
-        job.deadline = now + timedelta(seconds=p.timeout_seconds)
+        # spec §5.9: the first attempt rests the priority's timeout, every walk (and a market attempt after the
+        # walks) the escalation's wait; CRITICAL repeats its market attempt on its own timeout
+        job.wait_seconds = p.timeout_seconds if job.attempt == 1 or p.escalation == "immediate_market" \
+            else p.walk_wait_seconds
+        job.deadline = now + timedelta(seconds=job.wait_seconds)
         job.sending = self.executor.client_order_id(intent)
         job.order = await self.executor.submit(intent)
         job.sending = None
@@ -705,7 +711,8 @@ class ExitManager:
             "attempt_metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (job.position_id, job.condition, job.priority, job.order_type, o.limit_price,
              fill_price.quantize(Decimal("0.0001")) if fill_price is not None else None, o.quantity,
-             o.filled_quantity, job.attempt, Decimal(str(job.policy.timeout_seconds)),
+             o.filled_quantity, job.attempt,
+             Decimal(str(job.wait_seconds if job.wait_seconds is not None else job.policy.timeout_seconds)),
              o.filled_quantity == o.quantity, o.venue_order_id or o.client_order_id,
              jsonb({"client_order_id": o.client_order_id, "status": o.status.value, "walks": job.walks,
                     "stage": job.stage, "run_id": self.executor.run_id})))

@@ -47,29 +47,56 @@ class ExitRules:
     stages: tuple[PartialStage, ...] = ()
 
     @classmethod
-    def from_config(cls, pm: dict[str, Any]) -> ExitRules:
-        """From the position_management section (exit_rules + partial_exits)."""
+    def from_config(cls, pm: Mapping[str, Any]) -> ExitRules:
+        """From the position_management section (exit_rules + partial_exits). A key left out keeps the spec's
+        value; a key this does not know (a typo, or the spec's `mandatory`/`discretionary` layout) is refused:
+        ignoring it would trade on a threshold the operator did not set."""
         er = pm.get("exit_rules", {})
         pe = pm.get("partial_exits", {})
-
-        def dmap(block: dict[str, Any], name: str) -> dict[str, Decimal]:
-            return {k.split("_")[0]: to_decimal(v, field=f"exit_rules.{name}.{k}") for k, v in block.items()}
-
+        where = "position_management.exit_rules"
+        _known(er, _EXIT_RULE_KEYS, where)
         liq = er.get("liquidity", {})
+        _known(liq, ("max_spread", "min_volume"), f"{where}.liquidity")
         stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
                                     int(s["exit_percentage"])) for s in pe.get("stages", []))
+        minutes = to_decimal(er.get("time_based_urgent_minutes", 5), field=f"{where}.time_based_urgent_minutes")
+        if minutes <= 0:
+            raise ValueError(f"{where}.time_based_urgent_minutes must be > 0, got {minutes}")
         return cls(
-            stop_loss=dmap(er.get("stop_loss", {"high_confidence": "-0.15", "medium_confidence": "-0.12",
-                                                "low_confidence": "-0.08"}), "stop_loss"),
-            profit_target=dmap(er.get("profit_target", {"high_confidence": "0.25", "medium_confidence": "0.20",
-                                                        "low_confidence": "0.15"}), "profit_target"),
-            time_based_urgent_seconds=int(er.get("time_based_urgent_minutes", 5)) * 60,
-            liquidity_max_spread=to_decimal(liq.get("max_spread", "0.03"), field="exit_rules.liquidity.max_spread"),
+            stop_loss=_levels(er.get("stop_loss", {"high_confidence": "-0.15", "medium_confidence": "-0.12",
+                                                   "low_confidence": "-0.08"}), f"{where}.stop_loss"),
+            profit_target=_levels(er.get("profit_target", {"high_confidence": "0.25", "medium_confidence": "0.20",
+                                                           "low_confidence": "0.15"}), f"{where}.profit_target"),
+            time_based_urgent_seconds=int(minutes * 60),
+            liquidity_max_spread=to_decimal(liq.get("max_spread", "0.03"), field=f"{where}.liquidity.max_spread"),
             liquidity_min_volume=int(liq.get("min_volume", 50)),
-            early_exit_edge=to_decimal(er.get("early_exit_edge", "0.02"), field="exit_rules.early_exit_edge"),
+            early_exit_edge=to_decimal(er.get("early_exit_edge", "0.02"), field=f"{where}.early_exit_edge"),
             edge_disappeared_edge=to_decimal(er.get("edge_disappeared_edge", "0"),
-                                             field="exit_rules.edge_disappeared_edge"),
+                                             field=f"{where}.edge_disappeared_edge"),
             partial_enabled=bool(pe.get("enabled", True)), stages=stages)
+
+
+_EXIT_RULE_KEYS = ("stop_loss", "profit_target", "time_based_urgent_minutes", "liquidity", "early_exit_edge",
+                   "edge_disappeared_edge")
+CONFIDENCE_LEVELS = ("high", "medium", "low")
+
+
+def _known(block: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    if not isinstance(block, Mapping):
+        raise ValueError(f"{where} must be a mapping of {', '.join(allowed)}")
+    unknown = sorted(set(block) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(allowed)})")
+
+
+def _levels(block: Mapping[str, Any], where: str) -> dict[str, Decimal]:
+    """A threshold per confidence level: exactly high_confidence, medium_confidence and low_confidence."""
+    keys = tuple(f"{level}_confidence" for level in CONFIDENCE_LEVELS)
+    _known(block, keys, where)
+    missing = [k for k in keys if k not in block]
+    if missing:
+        raise ValueError(f"{where}.{missing[0]} is required (one threshold per confidence level)")
+    return {k.split("_")[0]: to_decimal(v, field=f"{where}.{k}") for k, v in block.items()}
 
 
 def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
@@ -200,12 +227,18 @@ def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
 
 
 def next_stage(s: ExitSituation, rules: ExitRules) -> PartialStage | None:
+    return next_stage_of(rules, s.initial_quantity, s.executed_stages, s.stage_sold)
+
+
+def next_stage_of(rules: ExitRules, initial_quantity: int, executed: frozenset[str],
+                  sold: Mapping[str, int]) -> PartialStage | None:
     """The first stage not executed yet. A stage that has sold its whole quantity is done even when its
-    `executed_stages` mark is missing; one that sold only part of it is not (its remainder is sold next)."""
+    `executed_stages` mark is missing; one that sold only part of it is not (its remainder is sold next); a
+    stage of zero contracts (a small position) is skipped."""
     for stage in rules.stages:
-        if stage.name in s.executed_stages:
+        if stage.name in executed:
             continue
-        if stage_target(stage, s.initial_quantity) - s.stage_sold.get(stage.name, 0) > 0:
+        if stage_target(stage, initial_quantity) - sold.get(stage.name, 0) > 0:
             return stage
     return None
 
@@ -230,33 +263,78 @@ def resolve(triggers: list[ExitTrigger]) -> ExitDecision | None:
 
 # ------------------------------------------------------------------------------------------ execution policy
 
+ORDER_TYPES = ("market", "limit")
+PRICE_STYLES = ("aggressive", "fair", "conservative")
+# spec §5.9: how long each walk (after the first attempt, which waits the priority's timeout) rests
+WALK_WAIT_SECONDS = {"immediate_market": None, "walk_then_market": 10.0, "walk_price": 15.0, "walk_slowly": 30.0}
+ESCALATIONS = tuple(WALK_WAIT_SECONDS)
+_POLICY_KEYS = ("order_type", "price", "timeout_seconds", "escalation", "max_walks", "walk_wait_seconds")
+
+
 @dataclass(frozen=True)
 class ExecutionPolicy:
     priority: str
     order_type: str  # market | limit
     price_style: str | None  # aggressive | fair | conservative
-    timeout_seconds: float
+    timeout_seconds: float  # the first attempt's wait
     escalation: str  # immediate_market | walk_then_market | walk_price | walk_slowly
     max_walks: int
+    walk_wait_seconds: float = 0.0  # the wait of every walk after the first attempt (and of a market attempt)
 
     @classmethod
-    def from_config(cls, priority: str, block: dict[str, Any], condition: str | None = None) -> ExecutionPolicy:
-        timeout = float(block.get("timeout_seconds", 10))
-        walks = int(block.get("max_walks", 0))
+    def from_config(cls, priority: str, block: Mapping[str, Any], condition: str | None = None) -> ExecutionPolicy:
+        """One `position_management.exit_execution.<priority>` block, checked: a typo or a missing key is refused
+        naming it (an unknown escalation or price would otherwise change how an exit is priced, silently)."""
+        where = f"position_management.exit_execution.{priority}"
+        if priority not in PRIORITY_RANK:
+            raise ValueError(f"{where}: unknown priority (one of {', '.join(PRIORITY_RANK)})")
+        if not isinstance(block, Mapping):
+            raise ValueError(f"{where} must be a mapping of {', '.join(_POLICY_KEYS)}")
+        unknown = sorted(set(block) - set(_POLICY_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(_POLICY_KEYS)})")
+        order_type = _choice(block, "order_type", ORDER_TYPES, where)
+        escalation = _choice(block, "escalation", ESCALATIONS, where)
+        style = _choice(block, "price", PRICE_STYLES, where) if order_type == "limit" or "price" in block else None
+        timeout = _seconds(block.get("timeout_seconds"), f"{where}.timeout_seconds")
+        walks = block.get("max_walks")
+        if isinstance(walks, bool) or not isinstance(walks, int) or walks < 0:
+            raise ValueError(f"{where}.max_walks must be a whole number >= 0, got {walks!r}")
+        default_wait = WALK_WAIT_SECONDS[escalation]
+        wait = _seconds(block["walk_wait_seconds"], f"{where}.walk_wait_seconds") if "walk_wait_seconds" in block \
+            else (default_wait if default_wait is not None else timeout)
         if priority == "HIGH" and condition == "liquidity_dried_up":
             timeout, walks = 15.0, 3  # spec §5.9: liquidity exits wait longer and walk more
-        return cls(priority, str(block.get("order_type", "limit")), block.get("price"), timeout,
-                   str(block.get("escalation", "walk_price")), walks)
+        return cls(priority, order_type, style, timeout, escalation, walks, wait)
+
+
+def execution_policies(config: Mapping[str, Any]) -> dict[str, ExecutionPolicy]:
+    """Every priority's policy of a whole `exit_execution` section, checked up front (a bad block fails the engine
+    at its start, not at the first exit that needs it)."""
+    return {priority: ExecutionPolicy.from_config(priority, block) for priority, block in config.items()}
+
+
+def _choice(block: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
+    value = block.get(key)
+    if value not in allowed:
+        raise ValueError(f"{where}.{key} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not value > 0:
+        raise ValueError(f"{where} must be a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 DEFAULT_EXECUTION = {
     "CRITICAL": {"order_type": "market", "timeout_seconds": 5, "escalation": "immediate_market", "max_walks": 0},
     "HIGH": {"order_type": "limit", "price": "aggressive", "timeout_seconds": 10, "escalation": "walk_then_market",
-             "max_walks": 2},
+             "max_walks": 2, "walk_wait_seconds": 10},
     "MEDIUM": {"order_type": "limit", "price": "fair", "timeout_seconds": 30, "escalation": "walk_price",
-               "max_walks": 5},
+               "max_walks": 5, "walk_wait_seconds": 15},
     "LOW": {"order_type": "limit", "price": "conservative", "timeout_seconds": 60, "escalation": "walk_slowly",
-            "max_walks": 10},
+            "max_walks": 10, "walk_wait_seconds": 30},
 }
 
 
@@ -288,9 +366,10 @@ def walk_step(escalation: str, n: int) -> Decimal:
 
 
 def walked_price(previous: Decimal, escalation: str, n: int, bid: Decimal | None, ask: Decimal | None) -> Decimal:
-    """Move a sell limit down by the walk step, never below bid - spread, within [0.01, 0.99]."""
-    target = previous - walk_step(escalation, n)
+    """Move a sell limit down by the walk step, never below bid - spread (rounded to the cent above it, so a
+    sub-cent book cannot push the limit under it), within [0.01, 0.99]."""
+    price = (previous - walk_step(escalation, n)).quantize(CENT, rounding=ROUND_FLOOR)
     if bid is not None:
         spread = (ask - bid) if ask is not None else ZERO
-        target = max(target, bid - spread)
-    return _cent(target, ROUND_FLOOR)
+        price = max(price, (bid - spread).quantize(CENT, rounding=ROUND_CEILING))
+    return min(max(price, MIN_PX), MAX_PX)

@@ -140,13 +140,22 @@ class PositionMonitor:
         return nxt is None or now >= nxt
 
     def is_urgent(self, pos: PositionState) -> bool:
-        pct = pos.unrealized_pnl_pct
+        """Spec 5.5: check every 5 s when pct < stop loss + 0.02, pct > profit target - 0.02 (with partial exits
+        on, also the next stage's threshold - 0.02: the profit that is taken next), or an active trailing stop
+        is within 2 % of the price."""
+        price = pos.current_price
+        # the exact pct, not the mark stored on the position (rounded to 4 places, which can hide a crossing)
+        pct = (price - pos.entry_price) / pos.entry_price if price is not None and pos.entry_price > 0 else None
         conf = pos.metadata.get("confidence", "medium")
         conf = conf if conf in ("high", "medium", "low") else "medium"
         near = self.config.near_threshold_pct
         rules, _ = self.rules_of(pos)
         if pct is not None:
             if pct < rules.stop_loss[conf] + near or pct > rules.profit_target[conf] - near:
+                return True
+            stage = ex.next_stage_of(rules, pos.initial_quantity, pos.executed_stages, pos.stage_sold) \
+                if rules.partial_enabled else None
+            if stage is not None and pct > stage.profit_threshold - near:
                 return True
         st = pos.trailing_stop_state or {}
         if st.get("active") and pos.current_price:
