@@ -119,6 +119,22 @@ def test_invalid_methods_are_refused_with_the_field_named(w: World, overrides: l
         _create(w, overrides=overrides)
 
 
+def test_a_stop_or_target_level_the_exit_rules_do_not_read_is_refused() -> None:
+    # `--set` checks keys against the template; an imported or hand-built config reaches validate_method directly,
+    # where a misspelt level used to leave the stop at the global value without a word
+    from precog.trading.methods import validate_method
+
+    configs = {"position_mgmt": {"trailing_stop": {}, "stop_loss": {"hgh_confidence": "-0.10"},
+                                 "profit_targets": {"high": "0.30", "low_confidence": "0.15"}},
+               "risk": {"kelly_fraction": "0.20", "max_position_size_dollars": "500"},
+               "sport": {"nfl": {"enabled": True}}}
+    with pytest.raises(MethodError) as err:
+        validate_method("nfl_x", "v1.0", configs)
+    assert "position_mgmt.stop_loss.hgh_confidence is not a confidence level" in str(err.value)
+    assert "position_mgmt.profit_targets.high is not a confidence level" in str(err.value)
+    assert "profit_targets.low_confidence" not in str(err.value)  # a correct level is not reported
+
+
 def test_names_versions_and_aggressive_rule(w: World) -> None:
     with pytest.raises(MethodError, match="must match vMAJOR.MINOR"):
         _create(w, version="1.0")

@@ -303,6 +303,9 @@ def _range(value: Any, where: str, lo: str, hi: str, problems: list[str]) -> Non
         problems.append(f"{where} = {value} is outside the allowed range [{lo}, {hi}]")
 
 
+CONFIDENCE_LEVEL_KEYS = ("high_confidence", "medium_confidence", "low_confidence")
+
+
 def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, Any]]) -> None:
     """Spec 8.1 rules plus allowed ranges; raises MethodError listing every problem."""
     problems: list[str] = []
@@ -330,10 +333,13 @@ def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, 
                         ("tightening_rate", "0.005", "0.02"), ("floor_distance", "0.01", "0.05")):
         if key in ts:
             _range(ts[key], f"position_mgmt.trailing_stop.{key}", lo, hi, problems)
-    for level, value in (pm.get("stop_loss") or {}).items():
-        _range(value, f"position_mgmt.stop_loss.{level}", "-0.50", "-0.01", problems)
-    for level, value in (pm.get("profit_targets") or {}).items():
-        _range(value, f"position_mgmt.profit_targets.{level}", "0.01", "1.00", problems)
+    for section, lo, hi in (("stop_loss", "-0.50", "-0.01"), ("profit_targets", "0.01", "1.00")):
+        for level, value in (pm.get(section) or {}).items():
+            if level not in CONFIDENCE_LEVEL_KEYS:  # the exit rules read only these: another name would do nothing
+                problems.append(f"position_mgmt.{section}.{level} is not a confidence level (one of "
+                                f"{', '.join(CONFIDENCE_LEVEL_KEYS)})")
+                continue
+            _range(value, f"position_mgmt.{section}.{level}", lo, hi, problems)
     if execution.get("algorithm") not in (None, "simple_limit", "dynamic_depth_walker"):
         problems.append(f"execution.algorithm {execution.get('algorithm')!r} must be simple_limit or dynamic_depth_walker")
     if execution.get("default_order_type") not in (None, "limit", "market"):
