@@ -30,6 +30,13 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
+def goes_to_prod(env: str, base_url: str | None) -> bool:
+    """Whether orders would reach Kalshi production: --env prod, or a base URL on any host but Kalshi's demo or
+    this machine (KALSHI_BASE_URL overrides the environment's)."""
+    host = urlsplit(base_url).hostname if base_url else None
+    return env == "prod" or (host is not None and host != _DEMO_HOST and not is_loopback(host))
+
+
 def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirmed: bool,
                        base_url: str | None = None) -> None:
     """Live trading on prod needs an explicit confirmation (flag or config key); everything else may run.
@@ -38,7 +45,7 @@ def check_live_allowed(live: bool, env: str, confirm_live: bool, config_confirme
     if not live or confirm_live or config_confirmed:
         return
     host = urlsplit(base_url).hostname if base_url else None
-    if env == "prod" or (host is not None and host != _DEMO_HOST and not is_loopback(host)):
+    if goes_to_prod(env, base_url):
         where = f" ({host})" if host and env != "prod" else ""
         raise UserError(f"refusing to trade live on prod{where}: pass --confirm-live or set "
                         "trading.live_trading_confirmed: true in trading.yaml")
@@ -120,6 +127,13 @@ def run(
     check_live_allowed(live, env, confirm_live, bool(cfg.get("trading.live_trading_confirmed", False)), target)
     if venue == "local":
         check_simulated_pace(speed, interval, cfg)
+    if live and venue == "kalshi" and goes_to_prod(env, target):
+        from precog.trading.live_limits import capped_for_live_prod
+
+        cfg, caps = capped_for_live_prod(cfg)  # production starts small (trading.live_prod_limits)
+        typer.echo(f"live on Kalshi production: position at most {fmt_money(caps['max_position_dollars'])}, total "
+                   f"exposure {fmt_money(caps['max_total_exposure_dollars'])}, daily loss "
+                   f"{fmt_money(caps['daily_loss_limit_dollars'])} (trading.live_prod_limits caps the regular limits)")
     mode = "live" if live else "paper"
     runner = _run_local if venue == "local" else _run_kalshi
     # every loop raises through the AlertManager (dedup, redaction, outbox, channels); --notify delivers here

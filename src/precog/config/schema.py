@@ -294,10 +294,18 @@ class MarketFilters(_Open):
     trading_hours: TradingHours
 
 
+class LiveProdLimits(_Open):
+    # caps of live trading on Kalshi production (spec 4.2 env.template prod: 100 / 1000 / 50)
+    max_position_dollars: Annotated[Dec, Field(gt=0)]
+    max_total_exposure_dollars: Annotated[Dec, Field(gt=0)]
+    daily_loss_limit_dollars: Annotated[Dec, Field(gt=0, le=Decimal("2000"))]
+
+
 class TradingConfig(_Open):
     environment: Literal["demo", "prod", "test"]
     market_filters: MarketFilters
     live_trading_confirmed: bool
+    live_prod_limits: LiveProdLimits
     account: Account
     position_sizing: PositionSizing
     edges: Edges
