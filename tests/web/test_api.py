@@ -77,6 +77,20 @@ def test_overview_shows_balance_pnl_state_breakers_freshness_and_health(shared_d
     assert ov["alerts"] == {"unacknowledged": 3, "unresolved": 4, "critical": 1}
 
 
+def test_overview_risk_is_the_open_positions_value_at_risk_and_the_drawdown(shared_dashboard: RunningDashboard) -> None:
+    risk = httpx.get(shared_dashboard.url + "/api/overview").json()["risk"]
+    # two open positions in two games: 100 YES marked 0.61 (+$39 / -$61) and 50 YES marked 0.36 (+$32 / -$18);
+    # both lose with probability 0.39 x 0.64 = 0.2496, more than the 5% tail: 95% VaR = $79
+    assert (_dec(risk["value_at_risk"]), risk["positions"], _dec(risk["confidence"])) == (Decimal("79"), 2,
+                                                                                         Decimal("0.95"))
+    assert _dec(risk["equity"]) == Decimal("1011.75") and _dec(risk["var_share"]) == Decimal("0.0781")
+    # equity $1,011.75 is the 30-day peak (earlier: $1,000.00, $988.75): no drawdown
+    ((acct),) = risk["accounts"]
+    assert (acct["platform_id"], acct["mode"], _dec(acct["peak"]), _dec(acct["drawdown"])) == (
+        "local", "paper", Decimal("1011.75"), Decimal("0"))
+    assert _dec(risk["max_var_pct"]) == Decimal("0.10") and risk["window_days"] == 30
+
+
 def test_positions_page_shows_open_with_triggers_and_closed_with_exit_reason(shared_dashboard: RunningDashboard,
                                                                              shared_seeded: Seeded) -> None:
     data = httpx.get(shared_dashboard.url + "/api/positions").json()
@@ -111,6 +125,7 @@ def test_mode_filter_shows_only_that_modes_money(shared_db: tuple[str, Seeded]) 
     with running_dashboard(shared_db[0], mode="live") as live:
         ov = httpx.get(live.url + "/api/overview").json()
         assert ov["balances"] == [] and _dec(ov["pnl"]["total"]) == 0 and ov["pnl"]["open_positions"] == 0
+        assert _dec(ov["risk"]["value_at_risk"]) == 0 and ov["risk"]["var_share"] is None and ov["risk"]["accounts"] == []
         assert httpx.get(live.url + "/api/positions").json()["open"] == []
         assert httpx.get(live.url + "/api/trades").json()["trades"] == []
         assert httpx.get(live.url + "/api/pnl").json()["realized_curve"] == []

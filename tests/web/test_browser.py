@@ -91,7 +91,9 @@ def _alert_state(conn: psycopg.Connection[Any], alert_id: int) -> tuple[Any, ...
 
 def test_every_page_loads_with_data(shared_dashboard: RunningDashboard, shared_seeded: Seeded, page: Any) -> None:
     expect: dict[str, list[str]] = {
-        "overview": ["[data-testid=card-balance] >> text=$963.25",
+        "overview": ["[data-testid=card-risk] >> text=$79.00",
+                     "[data-testid=card-risk] >> text=95% VaR of 2 open position(s) to settlement, 7.8% of equity",
+                     "[data-testid=card-balance] >> text=$963.25",
                      "[data-testid=card-balance] >> text=local paper: cash $963.25, positions $48.50", "[data-testid=card-today] >> text=+$9.50",
                      "[data-testid=card-total] >> text=-$3.75", "[data-testid=overview-state] >> text=REDUCING",
                      "[data-testid=breakers-table] >> text=data_stale", "[data-testid=feeds-table] >> text=espn:nfl",

@@ -14,7 +14,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,11 +36,13 @@ from precog.domain.jsonutil import dumps
 from precog.forecast.errors import ForecastError
 from precog.trading import trading_state
 from precog.trading.breakers import SPECS, mode_of
+from precog.trading.drawdown import DrawdownRule
 from precog.trading.exits import ExitRules
 from precog.trading.methods import ActivationRules, MethodError, rules_from_config
 from precog.trading.settings import TradingSettings
 from precog.trading.strategies import StrategyActivationRules, StrategyError
 from precog.trading.trading_state import TradingMode, worst
+from precog.trading.var import VarRule
 from precog.web import controls, queries
 from precog.web.auth import DashboardToken, bearer_of
 from precog.web.live import ChangeFeed
@@ -75,6 +78,9 @@ class DashboardSettings:
     pool_max: int = 8
     pool_timeout: float = 10.0
     statement_timeout_ms: int = 60_000
+    # trading.yaml alerts: the risk card's value-at-risk confidence and drawdown peak window (as the engine's alerts)
+    var_rule: VarRule = field(default_factory=lambda: VarRule(Decimal("0.10"), Decimal("0.95")))
+    drawdown_rule: DrawdownRule = field(default_factory=lambda: DrawdownRule(Decimal("0.15"), timedelta(days=30)))
 
     @classmethod
     def from_config(cls, db_url: str, token: DashboardToken, *, host: str = "127.0.0.1", mode: str | None = None,
@@ -96,7 +102,9 @@ class DashboardSettings:
                    pool_min=int(cfg.get("system.database.pool_min_size")),
                    pool_max=int(cfg.get("system.database.pool_max_size")),
                    pool_timeout=float(cfg.get("system.database.pool_timeout_seconds")),
-                   statement_timeout_ms=int(cfg.get("system.database.statement_timeout_ms")))
+                   statement_timeout_ms=int(cfg.get("system.database.statement_timeout_ms")),
+                   var_rule=VarRule.from_config(cfg.section("trading")),
+                   drawdown_rule=DrawdownRule.from_config(cfg.section("trading")))
 
     def allowed_hosts(self) -> list[str]:
         """Host headers the server answers (DNS-rebinding guard): loopback names, plus the bound host."""
@@ -358,6 +366,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
                 "feeds": queries.feeds(conn, t, settings.freshness),
                 "health": queries.health(conn, t),
                 "alerts": queries.alert_counts(conn),
+                "risk": queries.risk(conn, mode=settings.mode, var_rule=settings.var_rule,
+                                     drawdown_rule=settings.drawdown_rule, now=t),
             }
 
     @app.get("/api/positions")

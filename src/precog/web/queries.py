@@ -14,10 +14,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from precog.domain.money import ZERO
+from precog.domain.money import ZERO, q4
 from precog.trading import attribution
 from precog.trading.breakers import SIMULATION_RUN
+from precog.trading.drawdown import DrawdownRule
 from precog.trading.exits import ExitRules, rules_for_method
+from precog.trading.var import Holding, VarRule, value_at_risk
 
 # How close an exit trigger must be before the Positions page flags it (P&L percentage points / relative
 # distance of the price to the trailing stop / seconds to the market's close).
@@ -128,6 +130,36 @@ def balances(conn: psycopg.Connection[Any], *, mode: str | None) -> list[dict[st
     where, params = _mode_clause("b", mode)
     return _rows(conn, "SELECT b.platform_id, b.mode, b.balance, b.portfolio_value, b.currency, b.created_at AS as_of"  # noqa: S608
                        f" FROM current_balances b WHERE TRUE{where} ORDER BY b.platform_id, b.mode", params)
+
+
+def risk(conn: psycopg.Connection[Any], *, mode: str | None, var_rule: VarRule, drawdown_rule: DrawdownRule,
+         now: datetime) -> dict[str, Any]:
+    """The open positions' value at risk to settlement (`precog.trading.var`, as the engine's alert computes it)
+    against equity, and each account's drawdown from its peak over the alert's window."""
+    where, params = _mode_clause("p", mode)
+    rows = _rows(conn, "SELECT p.market_id, p.event_id, p.side, p.quantity,"  # noqa: S608
+                       " coalesce(p.current_price, p.entry_price) AS mark FROM positions p"
+                       f" WHERE p.row_current_ind AND p.status = 'open' AND p.mode <> 'backtest'{where}", params)
+    holdings = [Holding(r["event_id"] or r["market_id"], r["market_id"], r["side"], int(r["quantity"]), r["mark"])
+                for r in rows if r["quantity"] > 0]
+    var = value_at_risk(holdings, var_rule.confidence)
+    accounts: list[dict[str, Any]] = []
+    total = ZERO
+    for b in balances(conn, mode=mode):
+        if b["mode"] == "backtest":
+            continue
+        equity = b["balance"] + (b["portfolio_value"] or ZERO)
+        total += equity
+        peak_row = _rows(conn, "SELECT max(balance + coalesce(portfolio_value, 0)) AS peak FROM account_balance"
+                               " WHERE platform_id = %s AND mode = %s AND created_at >= %s",
+                         [b["platform_id"], b["mode"], now - drawdown_rule.window])
+        peak = max(peak_row[0]["peak"] or equity, equity)
+        accounts.append({"platform_id": b["platform_id"], "mode": b["mode"], "equity": equity, "peak": peak,
+                         "drawdown": q4((peak - equity) / peak) if peak > 0 else ZERO})
+    return {"value_at_risk": var, "confidence": var_rule.confidence, "positions": len(holdings),
+            "equity": total, "var_share": q4(var / total) if total > 0 else None,
+            "max_var_pct": var_rule.max_share, "max_drawdown_pct": drawdown_rule.max_drawdown,
+            "window_days": drawdown_rule.window.days, "accounts": accounts}
 
 
 def feeds(conn: psycopg.Connection[Any], now: datetime, fresh: Freshness) -> list[dict[str, Any]]:

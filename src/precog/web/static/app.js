@@ -355,6 +355,7 @@ function renderOverview(ov) {
       (cur.reason || "") + (cur.blocking && cur.blocking.length && !(cur.reason || "").includes(cur.blocking.join(", "))
         ? " — blocking: " + cur.blocking.join(", ") : ""), "", "card-state"),
     card("Positions", String(pnl.open_positions) + " open", String(pnl.closed_positions) + " closed", "", "card-positions"),
+    riskCard(ov.risk),
     card("Alerts", String(ov.alerts.unresolved) + " open", String(ov.alerts.unacknowledged) + " not acknowledged, " + ov.alerts.critical + " critical",
       ov.alerts.critical > 0 ? "warn" : "", "card-alerts"));
   const breakers = section("Open circuit breakers", table([
@@ -383,6 +384,20 @@ function renderOverview(ov) {
       { label: "details", value: (c) => (c.details ? JSON.stringify(c.details).slice(0, 160) : "") },
     ], ov.health, { empty: "no health checks recorded", testid: "health-table" }));
   page.replaceChildren(cards, h("div", { class: "grid2" }, breakers, feeds), health);
+}
+
+function riskCard(r) {
+  // value at risk of the open positions to settlement, and the worst account drawdown from its peak
+  if (!r) return null;
+  const worst = r.accounts.reduce((w, a) => (w === null || Number(a.drawdown) > Number(w.drawdown) ? a : w), null);
+  const over = (r.var_share !== null && Number(r.var_share) >= Number(r.max_var_pct))
+    || (worst !== null && Number(worst.drawdown) >= Number(r.max_drawdown_pct));
+  const conf = pct(r.confidence, 0);
+  const sub = conf + " VaR of " + r.positions + " open position(s) to settlement"
+    + (r.var_share === null ? "" : ", " + pct(r.var_share) + " of equity " + money(r.equity))
+    + (worst === null ? "" : " · drawdown " + pct(worst.drawdown) + " from the " + r.window_days + "-day peak "
+      + money(worst.peak) + " (" + worst.platform_id + " " + worst.mode + ")");
+  return card("Risk", h("span", { class: "num", text: money(r.value_at_risk) }), sub, over ? "warn" : "", "card-risk");
 }
 
 function addDec(a, b) {
