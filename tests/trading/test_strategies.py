@@ -71,8 +71,8 @@ def test_settlement_arbitrage_buys_only_a_decided_leader() -> None:
                          NOW) == "game_not_decided"
     assert s.phase_block(kc, game("live", period=4, clock=121, home=45, away=17), NOW) == "too_much_time_left"
     assert s.phase_block(kc, game("live", period=4, clock=120, home=45, away=17), NOW) is None  # 21+ lead rule
-    assert s.phase_block(kc, game("live", period=4, clock=100, home=17, away=17,
-                                  metadata={"victory_formation": True}), NOW) is None
+    assert s.phase_block(kc, game("live", period=4, clock=100, home=24, away=17, possession="home",
+                                  metadata={"victory_formation": True}), NOW) is None  # the leader kneels
     nba = game("live", sport="nba", period=4, clock=120, home=100, away=85)
     assert s.phase_block(market(sport="nba"), nba, NOW) is None
     assert s.order_type == "market" and s.kelly_fraction == D("0.50") and s.max_position_dollars == D("1000.00")

@@ -480,12 +480,75 @@ class MarketsConfig(_Open):
     global_filters: GlobalFilters
 
 
-class StrategyBlock(_Open):
+# The four entry strategies' blocks are closed (precog.trading.strategies reads exactly these keys): a misspelt
+# key would otherwise leave the strategy on its built-in default (a certainty rule without `min_lead` would call
+# any lead decided), so it is refused naming the file and the key.
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegDec = Annotated[Dec, Field(ge=Decimal("0"))]
+
+
+class StrategyBlock(_Closed):
     version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+$")]
     enabled: bool
     min_edge: Prob
     # replaces the global per-position cap for this strategy's entries: the same absolute bounds apply
     max_position_dollars: Annotated[Dec, Field(ge=Decimal("10"), le=Decimal("5000"))] | None = None
+    kelly_fraction: Annotated[Dec, Field(gt=Decimal("0"), le=Decimal("1"))] | None = None
+    max_spread: Prob | None = None
+    shrinkage_factor: Prob | None = None
+
+
+class StrategySport(_Closed):
+    min_edge: Prob | None = None
+
+
+class PreGameSport(StrategySport):
+    max_key_injuries: NonNegInt | None = None
+    max_wind_mph: NonNegDec | None = None
+    max_precipitation: NonNegDec | None = None
+    allow_snow: bool | None = None
+
+
+class PreGameBlock(StrategyBlock):
+    min_hours_before_start: NonNegDec
+    max_hours_before_start: Annotated[Dec, Field(gt=Decimal("0"))]
+    markets: list[str] = []
+    sports: dict[str, PreGameSport] = {}
+
+
+class HalftimeBlock(StrategyBlock):
+    window_minutes: Annotated[Dec, Field(gt=Decimal("0"))]
+    min_lead: NonNegInt
+    max_first_half_turnovers: NonNegInt | None = None
+    max_special_teams_tds: NonNegInt | None = None
+    sports: dict[str, StrategySport] = {}
+
+
+class LiveBlock(StrategyBlock):
+    decision_seconds: Annotated[Dec, Field(gt=Decimal("0"))]
+    trigger_events: list[str] = []
+    sports: dict[str, StrategySport] = {}
+
+
+class CertaintyRule(_Closed):
+    min_lead: PosInt
+    max_seconds: PosInt
+    leader_has_possession: bool = False
+    opponent_max_timeouts: NonNegInt | None = None
+
+
+class SettlementBlock(StrategyBlock):
+    min_probability: Prob
+    max_seconds_remaining: PosInt
+    certainty_rules: dict[str, list[CertaintyRule]]
+    sports: dict[str, StrategySport] = {}
+
+
+class EntryStrategies(_Closed):
+    pre_game_entry: PreGameBlock
+    halftime_entry: HalftimeBlock
+    live_trading: LiveBlock
+    settlement_arbitrage: SettlementBlock
 
 
 class MethodActivation(_Open):
@@ -514,8 +577,29 @@ class StrategyLifecycle(_Open):
     activation: StrategyActivation
 
 
+EntryStrategyName = Literal["pre_game_entry", "halftime_entry", "live_trading", "settlement_arbitrage"]
+
+
+class SelectionLogic(_Closed):
+    # spec 4.3 also names best_sharpe, which nothing computes: refused rather than silently ranked by priority
+    method: Literal["priority", "best_edge"]
+    min_edge_difference: Prob
+
+
 class TradeStrategiesConfig(_Open):
-    strategies: dict[str, StrategyBlock]
+    strategies: EntryStrategies
+    # the order one market's competing signals are chosen in: every entry strategy, once
+    strategy_priority: list[EntryStrategyName]
+    selection_logic: SelectionLogic
+
+    @field_validator("strategy_priority")
+    @classmethod
+    def _every_strategy_once(cls, value: list[str]) -> list[str]:
+        missing = [n for n in EntryStrategies.model_fields if n not in value]
+        if len(set(value)) != len(value) or missing:
+            raise ValueError("must list each entry strategy exactly once"
+                             + (f" (missing {', '.join(missing)})" if missing else " (a name is repeated)"))
+        return value
     methods: MethodRules
     strategy_lifecycle: StrategyLifecycle
 

@@ -734,6 +734,19 @@ class Engine:
         finally:
             self._after_cycle()
 
+    async def expire_entry_orders(self) -> bool:
+        """Between full cycles (`precog run`): cancel the entry orders whose limit_order_timeout_seconds is up, so a
+        limit entry never rests past its timeout for want of a full cycle (spec 5.10). True when one was due."""
+        if self.conn.closed or self.conn.broken:
+            return False  # the next full cycle reconnects and handles them
+        now = self.clock()
+        if not any(o.purpose == "entry" and o.status not in TERMINAL and o.expires_at is not None
+                   and now >= o.expires_at for o in self.executor.open.values()):
+            return False
+        await self.executor.sync_fills()  # as in a full cycle: fills first, so a released approval was not filled
+        await self._manage_entry_orders(now)
+        return True
+
     def _pause_exits(self) -> None:
         """HALTED stops exits too, but for the liquidation a close-all breaker ordered (trading_state
         `allows_exits`; REDUCING and ACTIVE exit as usual): an operator's halt, a weekly loss, a reconciliation

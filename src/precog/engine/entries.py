@@ -245,7 +245,7 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
     # the minimum holds for what the order commits: its contracts at the ask and the fee of the whole order
     if qty <= 0 or qty * edge.price + fees.fee(qty, edge.price) < limits.min_position_dollars:
         return None, "size below the minimum"
-    if edge.edge >= limits.market_order_edge:
+    if edge.edge > limits.market_order_edge:  # spec 5.2 / 5.10: market when the edge is above 0.15
         # market-style: immediate-or-cancel at the far side, with at most the allowed slippage (rounded down to
         # the cent: below a 0.50 ask 2 % is less than a cent, so the limit is the ask itself)
         limit = min(max((edge.price * (ONE + limits.max_slippage_pct)).quantize(CENT, rounding=ROUND_FLOOR),

@@ -2,7 +2,9 @@
 status snapshot after every step and a clean stop (open entry orders canceled, the run closed) on a signal.
 
 A full engine step runs every `interval_s`; when that is longer than the monitor's fast cadence (5 s near a
-threshold, spec 5.5) the loop also wakes in between and checks only the positions that are due."""
+threshold, spec 5.5) the loop also wakes in between and checks only the positions that are due, and it wakes when
+a working entry order's timeout (trading.execution.limit_order_timeout_seconds, spec 5.10) comes, to cancel it
+then rather than at the next full cycle."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from precog.engine.core import Engine
+from precog.trading.orders import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,16 @@ def status_of(engine: Engine, venue_label: str, note: str = "") -> Status:
                   sum(1 for o in engine.executor.open.values() if o.is_open), engine.executor.orders_sent,
                   engine.executor.fills_booked, engine.run_pnl(), list(engine.stats.breakers), note,
                   market_data_line(engine))
+
+
+def seconds_to_entry_timeout(engine: Engine) -> float | None:
+    """Engine-clock seconds until the next working entry order's timeout; None when none is ahead (one already
+    past is canceled at the next wake-up, which this does not hurry: a venue that refuses the cancel is not
+    asked again in a busy loop)."""
+    now = engine.clock()
+    ahead = [(o.expires_at - now).total_seconds() for o in engine.executor.open.values()
+             if o.purpose == "entry" and o.status not in TERMINAL and o.expires_at is not None and o.expires_at > now]
+    return min(ahead) if ahead else None
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
@@ -97,6 +110,7 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
                 if full:
                     await engine.step()
                 else:
+                    await engine.expire_entry_orders()
                     await engine.check_positions()
             except Exception as exc:  # noqa: BLE001 - one bad cycle must not kill the loop (spec 5.12)
                 log.exception("engine step failed: %s", exc)
@@ -111,7 +125,11 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
                     break
             if duration_s is not None and monotonic() - started >= duration_s:
                 break
-            await sleep(stop, max(0.0, min(tick, next_step - monotonic())))
+            wait = min(tick, next_step - monotonic())
+            timeout_in = seconds_to_entry_timeout(engine)
+            if timeout_in is not None:
+                wait = min(wait, timeout_in)
+            await sleep(stop, max(0.0, wait))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

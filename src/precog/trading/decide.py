@@ -358,7 +358,9 @@ class DecisionEngine:
                                                   "sizing_method": sized.method},
                 calculation_run_id=result.run_id))
             return
-        market_style = strategy.order_type == "market" or side.edge >= self.settings.market_order_edge
+        # spec 5.2 / 5.10: market-style when the edge is above market_order_edge (0.15; at it: limit) or the strategy
+        # is market-style (settlement arbitrage)
+        market_style = strategy.order_type == "market" or side.edge > self.settings.market_order_edge
         order_type = "market" if market_style else (method.order_type if method is not None else "limit")
         intent = OrderIntent(
             intent_id=f"{result.run_id}:{m.ticker}:{side.side}:{unit.label}", market=m, side=side.side,

@@ -152,12 +152,35 @@ def load_games(conn: Any, links: dict[str, tuple[str, str]]) -> dict[str, GameVi
             " WHERE g.row_current_ind AND g.sport = ANY(%s)", (sports,))
         rows = cur.fetchall()
     wanted = set(links.values())
+    at_halftime = [(r["sport"], r["external_game_id"]) for r in rows
+                   if r["status"] == "halftime" and (r["sport"], r["external_game_id"]) in wanted]
+    halftime_started = _halftime_started(conn, at_halftime)
     by_game: dict[tuple[str, str], GameView] = {}
     for r in rows:
         key = (r["sport"], r["external_game_id"])
         if key in wanted:
-            by_game[key] = GameView(from_row(r), _later(r["created_at"], r["feed_success"]) or 0.0)
+            by_game[key] = GameView(from_row(r), _later(r["created_at"], r["feed_success"]) or 0.0,
+                                    halftime_started.get(key))
     return {event: by_game[key] for event, key in links.items() if key in by_game}
+
+
+def _halftime_started(conn: Any, games: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """When each game's current halftime was first stored: the first version of its latest run of halftime
+    versions (a later version - timeouts reset, say - does not restart it). The halftime strategy's window
+    (spec 5.11: within 10 min of halftime start) runs from there, not from a process's first sight of the game,
+    which a restart or a one-shot `precog edges scan` would move to now."""
+    if not games:
+        return {}
+    rows = conn.execute(
+        "SELECT h.sport, h.external_game_id, min(h.created_at) FROM game_states h"
+        " JOIN unnest(%s::text[], %s::text[]) AS w(sport, game_id)"
+        "   ON h.sport = w.sport AND h.external_game_id = w.game_id"
+        " WHERE h.status = 'halftime' AND h.created_at > COALESCE((SELECT max(o.created_at) FROM game_states o"
+        "   WHERE o.sport = h.sport AND o.external_game_id = h.external_game_id AND o.status <> 'halftime'),"
+        "   '-infinity'::timestamptz)"
+        " GROUP BY h.sport, h.external_game_id",
+        ([g[0] for g in games], [g[1] for g in games])).fetchall()
+    return {(r[0], r[1]): r[2].timestamp() for r in rows}
 
 
 def load_positions(conn: Any, mode: str, platform_id: str | None = None) -> list[PositionView]:

@@ -204,6 +204,14 @@ class EntryStrategy(ABC):
     def min_edge_for(self, sport: str) -> Decimal | None:
         return self._min_edge_by_sport.get(sport, self.min_edge)
 
+    def sport_block(self, market: MarketView) -> str | None:
+        """A strategy with a `sports` block trades only the sports it lists (spec 5.11 gives each strategy's rules
+        per sport: pre-game MLB is off, and a league enabled in markets.yaml must not inherit another sport's
+        thresholds and skip its own gates)."""
+        if self.sport_rules and market.sport not in self.sport_rules:
+            return "sport_not_traded"
+        return None
+
     @abstractmethod
     def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
         """None when the market is in this strategy's moment, else the reason it is not."""
@@ -225,6 +233,9 @@ class PreGameEntry(EntryStrategy):
         self.markets = frozenset(str(m) for m in config.get("markets") or ())
 
     def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        uncovered = self.sport_block(market)
+        if uncovered is not None:
+            return uncovered
         if game is not None and game.state.status not in ("scheduled", "pregame"):
             return "game_started"
         start = game.start_ts if game is not None else market.start_ts
@@ -254,8 +265,12 @@ class PreGameEntry(EntryStrategy):
         return None
 
 
+# the first-half turnover and special-teams touchdown gates are football rules (spec 5.11 lists them under NFL)
+_FOOTBALL = frozenset({"nfl", "ncaaf"})
+
+
 class HalftimeEntry(EntryStrategy):
-    """Within window_minutes of halftime starting; lead and first-half turnover/special-teams gates."""
+    """Within window_minutes of halftime starting; lead and (football) first-half turnover/special-teams gates."""
 
     def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
         super().__init__(ref, config)
@@ -265,6 +280,9 @@ class HalftimeEntry(EntryStrategy):
         self.max_st_tds = config.get("max_special_teams_tds")
 
     def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        uncovered = self.sport_block(market)
+        if uncovered is not None:
+            return uncovered
         if game is None:
             return "no_game_state"
         if game.state.status != "halftime":
@@ -275,7 +293,7 @@ class HalftimeEntry(EntryStrategy):
         if game.state.lead < self.min_lead:
             return "lead_below_min"
         meta = game.state.metadata
-        if meta:
+        if meta and game.state.sport in _FOOTBALL:
             if self.max_turnovers is not None and int(meta.get("first_half_turnovers", 0) or 0) > int(self.max_turnovers):
                 return "too_many_turnovers"
             if self.max_st_tds is not None and int(meta.get("special_teams_tds", 0) or 0) > int(self.max_st_tds):
@@ -292,6 +310,9 @@ class LiveTrading(EntryStrategy):
         self.triggers = frozenset(str(t) for t in config.get("trigger_events") or ())
 
     def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        uncovered = self.sport_block(market)
+        if uncovered is not None:
+            return uncovered
         if game is None:
             return "no_game_state"
         if game.state.status != "live":
@@ -318,15 +339,18 @@ class SettlementArbitrage(EntryStrategy):
         self.rules: dict[str, list[dict[str, Any]]] = {str(k): [dict(r) for r in v or ()] for k, v in rules.items()}
 
     def decided(self, game: GameView) -> bool:
+        """A certainty rule of the game's sport holds for the leader. A tied game is never decided, and ESPN's
+        victory formation counts only for a sport with rules and only when the leader holds the ball (a kneel at
+        a tie sends the game to overtime)."""
         state = game.state
+        leader = state.leader
+        if leader == "tied" or state.sport not in self.rules:
+            return False
         meta = state.metadata or {}
-        if meta.get("victory_formation"):
+        if meta.get("victory_formation") and state.possession == leader:
             return True
         remaining = game.seconds_remaining()
         if remaining is None:
-            return False
-        leader = state.leader
-        if leader == "tied":
             return False
         for rule in self.rules.get(state.sport, ()):
             if state.lead < int(rule.get("min_lead", 0)) or remaining > int(rule.get("max_seconds", 0)):
@@ -341,6 +365,8 @@ class SettlementArbitrage(EntryStrategy):
         return False
 
     def phase_block(self, market: MarketView, game: GameView | None, now: float) -> str | None:
+        if market.sport not in self.rules:
+            return "sport_not_traded"  # no certainty rule: nothing here can be called decided
         if game is None:
             return "no_game_state"
         if game.state.status != "live":
@@ -356,11 +382,13 @@ class SettlementArbitrage(EntryStrategy):
                    now: float) -> str | None:
         if self.min_probability is not None and p_side < self.min_probability:
             return "probability_below_min"
-        if market.yes_team is not None and game is not None:
-            buys_yes_team = side == YES
-            yes_team_leads = game.state.leader == market.yes_team
-            if buys_yes_team != yes_team_leads:
-                return "not_the_leader"
+        # only the leader is bought: a market whose YES team is unknown cannot show which side that is
+        if market.yes_team is None or game is None or game.state.leader == "tied":
+            return "leader_unknown"
+        buys_yes_team = side == YES
+        yes_team_leads = game.state.leader == market.yes_team
+        if buys_yes_team != yes_team_leads:
+            return "not_the_leader"
         return super().side_block(market, game, side, p_side, now)
 
 
@@ -372,10 +400,32 @@ _CLASSES: dict[str, type[EntryStrategy]] = {
 }
 
 
+def _unknown_keys(name: str, config: Mapping[str, Any]) -> list[str]:
+    """The keys of a stored strategy config that its rules do not read (trade_strategies.yaml's schema refuses them
+    at load; a stored version is checked again so no rule ever falls back to a built-in default)."""
+    from precog.config.schema import CertaintyRule, EntryStrategies
+
+    block = EntryStrategies.model_fields[name].annotation
+    assert block is not None
+    known = set(block.model_fields) - set(_VERSION_KEYS)  # type: ignore[union-attr]
+    out = [k for k in config if k not in known]
+    sport_model = block.model_fields["sports"].annotation.__args__[1]  # type: ignore[union-attr]
+    for sport, rules in (config.get("sports") or {}).items():
+        out += [f"sports.{sport}.{k}" for k in rules or {} if k not in sport_model.model_fields]
+    for sport, rules in (config.get("certainty_rules") or {}).items():
+        for i, rule in enumerate(rules or ()):
+            out += [f"certainty_rules.{sport}.{i}.{k}" for k in rule if k not in CertaintyRule.model_fields]
+    return out
+
+
 def build_strategy(ref: StrategyRef, config: Mapping[str, Any]) -> EntryStrategy:
     cls = _CLASSES.get(ref.name)
     if cls is None:
         raise StrategyError(f"strategy {ref.label}: unknown entry strategy (known: {', '.join(ENTRY_STRATEGIES)})")
+    unknown = _unknown_keys(ref.name, config)
+    if unknown:
+        raise StrategyError(f"strategy {ref.label}: unknown config key(s) {', '.join(unknown)} (a typo would leave "
+                            "the rule on a default); fix trade_strategies.yaml and bump the version")
     return cls(ref, config)
 
 
