@@ -78,3 +78,24 @@ def test_a_live_run_toward_production_sizes_under_the_caps(db_url: str, precog_c
                             "AND status = 'open'").fetchone()[0]
     assert D("0") < cost <= D("100") * 2  # two markets at most, each under its cap
     world.conn.close()
+
+
+def test_the_cap_binds_a_strategy_with_its_own_larger_position_cap() -> None:
+    # settlement arbitrage sizes up to its own $1,000 (spec 5.11), which replaces the global cap: in a live
+    # production run the $100 binds it too (kelly.absolute_max_position_dollars)
+    from precog.trading.risk import RiskManager
+    from precog.trading.settings import TradingSettings
+    from precog.trading.strategies import StrategyRef, build_strategy
+
+    cfg = load_config(None, use_env=False, use_overrides=False)
+    block = {k: v for k, v in cfg.get("trade_strategies.strategies.settlement_arbitrage").items()
+             if k not in ("version", "enabled")}
+    arb = build_strategy(StrategyRef(1, "settlement_arbitrage", "v1.0", "active"), block)
+    assert arb.max_position_dollars == D("1000")
+    regular = RiskManager(TradingSettings.from_config(cfg))
+    regular.sync((), D("100000"))
+    assert regular.caps(arb, None, "nfl")[0] == D("1000")  # 5% of $100,000 is more: its own cap binds
+    capped, _ = capped_for_live_prod(cfg)
+    live = RiskManager(TradingSettings.from_config(capped))
+    live.sync((), D("100000"))
+    assert live.caps(arb, None, "nfl")[0] == D("100")

@@ -228,6 +228,9 @@ class Kelly(_Open):
     min_position_dollars: Dollars
     # Absolute cap $5,000 per position (spec 4.1); allowed range $10-$5,000.
     max_position_dollars: Annotated[Dec, Field(ge=Decimal("10"), le=Decimal("5000"))]
+    # optional: a cap over every position, also a strategy's own max_position_dollars (settlement arbitrage's
+    # $1,000); a live production run sets it from live_prod_limits
+    absolute_max_position_dollars: Annotated[Dec, Field(gt=0, le=Decimal("5000"))] | None = None
 
 
 class PositionSizing(_Open):

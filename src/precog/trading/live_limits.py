@@ -36,4 +36,9 @@ def capped_for_live_prod(cfg: Config) -> tuple[Config, dict[str, Decimal]]:
             node[leaf] = min(Decimal(node[leaf]), cap)
         file, dotted = targets[0]
         in_force[name] = Decimal(Config(data, {}).get(f"{file}.{dotted}"))
+    # a strategy's own position cap (settlement arbitrage: $1,000) replaces the global one: cap it too
+    kelly = data["trading"]["position_sizing"]["kelly"]
+    absolute = kelly.get("absolute_max_position_dollars")
+    kelly["absolute_max_position_dollars"] = in_force["max_position_dollars"] if absolute is None \
+        else min(Decimal(absolute), in_force["max_position_dollars"])
     return Config(data, dict(cfg.sources)), in_force

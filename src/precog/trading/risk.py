@@ -327,6 +327,8 @@ class RiskManager:
             position = strategy.max_position_dollars if strategy.max_position_dollars is not None \
                 else s.max_position_dollars
             total, correlated = s.max_total_exposure, s.max_correlated_exposure
+            if s.absolute_max_position_dollars is not None:  # binds a strategy's own cap too
+                position = min(position, s.absolute_max_position_dollars)
             if method is not None:
                 if method.max_position_dollars is not None:
                     position = min(position, method.max_position_dollars)

@@ -151,6 +151,8 @@ class TradingSettings:
     max_position_pct: Decimal = Decimal("0.05")
     min_position_dollars: Decimal = Decimal("10")
     max_position_dollars: Decimal = Decimal("500")
+    # a cap over every position, a strategy's own max_position_dollars included (kelly.absolute_max_position_dollars)
+    absolute_max_position_dollars: Decimal | None = None
     sport_fractions: dict[str, Decimal] = field(default_factory=dict)
     playoffs_multiplier: Decimal = Decimal("0.5")
     championship_multiplier: Decimal = Decimal("0.3")
@@ -336,6 +338,8 @@ class TradingSettings:
             max_position_pct=_d(kelly["max_position_pct"], "kelly.max_position_pct"),
             min_position_dollars=_d(kelly["min_position_dollars"], "kelly.min_position_dollars"),
             max_position_dollars=_d(kelly["max_position_dollars"], "kelly.max_position_dollars"),
+            absolute_max_position_dollars=None if kelly.get("absolute_max_position_dollars") is None else
+            _d(kelly["absolute_max_position_dollars"], "kelly.absolute_max_position_dollars"),
             sport_fractions={k: _d(v, f"sport_fractions.{k}")
                              for k, v in (g("trading.position_sizing.sport_fractions", {}) or {}).items()},
             playoffs_multiplier=_d(special.get("playoffs_multiplier", "0.5"), "special_events.playoffs_multiplier"),
