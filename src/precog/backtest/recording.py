@@ -234,7 +234,9 @@ def _read_rows(path: Path) -> Iterator[tuple[int, int, str, Any]]:
 def _field_value(field: str, text: str) -> Decimal | None:
     """A string field of a ticker `msg` parsed as `parse_ticker` parses it (the same helper on that one field),
     remembered per distinct text; a KalshiSchemaError is raised as parse_ticker raises it."""
-    known = _TEXT_VALUES.setdefault(field, {})
+    known = _TEXT_VALUES.get(field)
+    if known is None:
+        known = _TEXT_VALUES[field] = {}
     value = known.get(text)
     if value is None:
         name, _, suffix = field.rpartition("_")

@@ -6,7 +6,9 @@ last cycle. `BacktestEngine` does the same cycle with the work proportional to w
 
 - reads: a market is read from the venue only when the exchange announced a change to it (an exchange
   listener) or its deferred quote changed; an unchanged market would give the very same snapshot. The
-  markets we hold are read every cycle (the monitor reads their price cache with a freshness limit).
+  markets we hold get their price cache entry (which the monitor reads with a freshness limit) stamped with
+  the step's time by every step, as the reference's read of every market leaves it; only a step reads that
+  cache, so it is not stamped at event times that are not stepped.
 - settlements: only a replaced snapshot can newly show a settlement; they are checked in the scan's order.
 - volatility: the tracker learns only from a changed mid (`precog.trading.volatility`), so it is fed the
   replaced snapshots, at the time of the cycle that read them, as the reference scan feeds every snapshot.
@@ -103,7 +105,9 @@ class BacktestVenue(LocalVenue):
     async def market(self, ticker: str) -> Market:
         with self.exchange.lock:
             m = self.exchange.market(ticker)
-            top = self.maker.top(ticker) if self.maker is not None and m.status == xm.ACTIVE else None
+            maker = self.maker
+            top = maker.top(ticker) if maker is not None and ticker in maker.pending and m.status == xm.ACTIVE \
+                else None
             if top is None:
                 yes, no = m.book[xm.YES], m.book[xm.NO]
                 book: tuple[int, int, int, int] = (yes.best, yes.qty[yes.best], no.best, no.qty[no.best])
@@ -308,6 +312,11 @@ class BacktestEngine(Engine):
         self._quiet: float | None = None
         self._quiet_watch: set[str] = set()
         self.repeated_refusals = 0  # decisions recorded as the repeat of a refusal (`_repeat_refusal`)
+        self._by_phase_of: Any = None  # the method list `_by_phase` was worked out from
+        self._by_phase: dict[str, tuple[Any, ...]] = {}  # phase -> its methods (`_phase_methods`)
+        self._stamps: dict[datetime, float] = {}  # decision time -> its timestamp (`_stamp`)
+        self._now_at: datetime | None = None  # the instant `_now_ts` is the timestamp of (`_now_stamp`)
+        self._now_ts = 0.0
         for tm in self.markets.values():
             self.track(tm)
         self.venue.exchange.add_listener(self._on_exchange_event)  # type: ignore[attr-defined]
@@ -322,7 +331,10 @@ class BacktestEngine(Engine):
     def touch(self, tickers: Iterable[str]) -> None:
         """Markets whose game moved (a state, a result): their phase, and so which methods decide them, may
         have changed even when their quotes did not."""
-        self._woken.update(t for t in tickers if t in self._order)
+        order, woken = self._order, self._woken
+        for t in tickers:
+            if t in order:
+                woken.add(t)
 
     def _on_exchange_event(self, event: Any) -> None:
         self._touched.add(event.ticker)
@@ -361,9 +373,15 @@ class BacktestEngine(Engine):
     # ------------------------------------------------------------------ the cycle, per changed market
 
     async def _refresh_markets(self) -> None:
+        """The cycle's reads (`_read_changed`), then the held markets' price cache entries, stamped now."""
+        await self._read_changed()
+        self._put_held()
+
+    async def _read_changed(self) -> None:
         """The reference reads every market every cycle; a market the exchange did not touch since the last
-        read would give the same snapshot, so only the touched ones (and the markets we hold, whose price
-        cache entry the monitor reads with a freshness limit) are read."""
+        read would give the same snapshot, so only the touched ones (and a held market without a snapshot) are
+        read. Called before the idle check at every event time and again by a step (which then reads only
+        what changed in between)."""
         touched = self._touched
         quoted = self.venue.take_quoted()  # type: ignore[attr-defined]
         if quoted:
@@ -372,31 +390,49 @@ class BacktestEngine(Engine):
         if not touched and now == self._refreshed_at:
             return  # read already at this instant (the runner's `refresh`), nothing changed since
         self._refreshed_at = now
-        held = {p.market_id for p in self.portfolio.open_positions()}
         order = self._order
-        tickers = sorted((t for t in touched if t in order), key=order.__getitem__)
-        self._touched = {t for t in touched if t not in order}  # not tracked yet: read once they are
-        for t in held:
-            if t in touched and t in order:
-                continue
-            snap = self.snapshots.get(t)
-            if snap is None:
+        tickers: list[str] = []
+        untracked: set[str] = set()  # not tracked yet: read once they are
+        for t in touched:
+            if t in order:
                 tickers.append(t)
-            else:  # untouched: a read would return this very snapshot; it is current as of now
-                self.prices.put(snap)
+            else:
+                untracked.add(t)
+        if len(tickers) > 1:
+            tickers.sort(key=order.__getitem__)
+        self._touched = untracked
+        snapshots = self.snapshots
+        held: set[str] | None = None
+        for p in self.portfolio.positions.values():
+            if p.is_open and p.market_id not in snapshots and p.market_id not in tickers:
+                tickers.append(p.market_id)  # held and never read: read it (after the touched ones)
+        settled = self._settled_markets
         for t in tickers:
-            if t in self._settled_markets and t not in held:
-                continue
+            if t in settled:
+                if held is None:
+                    held = {p.market_id for p in self.portfolio.open_positions()}
+                if t not in held:
+                    continue
             try:
                 m = await self.venue.market(t)
             except Exception as exc:
                 self._venue_ok, self._venue_error = False, f"{type(exc).__name__}: {exc}"[:500]
                 raise
             self._venue_ok, self._venue_error = True, None
-            if self.snapshots.get(t) is not m:
-                self.snapshots[t] = m
+            if snapshots.get(t) is not m:
+                snapshots[t] = m
                 self._replaced(t, m)
             self.prices.put(m)
+
+    def _put_held(self) -> None:
+        """The price cache entry of every market we hold, as a read at this instant leaves it (the monitor
+        reads it with a freshness limit): an untouched market's read would return its current snapshot. Only a
+        step reads the cache, so this is done by the step, not at every event time."""
+        snapshots = self.snapshots
+        for p in self.portfolio.open_positions():
+            snap = snapshots.get(p.market_id)
+            if snap is not None:
+                self.prices.put(snap)
 
     def _replaced(self, ticker: str, snap: Market) -> None:
         """A market's snapshot changed: its settlement check, volatility observation and next decision time
@@ -439,11 +475,11 @@ class BacktestEngine(Engine):
         nothing to it), as the reference scan does for every market each ACTIVE cycle."""
         if not self._unobserved:
             return
-        ts = now.timestamp()
-        tracker = self.volatility
+        ts = self._now_stamp(now)
+        tracker, snapshots, markets = self.volatility, self.snapshots, self.markets
         for t in self._unobserved:
-            snap = self.snapshots.get(t)
-            if snap is not None and t in self.markets:
+            snap = snapshots.get(t)
+            if snap is not None and t in markets:
                 tracker.observe(t, ts, snap.yes_bid, snap.yes_ask)
         self._unobserved = set()
 
@@ -460,26 +496,57 @@ class BacktestEngine(Engine):
         for t in sorted(due, key=order.__getitem__):
             if t in left or not self._repeat_refusal(t, now):
                 await self._enter_market(self.markets[t], now, scan)
-            self._schedule(t, now)
+                self._schedule(t, now)
+
+    def _phase_methods(self, phase: str) -> tuple[Any, ...]:
+        """The engine's methods that decide a market in `phase`, in the scan's order (worked out once per phase;
+        again if the engine's method list is replaced)."""
+        if self._by_phase_of is not self.methods:
+            self._by_phase_of, self._by_phase = self.methods, {}
+        found = self._by_phase.get(phase)
+        if found is None:
+            found = self._by_phase[phase] = tuple(m for m in self.methods if m.phase == phase)
+        return found
+
+    def _now_stamp(self, now: datetime) -> float:
+        """`now.timestamp()` of the instant being replayed (asked several times per event time)."""
+        if now is not self._now_at:
+            self._now_at, self._now_ts = now, now.timestamp()
+        return self._now_ts
+
+    def _stamp(self, at: datetime) -> float:
+        """`at.timestamp()`, remembered: decision times are a step's instant, shared by many markets."""
+        ts = self._stamps.get(at)
+        if ts is None:
+            if len(self._stamps) >= 100_000:
+                self._stamps.clear()
+            ts = self._stamps[at] = at.timestamp()
+        return ts
 
     def _repeat_refusal(self, ticker: str, now: datetime) -> bool:
         """Whether every decision due on the market would repeat a refusal by the first entry checks, as
         `Engine._enter_market` finds it (the same quote object, method, forecast and trading state); if so, the
-        decisions are recorded as it records them (the decision time, one refusal each) and True is returned.
+        decisions are recorded as it records them (the decision time, one refusal each), the market's next
+        decision time is scheduled (`_schedule`) and True is returned.
         The forecasts must be known without asking a model (`BacktestWorld.known_estimate`); else nothing is
         done and False returned (the market is decided in full)."""
         known = getattr(self.probabilities, "known_estimate", None)
         snap = self.snapshots.get(ticker)
         if known is None or snap is None or not snap.is_tradable:
             return False
-        phase = self.probabilities.phase(ticker, now)
+        methods = self._phase_methods(self.probabilities.phase(ticker, now))
+        interval = self.decision_interval
+        seconds = interval.total_seconds()
+        last_of = self._last_decision.get
         repeats: list[tuple[tuple[int, str], str | None]] = []
-        for method in self.methods:
-            if method.phase != phase:
-                continue
+        due: float | None = None  # the market's next decision time once these are recorded (`_next_due`)
+        for method in methods:
             key = (method.method_id, ticker)
-            last = self._last_decision.get(key)
-            if last is not None and now - last < self.decision_interval:
+            last = last_of(key)
+            if last is not None and now - last < interval:
+                at = self._stamp(last) + seconds
+                if due is None or at < due:
+                    due = at
                 continue
             est = known(method.model_key, ticker)
             if est is UNKNOWN:
@@ -491,12 +558,17 @@ class BacktestEngine(Engine):
             if short is None:
                 return False
             repeats.append((key, short))
-        counts = self.stats.entries_refused
-        for key, short in repeats:
-            self._last_decision[key] = now
-            if short is not None:
-                counts[short] = counts.get(short, 0) + 1
-                self.repeated_refusals += 1
+        if repeats:
+            counts = self.stats.entries_refused
+            for key, short in repeats:
+                self._last_decision[key] = now
+                if short is not None:
+                    counts[short] = counts.get(short, 0) + 1
+                    self.repeated_refusals += 1
+            at = self._stamp(now) + seconds
+            if due is None or at < due:
+                due = at
+        self._set_due(ticker, due)
         return True
 
     def _repeat_due_refusals(self, now: datetime) -> bool:
@@ -504,9 +576,7 @@ class BacktestEngine(Engine):
         The others are left for the entry scan of the step at `now`."""
         left = self._due_left
         for t in self._due_markets(now):
-            if self._repeat_refusal(t, now):
-                self._schedule(t, now)
-            else:
+            if not self._repeat_refusal(t, now):
                 left.add(t)
         return not left
 
@@ -516,19 +586,25 @@ class BacktestEngine(Engine):
         snap = self.snapshots.get(ticker)
         if snap is None or not snap.is_tradable:
             return None
-        phase = self.probabilities.phase(ticker, now)
+        methods = self._phase_methods(self.probabilities.phase(ticker, now))
+        if not methods:
+            return None
+        seconds = self.decision_interval.total_seconds()
+        last_of = self._last_decision.get
         due: float | None = None
-        interval = self.decision_interval.total_seconds()
-        for method in self.methods:
-            if method.phase != phase:
-                continue
-            last = self._last_decision.get((method.method_id, ticker))
-            at = float("-inf") if last is None else last.timestamp() + interval
-            due = at if due is None else min(due, at)
+        for method in methods:
+            last = last_of((method.method_id, ticker))
+            if last is None:
+                return float("-inf")  # never decided: due now
+            at = self._stamp(last) + seconds
+            if due is None or at < due:
+                due = at
         return due
 
     def _schedule(self, ticker: str, now: datetime) -> None:
-        at = self._next_due(ticker, now)
+        self._set_due(ticker, self._next_due(ticker, now))
+
+    def _set_due(self, ticker: str, at: float | None) -> None:
         if at is None:
             self._due_at.pop(ticker, None)
             return
@@ -545,7 +621,7 @@ class BacktestEngine(Engine):
     def _due_markets(self, now: datetime) -> set[str]:
         """Markets with a (method, market) decision due at `now`: woken ones re-scheduled first."""
         self._reschedule_woken(now)
-        ts = now.timestamp()
+        ts = self._now_stamp(now)
         heap, due_at = self._due_heap, self._due_at
         out: set[str] = set()
         while heap and heap[0][0] <= ts:
@@ -612,7 +688,7 @@ class BacktestEngine(Engine):
     def _decision_due(self, now: datetime) -> bool:
         self._reschedule_woken(now)
         heap, due_at = self._due_heap, self._due_at
-        ts = now.timestamp()
+        ts = self._now_stamp(now)
         while heap and due_at.get(heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)  # stale
         return bool(heap) and heap[0][0] <= ts
@@ -621,7 +697,7 @@ class BacktestEngine(Engine):
         """Read the markets that changed, as a step does first (a step right after reads nothing new)."""
         if self.conn.closed or self.conn.broken:
             return  # the step recovers the database first, then reads
-        await self._refresh_markets()
+        await self._read_changed()
 
     def idle_step(self, now: datetime) -> None:
         """What a step that `idle` cleared still does after `refresh`: feed the replaced snapshots to the
@@ -647,10 +723,13 @@ class BacktestEngine(Engine):
         last = self._last_step_at
         if last is None or board is None or self.planner is not None:
             return False
-        if any(ev.kind not in _IDLE_KINDS for ev in released) or self._settlement_seen:
+        for ev in released:
+            if ev.kind not in _IDLE_KINDS:
+                return False
+        if self._settlement_seen:
             return False
         quiet = self._quiet
-        if quiet is None or now.timestamp() >= quiet or self.venue.has_unseen_fills():  # type: ignore[attr-defined]
+        if quiet is None or self._now_stamp(now) >= quiet or self.venue.has_unseen_fills():  # type: ignore[attr-defined]
             if not self._quiet_now(now, board, last):
                 return False
         if self.trading_state != "ACTIVE":

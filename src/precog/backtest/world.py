@@ -24,6 +24,9 @@ from precog.venues.exchange.errors import ExchangeError
 MM_USER = "backtest-market-maker"
 _C = Decimal("0.01")
 _MAX = Decimal("0.99")
+# the prices in [0.01, 0.99] that are whole cents: x == x.quantize(_C) for x in that range exactly when x is one
+# of these (equal Decimals hash alike, so 0.4, 0.40 and 0.400 all are)
+_WHOLE_CENTS = frozenset(Decimal(c) / 100 for c in range(1, 100))
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,12 @@ class QuoteMaker:
     def _deferrable(self, ticker: str, bid: Decimal, ask: Decimal) -> bool:
         """Whole-cent quotes inside (0, 1), not crossed, in a market where only the maker's orders rest (so
         placing them later cannot fail or trade and their top is known)."""
-        if not (_C <= bid < ask <= _MAX) or bid != bid.quantize(_C) or ask != ask.quantize(_C):
+        if not (_C <= bid < ask <= _MAX) or bid not in _WHOLE_CENTS or ask not in _WHOLE_CENTS:
             return False
-        return all(o.user_id == MM_USER for o in self.exchange.markets[ticker].resting.values())
+        for o in self.exchange.markets[ticker].resting.values():
+            if o.user_id != MM_USER:
+                return False
+        return True
 
     def sync(self, ticker: str) -> None:
         """Place the market's deferred quote (before an order of ours goes to it, or its book is read)."""
@@ -186,20 +192,25 @@ class BacktestWorld:
         self._model_version = dict.fromkeys(models, 0)
         self._clock_free = {k for k, m in models.items() if getattr(m, "reads_clock", True) is False}
         self._estimates: dict[tuple[str, str], tuple[int, int, Estimate | None]] = {}
+        self._handlers: dict[str, Callable[[BacktestWorld, Event], None]] = {}  # event kind -> `_on_<kind>`
 
     # ------------------------------------------------------------------ events
 
     def apply(self, events: list[Event]) -> None:
         now = self.clock_ms()
+        stats, games, models, handlers = self.stats, self.games, self.models, self._handlers
         for ev in events:
             if ev.ts_ms > now:
                 raise LookAheadError(f"event {ev.kind} for {ev.ticker} at {ms_to_dt(ev.ts_ms)} applied before its "
                                      f"time ({ms_to_dt(now)})")
-            self.stats.events += 1
-            getattr(self, "_on_" + ev.kind)(ev)
-            g = self.games.get(ev.ticker)
+            stats.events += 1
+            handler = handlers.get(ev.kind)
+            if handler is None:  # the class's function (a bound method kept here would make the world a cycle)
+                handler = handlers[ev.kind] = getattr(type(self), "_on_" + ev.kind)  # an unknown kind raises here
+            handler(self, ev)
+            g = games.get(ev.ticker)
             if g is not None:
-                for key, m in self.models.items():
+                for key, m in models.items():
                     if m.observe(ev, g) is not False:
                         self._model_version[key] += 1
 
@@ -220,15 +231,15 @@ class BacktestWorld:
 
     def _requote(self, ticker: str, d: dict[str, Any], ts_ms: int) -> None:
         g = self.games[ticker]
-        g.fair = d["fair"]
-        g.history.append(g.fair)
+        g.fair = fair = d["fair"]
+        g.history.append(fair)
         g.history_ms.append(ts_ms)
         g.version += 1
         if self.exchange.markets[ticker].status == xm.ACTIVE:
             if "bid" in d:  # a recorded top of book
                 self.maker.quote_exact(ticker, d["bid"], d["ask"], d.get("bid_size"), d.get("ask_size"))
             else:
-                self.maker.quote(ticker, g.fair)
+                self.maker.quote(ticker, fair)
             self.stats.quotes += 1
 
     def _on_quote(self, ev: Event) -> None:
@@ -286,13 +297,14 @@ class BacktestWorld:
             if reused is not UNKNOWN:
                 return reused  # type: ignore[return-value]  # the same forecast (already logged)
         est = model.estimate(g, self.clock_ms())
-        if est is not None and not g.schedule.get("yes_is_home", True):
-            est = Estimate(1 - est.p_yes, est.confidence)  # models forecast the home team; YES is the away team
         if est is not None:
-            key = (model_key, ticker, g.phase if g.phase != "live" else f"live:{len(g.history)}")
+            if not g.schedule.get("yes_is_home", True):
+                est = Estimate(1 - est.p_yes, est.confidence)  # models forecast the home team; YES is the away team
+            phase = g.phase
+            key = (model_key, ticker, phase if phase != "live" else f"live:{len(g.history)}")
             if key not in self._logged:
                 self._logged.add(key)
-                self.forecasts.append(ForecastRecord(model_key, ticker, self.clock_ms(), g.phase, est.p_yes, g.fair))
+                self.forecasts.append(ForecastRecord(model_key, ticker, self.clock_ms(), phase, est.p_yes, g.fair))
         if cached:
             self._estimates[(model_key, ticker)] = (g.version, self._model_version[model_key], est)
         return est
@@ -301,7 +313,12 @@ class BacktestWorld:
         """The estimate `estimate` would return now without asking the model (its reused forecast, see
         `estimate`), or UNKNOWN when the model would have to be asked."""
         g = self.games.get(ticker)
-        return UNKNOWN if g is None else self._reused(model_key, ticker, g)
+        if g is None:
+            return UNKNOWN
+        hit = self._estimates.get((model_key, ticker))  # `_reused`, inline: asked for every due decision
+        if hit is None or hit[0] != g.version or hit[1] != self._model_version[model_key]:
+            return UNKNOWN
+        return hit[2]
 
     def _reused(self, model_key: str, ticker: str, g: GameInfo) -> Estimate | None | object:
         """The model's last estimate of the market while neither the game nor the model changed since; else
