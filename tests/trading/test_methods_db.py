@@ -177,7 +177,7 @@ def test_lifecycle_activation_needs_a_paper_record(w: World) -> None:
     with pytest.raises(MethodError, match=r"9 closed paper trades \(need >= 10\)"):
         transition(w.conn, m.ref, "active", by="alice")
     _close_positions(w, m.method_id, ["-10.00"])
-    with pytest.raises(MethodError, match=r"paper ROI -0.0200 \(need >= 0"):
+    with pytest.raises(MethodError, match=r"paper ROI -0.0200 \(need > 0"):
         transition(w.conn, m.ref, "active", by="alice")  # 10 trades, -$1 on $50 cost
     _close_positions(w, m.method_id, ["2.00"])
     active = transition(w.conn, m.ref, "active", by="alice", activation=ActivationRules(10, D("0")))

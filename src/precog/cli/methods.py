@@ -68,10 +68,14 @@ def list_cmd(
     Example: precog methods list --status active
     """
     from precog.trading.methods import capital_split, list_methods
+    from precog.trading.settings import TradingSettings
 
-    with _Session() as conn:
+    session = _Session()
+    settings = TradingSettings.from_config(session.cfg)
+    with session as conn:
         rows = list_methods(conn, status)
-        shares = capital_split(conn)
+        # the split the engine trades with (trade_strategies.yaml ab_testing), not the built-in 70/30
+        shares = capital_split(conn, existing_share=settings.ab_existing_share, new_share=settings.ab_new_share)
     if as_json:
         print_json([m.as_dict() | {"effective_capital_share": shares.get(m.ref)} for m in rows])
         return
@@ -193,7 +197,7 @@ def activate(
     reason: str | None = typer.Option(None, "--reason", help="Why (recorded)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Activate a testing method - only with >= 10 closed paper trades and paper ROI >= 0 (configurable).
+    """Activate a testing method - only with >= 10 closed paper trades and a positive paper ROI (configurable).
 
     Example: precog methods activate nfl_halftime@v1.0 --by alice
     """

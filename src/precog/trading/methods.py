@@ -5,10 +5,12 @@ risk, execution and sport configs that trade them.
   canonical JSON of {strategy_id, model_id, position_mgmt, risk, execution, sport}); an identical bundle
   already stored under another name is refused (duplicate detection).
 * lifecycle: draft -> testing -> active -> inactive -> deprecated. Activation only from testing, with at
-  least N paper trades and paper ROI >= the minimum (trade_strategies.yaml `methods.activation`).
-  Deprecated is terminal. Automatic deprecation: win rate below 50% over 30 days, or ROI below -10%.
+  least N closed paper trades and a paper ROI above the minimum (trade_strategies.yaml `methods.activation`;
+  0: a positive ROI, REQ-METH-006). Deprecated is terminal. Automatic deprecation: win rate below 50% over
+  30 days, or ROI below -10% (paper + live trading; backtests count in no lifecycle rule).
   Every change is recorded in `method_status_changes`.
 * JSON export/import naming the strategy and model by name+version, so a method moves between databases.
+* A/B comparison: every differing setting and both records, with Fisher's exact test on the win rates.
 * A/B capital split between active methods: explicit shares, or automatically the newest active method
   gets `ab_testing.new_share` (0.30) and the others share `existing_share` (0.70).
 """
@@ -22,7 +24,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -33,8 +36,10 @@ from precog.domain.money import ONE, ZERO
 from precog.trading.method_config import MethodRuntime
 from precog.trading.normalize import normalized_for_hash
 
-VERSION_RE = re.compile(r"^v\d+\.\d+$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+# used with fullmatch: ASCII digits only (Python's \d takes any script's digits, which the database CHECK refuses)
+# and no trailing newline (`$` would accept one)
+VERSION_RE = re.compile(r"v[0-9]+\.[0-9]+")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
 SECTIONS: dict[str, str] = {
     "position_mgmt": "position_mgmt_config",
     "risk": "risk_config",
@@ -60,8 +65,8 @@ class MethodError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ActivationRules:
-    min_paper_trades: int = 10
-    min_paper_roi: Decimal = ZERO
+    min_paper_trades: int = 10  # closed (or settled) paper positions, at least
+    min_paper_roi: Decimal = ZERO  # the paper ROI must be strictly above it: 0 = a positive ROI (REQ-METH-006)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +180,9 @@ def _rows(conn: Any, where: str = "", params: Sequence[Any] = ()) -> list[Method
 def parse_ref(ref: str, what: str = "method") -> tuple[str, str | None]:
     """`name@vX.Y` -> (name, version); `name` -> (name, None)."""
     name, _, version = ref.strip().partition("@")
-    if not name or not NAME_RE.match(name):
+    if not name or not NAME_RE.fullmatch(name):
         raise MethodError(f"{what} {ref!r}: expected NAME@vX.Y")
-    if version and not VERSION_RE.match(version):
+    if version and not VERSION_RE.fullmatch(version):
         raise MethodError(f"{what} {ref!r}: version {version!r} must look like v1.0")
     return name, version or None
 
@@ -309,17 +314,20 @@ CONFIDENCE_LEVEL_KEYS = ("high_confidence", "medium_confidence", "low_confidence
 def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, Any]]) -> None:
     """Spec 8.1 rules plus allowed ranges; raises MethodError listing every problem."""
     problems: list[str] = []
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         problems.append(f"name {name!r} must start with a letter and use letters, digits, _ . -")
-    if not VERSION_RE.match(version):
+    if not VERSION_RE.fullmatch(version):
         problems.append(f"version {version!r} must match vMAJOR.MINOR (e.g. v1.0)")
     pm, risk = configs.get("position_mgmt") or {}, configs.get("risk") or {}
     execution, sport = configs.get("execution") or {}, configs.get("sport") or {}
+    # required = present with a value: an imported `null` would leave the method on the global setting unannounced
     for key in ("trailing_stop", "profit_targets", "stop_loss"):
-        if key not in pm:
+        if pm.get(key) is None:
             problems.append(f"position_mgmt.{key} is required")
+        elif not isinstance(pm[key], Mapping):
+            problems.append(f"position_mgmt.{key} must be a group of settings, not {pm[key]!r}")
     for key in ("kelly_fraction", "max_position_size_dollars"):
-        if key not in risk:
+        if risk.get(key) is None:
             problems.append(f"risk.{key} is required")
     _range(risk.get("kelly_fraction"), "risk.kelly_fraction", "0.05", "0.50", problems)
     _range(risk.get("max_position_size_dollars"), "risk.max_position_size_dollars", "1", "5000", problems)
@@ -328,13 +336,15 @@ def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, 
             _range(risk[key], f"risk.{key}", "0", "1000000", problems)
     if "min_edge_threshold" in risk:
         _range(risk["min_edge_threshold"], "risk.min_edge_threshold", "0", "1", problems)
-    ts = pm.get("trailing_stop") or {}
+    ts_group = pm.get("trailing_stop")
+    ts: Mapping[str, Any] = ts_group if isinstance(ts_group, Mapping) else {}
     for key, lo, hi in (("activation_threshold", "0.05", "0.20"), ("initial_distance", "0.02", "0.10"),
                         ("tightening_rate", "0.005", "0.02"), ("floor_distance", "0.01", "0.05")):
         if key in ts:
             _range(ts[key], f"position_mgmt.trailing_stop.{key}", lo, hi, problems)
     for section, lo, hi in (("stop_loss", "-0.50", "-0.01"), ("profit_targets", "0.01", "1.00")):
-        for level, value in (pm.get(section) or {}).items():
+        levels = pm.get(section)
+        for level, value in (levels if isinstance(levels, Mapping) else {}).items():
             if level not in CONFIDENCE_LEVEL_KEYS:  # the exit rules read only these: another name would do nothing
                 problems.append(f"position_mgmt.{section}.{level} is not a confidence level (one of "
                                 f"{', '.join(CONFIDENCE_LEVEL_KEYS)})")
@@ -547,22 +557,43 @@ def _q(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.0001"))
 
 
+# The lifecycle rules judge the exact figures (P&L against cost, wins against trades), never the 4-place values
+# stored and shown: a loss of $0.0001 on $50 is a loss although its ROI rounds to 0.0000.
+def roi_exceeds(p: Performance, threshold: Decimal) -> bool:
+    """ROI strictly above `threshold` (False with no cost: no record)."""
+    return p.cost > ZERO and p.pnl > threshold * p.cost
+
+
+def roi_below(p: Performance, threshold: Decimal) -> bool:
+    return p.cost > ZERO and p.pnl < threshold * p.cost
+
+
+def win_rate_below(p: Performance, threshold: Decimal) -> bool:
+    return p.trades > 0 and Decimal(p.wins) < threshold * Decimal(p.trades)
+
+
+# The trading record of a method: paper and live positions. A backtest's positions (mode 'backtest') replay it over
+# history; they are reported by the backtest and count in none of its lifecycle rules or stored metrics.
+TRADING_MODES = ("paper", "live")
+
+
 # the owner column `performance` filters positions by (constant SQL fragments, never user input)
 _OWNER_FILTERS = {"method": "method_id = %(id)s", "strategy": "strategy_id = %(id)s"}
 
 
 def _closed_rows(conn: Any, method_id: int | None, strategy_id: int | None, mode: str | None,
                  since: datetime | None) -> list[tuple[str, Decimal | None, Decimal | None]]:
-    """(mode, realized P&L, cost) of each closed/settled current position of the method or strategy version."""
+    """(mode, realized P&L, cost) of each closed/settled current position of the method or strategy version, in
+    `mode` (None: paper and live, its trading record)."""
     if (method_id is None) == (strategy_id is None):
         raise ValueError("performance: give exactly one of method_id and strategy_id")
     owner, owner_id = ("method", method_id) if method_id is not None else ("strategy", strategy_id)
     return list(conn.execute(
         "SELECT mode, realized_pnl, entry_price * initial_quantity + fees FROM positions"  # noqa: S608 - constant fragment
         f" WHERE {_OWNER_FILTERS[owner]} AND row_current_ind AND status IN ('closed', 'settled')"
-        " AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)"
+        " AND mode = ANY(%(modes)s)"
         " AND (%(since)s::timestamptz IS NULL OR COALESCE(exit_time, created_at) >= %(since)s::timestamptz)",
-        {"id": owner_id, "mode": mode, "since": since}).fetchall())
+        {"id": owner_id, "modes": list(TRADING_MODES) if mode is None else [mode], "since": since}).fetchall())
 
 
 def _summarize(rows: Sequence[tuple[Decimal | None, Decimal | None]]) -> Performance:
@@ -586,13 +617,13 @@ def _summarize(rows: Sequence[tuple[Decimal | None, Decimal | None]]) -> Perform
 def performance(conn: Any, method_id: int | None = None, *, strategy_id: int | None = None, mode: str | None = None,
                 since: datetime | None = None) -> Performance:
     """Closed/settled positions (current rows) of the method - or, given `strategy_id` instead, of the strategy
-    version: count, wins, realized P&L, ROI on cost, win rate, Sharpe."""
+    version - in `mode` (None: paper and live): count, wins, realized P&L, ROI on cost, win rate, Sharpe."""
     return _summarize([(r[1], r[2]) for r in _closed_rows(conn, method_id, strategy_id, mode, since)])
 
 
 def performance_by_mode(conn: Any, method_id: int | None = None, *, strategy_id: int | None = None
                         ) -> tuple[Performance, Performance, Performance]:
-    """(paper, live, every mode) performance of the method or strategy version, from one query: what
+    """(paper, live, paper + live) performance of the method or strategy version, from one query: what
     `performance(..., mode="paper")`, `mode="live"` and no mode give."""
     rows = _closed_rows(conn, method_id, strategy_id, None, None)
     return (_summarize([(r[1], r[2]) for r in rows if r[0] == "paper"]),
@@ -641,12 +672,14 @@ def transition(conn: Any, ref: str, target: str, *, by: str, reason: str | None 
             raise MethodError(f"method {m.ref} is {m.status}: it can move to {allowed}, not {target}")
         if target == "active":
             m = refresh_metrics(conn, m.method_id)
+            paper = performance(conn, m.method_id, mode="paper")
             roi = m.paper_roi
-            if m.paper_trades_count < rules.min_paper_trades or roi is None or roi < rules.min_paper_roi:
+            # REQ-METH-006: a positive paper ROI (spec 8.1 writes >= 0): breaking even shows no edge to bet on
+            if paper.trades < rules.min_paper_trades or not roi_exceeds(paper, rules.min_paper_roi):
                 raise MethodError(
-                    f"method {m.ref} cannot be activated yet: {m.paper_trades_count} closed paper trades "
+                    f"method {m.ref} cannot be activated yet: {paper.trades} closed paper trades "
                     f"(need >= {rules.min_paper_trades}) with paper ROI {roi if roi is not None else 'n/a'} "
-                    f"(need >= {rules.min_paper_roi})")
+                    f"(need > {rules.min_paper_roi})")
         conn.execute(
             "UPDATE methods SET status = %s,"
             " activated_at = CASE WHEN %s = 'active' THEN now() ELSE activated_at END,"
@@ -670,8 +703,9 @@ def status_history(conn: Any, ref: str) -> list[dict[str, Any]]:
 
 def auto_deprecate(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
                    dry_run: bool = False, by: str = "auto-deprecation") -> list[tuple[str, str]]:
-    """Deprecate testing/active methods whose last `window_days` win rate < min (with >= min_trades closed
-    trades) or whose ROI < min_roi. Returns (method, reason) for each (dry_run: would-be)."""
+    """Deprecate testing/active methods whose win rate over the last `window_days` (closes at or after now -
+    window_days; with >= min_trades closed trades there) < min_win_rate, or whose ROI over all their trading
+    (paper + live) < min_roi. Returns (method, reason) for each (dry_run: would-be)."""
     rules = rules or DeprecationRules()
     since = (now or datetime.now().astimezone()) - timedelta(days=rules.window_days)
     out: list[tuple[str, str]] = []
@@ -681,10 +715,10 @@ def auto_deprecate(conn: Any, rules: DeprecationRules | None = None, *, now: dat
         recent = performance(conn, m.method_id, since=since)
         overall = performance(conn, m.method_id)
         reason = None
-        if recent.trades >= rules.min_trades and recent.win_rate is not None and recent.win_rate < rules.min_win_rate:
+        if recent.trades >= rules.min_trades and win_rate_below(recent, rules.min_win_rate):
             reason = (f"win rate {recent.win_rate} over the last {rules.window_days} days ({recent.trades} trades) "
                       f"< {rules.min_win_rate}")
-        elif overall.roi is not None and overall.roi < rules.min_roi:
+        elif roi_below(overall, rules.min_roi):
             reason = f"ROI {overall.roi} over {overall.trades} trades < {rules.min_roi}"
         if reason is None:
             continue
@@ -701,7 +735,9 @@ def capital_split(conn: Any, *, existing_share: Decimal = Decimal("0.70"), new_s
 
     Explicit shares (`precog methods split --set`) are kept; the rest of the capital goes to the others:
     one -> all of it; several -> the most recently activated gets new_share of it, the others split
-    existing_share equally."""
+    existing_share equally (each rounded down to 0.0001, the newest taking the rounding remainder, so the shares
+    add up to exactly 1 and never to more). When every active method has an explicit share, capital they leave
+    unassigned stays idle."""
     active = sorted(list_methods(conn, "active"), key=lambda m: (m.activated_at or m.created_at, m.method_id))
     if not active:
         return {}
@@ -714,10 +750,10 @@ def capital_split(conn: Any, *, existing_share: Decimal = Decimal("0.70"), new_s
     elif rest:
         newest, older = rest[-1], rest[:-1]
         total = existing_share + new_share
-        shares[newest.ref] = _q(remaining * new_share / total)
-        each = _q(remaining * existing_share / total / len(older))
+        each = (remaining * existing_share / total / len(older)).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
         for m in older:
             shares[m.ref] = each
+        shares[newest.ref] = remaining - each * len(older)
     return shares
 
 
@@ -727,9 +763,7 @@ def set_capital_split(conn: Any, shares: Mapping[str, Decimal] | None) -> dict[s
         if not shares:
             conn.execute("UPDATE methods SET capital_share = NULL WHERE capital_share IS NOT NULL")
             return capital_split(conn)
-        total = sum(shares.values(), ZERO)
-        if total > ONE:
-            raise MethodError(f"capital shares add up to {total}; they must not exceed 1")
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('precog.methods'))")
         for ref, share in shares.items():
             if not ZERO <= share <= ONE:
                 raise MethodError(f"{ref}: share {share} must be within [0, 1]")
@@ -737,6 +771,13 @@ def set_capital_split(conn: Any, shares: Mapping[str, Decimal] | None) -> dict[s
             if m.status != "active":
                 raise MethodError(f"method {m.ref} is {m.status}; only active methods get capital")
             conn.execute("UPDATE methods SET capital_share = %s WHERE method_id = %s", (share, m.method_id))
+        # the shares kept from earlier calls count too: together they must not commit more than the bankroll
+        held = conn.execute("SELECT method_name || '@' || method_version, capital_share FROM methods"
+                            " WHERE status = 'active' AND capital_share IS NOT NULL ORDER BY method_id").fetchall()
+        total = sum((share for _, share in held), ZERO)
+        if total > ONE:
+            listed = ", ".join(f"{ref}={share}" for ref, share in held)
+            raise MethodError(f"capital shares add up to {total} ({listed}); they must not exceed 1")
     return capital_split(conn)
 
 
@@ -748,16 +789,24 @@ def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
         out[prefix] = obj
 
 
-def _two_proportion_p(w1: int, n1: int, w2: int, n2: int) -> float | None:
-    """Two-sided p-value that two win rates differ (normal approximation); a statistic, not money."""
-    if n1 == 0 or n2 == 0:
+SIGNIFICANCE_LEVEL = Fraction(1, 20)  # a difference is claimed only when p < 0.05 (p exactly 0.05 is not enough)
+
+
+def fisher_exact_p(w1: int, n1: int, w2: int, n2: int) -> Fraction | None:
+    """Two-sided p-value of Fisher's exact test that two win rates (w1 of n1, w2 of n2) differ, as an exact
+    fraction: the probability, given the total wins, of every split as unlikely as the observed one. Exact at
+    any sample size (the normal approximation claimed 3 wins of 3 against 0 of 3 significant: p 0.014, exactly
+    0.1). None without trades on both sides, or when every trade won or every trade lost (nothing to compare)."""
+    wins, total = w1 + w2, n1 + n2
+    if n1 == 0 or n2 == 0 or wins in (0, total):
         return None
-    p1, p2, pooled = w1 / n1, w2 / n2, (w1 + w2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return None
-    z = abs(p1 - p2) / se
-    return math.erfc(z / math.sqrt(2))
+    lo, hi = max(0, wins - n2), min(n1, wins)
+    # weights comb(n1, a) * comb(n2, wins - a) for a = lo..hi, by exact integer recurrence
+    weights = [math.comb(n1, lo) * math.comb(n2, wins - lo)]
+    for a in range(lo, hi):
+        weights.append(weights[-1] * (n1 - a) * (wins - a) // ((a + 1) * (n2 - wins + a + 1)))
+    observed = weights[w1 - lo]
+    return Fraction(sum(x for x in weights if x <= observed), math.comb(total, wins))
 
 
 def compare_methods(conn: Any, a_ref: str, b_ref: str) -> dict[str, Any]:
@@ -769,14 +818,15 @@ def compare_methods(conn: Any, a_ref: str, b_ref: str) -> dict[str, Any]:
     diffs = [{"key": k, "a": fa.get(k), "b": fb.get(k)}
              for k in sorted(set(fa) | set(fb))
              if normalized_for_hash(fa.get(k)) != normalized_for_hash(fb.get(k))]
-    pa, pb = performance(conn, a.method_id), performance(conn, b.method_id)
-    p_value = _two_proportion_p(pa.wins, pa.trades, pb.wins, pb.trades)
+    pa, pb = performance(conn, a.method_id), performance(conn, b.method_id)  # paper + live, not backtests
+    p_value = fisher_exact_p(pa.wins, pa.trades, pb.wins, pb.trades)
     def perf(p: Performance) -> dict[str, Any]:
         return {"trades": p.trades, "wins": p.wins, "pnl": p.pnl, "roi": p.roi, "win_rate": p.win_rate,
                 "sharpe": p.sharpe}
     return {
         "a": a.ref, "b": b.ref, "same_config_hash": a.config_hash == b.config_hash, "differences": diffs,
         "performance": {"a": perf(pa), "b": perf(pb)},
-        "win_rate_p_value": None if p_value is None else f"{p_value:.4f}",
-        "significant_at_5pct": None if p_value is None else p_value < 0.05,
+        "win_rate_test": "Fisher's exact test, two-sided",
+        "win_rate_p_value": None if p_value is None else str(_q(Decimal(p_value.numerator) / p_value.denominator)),
+        "significant_at_5pct": None if p_value is None else p_value < SIGNIFICANCE_LEVEL,
     }
