@@ -128,3 +128,20 @@ def test_load_model_refuses_a_tampered_artifact(conn: psycopg.Connection, tmp_pa
                                 artifact_sha256="0" * 64)
     with pytest.raises(ArtifactError, match="SHA-256"):
         load_model(conn, rec.ref)
+
+
+@pytest.mark.parametrize("version", ["v1.0\n", "v\u0661.0", "v1.0 ", "1.0", "v1"])
+def test_a_model_version_is_ascii_vmajor_minor_and_nothing_else(version: str) -> None:
+    # `$` let a trailing newline through and `\d` any script's digits (the database then refused with a raw error)
+    from precog.forecast.registry import parse_version
+
+    with pytest.raises(RegistryError, match="is not a semantic version"):
+        parse_version(version)
+    assert parse_version("v12.3") == (12, 3)
+
+
+def test_a_model_name_with_a_trailing_newline_is_refused(conn: psycopg.Connection) -> None:
+    from precog.forecast.registry import create_model
+
+    with pytest.raises(RegistryError, match="must be lowercase letters"):
+        create_model(conn, "elo_x\n", "v1.0", "elo", {"k_factor": 20})

@@ -21,8 +21,9 @@ from precog.forecast.configs import MODEL_TYPES, config_hash, normalize_config
 from precog.forecast.errors import ImmutabilityError, RegistryError
 from precog.forecast.lifecycle import check_transition
 
-VERSION_RE = re.compile(r"^v(\d+)\.(\d+)$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
+# used with fullmatch: ASCII digits only (\d takes any script's digits) and no trailing newline (`$` allows one)
+VERSION_RE = re.compile(r"v([0-9]+)\.([0-9]+)")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{1,99}")
 
 _COLUMNS = (
     "model_id, model_name, model_version, model_type, category, subcategory, sport, config, config_hash, "
@@ -70,7 +71,7 @@ class ModelRecord:
 
 
 def parse_version(version: str) -> tuple[int, int]:
-    m = VERSION_RE.match(version)
+    m = VERSION_RE.fullmatch(version)
     if not m:
         raise RegistryError(f"version {version!r} is not a semantic version vMAJOR.MINOR (e.g. v1.0)")
     return int(m.group(1)), int(m.group(2))
@@ -79,7 +80,7 @@ def parse_version(version: str) -> tuple[int, int]:
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """'elo_nfl@v1.1' -> ('elo_nfl', 'v1.1'); 'elo_nfl' -> ('elo_nfl', None) (= the newest active)."""
     name, _, version = ref.strip().partition("@")
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise RegistryError(f"model name {name!r} must be lowercase letters, digits and _ (e.g. elo_nfl)")
     if version:
         parse_version(version)
