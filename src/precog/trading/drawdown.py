@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from precog.trading.alert_config import alerts_section, share
+
 ZERO = Decimal("0")
 PCT = Decimal("0.0001")
 CENT = Decimal("0.01")
@@ -31,16 +33,11 @@ class DrawdownRule:
 
     @classmethod
     def from_config(cls, trading: Mapping[str, Any]) -> DrawdownRule:
-        section = trading.get("alerts")
-        if not isinstance(section, Mapping):
-            raise ValueError("trading.alerts must be a mapping with max_drawdown_pct and drawdown_window_days")
-        pct = section.get("max_drawdown_pct")
-        if isinstance(pct, bool) or not isinstance(pct, int | Decimal) or not Decimal("0") < pct < Decimal("1"):
-            raise ValueError(f"trading.alerts.max_drawdown_pct must be a share of the peak in (0, 1), got {pct!r}")
+        section = alerts_section(trading, "max_drawdown_pct and drawdown_window_days")
         days = section.get("drawdown_window_days")
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
             raise ValueError(f"trading.alerts.drawdown_window_days must be whole days in 1-3650, got {days!r}")
-        return cls(Decimal(pct), timedelta(days=days))
+        return cls(share(section, "max_drawdown_pct"), timedelta(days=days))
 
 
 class DrawdownWatch:

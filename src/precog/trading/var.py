@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from precog.trading.alert_config import alerts_section, share
+
 ZERO = Decimal("0")
 ONE = Decimal("1")
 CENT = Decimal("0.01")
@@ -44,16 +46,8 @@ class VarRule:
 
     @classmethod
     def from_config(cls, trading: Mapping[str, Any]) -> VarRule:
-        section = trading.get("alerts")
-        if not isinstance(section, Mapping):
-            raise ValueError("trading.alerts must be a mapping with max_var_pct and var_confidence")
-        def share(key: str, lo: Decimal) -> Decimal:
-            value = section.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | Decimal) or not lo < value < ONE:
-                raise ValueError(f"trading.alerts.{key} must be in ({lo}, 1), got {value!r}")
-            return Decimal(value)
-
-        return cls(share("max_var_pct", ZERO), share("var_confidence", Decimal("0.5")))
+        section = alerts_section(trading, "max_var_pct and var_confidence")
+        return cls(share(section, "max_var_pct"), share(section, "var_confidence", above=Decimal("0.5")))
 
 
 def _event_outcomes(holdings: list[Holding]) -> list[tuple[float, int]]:
