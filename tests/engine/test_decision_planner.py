@@ -109,10 +109,8 @@ def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: A
     from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
-    method = create_testing_method(world.conn)
-    if mode == "--live":  # live trading takes active methods only (set directly: activation needs a paper record)
-        world.conn.execute("UPDATE methods SET status = 'active', activated_at = now() WHERE method_id = %s",
-                           (method.method_id,))
+    # live trading takes active methods only
+    create_testing_method(world.conn, status="active" if mode == "--live" else "testing")
     key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
     ex, _ = world_exchange()
     server = ExchangeServer(ex)

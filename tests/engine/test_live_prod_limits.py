@@ -46,10 +46,7 @@ def test_a_live_run_toward_production_sizes_under_the_caps(db_url: str, precog_c
     from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
 
     world = seed_world(db_url, probability="0.75")
-    method = create_testing_method(world.conn)
-    # live trading takes active methods only (set directly: activation needs a paper record)
-    world.conn.execute("UPDATE methods SET status = 'active', activated_at = now() WHERE method_id = %s",
-                       (method.method_id,))
+    create_testing_method(world.conn, status="active")  # live trading takes active methods only
     key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
     ex, _ = world_exchange()
     server = ExchangeServer(ex)
