@@ -118,8 +118,10 @@ async def test_decision_layer_positions_exit_when_the_model_drops_below_the_exit
     # the game moves and the model re-run on it now says Buffalo (P(KC wins) 0.30): below every exit price
     (unit,) = planner.units.units
     unit.model.model.probability = Decimal("0.3000")
+    world.conn.execute("SET session_replication_role = replica")  # the stored state in place (SCD2 set-up)
     world.conn.execute("UPDATE game_states SET status = 'live', period = 2, home_score = 0, away_score = 14 "
                        "WHERE row_current_ind")
+    world.conn.execute("SET session_replication_role = origin")
     kept, dropped = positions
     # a market filtered out of the scan (closed in the database) has no estimate: its position is left alone
     world.set_market(BUF, bid="0.46", ask="0.47", status="closed")

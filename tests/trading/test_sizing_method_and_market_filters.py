@@ -216,7 +216,9 @@ def test_the_trading_loop_gate_reads_the_venue_market_s_filters(db_url: str) -> 
 
 def test_a_scan_from_the_database_reads_the_stored_24h_volume(world: World) -> None:
     create_testing_method(world.conn)
+    world.conn.execute("SET session_replication_role = replica")  # the stored version in place (SCD2 set-up)
     world.conn.execute("UPDATE markets SET volume_24h = 10 WHERE market_id = %s AND row_current_ind", (KC,))
+    world.conn.execute("SET session_replication_role = origin")
     report = run_scan(world.conn, load_config(use_env=False), world.connect())
     kc = [r for r in report.result.rejections if r.market is not None and r.market.ticker == KC]
     assert [r.check for r in kc] == ["volume_24h"], [(r.check, r.reason) for r in kc]

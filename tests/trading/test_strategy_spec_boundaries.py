@@ -292,8 +292,10 @@ def _halftime_history(world: Any, first_halftime_min_ago: int) -> None:
     """The seeded game: scheduled, live, then halftime since `first_halftime_min_ago` minutes, with a second
     halftime version 30 s ago (ESPN reset the timeouts) - so the current version is fresh."""
     c = world.conn
+    c.execute("SET session_replication_role = replica")  # back-date the seeded version (SCD2 set-up only)
     c.execute("UPDATE game_states SET created_at = now() - interval '3 hours', row_current_ind = FALSE,"
               " row_end_ts = now() - interval '2 hours' WHERE external_game_id = '401'")
+    c.execute("SET session_replication_role = origin")
     ago = f"{first_halftime_min_ago} minutes"
     versions = [("live", 1, "2 hours", ago, {}),
                 ("halftime", 2, ago, "30 seconds", {"home_timeouts": 1, "away_timeouts": 2}),
