@@ -118,6 +118,7 @@ async def test_fast_path_books_the_reference_trades_on_a_recording(make_database
     # decisions that only repeat a refusal (same quote, forecast, trading state) recorded without the scan
     assert ref["engine"]["refusals_repeated"] == 0 and fast["engine"]["refusals_repeated"] > 100
     assert fw["entries_refused"] == rw["entries_refused"]  # counted as the reference counts them
+    assert fw["position_checks"] == rw["position_checks"]  # skipped steps had no position check due
     # quotes placed in the exchange only when they could trade
     assert ref["engine"]["quotes_deferred"] == 0 and fast["engine"]["quotes_deferred"] > 2000
     assert fw["steps"] + fw["idle_steps_skipped"] == rw["steps"]  # every event time either stepped or proven idle
@@ -152,6 +153,7 @@ async def test_fast_path_books_the_reference_trades_with_orders_working(make_dat
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]
     assert fast["windows"][0]["breakers"] == ref["windows"][0]["breakers"]
     assert fast["timeouts"] == ref["timeouts"] and fast["orders"] == ref["orders"]
+    assert fast["windows"][0]["position_checks"] == ref["windows"][0]["position_checks"]
     assert ref["timeouts"].get("entry", 0) >= 10 and ref["timeouts"].get("exit", 0) >= 2, ref["timeouts"]
     fw = fast["windows"][0]
     assert fast["engine"]["scan_only_steps"] > 0 and fw["idle_steps_skipped"] > 0
@@ -177,6 +179,7 @@ async def test_fast_path_halts_and_resumes_with_the_reference(make_database: Any
     assert fast["final_positions"] == ref["final_positions"]
     assert fast["entry_volatility_ratios"] == ref["entry_volatility_ratios"]
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]  # the same decisions
+    assert fast["windows"][0]["position_checks"] == ref["windows"][0]["position_checks"]
     assert fast["engine"]["refusals_repeated"] > 0
 
 
@@ -210,6 +213,10 @@ async def test_fast_path_books_the_reference_trades_while_close_all_exits_wait(m
     assert fast["windows"][0]["entries_refused"] == ref["windows"][0]["entries_refused"]
     assert any(b in ("daily_loss_limit", "rapid_loss", "consecutive_losses")
                for b in ref["windows"][0]["breakers"]), ref["windows"][0]["breakers"]
+    # the liquidation waited for bids through event times the fast path skipped: their position checks are
+    # recorded as the reference made them (every step checks every position under a close-all breaker)
+    assert fast["engine"]["liquidation_waits_skipped"] > 0
+    assert fast["windows"][0]["position_checks"] == ref["windows"][0]["position_checks"]
 
 
 async def test_fast_path_books_the_reference_trades_on_an_nfl_sunday(make_database: Any, shared_data: Path,

@@ -322,6 +322,8 @@ def _engine_throughput(outcomes: list[Any]) -> dict[str, Any]:
             "steps": sum(o.steps for o in outcomes),
             "idle_steps_skipped": sum(int(o.engine_stats.get("idle_steps_skipped", 0)) for o in outcomes),
             "scan_only_steps": sum(int(o.engine_stats.get("scan_only_steps", 0)) for o in outcomes),
+            "liquidation_waits_skipped": sum(int(o.engine_stats.get("liquidation_waits_skipped", 0))
+                                             for o in outcomes),
             "refusals_repeated": sum(int(o.engine_stats.get("refusals_repeated", 0)) for o in outcomes),
             "position_marks_kept": sum(int(o.engine_stats.get("position_marks_kept", 0)) for o in outcomes),
             "quotes_deferred": sum(int(o.engine_stats.get("quotes_deferred", 0)) for o in outcomes),
@@ -384,6 +386,7 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
                      "models": o.models,
                      "start_cash": str(o.equity[0][1]), "pnl": str(o.equity[-1][1] - o.equity[0][1]),
                      "steps": o.steps, "idle_steps_skipped": o.engine_stats.get("idle_steps_skipped", 0),
+                     "position_checks": o.engine_stats.get("position_checks"),
                      "replay_seconds": o.engine_stats.get("replay_seconds"),
                      "engine_path": o.engine_stats.get("engine_path"),
                      "entries_refused": o.engine_stats.get("entries_refused", {}),

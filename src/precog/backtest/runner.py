@@ -275,6 +275,8 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     loop_seconds, loop_cpu = time.perf_counter() - loop_started, time.process_time() - loop_cpu
     stats = {"steps": engine.stats.steps, "idle_steps_skipped": getattr(engine, "skipped_steps", 0),
              "scan_only_steps": getattr(engine, "scan_only_steps", 0),
+             "liquidation_waits_skipped": getattr(engine, "liquidation_waits_skipped", 0),
+             "position_checks": engine.monitor.checks,
              "refusals_repeated": getattr(engine, "repeated_refusals", 0),
              "position_marks_kept": getattr(engine.portfolio, "marks_deferred", 0),
              "replay_seconds": round(loop_seconds, 3), "replay_cpu_seconds": round(loop_cpu, 3),

@@ -21,8 +21,11 @@ A step is idle at `now` (all must hold; anything unknown means "step"):
 - the released events are quotes and in-game states only (a listing, close or result always steps), and
   no snapshot read since the last settlement pass shows a settled market;
 - a breaker board is wired; no open breaker's automatic reset falls due and none of them recovers by a
-  condition clearing; the board's mode is the engine's trading state; a close-all breaker only with no
-  open position (it checks every position on every step);
+  condition clearing; the board's mode is the engine's trading state; a close-all breaker (it checks every
+  position on every step) only with no open position, or while its liquidation can only wait: no entry order
+  working, every position with a CRITICAL exit working on it and no bid on its side in the quote its last check
+  read (`_liquidation_waits`); such a skipped step's checks move only their times, recorded before the next
+  step (`PositionMonitor.record_quiet_checks`);
 - no planned entry is reserved; every working order of ours reads at the venue exactly as the executor last
   recorded it (no fill since, none waiting to be booked), no entry's timeout and no exit attempt's deadline
   has come, every reserved approval's order is still working, and every exit job without an order is
@@ -81,6 +84,7 @@ from precog.engine.local_venue import LocalVenue, convert_fill, convert_market, 
 from precog.ingest import scd2
 from precog.trading.breakers import CLOSE_ALL, SPECS
 from precog.trading.executor import TERMINAL
+from precog.trading.monitor import side_quotes
 from precog.trading.orders import OrderState, state_from_venue
 from precog.trading.portfolio import Portfolio, PositionState
 from precog.venues.exchange import model as xm
@@ -311,6 +315,13 @@ class BacktestEngine(Engine):
         # snapshot of one of these markets comes first
         self._quiet: float | None = None
         self._quiet_watch: set[str] = set()
+        # a close-all liquidation that can only wait (`_liquidation_waits`): the verdict holds through it, and the
+        # skipped steps' position checks are recorded (`_record_held_checks`) before the next step
+        self._quiet_holds = False
+        self.liquidation_waits_skipped = 0  # skipped steps of a close-all liquidation waiting for bids
+        self._held_at: datetime | None = None  # the last skipped step that checked every position
+        self._held_steps = 0  # how many skipped steps did since the last step
+        self._checked_snaps: dict[int, Market | None] = {}  # position -> the quote the last close-all check read
         self.repeated_refusals = 0  # decisions recorded as the repeat of a refusal (`_repeat_refusal`)
         self._by_phase_of: Any = None  # the method list `_by_phase` was worked out from
         self._by_phase: dict[str, tuple[Any, ...]] = {}  # phase -> its methods (`_phase_methods`)
@@ -350,6 +361,7 @@ class BacktestEngine(Engine):
 
     async def step(self) -> None:
         self._quiet = None  # a step changes what the idle check proved
+        self._record_held_checks()
         now = self._last_step_at = self.clock()
         scan_only, self._scan_only_at = self._scan_only_at == now, None
         if scan_only and not (self.conn.closed or self.conn.broken):
@@ -452,6 +464,35 @@ class BacktestEngine(Engine):
             current = self.snapshots.get(t)
             if current is not None and current is not snap:
                 self._replaced(t, current)
+        # a close-all breaker checked every position on the quote it holds now
+        self._checked_snaps = {p.position_id: self.snapshots.get(p.market_id)
+                               for p in self.portfolio.open_positions()} if self.breaker_active else {}
+
+    def _liquidation_waits(self, positions: Sequence[Any]) -> bool:
+        """Under a close-all breaker every step checks every open position (`Engine._monitor`). The checks change
+        nothing but their time when each position has a CRITICAL exit working on it already (a new exit never
+        preempts it) and its side has no bid in the very quote its last check read (no mark, no trailing stop
+        move, nothing material to save): `PositionMonitor.record_quiet_checks`."""
+        if any(rec.purpose == "entry" and rec.status not in TERMINAL for rec in self.executor.open.values()):
+            return False  # the step cancels it (`Engine._cancel_entries_for_close_all`)
+        jobs, snaps, checked = self.exits.jobs, self.snapshots, self._checked_snaps
+        for p in positions:
+            job = jobs.get(p.position_id)
+            if job is None or job.priority != "CRITICAL" or p.current_price is None:
+                return False
+            snap = snaps.get(p.market_id)
+            if snap is None or checked.get(p.position_id) is not snap or side_quotes(p.side, snap)[0] is not None:
+                return False
+        return True
+
+    def _record_held_checks(self) -> None:
+        """The position checks of the close-all steps skipped since the last step, as the last of them left them
+        (each earlier one only moved times the last one moved again)."""
+        at, self._held_at = self._held_at, None
+        if at is not None:
+            for pos in self.portfolio.open_positions():
+                self.monitor.record_quiet_checks(pos, at, self._held_steps)
+        self._held_steps = 0
 
     async def _settle(self, now: datetime) -> None:
         """The reference looks at every snapshot; only a replaced one can newly show a settlement, or one of a
@@ -703,6 +744,10 @@ class BacktestEngine(Engine):
         """What a step that `idle` cleared still does after `refresh`: feed the replaced snapshots to the
         volatility tracker, as the entry scan does each cycle before any decision."""
         self.skipped_steps += 1
+        if self._quiet_holds:
+            self._held_at = now  # its position checks, recorded before the next step reads them
+            self._held_steps += 1
+            self.liquidation_waits_skipped += 1
         if self.trading_state != "ACTIVE":
             return  # the entry scan (which feeds the tracker) runs only while trading is ACTIVE
         self._forget_blocked(now)  # as the scan does first: a blocked opportunity not seen again is gone
@@ -748,10 +793,13 @@ class BacktestEngine(Engine):
         if self._planned or not self._orders_quiet(now, until, watch):
             return False
         positions = self.portfolio.open_positions()
-        if self.breaker_active and positions:
-            return False  # a close-all breaker checks every position on every step
+        # a close-all breaker checks every position on every step: quiet only while that changes nothing but the
+        # checks' times (then the monitor's own schedule does not matter: every step checks)
+        holds = bool(self.breaker_active and positions)
+        if holds and not self._liquidation_waits(positions):
+            return False
         monitor = self.monitor
-        checks = [monitor.next_check.get(p.position_id) for p in positions]
+        checks = [] if holds else [monitor.next_check.get(p.position_id) for p in positions]
         if any(c is None or now >= c for c in checks):
             return False
         if self._board_view() != self._board_saw:
@@ -786,4 +834,5 @@ class BacktestEngine(Engine):
         moments += [board._next_reset - 1.0, board._next_day(last_ts), board.next_result_leaving(last_ts, window)]
         self._quiet = min(moments)
         self._quiet_watch = watch
+        self._quiet_holds = holds
         return True

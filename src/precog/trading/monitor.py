@@ -139,6 +139,22 @@ class PositionMonitor:
         nxt = self.next_check.get(pos.position_id)
         return nxt is None or now >= nxt
 
+    def _schedule_next(self, pos: PositionState, now: datetime) -> bool:
+        """The position's next check after one at `now` (spec 5.5 cadence); True when it is urgent."""
+        urgent = self.is_urgent(pos)
+        interval = self.config.urgent_seconds if urgent else self.config.normal_seconds
+        self.next_check[pos.position_id] = now + timedelta(seconds=interval)
+        return urgent
+
+    def record_quiet_checks(self, pos: PositionState, now: datetime, count: int = 1) -> None:
+        """What `count` checks up to `now` do to a position whose side has no bid, on the quote it last saw, while
+        an exit of the highest priority is already working on it: the last check's time and the next one (nothing
+        else changes: no mark, no trailing stop move, no new exit). A backtest records the checks of the steps it
+        skips so."""
+        self.checks += count
+        self.portfolio.mark(pos, None, now)
+        self._schedule_next(pos, now)
+
     def is_urgent(self, pos: PositionState) -> bool:
         """Spec 5.5: check every 5 s when pct < stop loss + 0.02, pct > profit target - 0.02 (with partial exits
         on, also the next stage's threshold - 0.02: the profit that is taken next), or an active trailing stop
@@ -188,9 +204,7 @@ class PositionMonitor:
             executed_stages=pos.executed_stages, stage_sold=pos.stage_sold)
         decision = ex.resolve(ex.evaluate(situation, rules)) if market is not None and market.is_tradable \
             else None
-        urgent = self.is_urgent(pos)
-        interval = self.config.urgent_seconds if urgent else self.config.normal_seconds
-        self.next_check[pos.position_id] = now + timedelta(seconds=interval)
+        urgent = self._schedule_next(pos, now)
         material = changed or before_price is None or (bid is not None and before_price is not None
                                                        and abs(bid - before_price) >= Decimal("0.01"))
         if material:
