@@ -202,13 +202,15 @@ def test_auto_deprecation_rules(w: World) -> None:
     small = create_testing_method(w.conn, "small", overrides=("risk.kelly_fraction=0.16",))
     _close_positions(w, losing.method_id, ["1.00"] * 4 + ["-0.50"] * 6)  # 40% wins over 10, ROI +0.01
     _close_positions(w, winning.method_id, ["1.00"] * 6 + ["-0.50"] * 4)
-    _close_positions(w, small.method_id, ["-0.20"] * 3)  # too few trades for the win rate; ROI -0.04
+    _close_positions(w, small.method_id, ["-0.20"] * 3)  # too few trades for either rule; ROI -0.04
     rules = DeprecationRules(window_days=30, min_win_rate=D("0.50"), min_roi=D("-0.10"), min_trades=10)
     preview = auto_deprecate(w.conn, rules, dry_run=True)
     assert [ref for ref, _ in preview] == ["loser@v1.0"]
     assert "win rate 0.4000" in preview[0][1]
     assert get_method(w.conn, "loser@v1.0").status == "testing"
-    _close_positions(w, small.method_id, ["-5.00"])  # ROI now < -10%
+    _close_positions(w, small.method_id, ["-5.00"])  # ROI -0.28, but over 4 trades: not judged yet (min_trades)
+    assert [ref for ref, _ in auto_deprecate(w.conn, rules, dry_run=True)] == ["loser@v1.0"]
+    _close_positions(w, small.method_id, ["0.05"] * 6, days_ago=40)  # 10 trades: ROI -5.30 / 50.00 < -10%
     done = auto_deprecate(w.conn, rules)
     assert sorted(ref for ref, _ in done) == ["loser@v1.0", "small@v1.0"]
     assert get_method(w.conn, "small@v1.0").status == "deprecated"

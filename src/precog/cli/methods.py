@@ -237,7 +237,9 @@ def auto_deprecate_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deprecated."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Apply the automatic deprecation rules: win rate < 50% over 30 days, or ROI < -10%.
+    """Apply the automatic deprecation rules to every testing/active method: win rate < 50% over 30 days, or
+    ROI < -10%, each judged from 10 closed trades (trade_strategies.yaml methods.auto_deprecation). `precog run`
+    applies them to its own methods by itself.
 
     Example: precog methods auto-deprecate --dry-run
     """

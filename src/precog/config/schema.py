@@ -563,7 +563,9 @@ class MethodAutoDeprecation(_Open):
     window_days: Annotated[int, Field(ge=1, le=3650)]
     min_win_rate: Prob
     min_roi: Annotated[Dec, Field(ge=Decimal("-1"), le=Decimal("1"))]
-    min_trades: Annotated[int, Field(ge=1)]
+    min_trades: Annotated[int, Field(ge=1)]  # the fewest closed trades either rule judges
+    # how often a running trading loop applies the rules, in minutes of its clock (also at start and after a close)
+    check_interval_minutes: Annotated[int, Field(ge=1, le=1440)]
 
 
 class MethodRules(_Open):

@@ -131,9 +131,11 @@ class Engine:
                  planner: Any = None, market_data: str = "stream", reconcile_interval_s: float = 300,
                  breakers: Any = None, reconcile_cash: bool = False,
                  reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
-                 risk_settings: Any = None) -> None:
+                 risk_settings: Any = None, auto_deprecation: bool | None = None) -> None:
         if not conn.autocommit:
             raise ValueError("the engine needs an autocommit connection (each write is its own transaction)")
+        if auto_deprecation and "backtest" in (kind, mode):
+            raise ValueError("a backtest never deprecates methods (auto_deprecation must be off)")
         prepare_connection(conn)
         self.conn = conn
         self._reconnect = reconnect or _reconnector(conn)
@@ -262,6 +264,7 @@ class Engine:
         self._cycle_failures = 0
         self._venue_ok: bool | None = None  # None until the engine has called the venue
         self._venue_error: str | None = None
+        self._setup_auto_deprecation(auto_deprecation)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -295,6 +298,7 @@ class Engine:
         self._refresh_stored_metrics()
         # closes an earlier process booked and died before alerting, and the ones reconciliation just booked
         self._raise_pnl_alerts(everything=True)
+        await self._check_deprecations(self.clock())
         return rep
 
     def _refresh_stored_metrics(self) -> None:
@@ -561,6 +565,9 @@ class Engine:
         await self.exits.step(self.snapshots, now)
         if self._last_reconcile is not None and now - self._last_reconcile >= self.reconcile_interval:
             await self._reconcile_periodically(now)
+        if self.auto_deprecation and (self._closed_since_check or self._deprecation_checked is None
+                                      or now - self._deprecation_checked >= self.deprecation_interval):
+            await self._check_deprecations(now)
         if self.trading_state == "ACTIVE":
             if self.planner is not None:
                 await self._enter_planned(now)
@@ -633,6 +640,8 @@ class Engine:
                 self.stats.settled_positions += len(done)
                 for s in done:  # a position's result is all of it, as when an exit closes it
                     self._record_outcome(s.position_pnl)
+                if done:
+                    self._closed_since_check = True
             self._settled_markets.add(t)
 
     def _on_fill(self, booked: BookedFill, order: Any) -> None:
@@ -640,11 +649,100 @@ class Engine:
             self.board.record_fill(at=self.clock().timestamp())
         if not booked.position.is_open and booked.position.status == "closed":
             self._record_outcome(booked.position.realized_pnl)
+            self._closed_since_check = True
 
     def _record_outcome(self, realized: Decimal) -> None:
         self._loss_streak = self._loss_streak + 1 if realized < 0 else 0
         if self.board is not None:
             self.board.record_trade_result(realized, at=self.clock().timestamp())
+
+    # ------------------------------------------------------------------ automatic method deprecation
+
+    def _setup_auto_deprecation(self, wanted: bool | None) -> None:
+        """Whether this loop applies the automatic deprecation rules (spec 8.1, trade_strategies.yaml
+        methods.auto_deprecation) to the methods it trades. Default: every loop on a real venue (`precog run`,
+        paper or live); never a backtest (it replays history: its positions are no trading record); not a
+        simulated world on the local exchange (`precog demo`, `run --venue local`) unless asked - its methods are
+        the demo's fixed rows and one simulated session can condemn them for good."""
+        backtest = "backtest" in (self.kind, self.mode)  # asking for it there is refused (__init__)
+        self.auto_deprecation = (not backtest and self.venue.platform_id != "local") if wanted is None else wanted
+        self.deprecated_methods: set[int] = set()  # deprecated while this engine ran: no new entry for them
+        self._deprecation_checked: datetime | None = None
+        self._closed_since_check = False  # a position closed or settled since the last check
+        self._deprecation_alerts: list[Any] = []  # deprecations whose alert could not be raised yet
+        if self.auto_deprecation:
+            from precog.trading.methods import rules_from_config
+
+            self.deprecation_rules = rules_from_config(self.config)[1]
+            self.deprecation_interval = timedelta(minutes=self.deprecation_rules.check_interval_minutes)
+
+    def _traded_method_ids(self) -> set[int]:
+        return {m.method_id for m in self.methods} | set(getattr(self.planner, "method_ids", ()))
+
+    async def _check_deprecations(self, now: datetime) -> None:
+        """Apply the deprecation rules to the methods this engine trades (their paper + live record on the
+        engine's clock); a method deprecated here or elsewhere (the CLI, another loop) gets no new entry from
+        now on, its resting entries are canceled, and its open positions are managed to exit or settlement as
+        before. Each deprecation made here raises one `method_deprecated` alert. Never raises (logged; the
+        next check tries again)."""
+        if not self.auto_deprecation:
+            return
+        from precog.trading.methods import deprecate_due
+
+        self._deprecation_checked, self._closed_since_check = now, False
+        ids = self._traded_method_ids() - self.deprecated_methods
+        if ids:
+            try:
+                self._deprecation_alerts += deprecate_due(self.conn, self.deprecation_rules, now=now, method_ids=ids)
+            except Exception:  # noqa: BLE001 - a failed check never stops trading; the next one tries again
+                log.exception("could not apply the automatic method deprecation rules")
+            try:
+                gone = {int(r[0]) for r in self.conn.execute(
+                    "SELECT method_id FROM methods WHERE method_id = ANY(%s) AND status = 'deprecated'",
+                    (sorted(ids),)).fetchall()}
+            except psycopg.Error as exc:
+                log.warning("could not read the traded methods' statuses (read again at the next check): %s", exc)
+                gone = set()
+            if gone:
+                await self._stop_entries_of(gone)
+        self._raise_deprecation_alerts()
+
+    async def _stop_entries_of(self, method_ids: set[int]) -> None:
+        self.deprecated_methods |= method_ids
+        retire = getattr(self.planner, "retire_methods", None)
+        if retire is not None:
+            retire(method_ids)
+        log.warning("no new entries for deprecated method(s) %s", sorted(method_ids))
+        for rec in list(self.executor.open.values()):
+            if rec.purpose == "entry" and rec.status not in TERMINAL and rec.method_id in method_ids:
+                try:
+                    await self.executor.cancel(rec, reason="method deprecated")
+                except Exception as exc:  # noqa: BLE001 - the entry's timeout still cancels it
+                    log.warning("could not cancel entry %s of a deprecated method: %s", rec.client_order_id, exc)
+
+    def _raise_deprecation_alerts(self) -> None:
+        owed, self._deprecation_alerts = self._deprecation_alerts, []
+        if self.alerts is None:
+            return
+        for d in owed:
+            rules = self.deprecation_rules
+            judged = d.recent if d.rule == "win_rate" else d.overall
+            try:
+                self.alerts.raise_alert(
+                    "method_deprecated", "medium", "trading_engine",
+                    f"method {d.ref} was deprecated automatically: {d.reason}; it opens no new position (its open "
+                    "positions are managed to exit or settlement)",
+                    {"method_id": d.method_id, "method": d.ref, "from_status": d.status, "rule": d.rule,
+                     "reason": d.reason, "trades": judged.trades, "wins": judged.wins, "pnl": str(judged.pnl),
+                     "win_rate": _text(judged.win_rate), "roi": _text(judged.roi),
+                     "window_days": rules.window_days, "min_win_rate": str(rules.min_win_rate),
+                     "min_roi": str(rules.min_roi), "min_trades": rules.min_trades, "mode": self.mode,
+                     "run_id": self.run_id},
+                    source_table="methods", source_id=d.method_id, dedup_key=f"method_deprecated:{d.method_id}",
+                    category="trading")
+            except Exception:  # noqa: BLE001 - the deprecation stands; the alert is tried again at the next check
+                log.exception("could not raise the method_deprecated alert of %s", d.ref)
+                self._deprecation_alerts.append(d)
 
     # ------------------------------------------------------------------ breakers
 
@@ -915,7 +1013,7 @@ class Engine:
         vol_known = False
         phase = self.probabilities.phase(tm.ticker, now)
         for method in self.methods:
-            if method.phase != phase:
+            if method.phase != phase or method.method_id in self.deprecated_methods:
                 continue
             key = (method.method_id, tm.ticker)
             last = self._last_decision.get(key)
@@ -1054,7 +1152,7 @@ class Engine:
         bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
         held = {p.market_id for p in self.portfolio.open_positions()}
         for entry in self.planner.plan():
-            if entry.ticker in held:
+            if entry.ticker in held or entry.method_id in self.deprecated_methods:
                 self.planner.release(entry)
                 continue
             order_type = self._entry_order_type(entry.method_id, entry.order_type)

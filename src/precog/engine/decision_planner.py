@@ -77,6 +77,16 @@ class DecisionPlanner:
     def has_units(self) -> bool:
         return bool(self.units.units)
 
+    @property
+    def method_ids(self) -> set[int]:
+        """The methods whose units this planner trades (none on the strategy x model pairing)."""
+        return {u.method.method_id for u in self.units.units
+                if u.method is not None and u.method.method_id is not None}
+
+    def retire_methods(self, method_ids: set[int]) -> None:
+        """No new entries for these methods (deprecated while trading); their models still price their positions."""
+        self.engine.retire(method_ids)
+
     def plan(self) -> list[PlannedEntry]:
         from precog.trading.snapshot import load_snapshot
 

@@ -152,6 +152,8 @@ class DecisionEngine:
         self._blacklist = re.compile("|".join(f"(?:{p})" for p in settings.blacklist_patterns)) \
             if settings.blacklist_patterns else None
         self._halftime_seen: dict[str, float] = {}
+        # methods deprecated while this engine runs (`retire`): still priced, never a signal
+        self.retired: frozenset[int] = frozenset()
         self._anomaly = settings.breakers.edge_anomaly_min_edge
         self._static_scope: dict[str, str | None] = {}
         self._alert_at, self._auto_at = settings.alert_at, settings.auto_execute_at
@@ -169,6 +171,11 @@ class DecisionEngine:
             group[3].append((unit, unit.strategy, unit.method, slot, {}))
         self._n_strategies = len(slots)
         self._groups = tuple((model, ref, table, tuple(members)) for model, ref, table, members in groups.values())
+
+    def retire(self, method_ids: Iterable[int]) -> None:
+        """No more signals for these methods (deprecated while trading). Their units stay in the scan, so their
+        forecasts still price the positions they hold; their verdict on every side is `method_deprecated`."""
+        self.retired = self.retired | frozenset(method_ids)
 
     # ------------------------------------------------------------ the scan
     def scan(self, markets: Iterable[MarketView], games: Mapping[str, GameView] | None = None, *,
@@ -232,6 +239,7 @@ class DecisionEngine:
             result.skipped[skip] = result.skipped.get(skip, 0) + 1
             return
         costs = self.costs
+        retired = self.retired
         alert_at, auto_at = self._alert_at, self._auto_at
         ask = m.yes_ask
         no_price = ONE - m.yes_bid
@@ -274,6 +282,9 @@ class DecisionEngine:
                     min_edge = self.risk.min_edge_for(strategy, method, m)
                     if special is None:
                         mins[sport] = min_edge
+                if retired and method is not None and method.method_id in retired:
+                    verdicts.append((unit, min_edge, "method_deprecated", "method_deprecated"))
+                    continue
                 if yes is None:
                     yes_reason: str | None = "no_offer"
                 elif yes.edge < min_edge:

@@ -7,7 +7,9 @@ risk, execution and sport configs that trade them.
 * lifecycle: draft -> testing -> active -> inactive -> deprecated. Activation only from testing, with at
   least N closed paper trades and a paper ROI above the minimum (trade_strategies.yaml `methods.activation`;
   0: a positive ROI, REQ-METH-006). Deprecated is terminal. Automatic deprecation: win rate below 50% over
-  30 days, or ROI below -10% (paper + live trading; backtests count in no lifecycle rule).
+  30 days, or ROI below -10%, each judged from at least `min_trades` closed trades (paper + live trading;
+  backtests count in no lifecycle rule); the trading loop applies it to the methods it trades (at start, every
+  `check_interval_minutes` and after a close), `precog methods auto-deprecate` to every method.
   Every change is recorded in `method_status_changes`.
 * JSON export/import naming the strategy and model by name+version, so a method moves between databases.
 * A/B comparison: every differing setting and both records, with Fisher's exact test on the win rates.
@@ -74,7 +76,10 @@ class DeprecationRules:
     window_days: int = 30
     min_win_rate: Decimal = Decimal("0.50")
     min_roi: Decimal = Decimal("-0.10")
+    # the fewest closed trades either rule judges: the window's for the win rate, all of them for the ROI (one
+    # losing trade is no evidence, and deprecation is final)
     min_trades: int = 10
+    check_interval_minutes: int = 60  # how often a running trading loop applies the rules (its clock)
 
 
 def rules_from_config(cfg: Any) -> tuple[ActivationRules, DeprecationRules]:
@@ -82,7 +87,8 @@ def rules_from_config(cfg: Any) -> tuple[ActivationRules, DeprecationRules]:
     dep = cfg.get("trade_strategies.methods.auto_deprecation")
     return (ActivationRules(int(act["min_paper_trades"]), Decimal(str(act["min_paper_roi"]))),
             DeprecationRules(int(dep["window_days"]), Decimal(str(dep["min_win_rate"])),
-                             Decimal(str(dep["min_roi"])), int(dep["min_trades"])))
+                             Decimal(str(dep["min_roi"])), int(dep["min_trades"]),
+                             int(dep.get("check_interval_minutes", 60))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,31 +707,71 @@ def status_history(conn: Any, ref: str) -> list[dict[str, Any]]:
         return list(cur.fetchall())
 
 
-def auto_deprecate(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
-                   dry_run: bool = False, by: str = "auto-deprecation") -> list[tuple[str, str]]:
-    """Deprecate testing/active methods whose win rate over the last `window_days` (closes at or after now -
-    window_days; with >= min_trades closed trades there) < min_win_rate, or whose ROI over all their trading
-    (paper + live) < min_roi. Returns (method, reason) for each (dry_run: would-be)."""
+@dataclass(frozen=True, slots=True)
+class Deprecation:
+    """A method the automatic deprecation rules condemn: which rule, why, and the records judged."""
+
+    method_id: int
+    ref: str
+    status: str  # its status when judged (testing or active)
+    rule: str  # win_rate | roi
+    reason: str
+    recent: Performance  # its trading over the rules' window
+    overall: Performance  # all its trading (paper + live)
+
+
+def deprecations_due(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
+                     method_ids: Iterable[int] | None = None) -> list[Deprecation]:
+    """Testing/active methods (all, or those of `method_ids`) that break a rule: a win rate over the last
+    `window_days` (closes at or after now - window_days) below min_win_rate, judged from >= min_trades closed
+    trades there; or a ROI over all their trading (paper + live) below min_roi, judged from >= min_trades closed
+    trades. The win-rate rule is named when both break."""
     rules = rules or DeprecationRules()
     since = (now or datetime.now().astimezone()) - timedelta(days=rules.window_days)
-    out: list[tuple[str, str]] = []
-    for m in list_methods(conn):
-        if m.status not in ("testing", "active"):
-            continue
+    if method_ids is None:
+        candidates = _rows(conn, " WHERE me.status IN ('testing', 'active') ORDER BY me.method_name, me.method_version")
+    else:
+        candidates = _rows(conn, " WHERE me.status IN ('testing', 'active') AND me.method_id = ANY(%s)"
+                                 " ORDER BY me.method_name, me.method_version", (sorted(set(method_ids)),))
+    out: list[Deprecation] = []
+    for m in candidates:
         recent = performance(conn, m.method_id, since=since)
         overall = performance(conn, m.method_id)
-        reason = None
         if recent.trades >= rules.min_trades and win_rate_below(recent, rules.min_win_rate):
-            reason = (f"win rate {recent.win_rate} over the last {rules.window_days} days ({recent.trades} trades) "
-                      f"< {rules.min_win_rate}")
-        elif roi_below(overall, rules.min_roi):
-            reason = f"ROI {overall.roi} over {overall.trades} trades < {rules.min_roi}"
-        if reason is None:
-            continue
-        out.append((m.ref, reason))
-        if not dry_run:
-            transition(conn, m.ref, "deprecated", by=by, reason=reason)
+            out.append(Deprecation(m.method_id, m.ref, m.status, "win_rate",
+                                   f"win rate {recent.win_rate} over the last {rules.window_days} days "
+                                   f"({recent.trades} trades) < {rules.min_win_rate}", recent, overall))
+        elif overall.trades >= rules.min_trades and roi_below(overall, rules.min_roi):
+            out.append(Deprecation(m.method_id, m.ref, m.status, "roi",
+                                   f"ROI {overall.roi} over {overall.trades} trades < {rules.min_roi}", recent, overall))
     return out
+
+
+def deprecate_due(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
+                  method_ids: Iterable[int] | None = None, by: str = "auto-deprecation") -> list[Deprecation]:
+    """Deprecate every method `deprecations_due` finds (recorded in method_status_changes, changed_by `by`, the
+    reason naming the rule). Returns the ones this call deprecated: a method deprecated meanwhile by someone
+    else (the CLI, another loop) is left out."""
+    done: list[Deprecation] = []
+    for d in deprecations_due(conn, rules, now=now, method_ids=method_ids):
+        try:
+            transition(conn, d.ref, "deprecated", by=by, reason=d.reason)
+        except MethodError:
+            if get_method(conn, d.ref).status == "deprecated":
+                continue  # deprecated since it was judged
+            raise
+        done.append(d)
+    return done
+
+
+def auto_deprecate(conn: Any, rules: DeprecationRules | None = None, *, now: datetime | None = None,
+                   dry_run: bool = False, by: str = "auto-deprecation",
+                   method_ids: Iterable[int] | None = None) -> list[tuple[str, str]]:
+    """Apply the automatic deprecation rules (`deprecations_due`) to every testing/active method (or those of
+    `method_ids`). Returns (method, reason) for each deprecated (dry_run: each that would be)."""
+    if dry_run:
+        return [(d.ref, d.reason) for d in deprecations_due(conn, rules, now=now, method_ids=method_ids)]
+    return [(d.ref, d.reason) for d in deprecate_due(conn, rules, now=now, method_ids=method_ids, by=by)]
 
 
 # ---------------------------------------------------------------- A/B capital split and comparison
