@@ -45,14 +45,13 @@ async def drain(ws: Any, quiet: float = 0.3) -> list[dict[str, Any]]:
 
 
 def apply_book(book: dict[str, dict[str, int]], msg: dict[str, Any]) -> None:
-    if msg["type"] == "orderbook_snapshot":
-        book["yes"] = {p: int(q.split(".")[0]) for p, q in msg["msg"]["yes_dollars_fp"]}
-        book["no"] = {p: int(q.split(".")[0]) for p, q in msg["msg"]["no_dollars_fp"]}
+    if msg["type"] == "orderbook_snapshot":  # an empty side's key is left out, as Kalshi does
+        book["yes"] = {p: int(q.split(".")[0]) for p, q in msg["msg"].get("yes_dollars_fp", [])}
+        book["no"] = {p: int(q.split(".")[0]) for p, q in msg["msg"].get("no_dollars_fp", [])}
     elif msg["type"] == "orderbook_delta":
         side = book[msg["msg"]["side"]]
         price = msg["msg"]["price_dollars"]
         side[price] = side.get(price, 0) + int(msg["msg"]["delta_fp"].split(".")[0])
-        assert msg["msg"]["delta"] == int(msg["msg"]["delta_fp"].split(".")[0])
         if side[price] == 0:
             del side[price]
         assert side.get(price, 0) >= 0
@@ -70,7 +69,8 @@ async def test_snapshot_then_deltas_track_the_book(local_exchange: LocalExchange
         assert (await recv(ws)) == {"id": 1, "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}
         snap = await recv(ws)
         assert snap["type"] == "orderbook_snapshot" and snap["seq"] == 1 and snap["sid"] == 1
-        assert snap["msg"]["no"] == [[55, 10]] and snap["msg"]["yes_dollars_fp"] == [["0.4000", "4.00"]]
+        assert snap["msg"]["no_dollars_fp"] == [["0.5500", "10.00"]]
+        assert snap["msg"]["yes_dollars_fp"] == [["0.4000", "4.00"]]
         book: dict[str, dict[str, int]] = {}
         apply_book(book, snap)
         rng = random.Random(11)
@@ -111,7 +111,7 @@ async def test_public_channels_without_a_key_and_private_ones_refused(local_exch
         await send(ws, 1, "subscribe", channels=["orderbook_delta"], market_ticker=t)
         err = await recv(ws)
         assert err["type"] == "error" and err["id"] == 1 and err["msg"]["code"] == 9
-        await send(ws, 2, "subscribe", channels=["ticker", "trades", "market_lifecycle_v2"], market_tickers=[t])
+        await send(ws, 2, "subscribe", channels=["ticker", "trade", "market_lifecycle_v2"], market_tickers=[t])
         subs = [await recv(ws) for _ in range(3)]
         assert [s["msg"]["channel"] for s in subs] == ["ticker", "trade", "market_lifecycle_v2"]
         lx.counterparty_order(t, "no", "buy", 5, "0.55")
@@ -119,16 +119,19 @@ async def test_public_channels_without_a_key_and_private_ones_refused(local_exch
         lx.admin.place_order(admin_acct["user_id"], t, "yes", "buy", 2, price_dollars="0.45")
         got = {m["type"]: m for m in await drain(ws)}
         trade = got["trade"]["msg"]
-        assert (trade["market_ticker"], trade["count"], trade["count_fp"], trade["yes_price_dollars"],
-                trade["taker_side"]) == (t, 2, "2.00", "0.4500", "yes")
+        assert (trade["market_ticker"], trade["count_fp"], trade["yes_price_dollars"], trade["taker_outcome_side"],
+                trade["taker_book_side"]) == (t, "2.00", "0.4500", "yes", "bid")
         tick = got["ticker"]["msg"]
-        assert tick["market_ticker"] == t and tick["yes_ask_dollars"] == "0.4500" and tick["volume"] == 2
-        lx.settle(t, "0.25")
+        assert tick["market_ticker"] == t and tick["yes_ask_dollars"] == "0.4500" and tick["volume_fp"] == "2.00"
+        assert "seq" not in got["ticker"] and got["trade"]["seq"] >= 1  # only sequenced channels number messages
+        lx.settle(t, "0.25")  # before its close time: the close moves to now, then the result, then the payout
         lifecycle = [m["msg"] for m in await drain(ws) if m["type"] == "market_lifecycle_v2"]
-        assert [m["event_type"] for m in lifecycle] == ["determined", "settled"]
-        assert lifecycle[-1]["settlement_value"] == "0.2500" and lifecycle[-1]["result"] == "scalar"
-        await send(ws, 3, "subscribe", channels=["no_such_channel"])
-        assert (await recv(ws))["msg"]["code"] == 8
+        assert [m["event_type"] for m in lifecycle] == ["close_date_updated", "determined", "settled"]
+        assert lifecycle[1]["settlement_value"] == "0.2500" and lifecycle[1]["result"] == "scalar"
+        assert "result" not in lifecycle[2] and "settled_ts" in lifecycle[2]  # Kalshi: result with `determined` only
+        for code, channels in ((8, ["no_such_channel"]), (8, ["trades"]), (8, ["ticker_v2"])):
+            await send(ws, 3, "subscribe", channels=channels)  # names Kalshi's document does not list are refused
+            assert (await recv(ws))["msg"]["code"] == code
         await send(ws, 4, "frobnicate", params={})
         assert (await recv(ws))["msg"]["code"] == 5
     finally:
@@ -152,9 +155,9 @@ async def test_fills_are_private(local_exchange: LocalExchange, sign: Any, excha
         fills = [m["msg"] for m in msgs if m["type"] == "fill"]
         assert len(fills) == 1
         f = fills[0]
-        assert (f["client_order_id"], f["count"], f["yes_price_dollars"], f["is_taker"], f["post_position"]) == (
-            "ws-fill", 3, "0.3000", True, 3)
-        orders = [m["msg"] for m in msgs if m["type"] == "user_orders"]
+        assert (f["client_order_id"], f["count_fp"], f["yes_price_dollars"], f["is_taker"], f["post_position_fp"],
+                f["outcome_side"]) == ("ws-fill", "3.00", "0.3000", True, "3.00", "yes")
+        orders = [m["msg"] for m in msgs if m["type"] == "user_order"]
         assert orders and orders[-1]["client_order_id"] == "ws-fill" and orders[-1]["status"] == "executed"
     finally:
         await mine.close()
@@ -175,7 +178,7 @@ async def test_subscription_management(local_exchange: LocalExchange, sign: Any)
         assert ok["type"] == "ok" and ok["msg"]["market_tickers"] == sorted([a, b])
         snap = await recv(ws)
         assert snap["type"] == "orderbook_snapshot" and snap["msg"]["market_ticker"] == b and snap["seq"] == 2
-        assert snap["msg"]["yes"] == [[10, 2]]
+        assert snap["msg"]["yes_dollars_fp"] == [["0.1000", "2.00"]] and "no_dollars_fp" not in snap["msg"]
         await send(ws, 3, "list_subscriptions")
         listed = await recv(ws)
         assert listed == {"id": 3, "type": "ok", "msg": [{"channel": "orderbook_delta", "sid": 1}]}
@@ -190,7 +193,10 @@ async def test_subscription_management(local_exchange: LocalExchange, sign: Any)
         await send(ws, 6, "unsubscribe", sids=[1])
         assert (await recv(ws))["msg"]["code"] == 7
         await send(ws, 7, "subscribe", channels=["orderbook_delta"], market_ticker="KXNOPE-1-X")
-        assert (await recv(ws))["type"] == "error"
+        err = await recv(ws)
+        assert err["type"] == "error" and err["msg"]["code"] == 11  # "Market not found" (16) is retired
+        await send(ws, 8, "subscribe", channels=["orderbook_delta"])
+        assert (await recv(ws))["msg"]["code"] == 14  # Market Ticker required
     finally:
         await ws.close()
 

@@ -276,9 +276,12 @@ def test_fill_position_settlement_balance_trade() -> None:
                          "no_price_dollars": "0.5700", "is_taker": True, "fee_cost": "0.0700",
                          "created_time": "2025-10-01T12:00:00Z"})
     assert fill.price == Decimal("0.43") and fill.fee == Decimal("0.07") and fill.count == 4 and fill.is_taker
-    legacy_fill = P.parse_fill({"trade_id": "t", "order_id": "o", "ticker": "T", "side": "no", "action": "sell",
-                                "count": 2, "yes_price": 30, "no_price": 70, "is_taker": False, "created_time": 1700000000})
+    legacy = {"trade_id": "t", "order_id": "o", "ticker": "T", "side": "no", "action": "sell", "count": 2,
+              "yes_price": 30, "no_price": 70, "is_taker": False, "fee_cost": "0.0100", "created_time": 1700000000}
+    legacy_fill = P.parse_fill(legacy)
     assert legacy_fill.fill_id == "t" and legacy_fill.price == Decimal("0.70") and legacy_fill.created_time is not None
+    with pytest.raises(KalshiSchemaError, match="fee_cost"):  # required by the REST Fill and the stream's fill
+        P.parse_fill({k: v for k, v in legacy.items() if k != "fee_cost"})
 
     pos = P.parse_position({"ticker": "T", "position_fp": "-5.00", "market_exposure_dollars": "2.8000",
                             "total_traded_dollars": "3.0000", "realized_pnl_dollars": "-0.1200",
@@ -309,7 +312,13 @@ def test_fill_position_settlement_balance_trade() -> None:
     trade = P.parse_trade({"trade_id": "t", "ticker": "T", "count_fp": "3.00", "yes_price_dollars": "0.4400",
                            "no_price_dollars": "0.5600", "taker_side": "yes", "created_time": "2025-10-01T12:00:00Z"})
     assert trade.yes_price == Decimal("0.44") and trade.count == 3
-    assert P.parse_trade({"trade_id": "t", "ticker": "T", "count": 3, "yes_price": 44, "taker_side": "no"}).no_price == Decimal("0.56")
+    legacy_trade = {"trade_id": "t", "ticker": "T", "count": 3, "yes_price": 44, "taker_side": "no", "ts": 1700000000}
+    assert P.parse_trade(legacy_trade).no_price == Decimal("0.56")
+    for missing in ("taker_side", "ts"):  # a side and a time in some form are required (REST and stream alike)
+        with pytest.raises(KalshiSchemaError):
+            P.parse_trade({k: v for k, v in legacy_trade.items() if k != missing})
+    # the stream's canonical side wins over the deprecated one (a sell of YES takes the NO outcome)
+    assert P.parse_trade(legacy_trade | {"taker_side": "yes", "taker_outcome_side": "no"}).taker_side == "no"
 
 
 def test_series_event_candlestick() -> None:
@@ -334,6 +343,12 @@ def test_stream_payloads() -> None:
                         "price_dollars": "0.4300", "yes_bid_dollars": "0.4250", "yes_ask_dollars": "0.4400",
                         "volume_fp": "10.00", "ts": 1700000000})
     assert q.yes_bid == Decimal("0.425") and q.no_bid == Decimal("0.56") and q.last_price == Decimal("0.43")
+    for side in ("yes_bid", "yes_ask"):  # the stream client refuses a quote without a side, never reads "none"
+        partial = {"market_ticker": "T", "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.4400"} | {
+            f"{side}_dollars": None}
+        assert getattr(P.parse_ticker(partial), side) is None  # field by field (the backtest's reader)
+        with pytest.raises(KalshiSchemaError, match=side):
+            P.parse_ticker_quote(partial)
     life = P.parse_lifecycle({"event_type": "determined", "market_ticker": "T", "result": "yes"})
     assert life.status is MarketStatus.CLOSED and life.result == "yes"
     assert P.parse_lifecycle({"event_type": "settled", "market_ticker": "T"}).status is MarketStatus.SETTLED

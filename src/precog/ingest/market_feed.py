@@ -63,7 +63,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RESULTS = {"yes", "no", "void", "scalar"}
 _STREAM_FIELDS = frozenset({"yes_bid", "yes_ask", "no_bid", "no_ask", "last_price", "volume", "open_interest",
                             "yes_price", "no_price", "spread"})
-_ENVELOPE_SEQ = re.compile(r'\{"type":\s*"(?P<type>[a-z_0-9]+)",\s*"sid":\s*(?P<sid>\d+),\s*"seq":\s*(?P<seq>\d+)')
+# `seq` is optional: Kalshi's ticker (like fill and user_order) messages carry none, only sequenced channels do
+_ENVELOPE_SEQ = re.compile(r'\{"type":\s*"(?P<type>[a-z_0-9]+)",\s*"sid":\s*(?P<sid>\d+)(?:,\s*"seq":\s*(?P<seq>\d+))?')
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +117,14 @@ class RecordingWebSocket(KalshiWebSocket):
         super()._on_raw(raw)
 
     def _check_sequence(self, text: str) -> str | None:
-        """Ticker/lifecycle subscriptions carry a per-subscription `seq` too; a jump means lost messages.
+        """Lifecycle (and trade) subscriptions carry a per-subscription `seq` too; a jump means lost messages.
 
         Returns the message type when the envelope starts the usual way."""
         match = _ENVELOPE_SEQ.match(text)
         if match is None:
             return None
-        if match["type"] in ("orderbook_snapshot", "orderbook_delta"):
-            return match["type"]  # books are checked (and resynced) by the client itself
+        if match["type"] in ("orderbook_snapshot", "orderbook_delta") or match["seq"] is None:
+            return match["type"]  # books are checked (and resynced) by the client itself; no seq, no check
         sid, seq = int(match["sid"]), int(match["seq"])
         expected = self._last_seq.get(sid, seq - 1) + 1
         self._last_seq[sid] = seq

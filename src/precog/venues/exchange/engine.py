@@ -81,6 +81,8 @@ class ExchangeEvent(NamedTuple):
 
     seq: int
     kind: str  # orderbook_delta | trade | fill | ticker | lifecycle | order
+    # lifecycle `event_type`: created, activated, deactivated, close_date_updated (an early close or
+    # determination), closed (ours only: Kalshi's stream announces no scheduled close), determined, settled
     ticker: str
     data: dict[str, Any]
 
@@ -857,12 +859,17 @@ class Exchange:
             elif status == INACTIVE:
                 for o in [o for o in m.resting.values() if o.cancel_on_pause]:
                     self._cancel_resting(m, o, now)
+            paused = m.status == INACTIVE
             m.status = status
             m.updated_ms = now
             if status == CLOSED and now < m.close_ms:
                 m.close_ms = now
+                self._emit("lifecycle", ticker, {"event_type": "close_date_updated", "market": m})
             kind = {ACTIVE: "activated", INACTIVE: "deactivated", CLOSED: "closed"}[status]
-            self._emit("lifecycle", ticker, {"event_type": kind, "market": m})
+            data: dict[str, Any] = {"event_type": kind, "market": m}
+            if status == INACTIVE or (status == ACTIVE and paused):
+                data["is_deactivated"] = status == INACTIVE  # a pause or an unpause (not a first opening)
+            self._emit("lifecycle", ticker, data)
             self._after_op(m, now, 0)
             return m
 
@@ -884,8 +891,9 @@ class Exchange:
             m.settlement_value = value
             m.determined_ms = now
             m.updated_ms = now
-            if now < m.close_ms:
+            if now < m.close_ms:  # determined early: the market's close moves to now
                 m.close_ms = now
+                self._emit("lifecycle", ticker, {"event_type": "close_date_updated", "market": m})
             self._emit("lifecycle", ticker, {"event_type": "determined", "market": m})
             self._after_op(m, now, 0)
             if m.settlement_timer_s <= 0:

@@ -1,10 +1,18 @@
 """Kalshi's WebSocket API (`/trade-api/ws/v2`) on top of the engine's event stream.
 
+Messages follow Kalshi's AsyncAPI document ("Kalshi Market Data WebSocket API" 2.0.0, AsyncAPI 3.0.0,
+https://docs.kalshi.com/asyncapi.yaml), held to it by tests/venues/test_exchange_ws_contract.py: fixed-point
+strings only (`*_dollars`, `*_fp`), no legacy integer cents or counts.
+
 Commands: subscribe, unsubscribe, list_subscriptions, update_subscription (add_markets/delete_markets).
-Channels: orderbook_delta (snapshot, then deltas; `seq` per subscription), ticker, trade, fill,
-user_orders, market_lifecycle_v2 (older names `orderbook_snapshot`, `trades`, `fills`, `market_lifecycle`,
-`ticker_v2` are accepted). Public channels work without a key; orderbook_delta, fill and user_orders need
-a signed handshake, like Kalshi.
+Channels (undocumented names are refused with code 8, as Kalshi does):
+  orderbook_delta      `orderbook_snapshot` then `orderbook_delta`, `seq` per subscription (needs markets)
+  ticker               `ticker` (no `seq`)
+  trade                `trade` (`seq`)
+  fill                 `fill` (no `seq`)
+  user_orders          `user_order` (no `seq`)
+  market_lifecycle_v2  `market_lifecycle_v2` (`seq`); every market's events: Kalshi takes no market filter here
+Public channels work without a key; orderbook_delta, fill and user_orders need a signed handshake.
 
 Engine events arrive on whatever thread changed the exchange (under its lock); their payloads are built
 there and handed to the event loop with `call_soon_threadsafe`. A new orderbook subscription records the
@@ -31,28 +39,30 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from precog.venues.exchange.clock import iso_ms
 from precog.venues.exchange.engine import Exchange, ExchangeEvent
-from precog.venues.exchange.model import TICKS, YES, Market
+from precog.venues.exchange.model import NO, R_COUNT, SIDE_NAMES, TICKS, YES, Market, Order
 from precog.venues.exchange.serialize import TICK_DOLLARS, dollars, fp, market_id
 
 log = logging.getLogger(__name__)
 
-CHANNEL_ALIASES = {
-    "orderbook_delta": "orderbook_delta", "orderbook_snapshot": "orderbook_delta",
-    "ticker": "ticker", "ticker_v2": "ticker",
-    "trade": "trade", "trades": "trade",
-    "fill": "fill", "fills": "fill",
-    "user_orders": "user_orders",
-    "market_lifecycle_v2": "market_lifecycle_v2", "market_lifecycle": "market_lifecycle_v2",
-}
+CHANNELS = frozenset({"orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_lifecycle_v2"})
 PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill", "user_orders"})
+UNFILTERED_CHANNELS = frozenset({"market_lifecycle_v2"})  # Kalshi: market filters not supported, all markets
 _EVENT_CHANNEL = {"orderbook_delta": "orderbook_delta", "ticker": "ticker", "trade": "trade", "fill": "fill",
                   "order": "user_orders", "lifecycle": "market_lifecycle_v2"}
+MESSAGE_TYPE = {"orderbook_delta": "orderbook_delta", "ticker": "ticker", "trade": "trade", "fill": "fill",
+                "user_orders": "user_order", "market_lifecycle_v2": "market_lifecycle_v2"}
+SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2"})  # channels whose messages carry `seq`
+# lifecycle events Kalshi's stream announces (the engine's own `closed`, a scheduled close, is not one of them)
+LIFECYCLE_EVENTS = frozenset({"created", "activated", "deactivated", "close_date_updated", "determined", "settled"})
 
-# Kalshi's WebSocket error codes
+# Kalshi's WebSocket error codes (6, 16 and 17 are retired: never sent)
 ERR_PROCESS, ERR_PARAMS, ERR_CHANNELS, ERR_SIDS, ERR_COMMAND = 1, 2, 3, 4, 5
 ERR_UNKNOWN_SID, ERR_UNKNOWN_CHANNEL, ERR_AUTH, ERR_CHANNEL, ERR_PARAM, ERR_ONE_SID, ERR_ACTION = (
     7, 8, 9, 10, 11, 12, 13)
-ERR_MARKET_NOT_FOUND = 16
+ERR_MARKET_REQUIRED, ERR_ACTION_REQUIRED = 14, 15
+# An unknown market ticker: "Market not found" (16) is retired and the document names no successor; the exchange
+# answers "Invalid parameter", the documented code nearest in meaning.
+ERR_MARKET_NOT_FOUND = ERR_PARAM
 
 
 @dataclass
@@ -137,6 +147,8 @@ class WebSocketHub:
         channel = _EVENT_CHANNEL.get(event.kind)
         if channel is None or not self._wanted.get(channel) or self._loop is None:
             return
+        if event.kind == "lifecycle" and event.data["event_type"] not in LIFECYCLE_EVENTS:
+            return
         payload = self._payload(event)
         self._inbox.append((event.seq, channel, event.ticker, payload, event.data.get("user_id")))
         if not self._drain_scheduled:
@@ -151,33 +163,39 @@ class WebSocketHub:
         kind = event.kind
         if kind == "orderbook_delta":
             t = d["tick"]
-            return {"market_ticker": event.ticker, "market_id": market_id(event.ticker), "price": t,
-                    "price_dollars": TICK_DOLLARS[t], "delta": d["delta"], "delta_fp": fp(d["delta"]),
-                    "side": d["side"], "ts": iso_ms(d["ts"]), "client_order_id": d["client_order_id"]}
+            ts = d["ts"]
+            out: dict[str, Any] = {"market_ticker": event.ticker, "market_id": market_id(event.ticker),
+                                   "price_dollars": TICK_DOLLARS[t], "delta_fp": fp(d["delta"]), "side": d["side"],
+                                   "ts": iso_ms(ts), "ts_ms": ts}
+            if d["client_order_id"]:  # sent only to the account whose order it was (see _dispatch)
+                out["client_order_id"] = d["client_order_id"]
+            return out
         if kind == "trade":
             tr = d["trade"]
-            return {"trade_id": tr.trade_id, "market_ticker": tr.ticker, "yes_price": tr.yes_tick,
-                    "yes_price_dollars": TICK_DOLLARS[tr.yes_tick], "no_price": TICKS - tr.yes_tick,
-                    "no_price_dollars": TICK_DOLLARS[TICKS - tr.yes_tick], "count": tr.count,
-                    "count_fp": fp(tr.count), "taker_side": tr.taker_side, "ts": tr.created_ms // 1000}
+            return {"trade_id": tr.trade_id, "market_ticker": tr.ticker,
+                    "yes_price_dollars": TICK_DOLLARS[tr.yes_tick], "no_price_dollars": TICK_DOLLARS[TICKS - tr.yes_tick],
+                    "count_fp": fp(tr.count), "taker_side": tr.taker_side, "taker_outcome_side": tr.taker_side,
+                    "taker_book_side": _book_side(tr.taker_side), "is_block_trade": False,
+                    "ts": tr.created_ms // 1000, "ts_ms": tr.created_ms}
         if kind == "fill":
             f = d["fill"]
-            return {"trade_id": f.fill_id, "order_id": f.order_id, "client_order_id": f.client_order_id,
-                    "market_ticker": f.ticker, "is_taker": f.is_taker, "side": f.side, "action": f.action,
-                    "yes_price": f.yes_tick, "yes_price_dollars": TICK_DOLLARS[f.yes_tick],
-                    "no_price": TICKS - f.yes_tick, "no_price_dollars": TICK_DOLLARS[TICKS - f.yes_tick],
-                    "count": f.count, "count_fp": fp(f.count), "fee_cost": dollars(f.fee),
-                    "post_position": f.post_position, "post_position_fp": fp(f.post_position),
-                    "purchased_side": f.side if f.action == "buy" else ("no" if f.side == "yes" else "yes"),
-                    "ts": f.created_ms // 1000}
+            outcome = f.side if f.action == "buy" else ("no" if f.side == "yes" else "yes")
+            out = {"trade_id": f.fill_id, "order_id": f.order_id, "market_ticker": f.ticker, "exchange_index": 0,
+                   "is_taker": f.is_taker, "side": f.side, "action": f.action,
+                   "yes_price_dollars": TICK_DOLLARS[f.yes_tick], "count_fp": fp(f.count), "fee_cost": dollars(f.fee),
+                   "post_position_fp": fp(f.post_position), "purchased_side": outcome, "outcome_side": outcome,
+                   "book_side": _book_side(outcome), "ts": f.created_ms // 1000, "ts_ms": f.created_ms}
+            if f.client_order_id:
+                out["client_order_id"] = f.client_order_id
+            return out
         if kind == "order":
-            from precog.venues.exchange.serialize import order_json
-
-            return order_json(d["order"])
+            return user_order_payload(d["order"])
         if kind == "ticker":
             return ticker_payload(d["market"], d["ts"])
         if kind == "lifecycle":
-            return lifecycle_payload(d["market"], d["event_type"])
+            m = d["market"]
+            event_title = self.exchange.events[m.event_ticker].title if m.event_ticker in self.exchange.events else ""
+            return lifecycle_payload(m, d["event_type"], is_deactivated=d.get("is_deactivated"), name=event_title)
         raise ValueError(kind)
 
     # ------------------------------------------------------------------ loop side
@@ -191,7 +209,8 @@ class WebSocketHub:
 
     def _dispatch(self, event_seq: int, channel: str, ticker: str, payload: dict[str, Any],
                   user_id: str | None) -> None:
-        msg_type = channel
+        msg_type = MESSAGE_TYPE[channel]
+        sequenced = channel in SEQUENCED
         serialised: str | None = None  # the payload serialised once, shared by every subscriber
         for conn in list(self.connections):
             if channel in PRIVATE_CHANNELS and channel != "orderbook_delta" and conn.user_id != user_id:
@@ -209,8 +228,8 @@ class WebSocketHub:
                     if serialised is None:
                         serialised = json.dumps(payload, separators=(",", ":"))
                     # byte for byte what json.dumps of the envelope dict would give
-                    conn.send_text(
-                        f'{{"type":"{msg_type}","sid":{sub.sid},"seq":{conn.next_seq(sub)},"msg":{serialised}}}')
+                    seq = f'"seq":{conn.next_seq(sub)},' if sequenced else ""
+                    conn.send_text(f'{{"type":"{msg_type}","sid":{sub.sid},{seq}"msg":{serialised}}}')
 
     async def serve(self, websocket: WebSocket, user_id: str | None) -> None:
         await websocket.accept()
@@ -259,8 +278,8 @@ class WebSocketHub:
         params = cmd.get("params")
         error = _error_reply(conn, cid)
         if name == "list_subscriptions":
-            conn.send({"id": cid, "type": "ok",
-                       "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]})
+            conn.send(_with_id({"type": "ok", "msg": [{"channel": s.channel, "sid": s.sid}
+                                                      for s in conn.subs.values()]}, cid))
             return
         if name not in ("subscribe", "unsubscribe", "update_subscription"):
             error(ERR_COMMAND, f"Unknown command {name!r}")
@@ -287,7 +306,8 @@ class WebSocketHub:
                     error(ERR_UNKNOWN_SID, f"Unknown subscription ID {sid!r}")
                     continue
                 self._wanted[sub.channel] -= 1
-                conn.send({"id": cid, "sid": sid, "seq": sub.seq, "type": "unsubscribed"})
+                # `seq`: the last one the subscription used (0 when it sent nothing; the document's minimum is 1)
+                conn.send(_with_id({"sid": sid, "seq": sub.seq, "type": "unsubscribed"}, cid))
         else:
             self._update(conn, cid, params, error)
 
@@ -313,7 +333,7 @@ class WebSocketHub:
                 error(ERR_MARKET_NOT_FOUND, f"Market not found: {', '.join(unknown)}")
                 return
         for raw in channels:
-            channel = CHANNEL_ALIASES.get(raw) if isinstance(raw, str) else None
+            channel = raw if isinstance(raw, str) and raw in CHANNELS else None
             if channel is None:
                 error(ERR_UNKNOWN_CHANNEL, f"Unknown channel name {raw!r}")
                 continue
@@ -321,12 +341,13 @@ class WebSocketHub:
                 error(ERR_AUTH, f"Authentication required for channel {channel}")
                 continue
             if channel == "orderbook_delta" and tickers is None:
-                error(ERR_PARAM, "orderbook_delta needs market_ticker or market_tickers")
+                error(ERR_MARKET_REQUIRED, "Market Ticker required")
                 continue
-            sub = Subscription(next(conn.sids), channel, set(tickers) if tickers is not None else None)
+            wanted = set(tickers) if tickers is not None and channel not in UNFILTERED_CHANNELS else None
+            sub = Subscription(next(conn.sids), channel, wanted)
             conn.subs[sub.sid] = sub
             self._wanted[channel] = self._wanted.get(channel, 0) + 1
-            conn.send({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}})
+            conn.send(_with_id({"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}, cid))
             if channel == "orderbook_delta":
                 for ticker in tickers or []:
                     self._send_snapshot(conn, sub, ticker)
@@ -352,29 +373,35 @@ class WebSocketHub:
             return
         action = params.get("action")
         tickers = self._tickers(params)
+        if action is None:
+            error(ERR_ACTION_REQUIRED, "Action required")
+            return
         if action not in ("add_markets", "delete_markets"):
             error(ERR_ACTION, f"Unsupported action {action!r}")
             return
         if not tickers:
-            error(ERR_PARAM, "market_ticker or market_tickers required")
+            error(ERR_MARKET_REQUIRED, "Market Ticker required")
             return
         unknown = [t for t in tickers if t not in self.exchange.markets]
         if unknown:
             error(ERR_MARKET_NOT_FOUND, f"Market not found: {', '.join(unknown)}")
             return
-        if action == "add_markets":
+        new: list[str] = []
+        if sub.channel in UNFILTERED_CHANNELS:
+            pass  # every market's events already: nothing to add or remove
+        elif action == "add_markets":
             if sub.tickers is None:
                 sub.tickers = set()
             new = [t for t in tickers if t not in sub.tickers]
             sub.tickers.update(new)
-        else:
-            new = []
-            if sub.tickers is not None:
-                sub.tickers.difference_update(tickers)
-                for t in tickers:
-                    sub.after_event.pop(t, None)
-        conn.send({"id": cid, "sid": sub.sid, "seq": sub.seq, "type": "ok",
-                   "msg": {"market_tickers": sorted(sub.tickers or [])}})
+        elif sub.tickers is not None:
+            sub.tickers.difference_update(tickers)
+            for t in tickers:
+                sub.after_event.pop(t, None)
+        ok: dict[str, Any] = {"sid": sub.sid, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers or [])}}
+        if sub.seq:  # optional in the document (minimum 1): left out while the subscription has sent nothing
+            ok["seq"] = sub.seq
+        conn.send(_with_id(ok, cid))
         if sub.channel == "orderbook_delta":
             for t in new:
                 self._send_snapshot(conn, sub, t)
@@ -426,12 +453,16 @@ class WebSocketHub:
         return len(self.connections)
 
 
+def _with_id(reply: dict[str, Any], cid: Any) -> dict[str, Any]:
+    """A reply to command `cid`: Kalshi echoes the command's id; an id of 0 counts as none."""
+    if isinstance(cid, int) and not isinstance(cid, bool) and cid > 0:
+        return {"id": cid, **reply}
+    return reply
+
+
 def _error_reply(conn: Connection, cid: Any) -> Callable[[int, str], None]:
     def error(code: int, msg: str) -> None:
-        out: dict[str, Any] = {"type": "error", "msg": {"code": code, "msg": msg}}
-        if cid is not None:
-            out["id"] = cid
-        conn.send(out)
+        conn.send(_with_id({"type": "error", "msg": {"code": code, "msg": msg}}, cid))
 
     return error
 
@@ -444,48 +475,81 @@ def _transport_of(websocket: WebSocket) -> asyncio.BaseTransport | None:
 
 
 def snapshot_payload(ticker: str, yes: list[tuple[int, int]], no: list[tuple[int, int]]) -> dict[str, Any]:
+    """`orderbook_snapshot` msg: each side as [[price dollars, count fp], ...], the key left out when it is empty."""
     msg: dict[str, Any] = {"market_ticker": ticker, "market_id": market_id(ticker)}
     for name, levels in (("yes", yes), ("no", no)):
-        msg[name] = [[t, q] for t, q in levels]
-        msg[f"{name}_dollars"] = [[TICK_DOLLARS[t], q] for t, q in levels]
-        msg[f"{name}_dollars_fp"] = [[TICK_DOLLARS[t], fp(q)] for t, q in levels]
+        if levels:
+            msg[f"{name}_dollars_fp"] = [[TICK_DOLLARS[t], fp(q)] for t, q in levels]
     return msg
+
+
+def _book_side(outcome_side: str) -> str:
+    """Kalshi's book vocabulary for an outcome side: a YES position is a bid, a NO position an ask."""
+    return "bid" if outcome_side == "yes" else "ask"
 
 
 def ticker_payload(m: Market, ts_ms: int) -> dict[str, Any]:
     bid = m.book[YES].best
-    nb = m.book[1].best
+    nb = m.book[NO].best
     ask = TICKS - nb if nb else TICKS
     dollar_volume = m.volume * m.last_tick // TICKS if m.last_tick else 0
+    last_size = m.trades[-1][R_COUNT] if m.trades else 0
     return {
-        "market_ticker": m.ticker, "market_id": market_id(m.ticker), "price": m.last_tick,
-        "yes_bid": bid, "yes_ask": ask, "price_dollars": TICK_DOLLARS[m.last_tick],
+        "market_id": market_id(m.ticker), "market_ticker": m.ticker, "price_dollars": TICK_DOLLARS[m.last_tick],
         "yes_bid_dollars": TICK_DOLLARS[bid], "yes_ask_dollars": TICK_DOLLARS[ask],
-        "no_bid_dollars": TICK_DOLLARS[nb], "no_ask_dollars": TICK_DOLLARS[TICKS - bid if bid else TICKS],
-        "yes_bid_size_fp": fp(m.book[YES].qty[bid] if bid else 0),
-        "yes_ask_size_fp": fp(m.book[1].qty[nb] if nb else 0),
-        "volume": m.volume, "volume_fp": fp(m.volume), "open_interest": m.open_interest,
-        "open_interest_fp": fp(m.open_interest), "dollar_volume": dollar_volume,
-        "dollar_open_interest": m.open_interest // 2, "ts": ts_ms // 1000, "time": iso_ms(ts_ms),
+        "volume_fp": fp(m.volume), "open_interest_fp": fp(m.open_interest), "dollar_volume": dollar_volume,
+        "dollar_open_interest": m.open_interest // 2,
+        "yes_bid_size_fp": fp(m.book[YES].qty[bid] if bid else 0), "yes_ask_size_fp": fp(m.book[NO].qty[nb] if nb else 0),
+        "last_trade_size_fp": fp(last_size), "ts": ts_ms // 1000, "ts_ms": ts_ms, "time": iso_ms(ts_ms),
     }
 
 
-def lifecycle_payload(m: Market, event_type: str) -> dict[str, Any]:
-    msg: dict[str, Any] = {"market_ticker": m.ticker, "event_type": event_type, "status": m.status,
-                           "open_ts": m.open_ms // 1000, "close_ts": m.close_ms // 1000}
+def lifecycle_payload(m: Market, event_type: str, *, is_deactivated: bool | None = None,
+                      name: str = "") -> dict[str, Any]:
+    """`market_lifecycle_v2` msg: each optional key only with the event Kalshi documents it for."""
+    msg: dict[str, Any] = {"market_ticker": m.ticker, "event_type": event_type}
     if event_type == "created":
-        msg["additional_metadata"] = {"title": m.title, "yes_sub_title": m.yes_sub_title,
-                                      "no_sub_title": m.no_sub_title, "event_ticker": m.event_ticker,
-                                      "expected_expiration_ts": m.expiration_ms // 1000}
-    if event_type == "deactivated":
-        msg["is_deactivated"] = True
-    if event_type == "activated":
-        msg["is_deactivated"] = False
-    if m.settlement_value is not None and event_type in ("determined", "settled"):
+        msg.update(exchange_index=0, open_ts=m.open_ms // 1000, close_ts=m.close_ms // 1000,
+                   price_level_structure="linear_cent",
+                   price_ranges=[{"start": "0.0000", "end": "1.0000", "step": "0.0100"}])
+        msg["additional_metadata"] = {
+            "name": name or m.title, "title": m.title, "yes_sub_title": m.yes_sub_title,
+            "no_sub_title": m.no_sub_title, "rules_primary": m.rules_primary, "rules_secondary": m.rules_secondary,
+            "can_close_early": m.can_close_early, "event_ticker": m.event_ticker,
+            "expected_expiration_ts": m.expiration_ms // 1000}
+    elif event_type == "close_date_updated":
+        msg["close_ts"] = m.close_ms // 1000
+    elif event_type in ("activated", "deactivated"):
+        if is_deactivated is not None:  # a pause or an unpause, not a market's first opening
+            msg["is_deactivated"] = is_deactivated
+    elif event_type == "determined" and m.settlement_value is not None:
         msg["result"] = m.result
         msg["settlement_value"] = dollars(m.settlement_value)
         if m.determined_ms is not None:
             msg["determination_ts"] = m.determined_ms // 1000
-    if event_type == "settled" and m.settled_ms is not None:
+    elif event_type == "settled" and m.settled_ms is not None:
         msg["settled_ts"] = m.settled_ms // 1000
     return msg
+
+
+def user_order_payload(o: Order) -> dict[str, Any]:
+    """`user_order` msg (the `user_orders` channel): the order as Kalshi's stream shows it."""
+    outcome = SIDE_NAMES[o.bside]  # buy YES / sell NO bid YES: positioned for YES
+    out: dict[str, Any] = {
+        "order_id": o.order_id, "user_id": o.user_id, "ticker": o.ticker, "exchange_index": 0, "status": o.status,
+        "side": o.side, "is_yes": o.side == "yes", "outcome_side": outcome, "book_side": _book_side(outcome),
+        "yes_price_dollars": TICK_DOLLARS[o.yes_tick], "fill_count_fp": fp(o.fill_count),
+        "remaining_count_fp": fp(o.remaining), "initial_count_fp": fp(o.initial_count),
+        "taker_fill_cost_dollars": dollars(o.taker_fill_cost), "maker_fill_cost_dollars": dollars(o.maker_fill_cost),
+        "taker_fees_dollars": dollars(o.taker_fees), "maker_fees_dollars": dollars(o.maker_fees),
+        "client_order_id": o.client_order_id or "", "self_trade_prevention_type": o.stp,
+        "created_time": iso_ms(o.created_ms), "created_ts_ms": o.created_ms,
+        "last_update_time": iso_ms(o.updated_ms), "last_updated_ts_ms": o.updated_ms,
+        "subaccount_number": o.subaccount,
+    }
+    if o.order_group_id:
+        out["order_group_id"] = o.order_group_id
+    if o.expiration_ms:
+        out["expiration_time"] = iso_ms(o.expiration_ms)
+        out["expiration_ts_ms"] = o.expiration_ms
+    return out

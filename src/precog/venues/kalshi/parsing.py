@@ -415,17 +415,25 @@ def parse_orderbook(body: Payload, ticker: str) -> OrderBook:
 
 
 def parse_trade(p: Payload) -> Trade:
+    """REST `Trade` (OpenAPI) or the WebSocket `trade` msg (AsyncAPI). `taker_side` is the outcome side the taker
+    took: the stream's `taker_outcome_side` (buy YES / sell NO -> yes), else the legacy `taker_side`."""
     kind = "trade"
     yes = req_dollars(p, "yes_price", kind, price=True)
     no = dollars(p, "no_price", kind, required=False, price=True)
+    created = timestamp(p, "created_time", kind) or timestamp(p, "ts_ms", kind) or timestamp(p, "ts", kind)
+    if created is None:
+        raise KalshiSchemaError("created_time", "is missing (looked for created_time, ts_ms, ts)", kind=kind)
+    taker = first_text(p, ("taker_outcome_side", "taker_side"), kind)
+    if taker not in ("yes", "no"):
+        raise KalshiSchemaError("taker_outcome_side", f"is not yes/no: {taker!r}", kind=kind)
     return Trade(
         trade_id=first_text(p, ("trade_id",), kind),
         ticker=first_text(p, ("ticker", "market_ticker"), kind),
         yes_price=yes,
         no_price=no if no is not None else ONE - yes,
         count=req_count(p, "count", kind),
-        taker_side=text(p, "taker_side", kind, required=False),
-        created_time=timestamp(p, "created_time", kind) or timestamp(p, "ts_ms", kind) or timestamp(p, "ts", kind),
+        taker_side=taker,
+        created_time=created,
     )
 
 
@@ -523,7 +531,7 @@ def parse_fill(p: Payload) -> Fill:
         yes_price=yes,
         no_price=no,
         is_taker=bool(is_taker),
-        fee=dollars(p, "fee_cost", kind, required=False),
+        fee=req_dollars(p, "fee_cost", kind),  # required by both the REST Fill and the WebSocket fill
         client_order_id=text(p, "client_order_id", kind, required=False),
         created_time=timestamp(p, "created_time", kind) or timestamp(p, "ts_ms", kind) or timestamp(p, "ts", kind),
     )
@@ -599,6 +607,8 @@ def parse_settlement(p: Payload) -> Settlement:
 
 
 def parse_ticker(p: Payload) -> Quote:
+    """The WebSocket `ticker` msg, every field but the market optional (the backtest's recording reader checks
+    single fields with it). The stream client reads quotes with `parse_ticker_quote`."""
     kind = "ticker"
     return Quote(
         ticker=first_text(p, ("market_ticker", "ticker"), kind),
@@ -611,6 +621,20 @@ def parse_ticker(p: Payload) -> Quote:
         open_interest=count(p, "open_interest", kind, required=False),
         ts=timestamp(p, "ts_ms", kind) or timestamp(p, "ts", kind),
     )
+
+
+def parse_ticker_quote(p: Payload) -> Quote:
+    """A `ticker` msg as the WebSocket client reads it. Kalshi documents every field as always present; a quote
+    needs the market and both sides of the top of the book, so a frame without them is rejected. The last price,
+    sizes, volume, open interest and time are read when present: ingestion's fast path
+    (`ingest.market_feed.fast_ticker`) and the backtest's recording reader take quotes without them and must read
+    every frame as `parse_ticker` does."""
+    quote = parse_ticker(p)
+    for name in ("yes_bid", "yes_ask"):
+        if getattr(quote, name) is None:
+            raise KalshiSchemaError(name, f"is missing (looked for {name}_dollars, {name}_fixed, {name})",
+                                    kind="ticker")
+    return quote
 
 
 def parse_lifecycle(p: Payload) -> MarketLifecycle:

@@ -13,6 +13,15 @@ announced with one `MarketsSubscribed(tickers)` once the venue has acknowledged 
 those markets, and before the state becomes SUBSCRIBED: a consumer that took a REST snapshot before
 that moment takes a new one then, so nothing that happened between the two is lost.
 
+`market_lifecycle_v2` takes no market filter on Kalshi (every market's events arrive): it is subscribed once
+per connection without markets (its acknowledgement still counts for the first announcement) and events of
+markets not followed are passed on too. Kalshi sends a market's `result` and `settlement_value` only with
+its `determined` event; the `settled` event that follows carries them here when this client saw that event.
+
+Message shapes are Kalshi's AsyncAPI document (https://docs.kalshi.com/asyncapi.yaml, tested in
+tests/venues/test_exchange_ws_contract.py); a frame missing a documented field the client reads is rejected
+with a `venue_schema_error` alert (and a StreamError, or a book resync), never read as a default.
+
 Consume events either with `on_event=` (a plain callable, called in the reader task) or
 `async for event in ws.events()`.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -81,6 +91,8 @@ LIFECYCLE = "market_lifecycle_v2"
 DEFAULT_CHANNELS = (ORDERBOOK, TICKER, TRADE, FILL, LIFECYCLE)
 # channels that are per market (need market_tickers) vs per account
 _MARKET_CHANNELS = {ORDERBOOK, TICKER, "ticker_v2", TRADE, LIFECYCLE, "market_lifecycle"}
+# market channels Kalshi does not filter by market: subscribed once, without markets (every market's events)
+_UNFILTERED_CHANNELS = {LIFECYCLE, "market_lifecycle"}
 _PRIVATE_CHANNELS = {FILL, "user_orders", "market_positions", "order_group_updates"}
 _BOOK_TYPES = ("orderbook_snapshot", "orderbook_delta")
 
@@ -133,6 +145,7 @@ class KalshiWebSocket:
         self._sid_channel: dict[int, str] = {}
         self._book_sids: set[int] = set()
         self._retired_sids: set[int] = set()  # book subscriptions dropped for a resync: ignore stragglers
+        self._determined: dict[str, tuple[str, Decimal | None]] = {}  # ticker -> (result, value) until settled
         self._failures = 0
         self._alerted = False
         self._background: set[asyncio.Task[None]] = set()
@@ -199,7 +212,7 @@ class KalshiWebSocket:
             return
         self.tickers.extend(new)
         if self._ws is not None and self.state in (ConnectionState.CONNECTED, ConnectionState.SUBSCRIBED):
-            channels = [c for c in self.channels if c in _MARKET_CHANNELS]
+            channels = [c for c in self.channels if c in _MARKET_CHANNELS and c not in _UNFILTERED_CHANNELS]
             if channels:
                 await self._subscribe(channels, new, announce=True)
 
@@ -316,8 +329,9 @@ class KalshiWebSocket:
         return self._next_id
 
     async def _subscribe(self, channels: Iterable[str], tickers: Iterable[str] | None, *,
-                         announce: bool = False) -> None:
-        """Send one subscribe command; with `announce`, its markets get a MarketsSubscribed once it is acknowledged."""
+                         announce: bool = False, announces: Iterable[str] = ()) -> None:
+        """Send one subscribe command; with `announce`, its markets get a MarketsSubscribed once it is acknowledged
+        (`announces`: markets the command covers without naming them, a channel that takes no market filter)."""
         channels = tuple(channels)
         params: dict[str, Any] = {"channels": list(channels)}
         tickers = list(tickers or ())
@@ -325,8 +339,9 @@ class KalshiWebSocket:
             params["market_tickers"] = tickers
         cmd_id = await self._send("subscribe", params)
         self._pending[cmd_id] = channels
-        if announce and tickers:
-            self._pending_markets[cmd_id] = tuple(tickers)
+        covered = tuple(tickers) if announce else tuple(announces)
+        if covered:
+            self._pending_markets[cmd_id] = covered
 
     def _command_done(self, cmd_id: Any, acknowledged: bool) -> None:
         """A pending command was answered (acknowledged, or refused with an error). Markets of acknowledged
@@ -354,7 +369,10 @@ class KalshiWebSocket:
             private = []
         other = [c for c in self.channels if c not in _MARKET_CHANNELS and c not in _PRIVATE_CHANNELS]
         for channel in market_channels:
-            await self._subscribe([channel], self.tickers, announce=True)
+            if channel in _UNFILTERED_CHANNELS:
+                await self._subscribe([channel], None, announces=self.tickers)
+            else:
+                await self._subscribe([channel], self.tickers, announce=True)
         for channel in private + other:
             await self._subscribe([channel], None)
         if not self._pending:
@@ -391,6 +409,9 @@ class KalshiWebSocket:
             self._report(KalshiSchemaError("<message>", "is not a JSON object", kind="websocket"))
             return
         kind = envelope.get("type")
+        if not isinstance(kind, str) or not kind:
+            self._report(KalshiSchemaError("type", f"is missing or not a string: {kind!r}", kind="websocket"))
+            return
         try:
             if kind in _BOOK_TYPES:
                 self._on_book(envelope)
@@ -406,20 +427,24 @@ class KalshiWebSocket:
                 inner = envelope.get("msg")
                 msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else envelope
                 code = msg.get("code")
-                self._emit(StreamError(code if isinstance(code, int) else None, str(msg.get("msg") or msg.get("message") or msg)))
+                if not isinstance(code, int) or isinstance(code, bool):
+                    self._parse.report(KalshiSchemaError("code", f"is missing or not an integer: {code!r}",
+                                                         kind="error"))
+                    code = None
+                self._emit(StreamError(code, str(msg.get("msg") or msg.get("message") or msg)))
                 if self._pending.pop(envelope.get("id", -1), None) is not None:
                     self._command_done(envelope.get("id"), acknowledged=False)
                 if not self._pending and self.state is ConnectionState.CONNECTED:
                     self._set_state(ConnectionState.SUBSCRIBED)
             elif kind in ("ticker", "ticker_v2"):
-                self._emit(TickerUpdated(self._parse(P.parse_ticker, self._msg(envelope))))
+                self._emit(TickerUpdated(self._parse(P.parse_ticker_quote, self._parse(self._msg, envelope))))
             elif kind == "trade":
-                self._emit(TradeOccurred(self._parse(P.parse_trade, self._msg(envelope))))
+                self._emit(TradeOccurred(self._parse(P.parse_trade, self._parse(self._msg, envelope))))
             elif kind == "fill":
-                self._emit(FillReceived(self._parse(P.parse_fill, self._msg(envelope))))
+                self._emit(FillReceived(self._parse(P.parse_fill, self._parse(self._msg, envelope))))
             elif kind in ("market_lifecycle_v2", "market_lifecycle"):
-                event: MarketLifecycle = self._parse(P.parse_lifecycle, self._msg(envelope))
-                self._emit(event)
+                event: MarketLifecycle = self._parse(P.parse_lifecycle, self._parse(self._msg, envelope))
+                self._emit(self._with_result(event))
             # unsubscribed / ok / list_subscriptions / unknown future types: nothing to do
         except KalshiSchemaError as exc:
             self._emit(StreamError(None, str(exc)))
@@ -428,8 +453,22 @@ class KalshiWebSocket:
             self._report(KalshiSchemaError("<message>", f"could not be read ({type(exc).__name__}: {exc})"[:200],
                                            kind=str(kind)))
 
+    def _with_result(self, event: MarketLifecycle) -> MarketLifecycle:
+        """Kalshi sends `result` / `settlement_value` with a market's `determined` event only: its `settled` event
+        gets them from the `determined` one this client saw (a settled market's payout is that result)."""
+        if event.event_type == "determined" and (event.result or event.settlement_value is not None):
+            if len(self._determined) >= 100_000:
+                self._determined.clear()
+            self._determined[event.ticker] = (event.result, event.settlement_value)
+        elif event.event_type == "settled":
+            known = self._determined.pop(event.ticker, None)
+            if known is not None and not event.result and event.settlement_value is None:
+                return dataclasses.replace(event, result=known[0], settlement_value=known[1])
+        return event
+
     @staticmethod
     def _msg(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The `msg` object of a channel message (run through `self._parse`, so its absence is alerted too)."""
         msg = envelope.get("msg")
         if not isinstance(msg, Mapping):
             raise KalshiSchemaError("msg", "is missing or not an object", kind=str(envelope.get("type")))
@@ -441,8 +480,12 @@ class KalshiWebSocket:
 
     def _on_subscribed(self, envelope: Mapping[str, Any]) -> None:
         inner = envelope.get("msg")
-        msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else envelope
+        msg: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
         sid, channel = msg.get("sid"), msg.get("channel")
+        for name, value, ok in (("sid", sid, isinstance(sid, int) and not isinstance(sid, bool)),
+                                ("channel", channel, isinstance(channel, str) and bool(channel))):
+            if not ok:  # the command still counts as answered; the subscription cannot be managed without them
+                self._report(KalshiSchemaError(f"msg.{name}", f"is missing or malformed: {value!r}", kind="subscribed"))
         if isinstance(sid, int):
             self._sid_channel[sid] = str(channel or "")
             if channel == ORDERBOOK:
@@ -459,12 +502,27 @@ class KalshiWebSocket:
         if not self._pending and self.state is ConnectionState.CONNECTED:
             self._set_state(ConnectionState.SUBSCRIBED)
 
+    def _book_broken(self, sid: Any, ticker: str | None) -> None:
+        """The books of subscription `sid` (or `ticker`'s) cannot be trusted: mark them stale, resubscribe."""
+        known = isinstance(sid, int) and not isinstance(sid, bool)
+        tickers = self.registry.forget_subscription(sid) if known else ()
+        tickers = tickers or ((ticker,) if ticker else ())
+        if known:
+            self._retired_sids.add(sid)
+        self._emit(BookResync(tickers, -1, -1))
+        if known:
+            self._spawn(self._resync(sid, tickers))
+
     def _on_book(self, envelope: Mapping[str, Any]) -> None:
         sid = envelope.get("sid")
         for name in ("sid", "seq"):  # both key dicts and compare as numbers: anything else is drift
             value = envelope.get(name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                self._report(KalshiSchemaError(name, f"is not an integer: {value!r}", kind=str(envelope.get("type"))))
+            if not isinstance(value, int) or isinstance(value, bool):
+                # without both, no gap can be seen: the book cannot be trusted from here on
+                self._report(KalshiSchemaError(name, f"is missing or not an integer: {value!r}",
+                                               kind=str(envelope.get("type"))))
+                if isinstance(sid, int) and not isinstance(sid, bool) and sid in self._book_sids:
+                    self._book_broken(sid, None)
                 return
         if sid in self._retired_sids:
             return  # a late message of a subscription we dropped for a resync
@@ -485,12 +543,7 @@ class KalshiWebSocket:
                 self._parse.report(exc)
             ticker = msg["market_ticker"]
             log.warning("kalshi websocket: book %s unusable (%s); resyncing", ticker, exc)
-            tickers = self.registry.forget_subscription(sid) if isinstance(sid, int) else (ticker,)
-            if isinstance(sid, int):
-                self._retired_sids.add(sid)
-            self._emit(BookResync(tickers or (ticker,), -1, -1))
-            if isinstance(sid, int):
-                self._spawn(self._resync(sid, tickers or (ticker,)))
+            self._book_broken(sid, ticker)
             return
         self._emit(
             BookUpdated(
