@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -29,6 +30,7 @@ from precog.venues.exchange.admin_client import SimAdminClient
 from precog.venues.exchange.auth import generate_key_pair
 from precog.venues.exchange.engine import Exchange
 from precog.venues.exchange.runner import ExchangeServer
+from precog.venues.kalshi.events import StreamEvent
 
 SERIES = "KXNFLGAME"
 EVENT = "KXNFLGAME-25OCT05-NEBUF"
@@ -169,3 +171,23 @@ def public_http(local_exchange: LocalExchange) -> Iterator[httpx.Client]:
     """An unsigned httpx client on the REST base URL (public market data needs no key)."""
     with httpx.Client(base_url=local_exchange.base_url, timeout=10) as client:
         yield client
+
+
+class StreamRecorder:
+    """The events a Kalshi stream client hands its `on_event` callback, kept in order."""
+
+    def __init__(self) -> None:
+        self.events: list[StreamEvent] = []
+
+    def __call__(self, event: StreamEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        async def _poll() -> None:
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(_poll(), timeout)

@@ -58,12 +58,11 @@ from precog.venues.kalshi.events import (
     MarketLifecycle,
     MarketsSubscribed,
     StreamError,
-    StreamEvent,
     TickerUpdated,
     TradeOccurred,
 )
 from precog.venues.kalshi.websocket import KalshiWebSocket
-from venues.conftest import LocalExchange
+from venues.conftest import LocalExchange, StreamRecorder
 
 DOC = "https://docs.kalshi.com/asyncapi.yaml"
 WS_PATH = "/trade-api/ws/v2"
@@ -538,17 +537,6 @@ class Relay:
                     await task
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-
-    def __call__(self, event: StreamEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
 class Alerts:
     def __init__(self) -> None:
         self.alerts: list[dict[str, Any]] = []
@@ -570,13 +558,13 @@ async def until(predicate: Callable[[], bool], what: str, timeout: float = 15.0)
         raise AssertionError(f"{what}: not within {timeout} s") from None
 
 
-async def run_client_session(lx: LocalExchange, exchange_http: httpx.Client) -> tuple[Relay, Events, Alerts]:
+async def run_client_session(lx: LocalExchange, exchange_http: httpx.Client) -> tuple[Relay, StreamRecorder, Alerts]:
     """Our client's whole session through the relay: subscribe, books, quotes, a fill and its trade, a market added
     and dropped, a book resync, a settlement. Returns what the relay saw and what the client emitted."""
     ne, buf = lx.tickers
     lx.counterparty_order(ne, "yes", "buy", 5, "0.40")
     lx.counterparty_order(ne, "no", "buy", 6, "0.55")
-    events, alerts = Events(), Alerts()
+    events, alerts = StreamRecorder(), Alerts()
     signer = KalshiSigner.from_files(lx.key_id, lx.private_key_path)
     async with Relay(lx.ws_url) as relay:
         ws = ViewWebSocket(relay.url, signer=signer, tickers=[ne], on_event=events, alerts=alerts,
@@ -718,9 +706,9 @@ def _typed(kind: str) -> type | None:
             "orderbook_delta": BookUpdated}.get(kind)
 
 
-def feed(frames: list[dict[str, Any]], tickers: list[str]) -> tuple[Events, Alerts]:
+def feed(frames: list[dict[str, Any]], tickers: list[str]) -> tuple[StreamRecorder, Alerts]:
     """Frames into a fresh client's reader (its real `_on_raw`); what it emitted and the alerts it raised."""
-    events, alerts = Events(), Alerts()
+    events, alerts = StreamRecorder(), Alerts()
     ws = KalshiWebSocket("ws://127.0.0.1:9/unused", tickers=tickers, on_event=events, alerts=alerts)
     for frame in frames:
         ws._on_raw(json.dumps(frame))
@@ -743,13 +731,13 @@ async def test_a_frame_missing_a_required_field_the_client_reads_is_rejected_lou
                  and f["msg"]["market_ticker"] == snapshot["msg"]["market_ticker"])
     delta = {**delta, "seq": snapshot["seq"] + 1}
 
-    def run(kind: str, frame: dict[str, Any]) -> tuple[Events, Alerts]:
+    def run(kind: str, frame: dict[str, Any]) -> tuple[StreamRecorder, Alerts]:
         ticker = frame.get("msg", {}).get("market_ticker", "T") if isinstance(frame.get("msg"), dict) else "T"
         before = [book_sub, snapshot] if kind == "orderbook_delta" else [book_sub] if kind == "orderbook_snapshot" \
             else []
         return feed([*before, frame], [ticker])
 
-    def accepted(kind: str, events: Events, alerts: Alerts) -> bool:
+    def accepted(kind: str, events: StreamRecorder, alerts: Alerts) -> bool:
         typed = _typed(kind)
         got = len(events.of(typed)) if typed else 0
         expected = 2 if kind == "orderbook_delta" else 1  # the snapshot before the delta counts once
@@ -790,7 +778,7 @@ def test_ingestion_reads_a_documented_ticker_frame_on_its_fast_path_and_rejects_
         "last_trade_size_fp": "1.00", "ts": 1764000000, "ts_ms": 1764000000123, "time": "2025-11-24T16:00:00.123Z"}}
     assert problems(frame) == []
     text = json.dumps(frame, separators=(",", ":"))
-    events, alerts = Events(), Alerts()
+    events, alerts = StreamRecorder(), Alerts()
     ws = RecordingWebSocket("ws://127.0.0.1:9/unused", tickers=["KXNFLGAME-25OCT05-NEBUF-NE"], on_event=events,
                             alerts=alerts)
     assert ws._check_sequence(text) == "ticker"

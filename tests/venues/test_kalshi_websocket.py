@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,24 +25,7 @@ from precog.venues.kalshi.events import (
     TradeOccurred,
 )
 from precog.venues.kalshi.websocket import KalshiWebSocket
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-
-    def __call__(self, event: StreamEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async def _poll() -> None:
-            while not predicate():
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(_poll(), timeout)
+from venues.conftest import StreamRecorder
 
 
 def signer_of(ex: Any) -> KalshiSigner:
@@ -56,7 +38,7 @@ def rest(ex: Any) -> AsyncKalshiClient:
                              retry=RetryPolicy(max_retries=2, backoff_base=0.02))
 
 
-def stream(ex: Any, rec: Recorder, **kw: Any) -> KalshiWebSocket:
+def stream(ex: Any, rec: StreamRecorder, **kw: Any) -> KalshiWebSocket:
     return KalshiWebSocket(ex.ws_url, signer=signer_of(ex), tickers=ex.tickers, on_event=rec,
                            reconnect_base=0.05, reconnect_max=0.2, **kw)
 
@@ -68,7 +50,7 @@ async def books_agree(ws: KalshiWebSocket, client: AsyncKalshiClient, ticker: st
 
 
 async def test_state_machine_snapshot_and_deltas_match_the_venue(local_exchange: Any) -> None:
-    rec = Recorder()
+    rec = StreamRecorder()
     ticker = local_exchange.tickers[0]
     local_exchange.counterparty_order(ticker, "yes", "buy", 5, "0.40")
     async with rest(local_exchange) as client, stream(local_exchange, rec) as ws:
@@ -91,7 +73,7 @@ async def test_state_machine_snapshot_and_deltas_match_the_venue(local_exchange:
 
 
 async def test_trades_fills_and_lifecycle_events(local_exchange: Any) -> None:
-    rec = Recorder()
+    rec = StreamRecorder()
     ticker = local_exchange.tickers[0]
     async with rest(local_exchange) as client, stream(local_exchange, rec) as ws:
         await ws.wait_for_state(ConnectionState.SUBSCRIBED)
@@ -110,7 +92,7 @@ async def test_trades_fills_and_lifecycle_events(local_exchange: Any) -> None:
 
 
 async def test_sequence_gap_triggers_resync_from_a_fresh_snapshot(local_exchange: Any) -> None:
-    rec = Recorder()
+    rec = StreamRecorder()
     ticker = local_exchange.tickers[1]
     async with rest(local_exchange) as client, stream(local_exchange, rec) as ws:
         await ws.wait_for_state(ConnectionState.SUBSCRIBED)
@@ -130,7 +112,7 @@ async def test_sequence_gap_triggers_resync_from_a_fresh_snapshot(local_exchange
 
 
 async def test_disconnect_reconnects_with_backoff_and_rebuilds_books(local_exchange: Any) -> None:
-    rec = Recorder()
+    rec = StreamRecorder()
     ticker = local_exchange.tickers[0]
     async with rest(local_exchange) as client, stream(local_exchange, rec) as ws:
         await ws.wait_for_state(ConnectionState.SUBSCRIBED)
@@ -182,7 +164,7 @@ async def test_unreachable_venue_alerts_after_repeated_failures() -> None:
 
 @pytest.mark.parametrize("signed", [False])
 async def test_public_channels_without_a_key(local_exchange: Any, signed: bool) -> None:
-    rec = Recorder()
+    rec = StreamRecorder()
     ticker = local_exchange.tickers[0]
     ws = KalshiWebSocket(local_exchange.ws_url, tickers=[ticker], on_event=rec)
     async with ws:
@@ -233,7 +215,7 @@ async def test_heartbeat_timeout_on_a_silent_connection_reconnects(local_exchang
 
     proxy = FreezingTcpProxy(urlsplit(local_exchange.ws_url).port or 0)
     port = await proxy.start()
-    rec = Recorder()
+    rec = StreamRecorder()
     ws = KalshiWebSocket(f"ws://127.0.0.1:{port}/trade-api/ws/v2", signer=signer_of(local_exchange),
                          tickers=local_exchange.tickers, on_event=rec, heartbeat_interval=0.2,
                          heartbeat_timeout=0.3, reconnect_base=0.05, reconnect_max=0.1)

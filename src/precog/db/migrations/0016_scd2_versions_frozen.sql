@@ -19,18 +19,14 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER markets_versions_frozen BEFORE UPDATE ON markets FOR EACH ROW
-    WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind))
-    EXECUTE FUNCTION precog_scd2_version_frozen();
-CREATE TRIGGER game_states_versions_frozen BEFORE UPDATE ON game_states FOR EACH ROW
-    WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind))
-    EXECUTE FUNCTION precog_scd2_version_frozen();
-CREATE TRIGGER edges_versions_frozen BEFORE UPDATE ON edges FOR EACH ROW
-    WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind))
-    EXECUTE FUNCTION precog_scd2_version_frozen();
-CREATE TRIGGER positions_versions_frozen BEFORE UPDATE ON positions FOR EACH ROW
-    WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind))
-    EXECUTE FUNCTION precog_scd2_version_frozen();
-CREATE TRIGGER account_balance_versions_frozen BEFORE UPDATE ON account_balance FOR EACH ROW
-    WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind))
-    EXECUTE FUNCTION precog_scd2_version_frozen();
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['markets', 'game_states', 'edges', 'positions', 'account_balance'] LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW '
+                       'WHEN (pg_trigger_depth() = 0 AND (NOT OLD.row_current_ind OR NEW.row_current_ind)) '
+                       'EXECUTE FUNCTION precog_scd2_version_frozen()', t || '_versions_frozen', t);
+    END LOOP;
+END;
+$$;
