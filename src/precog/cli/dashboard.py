@@ -94,5 +94,8 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror} (is the port in use? try --port)") from exc
+    # listening now, so a browser or script that connects as soon as the address is printed waits in the backlog
+    # for the server instead of being refused (uvicorn starts accepting a moment later)
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
