@@ -343,14 +343,18 @@ def strip(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
+# a ticker frame with every field the document declares (the document's own example market)
+TICKER_FRAME = {"type": "ticker", "sid": 3, "msg": {
+    "market_id": "9b0f6b43-5b68-4f9f-9f02-9b0b2d7c1d21", "market_ticker": "FED-23DEC-T3.00", "price_dollars": "0.4800",
+    "yes_bid_dollars": "0.4500", "yes_ask_dollars": "0.5300", "volume_fp": "33896.00", "open_interest_fp": "20.00",
+    "dollar_volume": 16948, "dollar_open_interest": 10, "yes_bid_size_fp": "300.00", "yes_ask_size_fp": "150.00",
+    "last_trade_size_fp": "25.00", "ts": 1669149841, "ts_ms": 1669149841123, "time": "2022-11-22T20:44:01.123Z"}}
+
+
 def test_the_schemas_are_valid_json_schema_and_catch_what_they_should() -> None:
     for schema in (*COMMANDS.values(), *MESSAGES.values(), OK_UPDATE, OK_LIST):
         Draft202012Validator.check_schema(schema)
-    good = {"type": "ticker", "sid": 3, "msg": {
-        "market_id": str(uuid.uuid4()), "market_ticker": "FED-23DEC-T3.00", "price_dollars": "0.4800",
-        "yes_bid_dollars": "0.4500", "yes_ask_dollars": "0.5300", "volume_fp": "33896.00", "open_interest_fp": "20.00",
-        "dollar_volume": 16948, "dollar_open_interest": 10, "yes_bid_size_fp": "300.00", "yes_ask_size_fp": "150.00",
-        "last_trade_size_fp": "25.00", "ts": 1669149841, "ts_ms": 1669149841000, "time": "2022-11-22T20:44:01Z"}}
+    good = copy.deepcopy(TICKER_FRAME)
     assert problems(good) == []
     legacy = copy.deepcopy(good)
     legacy["msg"]["yes_bid"] = 45  # an integer-cents twin, as the exchange used to send
@@ -771,15 +775,11 @@ async def test_a_frame_missing_a_required_field_the_client_reads_is_rejected_lou
 def test_ingestion_reads_a_documented_ticker_frame_on_its_fast_path_and_rejects_a_partial_one() -> None:
     """Kalshi's ticker frames carry no `seq`: ingestion must still take them on its fast path (it looked for
     `"seq"` in the envelope before), read them as the client's parser does, and refuse one without a side."""
-    frame = {"type": "ticker", "sid": 4, "msg": {
-        "market_id": str(uuid.uuid4()), "market_ticker": "KXNFLGAME-25OCT05-NEBUF-NE", "price_dollars": "0.4100",
-        "yes_bid_dollars": "0.4000", "yes_ask_dollars": "0.4300", "volume_fp": "12.00", "open_interest_fp": "4.00",
-        "dollar_volume": 5, "dollar_open_interest": 2, "yes_bid_size_fp": "10.00", "yes_ask_size_fp": "7.00",
-        "last_trade_size_fp": "1.00", "ts": 1764000000, "ts_ms": 1764000000123, "time": "2025-11-24T16:00:00.123Z"}}
+    frame = copy.deepcopy(TICKER_FRAME)
     assert problems(frame) == []
     text = json.dumps(frame, separators=(",", ":"))
     events, alerts = StreamRecorder(), Alerts()
-    ws = RecordingWebSocket("ws://127.0.0.1:9/unused", tickers=["KXNFLGAME-25OCT05-NEBUF-NE"], on_event=events,
+    ws = RecordingWebSocket("ws://127.0.0.1:9/unused", tickers=["FED-23DEC-T3.00"], on_event=events,
                             alerts=alerts)
     assert ws._check_sequence(text) == "ticker"
     fast = fast_ticker(text, None)
@@ -788,7 +788,7 @@ def test_ingestion_reads_a_documented_ticker_frame_on_its_fast_path_and_rejects_
                                  fast.open_interest) == (full.ticker, full.yes_bid, full.yes_ask, full.last_price,
                                                          full.volume, full.open_interest)
     ws._on_raw(text)
-    assert [e.quote.yes_ask for e in events.of(TickerUpdated)] == [Decimal("0.43")] and not alerts.alerts
+    assert [e.quote.yes_ask for e in events.of(TickerUpdated)] == [Decimal("0.53")] and not alerts.alerts
     ws._on_raw(json.dumps(without(frame, ["msg.yes_ask_dollars"])))
     assert len(events.of(TickerUpdated)) == 1 and [a["type"] for a in alerts.alerts] == ["venue_schema_error"]
     assert [e.code for e in events.of(StreamError)] == [None]
