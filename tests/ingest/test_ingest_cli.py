@@ -31,6 +31,10 @@ def _env(db_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _key_env(lx: LocalExchange) -> dict[str, str]:
+    return {"KALSHI_API_KEY_ID": lx.key_id, "KALSHI_PRIVATE_KEY_PATH": str(lx.private_key_path)}
+
+
 def precog(*args: str, db_url: str, env: dict[str, str] | None = None, timeout: float = 90
            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "precog", *args], capture_output=True, text=True,
@@ -88,7 +92,8 @@ def test_bad_arguments_are_one_line_errors(db_url: str, local_exchange: LocalExc
 
 def test_long_running_ingest_of_games_and_markets_with_recording(
         local_exchange: LocalExchange, db_url: str, espn_samples: dict[str, bytes], tmp_path: Path) -> None:
-    """The real process: ESPN + local exchange streaming, Ctrl-C, then games / status / replay commands."""
+    """The real process: ESPN + local exchange streaming (with the account's key: the exchange, like Kalshi,
+    refuses an unsigned stream), Ctrl-C, then games / status / replay commands."""
     local_exchange.exchange.create_event("KXNFLGAME-25NOV30DENWAS", "KXNFLGAME", "Denver at Washington")
     for code, name in (("DEN", "Denver"), ("WAS", "Washington")):
         local_exchange.exchange.create_market(f"KXNFLGAME-25NOV30DENWAS-{code}", "KXNFLGAME-25NOV30DENWAS",
@@ -99,8 +104,8 @@ def test_long_running_ingest_of_games_and_markets_with_recording(
         proc = subprocess.Popen(
             [sys.executable, "-m", "precog", "ingest", "run", "--venue", "local", "--base-url",
              local_exchange.base_url, "--sports", "nfl", "--record", str(record)],
-            env=_env(db_url, {"PRECOG_ESPN_BASE_URL": espn.base_url}), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+            env=_env(db_url, {"PRECOG_ESPN_BASE_URL": espn.base_url, **_key_env(local_exchange)}),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             with psycopg.connect(db_url, autocommit=True) as conn:
                 deadline = time.monotonic() + 60
@@ -127,7 +132,7 @@ def test_long_running_ingest_of_games_and_markets_with_recording(
     assert proc.returncode == 0, err
     assert "espn nfl: ok; 16 games" in out
     assert "linked KXNFLGAME-25NOV30DENWAS -> ESPN nfl game 401772931 (DEN @ WSH, by ticker codes)" in out
-    assert "recorded" in out
+    assert "recorded" in out and "no API key" not in out
 
     games = json.loads(precog("games", "--live", "--json", db_url=db_url).stdout)
     [den] = [g for g in games if g["game_id"] == "401772931"]
@@ -145,3 +150,42 @@ def test_long_running_ingest_of_games_and_markets_with_recording(
     assert '"yes_bid_dollars":"0.6100"' in replay.stdout.replace(" ", "").replace("\\", "")
     summary = precog("ingest", "replay", str(record), db_url=db_url)
     assert "espn:nfl" in summary.stdout and "local:rest" in summary.stdout and "kalshi:ws" in summary.stdout
+
+
+def test_ingest_without_a_key_polls_the_local_exchange_as_it_would_kalshi(local_exchange: LocalExchange,
+                                                                          db_url: str) -> None:
+    """No KALSHI_* key: the local exchange refuses the WebSocket handshake (401) as Kalshi does, so ingestion
+    falls back to REST polling; `precog ingest status` says so, and market prices still reach the database."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "precog", "ingest", "run", "--venue", "local", "--base-url", local_exchange.base_url,
+         "--sports", "nfl", "--no-games", "--fallback-poll-seconds", "1"],
+        env=_env(db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            mode = None
+            while time.monotonic() < deadline and mode != "polling":
+                row = conn.execute("SELECT mode FROM ingest_feed_status WHERE feed = 'local:markets'").fetchone()
+                mode = row[0] if row else None
+                time.sleep(0.2)
+            assert mode == "polling", proc.stderr.read() if proc.poll() is not None else mode
+            local_exchange.counterparty_order(NE, "yes", "buy", 4, "0.57")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                row = conn.execute("SELECT yes_bid FROM markets WHERE market_id = %s AND row_current_ind",
+                                   (NE,)).fetchone()
+                if row and row[0] == Decimal("0.57"):
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the polled quote never reached the database")
+        status: dict[str, Any] = json.loads(precog("ingest", "status", "--json", db_url=db_url).stdout)
+        [feed] = [f for f in status["feeds"] if f["feed"] == "local:markets"]
+        assert feed["mode"] == "polling" and feed["reliable_realtime"] is False
+        assert not local_exchange.server.core.hub.connections  # the stream was never accepted
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "no API key (KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH): the venue refuses the WebSocket" in out
+    assert "mode polling" in out

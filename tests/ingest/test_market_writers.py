@@ -17,6 +17,7 @@ from precog.ingest import scd2
 from precog.ingest.market_feed import MarketFeed, MarketFeedSettings
 from precog.ingest.market_store import MarketStore
 from precog.ingest.quality import DataQualityMonitor
+from precog.venues.kalshi.auth import KalshiSigner
 from precog.venues.kalshi.client import AsyncKalshiClient
 from precog.venues.kalshi.environments import KalshiEnvironment
 from venues.conftest import LocalExchange
@@ -51,11 +52,12 @@ async def two_writer_feed(local_exchange: LocalExchange, db_url: str, markets: l
 
     async def start(prepare: Callable[[MarketFeed], None] | None = None) -> MarketFeed:
         env = KalshiEnvironment("local", local_exchange.base_url, local_exchange.ws_url)
-        rest = AsyncKalshiClient(env, rate_limits="premier")
+        signer = KalshiSigner.from_files(local_exchange.key_id, local_exchange.private_key_path)  # streams need it
+        rest = AsyncKalshiClient(env, signer=signer, rate_limits="premier")
         feed = MarketFeed(rest, MarketStore(connect(db_url, autocommit=True), "local"),
                           MarketFeedSettings("local", {local_exchange.series_ticker: "nfl"}, flush_interval=0.05,
                                              fallback_poll_seconds=0.3, fallback_grace_seconds=0.2),
-                          DataQualityMonitor(alerts=alerts), ws_url=env.ws_url,
+                          DataQualityMonitor(alerts=alerts), ws_url=env.ws_url, signer=signer,
                           extra_stores=[MarketStore(connect(db_url, autocommit=True), "local")])
         if prepare is not None:
             prepare(feed)

@@ -50,8 +50,11 @@ async def until(condition: Callable[[], bool], timeout: float = 15.0, what: str 
 
 
 def make_feed(lx: LocalExchange, db_url: str, alerts: RecordingAlerts, *,
-              signer: KalshiSigner | None = None, ws_url: str | None = None, recorder: Recorder | None = None,
+              signed: bool = True, ws_url: str | None = None, recorder: Recorder | None = None,
               breaker: DataBreaker | None = None, **settings: Any) -> MarketFeed:
+    """A feed on the local exchange, with the test account's key unless `signed=False` (the exchange, like Kalshi,
+    then refuses the WebSocket handshake)."""
+    signer = KalshiSigner.from_files(lx.key_id, lx.private_key_path) if signed else None
     env = KalshiEnvironment("local", lx.base_url, ws_url or lx.ws_url)
     rest = AsyncKalshiClient(env, signer=signer, rate_limits="premier")
     base = {"flush_interval": 0.05, "fallback_poll_seconds": 0.3, "fallback_grace_seconds": 0.2}
@@ -177,10 +180,26 @@ async def test_rest_polling_while_the_stream_is_unavailable(
     await until(lambda: current(db, buf)["yes_ask"] == D("0.70"), what="polled price")
 
 
+async def test_without_a_key_the_stream_is_refused_and_prices_come_from_rest_polling(
+        running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
+    """As on Kalshi, the local exchange refuses an unsigned WebSocket handshake: a feed without a key never
+    streams, reports polling (not realtime), and still gets every market's prices into the database."""
+    feed = await running(signed=False)
+    await until(lambda: feed.mode == "polling", what="polling mode")
+    status = feed.status()
+    assert status["reliable_realtime"] is False and status["messages"] == 0
+    assert feed.ws is not None and feed.ws.connects == 0  # every handshake was refused
+    ne, buf = local_exchange.tickers
+    local_exchange.counterparty_order(ne, "yes", "buy", 5, "0.31")
+    local_exchange.counterparty_order(buf, "no", "buy", 5, "0.30")
+    await until(lambda: current(db, ne)["yes_bid"] == D("0.31") and current(db, buf)["yes_ask"] == D("0.70"),
+                what="polled prices")
+    assert feed.mode == "polling" and feed.ws.connects == 0
+
+
 async def test_orderbook_sequence_gap_triggers_resync_and_rest_refresh(
         running: Callable[..., Any], local_exchange: LocalExchange, db: psycopg.Connection[Any]) -> None:
-    signer = KalshiSigner.from_files(local_exchange.key_id, local_exchange.private_key_path)
-    feed = await running(signer=signer, orderbook=True)
+    feed = await running(orderbook=True)
     await until(lambda: feed.mode == "streaming")
     snapshots = feed.stats.rest_snapshots
     assert local_exchange.admin.skip_ws_seq(1) == 1

@@ -2,7 +2,7 @@
 
     def test_something(local_exchange):
         local_exchange.base_url          # http://127.0.0.1:PORT/trade-api/v2
-        local_exchange.ws_url            # ws://127.0.0.1:PORT/trade-api/ws/v2
+        local_exchange.ws_url            # ws://127.0.0.1:PORT/trade-api/ws/v2 (signed handshakes only, as Kalshi)
         local_exchange.key_id, local_exchange.private_key_path   # a funded account ($1,000)
         local_exchange.tickers           # two active markets of one NFL game event
         local_exchange.counterparty_order(ticker, "no", "buy", 10, "0.55")   # someone else trades
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -117,8 +118,10 @@ def exchange_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, b
     return generate_key_pair(tmp_path_factory.mktemp("exchange-keys"))
 
 
-@pytest.fixture
-def local_exchange(exchange_key: tuple[str, Path, bytes]) -> Iterator[LocalExchange]:
+@contextlib.contextmanager
+def serve_local_exchange(exchange_key: tuple[str, Path, bytes], **server_options: Any) -> Iterator[LocalExchange]:
+    """The venue tests' exchange (two markets, a funded keyed account, a counterparty) served on 127.0.0.1;
+    `server_options` go to the server (e.g. `allow_unsigned_ws=True`)."""
     key_id, key_path, public_pem = exchange_key
     ex = Exchange(seed=7)
     ex.create_series(SERIES, "Pro Football Game", tags=["Football"])
@@ -128,7 +131,7 @@ def local_exchange(exchange_key: tuple[str, Path, bytes]) -> Iterator[LocalExcha
     ex.create_market(TICKERS[1], EVENT, title="Will Buffalo win?", yes_sub_title="Buffalo", no_sub_title="Buffalo")
     user = ex.create_account(balance=STARTING_BALANCE)
     counterparty = ex.create_account(balance=Decimal("100000.00"))
-    server = ExchangeServer(ex, tick_interval=0.05)
+    server = ExchangeServer(ex, tick_interval=0.05, **server_options)
     server.keys.register(user.user_id, serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
     server.start()
     admin = SimAdminClient(server.root_url)
@@ -138,6 +141,21 @@ def local_exchange(exchange_key: tuple[str, Path, bytes]) -> Iterator[LocalExcha
     finally:
         admin.close()
         server.stop()
+
+
+@pytest.fixture
+def local_exchange(exchange_key: tuple[str, Path, bytes]) -> Iterator[LocalExchange]:
+    """Refuses an unsigned WebSocket handshake with 401, as Kalshi does."""
+    with serve_local_exchange(exchange_key) as lx:
+        yield lx
+
+
+@pytest.fixture
+def unsigned_ws_exchange(exchange_key: tuple[str, Path, bytes]) -> Iterator[LocalExchange]:
+    """The same exchange served with the opt-out `allow_unsigned_ws=True` (`--allow-unsigned-ws`): an unsigned
+    WebSocket connection gets the public channels."""
+    with serve_local_exchange(exchange_key, allow_unsigned_ws=True) as lx:
+        yield lx
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,8 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from precog.venues.exchange.auth import generate_key_pair
+from venues.conftest import load_private_key, sign_headers
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -62,6 +66,39 @@ def test_serve_generates_a_funded_key_and_serves_kalshi(served: tuple[subprocess
         assert client.get("/portfolio/balance").json()["balance"] == 250_000
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
+
+
+def _ws_subscribe_ticker(ws_url: str, headers: dict[str, str] | None) -> dict[str, Any]:
+    """Connect (signed when `headers`), subscribe to the public ticker channel and return the reply."""
+    async def run() -> dict[str, Any]:
+        async with websockets.connect(ws_url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["ticker"]}}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 5))  # type: ignore[no-any-return]
+
+    return asyncio.run(run())
+
+
+def test_serve_refuses_an_unsigned_websocket_unless_allowed(
+        served: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path) -> None:
+    _, info = served
+    assert info["unsigned_ws"] is False
+    with pytest.raises(InvalidStatus) as refused:
+        _ws_subscribe_ticker(info["ws_url"], None)
+    assert refused.value.response.status_code == 401
+    assert "handshake must be signed" in json.loads(refused.value.response.body)["error"]["message"]
+    account = info["accounts"][0]
+    signed = sign_headers(load_private_key(Path(account["private_key_path"])), account["key_id"], "GET",
+                          "/trade-api/ws/v2")
+    assert _ws_subscribe_ticker(info["ws_url"], signed)["type"] == "subscribed"
+
+    proc, opened = _start(tmp_path / "open", "--allow-unsigned-ws")
+    try:
+        assert opened["unsigned_ws"] is True
+        reply = _ws_subscribe_ticker(opened["ws_url"], None)
+        assert reply["type"] == "subscribed" and reply["msg"]["channel"] == "ticker"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
 
 
 def test_serve_registers_given_public_keys(tmp_path: Path, kalshi_auth: Any) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -13,8 +14,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from precog.venues.exchange.auth import generate_key_pair
+from venues.conftest import load_private_key, sign_headers
+
 if TYPE_CHECKING:
-    from conftest import LocalExchange
+    from venues.conftest import LocalExchange
 
 WS_PATH = "/trade-api/ws/v2"
 
@@ -103,14 +107,38 @@ async def test_snapshot_then_deltas_track_the_book(local_exchange: LocalExchange
         await ws.close()
 
 
-async def test_public_channels_without_a_key_and_private_ones_refused(local_exchange: LocalExchange) -> None:
-    lx = local_exchange
+async def test_an_unsigned_handshake_is_refused_with_401_naming_the_missing_headers(
+        local_exchange: LocalExchange, sign: Any) -> None:
+    """Kalshi needs a signed handshake on every connection, public channels included; so does the exchange."""
+    with pytest.raises(InvalidStatus) as info:
+        await websockets.connect(local_exchange.ws_url)
+    assert info.value.response.status_code == 401
+    error = json.loads(info.value.response.body)["error"]
+    assert error["code"] == "missing_authentication"
+    assert "handshake must be signed" in error["message"]
+    assert all(h in error["message"] for h in ("KALSHI-ACCESS-KEY", "KALSHI-ACCESS-TIMESTAMP",
+                                               "KALSHI-ACCESS-SIGNATURE"))
+    assert "--allow-unsigned-ws" in error["details"]
+    partial = {"KALSHI-ACCESS-KEY": sign("GET", WS_PATH)["KALSHI-ACCESS-KEY"]}
+    with pytest.raises(InvalidStatus) as info:
+        await websockets.connect(local_exchange.ws_url, additional_headers=partial)
+    message = json.loads(info.value.response.body)["error"]["message"]
+    assert info.value.response.status_code == 401 and "KALSHI-ACCESS-KEY" not in message
+    assert "KALSHI-ACCESS-TIMESTAMP, KALSHI-ACCESS-SIGNATURE" in message
+    assert not local_exchange.server.core.hub.connections  # nothing was accepted
+
+
+async def test_with_the_opt_out_an_unsigned_connection_gets_the_public_channels_only(
+        unsigned_ws_exchange: LocalExchange) -> None:
+    lx = unsigned_ws_exchange
     t = lx.tickers[0]
     ws = await connect(lx, None)
     try:
         await send(ws, 1, "subscribe", channels=["orderbook_delta"], market_ticker=t)
         err = await recv(ws)
         assert err["type"] == "error" and err["id"] == 1 and err["msg"]["code"] == 9
+        await send(ws, 5, "subscribe", channels=["fill"])
+        assert (await recv(ws))["msg"]["code"] == 9
         await send(ws, 2, "subscribe", channels=["ticker", "trade", "market_lifecycle_v2"], market_tickers=[t])
         subs = [await recv(ws) for _ in range(3)]
         assert [s["msg"]["channel"] for s in subs] == ["ticker", "trade", "market_lifecycle_v2"]
@@ -138,16 +166,19 @@ async def test_public_channels_without_a_key_and_private_ones_refused(local_exch
         await ws.close()
 
 
-async def test_fills_are_private(local_exchange: LocalExchange, sign: Any, exchange_http: httpx.Client) -> None:
+async def test_fills_are_private(local_exchange: LocalExchange, sign: Any, exchange_http: httpx.Client,
+                                 tmp_path: Path) -> None:
     lx = local_exchange
     t = lx.tickers[1]
+    other_key, other_path, other_pem = generate_key_pair(tmp_path)  # another account, with its own key
+    lx.admin.create_account("100", public_key_pem=other_pem.decode(), key_id=other_key)
     mine = await connect(lx, sign)
-    other = await connect(lx, None)
+    other = await websockets.connect(lx.ws_url, additional_headers=sign_headers(
+        load_private_key(other_path), other_key, "GET", WS_PATH))
     try:
-        await send(mine, 1, "subscribe", channels=["fill", "user_orders"])
-        assert [(await recv(mine))["msg"]["channel"] for _ in range(2)] == ["fill", "user_orders"]
-        await send(other, 1, "subscribe", channels=["fill"])
-        assert (await recv(other))["msg"]["code"] == 9
+        for ws in (mine, other):
+            await send(ws, 1, "subscribe", channels=["fill", "user_orders"])
+            assert [(await recv(ws))["msg"]["channel"] for _ in range(2)] == ["fill", "user_orders"]
         lx.counterparty_order(t, "no", "buy", 3, "0.70")
         exchange_http.post("/portfolio/orders", json={"ticker": t, "side": "yes", "action": "buy", "count": 3,
                                                       "yes_price": 30, "client_order_id": "ws-fill"})
@@ -159,6 +190,7 @@ async def test_fills_are_private(local_exchange: LocalExchange, sign: Any, excha
                 f["outcome_side"]) == ("ws-fill", "3.00", "0.3000", True, "3.00", "yes")
         orders = [m["msg"] for m in msgs if m["type"] == "user_order"]
         assert orders and orders[-1]["client_order_id"] == "ws-fill" and orders[-1]["status"] == "executed"
+        assert [m["type"] for m in await drain(other)] == []  # another account's fills and orders stay private
     finally:
         await mine.close()
         await other.close()

@@ -76,6 +76,7 @@ async def test_the_engine_view_confirms_an_added_market_after_its_subscription_t
     ne, buf = local_exchange.tickers
     hub: WebSocketHub = local_exchange.server.core.hub
     client = AsyncKalshiClient(KalshiEnvironment("local", local_exchange.base_url, local_exchange.ws_url),
+                               signer=KalshiSigner.from_files(local_exchange.key_id, local_exchange.private_key_path),
                                rate_limits="unlimited")
     view = MarketStream(client, max_price_age_seconds=120.0, overlay_seconds=600.0)
     view.open_connection()

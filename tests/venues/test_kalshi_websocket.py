@@ -6,8 +6,6 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from precog.domain.market import MarketStatus
 from precog.domain.order import Action, OrderRequest, Side, new_client_order_id
 from precog.venues.kalshi.auth import KalshiSigner
@@ -142,15 +140,16 @@ async def test_events_async_iterator(local_exchange: Any) -> None:
     assert isinstance(seen[0], StateChanged) and seen[0].state is ConnectionState.CONNECTING
 
 
+class _Alerts:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def raise_alert(self, alert_type: str, severity: str, component: str, message: str, *a: Any, **kw: Any) -> None:
+        self.calls.append((alert_type, message))
+
+
 async def test_unreachable_venue_alerts_after_repeated_failures() -> None:
-    class Alerts:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, str]] = []
-
-        def raise_alert(self, alert_type: str, severity: str, component: str, message: str, *a: Any, **kw: Any) -> None:
-            self.calls.append((alert_type, message))
-
-    alerts = Alerts()
+    alerts = _Alerts()
     ws = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", alerts=alerts, reconnect_base=0.01,
                          reconnect_max=0.02, alert_after_failures=3, open_timeout=1)
     async with ws:
@@ -162,14 +161,27 @@ async def test_unreachable_venue_alerts_after_repeated_failures() -> None:
     assert alerts.calls[0][0] == "websocket_down" and "3 times" in alerts.calls[0][1]
 
 
-@pytest.mark.parametrize("signed", [False])
-async def test_public_channels_without_a_key(local_exchange: Any, signed: bool) -> None:
+async def test_without_a_key_the_stream_is_refused_and_alerts_as_on_kalshi(local_exchange: Any) -> None:
+    """No key: the venue refuses the handshake (401), the client keeps retrying with backoff and raises
+    websocket_down; it never reaches SUBSCRIBED (its consumers fall back to REST)."""
+    alerts = _Alerts()
     rec = StreamRecorder()
-    ticker = local_exchange.tickers[0]
-    ws = KalshiWebSocket(local_exchange.ws_url, tickers=[ticker], on_event=rec)
+    ws = KalshiWebSocket(local_exchange.ws_url, tickers=[local_exchange.tickers[0]], on_event=rec, alerts=alerts,
+                         reconnect_base=0.01, reconnect_max=0.05, alert_after_failures=3)
+    async with ws:
+        await rec.wait(lambda: bool(alerts.calls))
+    assert alerts.calls[0][0] == "websocket_down" and "HTTP 401" in alerts.calls[0][1]
+    assert ws.connects == 0
+    assert ConnectionState.SUBSCRIBED not in [e.state for e in rec.of(StateChanged)]
+
+
+async def test_public_channels_without_a_key_where_the_exchange_allows_it(unsigned_ws_exchange: Any) -> None:
+    rec = StreamRecorder()
+    ticker = unsigned_ws_exchange.tickers[0]
+    ws = KalshiWebSocket(unsigned_ws_exchange.ws_url, tickers=[ticker], on_event=rec)
     async with ws:
         await ws.wait_for_state(ConnectionState.SUBSCRIBED)
-        local_exchange.counterparty_order(ticker, "yes", "buy", 1, "0.20")
+        unsigned_ws_exchange.counterparty_order(ticker, "yes", "buy", 1, "0.20")
         await rec.wait(lambda: bool(rec.of(TickerUpdated)))
     assert ws.book(ticker) is None  # the order book channel needs a key, like Kalshi's
 

@@ -68,6 +68,10 @@ def serve(
     legacy_status: bool = typer.Option(False, "--legacy-status",
                                        help="Write market statuses the older way (settled, not finalized), as "
                                             "kalshi-python-sync 3.2.0 expects."),
+    allow_unsigned_ws: bool = typer.Option(False, "--allow-unsigned-ws",
+                                           help="Serve unsigned WebSocket connections (public channels only); "
+                                                "Kalshi refuses them with 401, and so does the exchange by "
+                                                "default."),
     as_json: bool = typer.Option(False, "--json", help="Print the connection details as JSON before serving."),
 ) -> None:
     """Serve Kalshi's trade API v2 (REST + WebSocket) from an in-memory exchange until Ctrl-C.
@@ -77,6 +81,9 @@ def serve(
     printed, ready for `precog kalshi --env local` (KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH).
 
     With --state FILE the markets, books, orders, balances, positions and API keys survive a restart.
+
+    As on Kalshi, every WebSocket connection needs a signed handshake (public channels too); an unsigned one
+    is refused with 401 unless --allow-unsigned-ws is given.
 
     Example: precog exchange serve --port 8765 --scenario nfl --speed 120
     """
@@ -162,7 +169,7 @@ def serve(
     stepper = _Steps(steppers) if steppers else None
 
     app = create_app(exchange, keys=registry, max_skew_s=max_skew, admin_token=admin_token, scenario=stepper,
-                     legacy_status=legacy_status)
+                     legacy_status=legacy_status, allow_unsigned_ws=allow_unsigned_ws)
     from precog.venues.exchange.gc_tuning import tune_for_matching
 
     tune_for_matching()  # this process only matches and serves: see gc_tuning for why
@@ -177,12 +184,14 @@ def serve(
         base = f"http://{shown_host}:{real_port}/trade-api/v2"
         info = {"base_url": base, "ws_url": f"ws://{shown_host}:{real_port}/trade-api/ws/v2",
                 "admin_url": f"http://{shown_host}:{real_port}/sim/", "scenario": scenario,
-                "markets": sorted(exchange.markets), "accounts": accounts}
+                "markets": sorted(exchange.markets), "accounts": accounts, "unsigned_ws": allow_unsigned_ws}
         if as_json:
             print_json(info)
             return
         console.print(f"[bold]precog exchange[/bold] serving Kalshi trade API v2 at {base}", soft_wrap=True)
-        console.print(f"  websocket  {info['ws_url']}", soft_wrap=True)
+        handshake = "unsigned connections allowed: public channels only" if allow_unsigned_ws \
+            else "signed handshake required, as on Kalshi"
+        console.print(f"  websocket  {info['ws_url']}  ({handshake})", soft_wrap=True)
         console.print(f"  admin      {info['admin_url']}  (create markets, move the clock, settle, faults)",
                       soft_wrap=True)
         if scenario:

@@ -106,6 +106,10 @@ def run(
             target = "the local exchange" if venue == "local" else f"Kalshi {env}"
             typer.echo(f"ingesting {', '.join(settings.sports)} from {target}"
                        f" (series {', '.join(settings.series)}){' once' if once else '; Ctrl-C to stop'}")
+            if markets and not once and not _has_key(venue, env):
+                # Kalshi (and the local exchange) refuse an unsigned WebSocket: say why prices will lag
+                typer.echo(f"no API key (KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH): the venue refuses the "
+                           f"WebSocket, market prices come from REST polling every {fallback_poll:g} s")
         return await run_ingest(url, settings, options, alerts=alerts, stop=stop, on_poll=show_poll,
                                 on_links=show_links)
 
@@ -134,6 +138,15 @@ def run(
         typer.echo("DATA BREAKER OPEN: trading on this data is paused")
     if record is not None:
         typer.echo(f"recorded {report.recorded_messages} messages to {record}")
+
+
+def _has_key(venue: str, env: str) -> bool:
+    from precog.venues.kalshi.auth import credentials_from_env
+
+    try:
+        return credentials_from_env("local" if venue == "local" else env) is not None
+    except KalshiError:
+        return True  # half configured: the run itself stops with the variable to fix
 
 
 @ingest_app.command("status")

@@ -138,7 +138,8 @@ class ExchangeApp:
 
     def __init__(self, exchange: Exchange, keys: KeyRegistry, faults: FaultInjector, *, max_skew_s: float,
                  admin_token: str | None, tick_interval: float, scenario: Stepper | None,
-                 auth_clock: Callable[[], int] | None, legacy_status: bool = False) -> None:
+                 auth_clock: Callable[[], int] | None, legacy_status: bool = False,
+                 allow_unsigned_ws: bool = False) -> None:
         self.exchange = exchange
         self.keys = keys
         self.faults = faults
@@ -149,6 +150,7 @@ class ExchangeApp:
         self.scenario = scenario
         self.auth_clock = auth_clock or exchange.clock.now_ms
         self.legacy_status = legacy_status
+        self.allow_unsigned_ws = allow_unsigned_ws
 
     # ------------------------------------------------------------------ auth
 
@@ -549,14 +551,27 @@ class ExchangeApp:
     # ------------------------------------------------------------------ websocket
 
     async def websocket(self, websocket: WebSocket) -> None:
+        """Kalshi requires a signed handshake on every connection, public channels included; an unsigned one
+        is served (public channels only) only with the `allow_unsigned_ws` opt-out."""
         user_id = None
-        if any(websocket.headers.get(h) for h in AUTH_HEADERS):
-            try:
+        missing = [h.upper() for h in AUTH_HEADERS if not websocket.headers.get(h)]
+        # the opt-out admits a handshake with none of the headers (the hub then allows public channels only); a
+        # partly signed one is refused either way, as a partly signed REST request is
+        anonymous = self.allow_unsigned_ws and len(missing) == len(AUTH_HEADERS)
+        try:
+            if missing and not anonymous:
+                raise Unauthorized(
+                    f"the WebSocket handshake must be signed, as on Kalshi (public channels too): missing "
+                    f"header(s) {', '.join(missing)}; sign timestamp + GET + {WS_PATH}",
+                    code="missing_authentication",
+                    details="a local exchange started with --allow-unsigned-ws (allow_unsigned_ws=True) accepts "
+                            "unsigned connections")
+            if not missing:
                 user_id = self.keys.verify(websocket.headers, "GET", websocket.url.path, self.auth_clock(),
                                            self.max_skew_ms)
-            except Unauthorized as exc:
-                await _deny(websocket, exc)
-                return
+        except Unauthorized as exc:
+            await _deny(websocket, exc)
+            return
         await self.hub.serve(websocket, user_id)
 
     # ------------------------------------------------------------------ admin (/sim/)
@@ -830,16 +845,18 @@ class ExchangeApp:
 def create_app(exchange: Exchange, *, keys: KeyRegistry | None = None, faults: FaultInjector | None = None,
                max_skew_s: float = 30.0, admin_token: str | None = None, tick_interval: float = 0.25,
                scenario: Stepper | None = None, auth_clock: Callable[[], int] | None = None,
-               legacy_status: bool = False) -> ASGIApp:
+               legacy_status: bool = False, allow_unsigned_ws: bool = False) -> ASGIApp:
     """The ASGI app serving `exchange`. `app.state.exchange_app` gives access to keys, faults and hub.
 
     `max_skew_s`: how far a request timestamp may be from `auth_clock` (default: the exchange clock).
     `legacy_status`: write market statuses in the older vocabulary (`settled` for `finalized` ...), which
     clients such as kalshi-python-sync 3.2.0 require; the default is the OpenAPI v3.13 vocabulary.
+    `allow_unsigned_ws`: serve unsigned WebSocket handshakes (public channels only) instead of refusing them
+    with a 401 as Kalshi does.
     """
     core = ExchangeApp(exchange, keys or KeyRegistry(), faults or FaultInjector(), max_skew_s=max_skew_s,
                        admin_token=admin_token, tick_interval=tick_interval, scenario=scenario,
-                       auth_clock=auth_clock, legacy_status=legacy_status)
+                       auth_clock=auth_clock, legacy_status=legacy_status, allow_unsigned_ws=allow_unsigned_ws)
     app = core.build()
     return FaultMiddleware(app, core.faults, state_app=app)
 

@@ -12,7 +12,9 @@ Channels (undocumented names are refused with code 8, as Kalshi does):
   fill                 `fill` (no `seq`)
   user_orders          `user_order` (no `seq`)
   market_lifecycle_v2  `market_lifecycle_v2` (`seq`); every market's events: Kalshi takes no market filter here
-Public channels work without a key; orderbook_delta, fill and user_orders need a signed handshake.
+The server admits only signed handshakes, as Kalshi does (unsigned ones too with its `allow_unsigned_ws`
+opt-out); an unsigned connection gets the public channels only: orderbook_delta, fill and user_orders are
+refused with code 9.
 
 Engine events arrive on whatever thread changed the exchange (under its lock); their payloads are built
 there and handed to the event loop with `call_soon_threadsafe`. A new orderbook subscription records the
