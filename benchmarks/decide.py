@@ -59,7 +59,8 @@ def wide_settings() -> TradingSettings:
     return replace(base, leagues=leagues, min_volume_24h=0, min_open_interest=0, max_open_positions=10**9, max_positions_per_game=10**6, max_exposure_per_game=BIG,
                    max_total_exposure=BIG, max_correlated_exposure=BIG, max_position_dollars=Decimal("5000"),
                    max_exposure_by_sport={}, default_sport_share=Decimal("1"), min_volume=10, max_spread_pct=Decimal("0.5"),
-                   min_balance_to_trade=Decimal("0"), confidence_min=Decimal("0.5"))
+                   min_balance_to_trade=Decimal("0"), confidence_min=Decimal("0.5"), max_simultaneous_markets=10**9,
+                   max_markets_per_sport=10**9)
 
 
 def build_world(n_markets: int, now: float, seed: int = 7) -> tuple[list[MarketView], dict[str, GameView], dict[str, Decimal]]:
@@ -92,7 +93,9 @@ def build_world(n_markets: int, now: float, seed: int = 7) -> tuple[list[MarketV
             markets.append(MarketView(
                 ticker=ticker, event_ticker=event, sport=sport, yes_bid=bid, yes_ask=ask, volume=volume,
                 close_ts=now + 6 * 3600, quote_ts=now - 5, market_kind=kind, yes_team=yes_team, start_ts=start,
-                series_ticker=f"KX{sport.upper()}GAME", volume_24h=volume, open_interest=2 * volume))
+                series_ticker=f"KX{sport.upper()}GAME", volume_24h=volume, open_interest=2 * volume,
+                yes_bid_size=Decimal(rng.randint(10, 2000)), yes_ask_size=Decimal(rng.randint(10, 2000)),
+                open_ts=now - 2 * 86400))
             p = min(Decimal("0.99"), max(Decimal("0.01"), (bid + ask) / 2 + Decimal(rng.randint(-15, 15)) * CENT))
             probs[ticker] = p
     return markets, games, probs

@@ -52,6 +52,13 @@ async def test_approved_intents_become_orders_and_positions(db_url: str) -> None
         assert net == (pos.quantity if pos.side == "yes" else -pos.quantity)
     sent = len(ex.account("us").orders)
     assert sent == len(positions)
+    # each trade points at the edge version it was decided on, written by the loop's own scan
+    linked = conn.execute(
+        "SELECT t.market_id, t.side, e.market_id, e.side, e.method_id, e.row_current_ind, e.expected_value"
+        " FROM trades t JOIN edges e ON e.id = t.edge_id").fetchall()
+    assert len(linked) == conn.execute("SELECT count(*) FROM trades").fetchone()[0] >= 1
+    for market, side, e_market, e_side, e_method, current, ev in linked:
+        assert (market, side, e_method) == (e_market, e_side, method.method_id) and current and ev > 0
     # the approval was consumed by the order path: it cannot be used for a second order
     (entry,) = [e for e in engine._planned.values()] or [None]
     if entry is not None:

@@ -160,7 +160,8 @@ async def test_trailing_stop_path_and_partial_exits(make_rig: Any) -> None:
 async def test_time_based_urgent_exit_before_close(make_rig: Any) -> None:
     rig = make_rig(close_in_s=15 * 60)
     pos = await _enter(rig)
-    await rig.run_until(lambda: not rig.open_positions(), max_steps=200, seconds=10)
+    # (a position entered again inside the last five minutes is held to settlement: the run ends at this exit)
+    await rig.run_until(lambda: _exits(rig, pos.position_id), max_steps=200, seconds=10)
     exits = _exits(rig, pos.position_id)
     assert exits[0][0] == "time_based_urgent" and exits[0][1] == "HIGH"
     # it fired in the last five minutes before the close, not earlier

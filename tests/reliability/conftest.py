@@ -9,14 +9,20 @@ keyed account, and the fault tally the report script reads.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from precog.db import embedded
+from precog.db.migrate import migrate
 from precog.venues.exchange.admin_client import SimAdminClient
 from precog.venues.exchange.auth import generate_key_pair
 from precog.venues.exchange.engine import Exchange
@@ -92,3 +98,40 @@ from alerts.alertkit import (  # noqa: E402,F401 - real aiosmtpd servers (STARTT
     smtp_factory,
 )
 from engine.conftest import make_rig  # noqa: E402,F401
+
+
+@pytest.fixture
+def own_server() -> Iterator[tuple[Path, str]]:
+    """An embedded PostgreSQL only this test uses (so it can be stopped), with a migrated database. Its home is
+    directly under the temp folder: the server's own user must reach it (pytest's folders are 0700)."""
+    home = Path(tempfile.mkdtemp(prefix="precog-rel-pg-"))
+    home.chmod(0o755)
+    admin = embedded.server_uri(home)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "precog_rel"')
+    url = embedded.with_database(admin, "precog_rel")
+    migrate(url)
+    try:
+        yield home, url
+    finally:
+        embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def make_rig_on() -> Iterator[Any]:
+    """The engine tests' rig factory (real Engine + in-process exchange) on a database URL we choose."""
+
+    gens: list[Any] = []
+
+    def factory(url: str) -> Any:
+        gen = make_rig._get_wrapped_function()(url)  # type: ignore[attr-defined]
+        gens.append(gen)
+        return next(gen)()
+
+    yield factory
+    for gen in gens:
+        try:
+            gen.close()
+        except psycopg.Error:
+            pass

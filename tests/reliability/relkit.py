@@ -96,13 +96,14 @@ def kalshi_client(base_url: str, ws_url: str, key_id: str, key_path: Any, *, tim
 
 
 def make_engine(conn: psycopg.Connection[Any], client: AsyncKalshiClient, tickers: tuple[str, ...], *,
-                alerts: Any = None, probabilities: Any = None) -> Engine:
+                alerts: Any = None, probabilities: Any = None, breakers: Any = None,
+                config: Config | None = None) -> Engine:
     venue = KalshiVenue(client, platform_id="local", account_ref="local:reliability")
     methods = [m for m in ensure_demo_methods(conn) if m.phase == "live"]
     markets = [TrackedMarket(t, t.rsplit("-", 1)[0], "nfl") for t in tickers]
-    return Engine(conn, venue, config=fast_config(), mode="paper", kind="test", methods=methods,
+    return Engine(conn, venue, config=config or fast_config(), mode="paper", kind="test", methods=methods,
                   probabilities=probabilities or Flipping(), markets=markets, clock=lambda: datetime.now(UTC),
-                  alerts=alerts, initial_cash=Decimal("10000"), decision_interval_s=0.3)
+                  alerts=alerts, initial_cash=Decimal("10000"), decision_interval_s=0.3, breakers=breakers)
 
 
 @dataclass

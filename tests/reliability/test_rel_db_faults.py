@@ -4,10 +4,7 @@ controls), a transaction failing mid-batch in the SCD2 writer, and the dashboard
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,50 +16,11 @@ import pytest
 
 from precog.alerts.manager import AlertManager
 from precog.db import embedded
-from precog.db.migrate import migrate
 from precog.engine.runner import run_loop
 from precog.ingest import scd2
 from precog.reliability import dbcontrol, tally
 from reliability.conftest import RelExchange
 from reliability.relkit import MovingMarketMaker, check_books, kalshi_client, make_engine
-
-
-@pytest.fixture
-def own_server() -> Iterator[tuple[Path, str]]:
-    """An embedded PostgreSQL only this test uses (so it can be stopped), with a migrated database. Its home is
-    directly under the temp folder: the server's own user must reach it (pytest's folders are 0700)."""
-    home = Path(tempfile.mkdtemp(prefix="precog-rel-pg-"))
-    home.chmod(0o755)
-    admin = embedded.server_uri(home)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('CREATE DATABASE "precog_rel"')
-    url = embedded.with_database(admin, "precog_rel")
-    migrate(url)
-    try:
-        yield home, url
-    finally:
-        embedded.stop(home)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture
-def make_rig_on() -> Iterator[Any]:
-    """The engine tests' rig factory (real Engine + in-process exchange) on a database URL we choose."""
-    from engine.conftest import make_rig
-
-    gens: list[Any] = []
-
-    def factory(url: str) -> Any:
-        gen = make_rig._get_wrapped_function()(url)  # type: ignore[attr-defined]
-        gens.append(gen)
-        return next(gen)()
-
-    yield factory
-    for gen in gens:
-        try:
-            gen.close()
-        except psycopg.Error:
-            pass
 
 
 @pytest.mark.timeout(240)

@@ -45,7 +45,9 @@ def _market(bid: str, ask: str, **kw: Any) -> Market:
     base: dict[str, Any] = dict(
         ticker=f"{EVENT}-BUF", event_ticker=EVENT, status=MarketStatus.OPEN, venue_status="active", yes_bid=b,
         yes_ask=a, no_bid=1 - a, no_ask=1 - b, last_price=b, volume=D("1000"), volume_24h=D("1000"),
-        open_interest=D("1000"), close_time=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2))
+        open_interest=D("1000"), yes_bid_size=D("1000"), yes_ask_size=D("1000"),
+        open_time=datetime.fromtimestamp(NOW, UTC) - timedelta(days=1),
+        close_time=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2))
     base.update(kw)
     return Market(**base)
 

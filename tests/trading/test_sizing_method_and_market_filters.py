@@ -5,19 +5,18 @@ markets.yaml global_filters. Each now changes what is sized or approved (or is r
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from trading_dbkit import KC, World, create_testing_method
-from trading_testkit import NOW, engine, game, intent, market
+from trading_testkit import NOW, engine, game, intent, market, venue_market
 
 from precog.config.errors import ConfigError
 from precog.config.loader import Config, load_config
 from precog.domain.fees import FeeSchedule
-from precog.domain.market import Market, MarketStatus
+from precog.domain.market import Market
 from precog.engine.demo import ensure_demo_methods, simulated_market_settings
 from precog.engine.entries import (
     Edge,
@@ -94,16 +93,6 @@ def test_fixed_sizing_keeps_every_cap_the_minimum_the_edge_gate_and_special_even
     assert no_edge.count == 0 and no_edge.limit == "no_edge"
 
 
-def _engine_market(**kw: Any) -> Market:
-    base: dict[str, Any] = dict(
-        ticker="KXNFLGAME-T-BUF", event_ticker="KXNFLGAME-T", status=MarketStatus.OPEN, venue_status="active",
-        yes_bid=D("0.50"), yes_ask=D("0.52"), no_bid=D("0.48"), no_ask=D("0.50"), last_price=D("0.50"),
-        volume=D("1000"), volume_24h=D("1000"), open_interest=D("1000"),
-        close_time=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2))
-    base.update(kw)
-    return Market(**base)
-
-
 def test_the_trading_loop_planner_sizes_by_the_configured_method(tmp_path: Path) -> None:
     """precog demo / precog run --venue local / backtests plan entries with engine.entries.plan_entry."""
     cfg = _config(tmp_path, trading="position_sizing:\n  method: fixed\n  fixed_amount_dollars: 40.00\n")
@@ -112,12 +101,12 @@ def test_the_trading_loop_planner_sizes_by_the_configured_method(tmp_path: Path)
     method = MethodSpec(method_id=1, strategy_id=1, model_id=1, name="m", model_key="k", phase="live")
     pv = PortfolioView(balance=D("10000"), bankroll=D("10000"), open_positions=0, exposure=D("0"),
                        markets_held=frozenset(), positions_by_game={}, exposure_by_game={})
-    plan, reason = plan_entry(D("0.75"), _engine_market(), method, pv, limits, FeeSchedule(), "KXNFLGAME-T")
+    plan, reason = plan_entry(D("0.75"), venue_market(), method, pv, limits, FeeSchedule(), "KXNFLGAME-T")
     assert plan is not None, reason
     unit = plan.edge.price + plan.edge.fee_per_contract
     assert plan.quantity == int((D("40.00") / unit).to_integral_value(rounding=ROUND_FLOOR))  # 74 at 0.54
     share = replace(limits, sizing=SizingMethod("fixed_fraction", fixed_fraction=D("0.01")))
-    plan, _ = plan_entry(D("0.75"), _engine_market(), method, pv, share, FeeSchedule(), "KXNFLGAME-T")
+    plan, _ = plan_entry(D("0.75"), venue_market(), method, pv, share, FeeSchedule(), "KXNFLGAME-T")
     assert plan is not None and plan.quantity == int((D("100") / unit).to_integral_value(rounding=ROUND_FLOOR))
 
 
@@ -206,10 +195,10 @@ def test_the_trading_loop_gate_reads_the_venue_market_s_filters(db_url: str) -> 
         def approve(m: Market) -> Any:
             return risk.approve(plan, m, specs[0], event_id="KXNFLGAME-T", sport="nfl", confidence="high", now=NOW)
 
-        assert isinstance(approve(_engine_market()), Approval)
-        for m, check in ((_engine_market(volume_24h=D("10")), "volume_24h"),
-                         (_engine_market(open_interest=None), "open_interest"),
-                         (_engine_market(market_type="scalar"), "market_type")):
+        assert isinstance(approve(venue_market()), Approval)
+        for m, check in ((venue_market(volume_24h=D("10")), "volume_24h"),
+                         (venue_market(open_interest=None), "open_interest"),
+                         (venue_market(market_type="scalar"), "market_type")):
             out = approve(m)
             assert isinstance(out, Rejection) and out.check == check, out
 

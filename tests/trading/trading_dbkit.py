@@ -37,12 +37,14 @@ class World:
 
 def _insert_market(conn: psycopg.Connection[Any], ticker: str, event: str, title: str, bid: str, ask: str,
                    status: str, now: datetime) -> None:
+    # as ingestion stores a Kalshi market: top-of-book sizes in the metadata (exact text), listed a day ago
     conn.execute(
         "INSERT INTO markets (market_id, platform_id, event_id, external_id, ticker, title, yes_bid, yes_ask, no_bid,"
-        " no_ask, volume, volume_24h, open_interest, close_time, status) VALUES (%s, 'kalshi', %s, %s, %s, %s, %s,"
-        " %s, 1 - %s::numeric, 1 - %s::numeric, 1000, 1000, 1000, %s, %s)",
+        " no_ask, volume, volume_24h, open_interest, open_time, close_time, status, metadata) VALUES (%s, 'kalshi',"
+        " %s, %s, %s, %s, %s, %s, 1 - %s::numeric, 1 - %s::numeric, 1000, 1000, 1000, %s, %s, %s,"
+        " '{\"yes_bid_size\": \"1000\", \"yes_ask_size\": \"1000\"}'::jsonb)",
         (ticker, event, ticker, ticker, title, Decimal(bid), Decimal(ask), Decimal(ask), Decimal(bid),
-         now + timedelta(hours=6), status))
+         now - timedelta(days=1), now + timedelta(hours=6), status))
 
 
 def seed_world(url: str, *, probability: str = "0.75", model_status: str = "active") -> World:

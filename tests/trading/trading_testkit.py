@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from precog.config.loader import load_config
+from precog.domain.market import Market, MarketStatus
 from precog.feeds.game_state import GameState
 from precog.trading.decide import DecisionEngine, DecisionUnit
 from precog.trading.forecasts import TickerProbabilityModel
@@ -36,12 +37,15 @@ def strategy(name: str, *, strategy_id: int = 1, status: str = "active", **confi
 def market(ticker: str = "KXNFLGAME-25DEC28KCBUF-KC", *, event: str = "KXNFLGAME-25DEC28KCBUF", sport: str = "nfl",
            bid: str = "0.50", ask: str = "0.52", volume: int = 1000, start_in: float = 2 * 3600,
            close_in: float = 2 * 3600, volume_24h: int | None = 1000, open_interest: int | None = 1000,
+           bid_size: str | None = "1000", ask_size: str | None = "1000", opened_ago: float | None = 24 * 3600,
            **kw: Any) -> MarketView:
-    """A Kalshi market as the venue reports it (24-hour volume and open interest included: the packaged
-    markets.yaml global_filters refuse a market without them)."""
+    """A Kalshi market as the venue reports it (24-hour volume, open interest, top-of-book sizes and open time
+    included: the packaged markets.yaml global_filters refuse a market without them)."""
     return MarketView(ticker=ticker, event_ticker=event, sport=sport, yes_bid=D(bid), yes_ask=D(ask), volume=volume,
                       close_ts=NOW + close_in, quote_ts=NOW - 5, start_ts=NOW + start_in, volume_24h=volume_24h,
-                      open_interest=open_interest, **kw)
+                      open_interest=open_interest, yes_bid_size=None if bid_size is None else D(bid_size),
+                      yes_ask_size=None if ask_size is None else D(ask_size),
+                      open_ts=None if opened_ago is None else NOW - opened_ago, **kw)
 
 
 def game(status: str = "scheduled", *, sport: str = "nfl", period: int = 1, clock: int | None = 900,
@@ -91,3 +95,17 @@ def intent(m: MarketView | None = None, *, side: str = "yes", count: int = 10, p
         slippage=sc.slippage, edge=D(p) - sc.cost, ev_pct=D("0"), confidence=D(confidence), confidence_level="high",
         strategy=strat or strategy("pre_game_entry"), model=ModelRef(3, "fixed", "v1.0", "active"), method=meth,
         game=game_view, created_ts=NOW, **kw)
+
+
+def venue_market(**kw: Any) -> Market:
+    """A venue `Market` (what the trading loop's own planner reads) that every market filter passes: an hour-old
+    quote book 1,000 deep, opened a day before NOW, closing two hours after it; `kw` replaces fields."""
+    base: dict[str, Any] = dict(
+        ticker="KXNFLGAME-T-BUF", event_ticker="KXNFLGAME-T", status=MarketStatus.OPEN, venue_status="active",
+        yes_bid=Decimal("0.50"), yes_ask=Decimal("0.52"), no_bid=Decimal("0.48"), no_ask=Decimal("0.50"),
+        last_price=Decimal("0.50"), volume=Decimal("1000"), volume_24h=Decimal("1000"), open_interest=Decimal("1000"),
+        yes_bid_size=Decimal("1000"), yes_ask_size=Decimal("1000"),
+        open_time=datetime.fromtimestamp(NOW, UTC) - timedelta(days=1),
+        close_time=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2))
+    base.update(kw)
+    return Market(**base)

@@ -19,16 +19,18 @@ def write_history(conn: psycopg.Connection[Any], ticker: str, versions: list[tup
     """Replace the market's SCD2 history with `versions` (created_at, yes_bid, yes_ask), the last one current;
     the event defaults to the ticker without its last part (KXNFLGAME-25DEC28BUFKC-KC -> KXNFLGAME-25DEC28BUFKC)."""
     event = event or ticker.rsplit("-", 1)[0]
+    opened = versions[0][0] - timedelta(days=1)  # listed well before its history (markets.yaml min_market_age_hours)
     with conn.transaction():
         conn.execute("DELETE FROM markets WHERE market_id = %s", (ticker,))
         for i, (at, bid, ask) in enumerate(versions):
             end = versions[i + 1][0] if i + 1 < len(versions) else None
             conn.execute(
                 "INSERT INTO markets (market_id, platform_id, event_id, external_id, ticker, title, yes_bid, yes_ask,"
-                " volume, volume_24h, open_interest, close_time, status, created_at, row_current_ind, row_end_ts)"
-                " VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1000, 1000, 1000, %s, 'open', %s, %s, %s)",
+                " volume, volume_24h, open_interest, open_time, close_time, status, created_at, row_current_ind,"
+                " row_end_ts, metadata) VALUES (%s, 'kalshi', %s, %s, %s, %s, %s, %s, 1000, 1000, 1000, %s, %s, 'open',"
+                " %s, %s, %s, '{\"yes_bid_size\": \"1000\", \"yes_ask_size\": \"1000\"}'::jsonb)",
                 (ticker, event, ticker, ticker, ticker, None if bid is None else D(bid),
-                 None if ask is None else D(ask), at + timedelta(hours=6), at, end is None, end))
+                 None if ask is None else D(ask), opened, at + timedelta(hours=6), at, end is None, end))
 
 
 def swings(now: datetime, *, baseline_cents: int, recent_cents: int, every_s: int = 60,

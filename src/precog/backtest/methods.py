@@ -73,7 +73,7 @@ def resolve(conn: psycopg.Connection[Any], refs: list[str]) -> list[ChosenMethod
         spec = MethodSpec(method_id=rec.method_id, strategy_id=rec.strategy_id, model_id=rec.model_id,
                           name=rec.ref, model_key=key, phase=phase_for(strat[0]), min_edge=min_edge,
                           kelly_fraction=_dec(rec.risk.get("kelly_fraction"), "0.25"),
-                          position_mgmt=rec.position_mgmt or None)
+                          position_mgmt=rec.position_mgmt or None, max_slippage_pct=rec.runtime().max_slippage_pct)
         out.append(ChosenMethod(rec.ref, spec, rec.model, rec.strategy))
     if len({c.ref for c in out}) != len(out):
         raise BacktestError("--method: the same method is named twice")

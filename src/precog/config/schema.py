@@ -267,6 +267,9 @@ class Execution(_Open):
     # the order type of an entry whose method's execution_config names none (an edge >= market_order_edge or a
     # market-style strategy is immediate whatever this says)
     default_order_type: Literal["limit", "market"]
+    # the most a market-style entry pays above the ask (a share of it); a method's execution_config
+    # max_slippage_percent, within the same range, can only tighten it
+    max_slippage_pct: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.10"))]
 
 
 class TradingAlerts(_Open):
@@ -452,6 +455,10 @@ class GlobalFilters(_Open):
     max_days_to_close: Annotated[Dec, Field(gt=0, le=Decimal("3650"))]
     min_volume_24h: Annotated[int, Field(ge=0)]
     min_open_interest: Annotated[int, Field(ge=0)]
+    # contracts offered at the price an entry buys at (0 = off); a market of unreported size is refused while on
+    min_bid_ask_size: Annotated[int, Field(ge=0, le=1_000_000)]
+    # hours since the market opened (Kalshi open_time; 0 = off; up to 30 days)
+    min_market_age_hours: Annotated[Dec, Field(ge=0, le=Decimal("720"))]
     statuses_allowed: Annotated[list[str], BeforeValidator(_only_open)]
     binary_only: Annotated[bool, BeforeValidator(_binary_true)]
 
@@ -477,10 +484,19 @@ class Platforms(_Open):
     kalshi: KalshiPlatform
 
 
+class Prioritization(_Open):
+    """markets.yaml prioritization: how many distinct markets we hold at once (positions and working entries),
+    overall and per sport (precog.trading.risk)."""
+
+    max_simultaneous_markets: Annotated[int, Field(ge=1, le=1000)]
+    max_per_sport: Annotated[int, Field(ge=1, le=1000)]
+
+
 class MarketsConfig(_Open):
     platforms: Platforms
     leagues: dict[str, League]
     global_filters: GlobalFilters
+    prioritization: Prioritization
 
 
 # The four entry strategies' blocks are closed (precog.trading.strategies reads exactly these keys): a misspelt
@@ -706,6 +722,22 @@ RETIRED_KEYS: dict[str, str] = {
     "trade_strategies.backtesting.average_slippage_pct":
         "backtests fill against the simulated book (backtesting.market_half_spread) and size with "
         "probability_models.edge_detection.expected_slippage_pct",
+    "markets.global_filters.max_implied_volatility":
+        "the spec gives no way to compute a binary contract's implied volatility (no pricing model, horizon or "
+        "annualization); price volatility cuts the size (position_management.sizing_adjustments."
+        "high_volatility_ratio / high_volatility_reduction; docs/trading.md, Risk)",
+    "markets.prioritization.sort_by":
+        "the scan approves market by market in ticker order; ranking candidates by edge before approval is not "
+        "implemented (docs/trading.md, Risk)",
+    "markets.prioritization.composite":
+        "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
+        "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",
+    "markets.prioritization.composite_weights":
+        "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
+        "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",
+    "markets.prioritization.max_correlated":
+        "the spec does not say which markets count as correlated for this count; correlated money is capped by "
+        "position_management.portfolio.max_correlated_exposure per correlated group (docs/trading.md, Risk)",
     "trading.execution.retry_on_failure": _ORDER_RETRY,
     "trading.execution.max_retries": _ORDER_RETRY,
     "trading.execution.retry_backoff_seconds": _ORDER_RETRY,

@@ -265,6 +265,9 @@ class Engine:
         self._venue_ok: bool | None = None  # None until the engine has called the venue
         self._venue_error: str | None = None
         self._setup_auto_deprecation(auto_deprecation)
+        self._trade_orders: set[str] = set()  # orders already counted as a trade (unusual-activity breaker)
+        self._api_watched: list[Any] = []  # Kalshi clients reporting each request's outcome (`_watch_api`)
+        self._watch_api()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -288,6 +291,7 @@ class Engine:
 
     async def start(self) -> ReconcileReport:
         """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
+        self._watch_api()  # a market stream attached after construction brings its own REST client
         rep = await reconcile(self.executor, startup=True, alerts=self.alerts, expected_cash=self._expected_cash())
         await self.record_balance()
         self.stats.reconcile = rep
@@ -636,7 +640,7 @@ class Engine:
                     settlements = await self.venue.settlements()
                 done = settle_market(self.portfolio, t, m.settlement_value, now,
                                      venue_settlement=venue_settlement_for(settlements, t), run_id=self.run_id,
-                                     market_result=m.result or None)
+                                     market_result=m.result or None, alerts=self.alerts)
                 self.stats.settled_positions += len(done)
                 for s in done:  # a position's result is all of it, as when an exit closes it
                     self._record_outcome(s.position_pnl)
@@ -645,7 +649,10 @@ class Engine:
             self._settled_markets.add(t)
 
     def _on_fill(self, booked: BookedFill, order: Any) -> None:
-        if self.board is not None:
+        # a trade, for the unusual-activity limits, is an order of ours that executed: the fills of one order
+        # (a paper order walking the book, a resting order filled piece by piece) count once
+        if self.board is not None and order.client_order_id not in self._trade_orders:
+            self._trade_orders.add(order.client_order_id)
             self.board.record_fill(at=self.clock().timestamp())
         if not booked.position.is_open and booked.position.status == "closed":
             self._record_outcome(booked.position.realized_pnl)
@@ -655,6 +662,52 @@ class Engine:
         self._loss_streak = self._loss_streak + 1 if realized < 0 else 0
         if self.board is not None:
             self.board.record_trade_result(realized, at=self.clock().timestamp())
+
+    # ------------------------------------------------------------------ venue and database failures (spec 5.4)
+
+    def _watch_api(self) -> None:
+        """Every Kalshi client behind the venue (the venue's, a paper venue's market data, a market stream's REST
+        client) reports each request's outcome here: the api_failures / api_outage breakers count them."""
+        if self.kind == "backtest":
+            return
+        from precog.engine.market_stream import stream_of
+        from precog.venues.kalshi.client import AsyncKalshiClient
+
+        for holder in (self.venue, getattr(self.venue, "data", None), stream_of(self.venue)):
+            for attr in ("client", "rest"):
+                client = getattr(holder, attr, None) if holder is not None else None
+                if isinstance(client, AsyncKalshiClient) and all(client is not c for c in self._api_watched):
+                    self._api_watched.append(client)
+                    client.observers.append(self._on_api_outcome)
+
+    def _on_api_outcome(self, ok: bool, detail: str) -> None:
+        """One venue request answered (ok) or failed for good: the breaker board counts it (5 consecutive
+        failures or 5 within 5 min pause entries; failing for 300 s is an outage), and a failure raises one
+        api_failure alert (high) per run, deduplicated while it stays open."""
+        at = self.clock().timestamp()
+        if ok:
+            if self.board is not None:
+                self.board.record_api_success(at=at)
+            return
+        if self.board is not None:
+            self.board.record_api_failure(detail[:300], at=at)
+        if self.alerts is not None:
+            try:
+                self.alerts.raise_alert(
+                    "api_failure", "high", "kalshi_api", f"a venue request failed: {detail}"[:1000],
+                    {"detail": detail[:1000], "run_id": self.run_id, "platform": self.venue.platform_id},
+                    dedup_key=f"api_failure:{self.run_id}", category="system")
+            except Exception:  # noqa: BLE001 - an alerting problem must not stop trading
+                log.exception("could not raise the api_failure alert")
+
+    def record_failure(self, exc: BaseException) -> None:
+        """A cycle or position check that failed (the loop goes on): a database error counts toward the
+        db_failures breaker (more than 3 within 60 s pause all trading, entries and exits, until an operator
+        resets it). Venue failures are counted per request (`_on_api_outcome`), not here."""
+        if self.board is None:
+            return
+        if isinstance(exc, psycopg.Error) or self.conn.closed or self.conn.broken:
+            self.board.record_db_error(f"{type(exc).__name__}: {exc}"[:300], at=self.clock().timestamp())
 
     # ------------------------------------------------------------------ automatic method deprecation
 
@@ -1162,7 +1215,7 @@ class Engine:
                 decision_key=f"method={entry.method_id}|strategy={entry.strategy_id}|model={entry.model_id}|"
                              f"market={entry.ticker}|side={entry.side}|buy|t={bucket}",
                 order_type=order_type, time_in_force=_TIME_IN_FORCE[order_type], method_id=entry.method_id,
-                strategy_id=entry.strategy_id, model_id=entry.model_id, edge=entry.edge,
+                strategy_id=entry.strategy_id, model_id=entry.model_id, edge=entry.edge, edge_id=entry.edge_id,
                 confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
                 expires_at=now + timedelta(seconds=float(
                     self.config.get("trading.execution.limit_order_timeout_seconds", 30))),

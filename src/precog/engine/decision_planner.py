@@ -17,6 +17,7 @@ from typing import Any
 
 from precog.config.loader import Config
 from precog.domain.money import ONE
+from precog.trading.edges import edge_key_of
 
 
 @dataclass
@@ -35,6 +36,7 @@ class PlannedEntry:
     model_id: int | None
     method_id: int | None
     p_side: Any
+    edge_id: int | None = None  # the `edges` version this entry was decided on (trades point at it)
 
 
 @dataclass(frozen=True)
@@ -95,16 +97,34 @@ class DecisionPlanner:
         result = self.engine.scan(snap.markets, snap.games, positions=snap.positions, balance=snap.balance,
                                   now=time.time())
         self._keep_forecasts(result.evaluations)
+        edge_ids = self._store_edges(result)
         out = []
         for approval in result.approved:
             it = approval.intent
+            strategy_id, model_id = it.strategy.ref.strategy_id, it.model.model_id
+            method_id = it.method.method_id if it.method is not None else None
             out.append(PlannedEntry(
                 approval=approval, ticker=it.market.ticker, event_ticker=it.market.event_ticker,
                 sport=it.market.sport, side=it.side, count=it.quantity, price=it.price, order_type=it.order_type,
-                edge=it.edge, confidence=it.confidence_level, strategy_id=it.strategy.ref.strategy_id,
-                model_id=it.model.model_id, method_id=it.method.method_id if it.method is not None else None,
-                p_side=it.p_side))
+                edge=it.edge, confidence=it.confidence_level, strategy_id=strategy_id, model_id=model_id,
+                method_id=method_id, p_side=it.p_side,
+                edge_id=edge_ids.get(edge_key_of(it.market.ticker, it.side, strategy_id, model_id, method_id))))
         return out
+
+    def _store_edges(self, result: Any) -> dict[str, int]:
+        """Write the scan's edges (`edges`, SCD2: a version only where one changed) as `precog edges scan` does,
+        and return the current version's id of each approved entry's edge, by edge key."""
+        from precog.trading.edge_store import store_edges
+
+        store_edges(self.conn, result, self.units.units)
+        keys = [edge_key_of(a.intent.market.ticker, a.intent.side, a.intent.strategy.ref.strategy_id,
+                            a.intent.model.model_id, a.intent.method.method_id if a.intent.method else None)
+                for a in result.approved]
+        if not keys:
+            return {}
+        rows = self.conn.execute("SELECT edge_key, id FROM edges WHERE row_current_ind AND edge_key = ANY(%s)",
+                                 (keys,)).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
 
     def _keep_forecasts(self, evaluations: list[Any]) -> None:
         found: dict[str, list[UnitForecast]] = {}

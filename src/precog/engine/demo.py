@@ -27,7 +27,7 @@ from precog.engine.alert_sink import loop_alerts
 from precog.engine.core import Engine, Estimate, TrackedMarket
 from precog.engine.entries import MethodSpec
 from precog.engine.local_venue import LocalVenue
-from precog.engine.sim.nfl import MarketMaker, SimGame, elo_pregame, prob
+from precog.engine.sim.nfl import GAME_SECONDS, MarketMaker, SimGame, elo_pregame, prob
 from precog.engine.venue import Venue
 from precog.trading.breakers import BreakerBoard, SimulationBreakerStore
 from precog.trading.settings import BreakerSettings
@@ -154,9 +154,16 @@ def simulated_market_settings(cfg: Config) -> Any:
       `min_seconds_to_close` still applies;
     - the spread relative to the price (`max_spread_pct`): the simulated market maker quotes a fixed 2-cent
       spread at every price (4 after a score), which is > 5% of any price below 0.40; the absolute per-league
-      spread limit (markets.yaml leagues.<sport>.max_spread) still applies.
+      spread limit (markets.yaml leagues.<sport>.max_spread) still applies;
+    - market age (global_filters `min_market_age_hours`): a simulated slate is listed moments before its first
+      trade (and a backtest replays markets from their listing), so an hour's minimum would refuse every entry
+      of a demo;
+    - the size at the ask (global_filters `min_bid_ask_size`): a simulated or replayed book is as deep as the
+      world or recording makes it - the tests' books are a few contracts deep on purpose (partial fills, walking
+      exits) - so the filter would decide what those worlds are built to exercise (the demo's market maker shows
+      150+ contracts at its best prices, so the demo is unaffected either way).
     Every other check (status, binary market, max_days_to_close, freshness, edge, confidence, balance, counts,
-    exposure caps, breakers) and the sizing method are as configured."""
+    markets held (prioritization), exposure caps, breakers) and the sizing method are as configured."""
     import dataclasses
 
     from precog.trading.settings import TradingSettings
@@ -164,7 +171,8 @@ def simulated_market_settings(cfg: Config) -> Any:
     configured = TradingSettings.from_config(cfg)
     leagues = {sport: dataclasses.replace(league, min_liquidity=0) for sport, league in configured.leagues.items()}
     return dataclasses.replace(configured, min_volume=0, leagues=leagues, min_volume_24h=0, min_open_interest=0,
-                               global_min_seconds_to_close=0, max_spread_pct=Decimal(1))
+                               global_min_seconds_to_close=0, max_spread_pct=Decimal(1), min_market_age_seconds=0,
+                               min_bid_ask_size=0)
 
 
 class SimulationBoard(BreakerBoard):
@@ -240,10 +248,14 @@ class DemoWorld:
             event = f"{SERIES}-{tag}{ac}{hc}"
             ticker = f"{event}-{hc}"
             close_ms = self.start_ms + int((start_s + 4 * 3600) * 1000)
+            # expected to settle at the end of regulation (Kalshi's expected_expiration_time); trading may go on
+            # until the close, hours later (overtime, a late result)
+            game_end_ms = self.start_ms + int((start_s + GAME_SECONDS) * 1000)
             exchange.create_event(event, SERIES, f"{an} at {hn}", sub_title=f"{ac} @ {hc}",
                                   strike_date_ms=self.start_ms + int(start_s * 1000))
             exchange.create_market(ticker, event, title=f"Will {hn} win {ac} @ {hc}?", yes_sub_title=hn,
-                                   no_sub_title=an, close_ms=close_ms, settlement_timer_s=0)
+                                   no_sub_title=an, close_ms=close_ms, expected_expiration_ms=game_end_ms,
+                                   settlement_timer_s=0)
             self.games[ticker] = SimGame(event, hc, ac, he, ae, start_s, random.Random(rng.random()))
             self.tracked.append(TrackedMarket(ticker, event, "nfl",
                                               datetime.fromtimestamp(close_ms / 1000, tz=UTC)))

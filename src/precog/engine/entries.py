@@ -7,7 +7,8 @@ fixed_amount_dollars; fixed_fraction: bankroll x fixed_fraction) x the caller's 
 high-volatility reduction, from the loop's rolling volatility estimate) capped by max_position_pct /
 max_position_dollars, whatever the method; contracts = floor(stake / c), and what they commit (count x price +
 the order's fee) at least min_position_dollars, also after the cut to the room left under the caps. A
-market-style entry's limit is at most max_slippage_pct above the ask (rounded down to the cent).
+market-style entry's limit is at most max_slippage_pct above the ask (rounded down to the cent) - the method's
+execution_config max_slippage_percent when it is tighter (a method only tightens the global limit).
 The risk approval checks trading state, market status, spread, one position per market (never both sides),
 open-position and per-game limits, exposure and cash. No order is sent without an approved `EntryPlan`.
 """
@@ -40,6 +41,8 @@ class MethodSpec:
     min_edge: Decimal = Decimal("0.05")
     kelly_fraction: Decimal = Decimal("0.25")
     position_mgmt: dict[str, Any] | None = None  # the method's position_mgmt_config (exit rules, trailing stop)
+    # the method's execution_config max_slippage_percent (MethodRuntime.max_slippage_pct); None: the global one
+    max_slippage_pct: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,13 @@ def screen_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioVie
     return edge, "screened"
 
 
+def entry_slippage(method: MethodSpec, limits: RiskLimits) -> Decimal:
+    """The most a market-style entry of `method` may pay above the ask, as a share of it: the global
+    trading.execution.max_slippage_pct, or the method's own max_slippage_percent when that is tighter."""
+    own = method.max_slippage_pct
+    return limits.max_slippage_pct if own is None else min(own, limits.max_slippage_pct)
+
+
 def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView, limits: RiskLimits,
                fees: FeeSchedule, event_id: str, *, size_factor: Decimal = ONE,
                size_adjustments: tuple[str, ...] = ()) -> tuple[EntryPlan | None, str]:
@@ -248,7 +258,7 @@ def plan_entry(p_yes: Decimal, m: Market, method: MethodSpec, pv: PortfolioView,
     if edge.edge > limits.market_order_edge:  # spec 5.2 / 5.10: market when the edge is above 0.15
         # market-style: immediate-or-cancel at the far side, with at most the allowed slippage (rounded down to
         # the cent: below a 0.50 ask 2 % is less than a cent, so the limit is the ask itself)
-        limit = min(max((edge.price * (ONE + limits.max_slippage_pct)).quantize(CENT, rounding=ROUND_FLOOR),
+        limit = min(max((edge.price * (ONE + entry_slippage(method, limits))).quantize(CENT, rounding=ROUND_FLOOR),
                         edge.price), Decimal("0.99"))
         return EntryPlan(edge.side, qty, limit, "market", "immediate_or_cancel", edge, size_adjustments), "approved"
     return EntryPlan(edge.side, qty, edge.price, "limit", "good_till_canceled", edge, size_adjustments), "approved"
@@ -376,10 +386,14 @@ class EngineRisk:
                           status="open" if m.is_tradable else str(m.status.value), volume=int(m.volume or 0),
                           close_ts=close_ts if close_ts is not None else
                           (m.close_time.timestamp() if m.close_time is not None else None),
+                          expected_expiration_ts=m.expected_expiration_time.timestamp()
+                          if m.expected_expiration_time is not None else None,
                           quote_ts=now,  # the engine read this quote from the venue in this cycle
                           market_type=m.market_type,
                           volume_24h=int(m.volume_24h) if m.volume_24h is not None else None,
-                          open_interest=int(m.open_interest) if m.open_interest is not None else None)
+                          open_interest=int(m.open_interest) if m.open_interest is not None else None,
+                          yes_bid_size=m.yes_bid_size, yes_ask_size=m.yes_ask_size,
+                          open_ts=m.open_time.timestamp() if m.open_time is not None else None)
         if unit is None:
             from precog.trading.risk import Rejection
 

@@ -76,7 +76,8 @@ def convert_market(m: xm.Market, top: tuple[int, int, int, int] | None = None) -
         yes_ask_size=Decimal(nq) if nb else None,
         volume=Decimal(m.volume), open_interest=Decimal(m.open_interest), result=m.result,
         settlement_value=m.settlement_value, open_time=_ts(m.open_ms), close_time=_ts(m.close_ms),
-        expiration_time=_ts(m.expiration_ms), settlement_ts=_ts(m.settled_ms), can_close_early=m.can_close_early,
+        expiration_time=_ts(m.expiration_ms), expected_expiration_time=_ts(m.expected_expiration_ms),
+        latest_expiration_time=_ts(m.expiration_ms), settlement_ts=_ts(m.settled_ms), can_close_early=m.can_close_early,
         tick_size=Decimal("0.01"), rules_primary=m.rules_primary)
 
 

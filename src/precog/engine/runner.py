@@ -114,9 +114,17 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
                     await engine.check_positions()
             except Exception as exc:  # noqa: BLE001 - one bad cycle must not kill the loop (spec 5.12)
                 log.exception("engine step failed: %s", exc)
+                try:
+                    engine.record_failure(exc)  # database errors feed the db_failures breaker
+                except Exception:  # noqa: BLE001 - the breaker board itself may be what fails
+                    log.exception("could not count the failed step")
                 if engine.alerts is not None:
-                    engine.alerts.raise_alert("engine_step_failed", "high", "trading_engine", f"engine step failed: {exc}",
-                                              dedup_key=f"step:{type(exc).__name__}", category="system")
+                    try:
+                        engine.alerts.raise_alert("engine_step_failed", "high", "trading_engine",
+                                                  f"engine step failed: {exc}", dedup_key=f"step:{type(exc).__name__}",
+                                                  category="system")
+                    except Exception:  # noqa: BLE001 - an alert sink on the failing database must not end the loop
+                        log.exception("could not raise engine_step_failed")
             if full:
                 next_step = monotonic() + interval_s  # `interval_s` between the end of a cycle and the next
                 if on_status is not None:

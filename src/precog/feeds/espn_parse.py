@@ -193,6 +193,11 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
                 metadata[key] = situation[key]
     if unknown_status is not None:
         metadata["espn_status_name"] = status_name
+    season_type, season_number = _season_type(ev, comp, sport, reader, cpath)
+    if season_type is not None:
+        metadata["season_type"] = season_type
+    elif season_number is not None:
+        metadata["espn_season_type"] = season_number  # a type number we do not know: kept, no rule applied
     if clock_exact is not None and clock_exact != clock_exact.to_integral_value():
         metadata["clock_exact"] = clock_exact
 
@@ -292,6 +297,63 @@ def _neutral_site(comp: Mapping[str, Any], reader: _Reader, cpath: str) -> bool:
     if not isinstance(value, bool):
         raise reader.error(f"{cpath}.neutralSite", f"{value!r} is not a JSON boolean")
     return value
+
+
+# ESPN `season.type` numbers (the league calendars' "Preseason" / "Regular Season" / "Postseason")
+_SEASON_TYPES: dict[int, str] = {1: "preseason", 2: "regular", 3: "playoffs"}
+# the postseason game that decides the title, by its `competitions[0].notes[].headline`: only the final itself
+# ("AFC Championship", "SEC Championship", "East Finals - Game 1", "ALCS - Game 1" are playoff games)
+_CHAMPIONSHIP_HEADLINES: dict[str, re.Pattern[str]] = {
+    "nfl": re.compile(r"^\s*super bowl\b", re.IGNORECASE),  # "Super Bowl LX"
+    "ncaaf": re.compile(r"\bnational championship\b", re.IGNORECASE),  # "College Football Playoff National ..."
+    "nba": re.compile(r"^\s*nba finals\b", re.IGNORECASE),  # "NBA Finals - Game 4"
+    "mlb": re.compile(r"^\s*world series\b", re.IGNORECASE),  # "World Series - Game 7"
+}
+
+
+def _season_type(ev: Mapping[str, Any], comp: Mapping[str, Any], sport: str, reader: _Reader,
+                 cpath: str) -> tuple[str | None, int | None]:
+    """(season_type, ESPN's type number) of one event: "preseason", "regular", "playoffs" or "championship".
+
+    From `season.type` (1 pre, 2 regular, 3 post); a postseason game is the "championship" when one of its
+    `competitions[0].notes[].headline` names the sport's final. A missing `season` block or type is unknown
+    (None: no special-event rule; ESPN sends it on every event of the samples, and dropping a game's scores for
+    it would blind the engine); a present but malformed one is a schema error like the other fields. A type
+    number outside 1-3 (ESPN's off-season 4, and others) is returned as the number alone."""
+    season = ev.get("season")
+    if season is None:
+        return None, None
+    if not isinstance(season, dict):
+        raise reader.error("season", f"expected an object, got {type(season).__name__}")
+    raw = season.get("type")
+    if raw is None or raw == "":
+        return None, None
+    number = _int_field(raw, reader, "season.type")
+    kind = _SEASON_TYPES.get(number)
+    if kind == "playoffs" and _is_championship(comp, sport, reader, cpath):
+        kind = "championship"
+    return kind, number
+
+
+def _is_championship(comp: Mapping[str, Any], sport: str, reader: _Reader, cpath: str) -> bool:
+    """Whether a postseason game's notes name the sport's final; notes are read (and checked) only here."""
+    notes = comp.get("notes")
+    if notes is None:
+        return False
+    if not isinstance(notes, list):
+        raise reader.error(f"{cpath}.notes", f"expected a list, got {type(notes).__name__}")
+    pattern = _CHAMPIONSHIP_HEADLINES.get(sport)
+    found = False
+    for i, note in enumerate(notes):
+        if not isinstance(note, dict):
+            raise reader.error(f"{cpath}.notes[{i}]", f"expected an object, got {type(note).__name__}")
+        headline = note.get("headline")
+        if headline is None:
+            continue
+        if not isinstance(headline, str):
+            raise reader.error(f"{cpath}.notes[{i}].headline", f"expected text, got {type(headline).__name__}")
+        found = found or (pattern is not None and pattern.search(headline) is not None)
+    return found
 
 
 def _map_status(name: str, type_obj: Mapping[str, Any], reader: _Reader) -> tuple[GameStatus, str | None]:

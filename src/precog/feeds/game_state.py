@@ -28,6 +28,10 @@ class GameState:
     `neutralSite`: an international game, a bowl, a Super Bowl): `home_team` is then only the listed home
     team and gets no home-field advantage. `metadata` holds what the source offers beyond the core fields
     (ESPN's own win probability, pre-game odds, situation texts); Decimal values stay Decimal.
+    `metadata["season_type"]` is the game's place in the season when the source says it: "preseason",
+    "regular", "playoffs" or "championship" (the final: Super Bowl, national championship, NBA Finals, World
+    Series); absent when unknown. The decision layer applies the special-event rules (trading.yaml
+    position_sizing.special_events) to the markets of a playoff or championship game.
     """
 
     sport: Sport

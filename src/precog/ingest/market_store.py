@@ -51,7 +51,9 @@ def market_row(m: Market, platform_id: str) -> dict[str, Any]:
         value = getattr(m, key)
         if value:
             meta[key] = value
-    for key in ("yes_bid_size", "yes_ask_size", "previous_yes_bid", "previous_yes_ask", "previous_price"):
+    # no column of its own: kept with the version (ISO-8601) for the decision layer's time to settlement
+    for key in ("yes_bid_size", "yes_ask_size", "previous_yes_bid", "previous_yes_ask", "previous_price",
+                "expected_expiration_time"):
         value = getattr(m, key)
         if value is not None:
             meta[key] = value

@@ -125,6 +125,7 @@ class OpenBreaker:
     reason: str
     trigger_value: dict[str, Any] = field(default_factory=dict)
     owned: bool = True  # written by a breaker board (others, e.g. ingestion, resolve their own)
+    unsaved: bool = False  # tripped while its event could not be written (the database failing): written later
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -371,6 +372,7 @@ class BreakerBoard:
         """Pick up trips/resets made by other processes (CLI, ingestion) and apply automatic resets."""
         now = self.clock() if now is None else now
         if self.store is not None:
+            self._save_unsaved()
             stored = self.store.load_open()
             self.state.reload()
             with self._lock:
@@ -439,14 +441,36 @@ class BreakerBoard:
                 reset_ts = now + self.settings.reset_seconds[name]
             trigger = {"source": OWNER, "reason": reason, "tripped_by": by, **(trigger_value or {})}
             event_id = None
+            unsaved = False
             if self.store is not None:
-                event_id = self.store.open_event(name, _ts(now), trigger, spec.action,
-                                                 _ts(reset_ts) if reset_ts is not None else None, reason)
-            ob = OpenBreaker(name, event_id, now, reset_ts, spec.action, reason, trigger)
+                try:
+                    event_id = self.store.open_event(name, _ts(now), trigger, spec.action,
+                                                     _ts(reset_ts) if reset_ts is not None else None, reason)
+                except Exception as exc:  # noqa: BLE001 - the trip must hold even when the database is what fails
+                    log.warning("breaker %s tripped but its event could not be written yet: %s", name, exc)
+                    unsaved = True
+            ob = OpenBreaker(name, event_id, now, reset_ts, spec.action, reason, trigger, unsaved=unsaved)
             self._open[name] = ob
             self._recompute(f"{name} tripped: {reason}", by, event_id)
         self._alert_trip(ob)
         return ob
+
+    def _save_unsaved(self) -> None:
+        """Write the events of breakers tripped while the database failed (and the trading state they set), so
+        other processes see them and `precog breakers reset` can resolve them. Raises while it still fails."""
+        with self._lock:
+            pending = [ob for ob in self._open.values() if ob.unsaved]
+            assert self.store is not None
+            for ob in pending:
+                ob.event_id = self.store.open_event(
+                    ob.name, _ts(ob.triggered_ts), ob.trigger_value, ob.action,
+                    _ts(ob.reset_ts) if ob.reset_ts is not None else None, ob.reason)
+                ob.unsaved = False
+            if pending:
+                log.warning("breaker events written after the database recovered: %s",
+                            ", ".join(ob.name for ob in pending))
+            last = pending[-1].event_id if pending else None
+        self.state.save_pending(last)
 
     def reset(self, name: str, *, by: str, notes: str = "manual reset", now: float | None = None,
               resolution: str = "manual_reset") -> bool:

@@ -337,9 +337,10 @@ class DecisionEngine:
                 settings, m.sport, strategy_fraction=strategy.kelly_fraction,
                 method_fraction=method.kelly_for(m.sport) if method is not None else None,
                 special_event=m.special_event)
+        settles = m.settlement_ts  # spec 5.3 "> 3 h to settlement": not Kalshi's close_time (the latest close)
         factor, names = size_adjustment(
             settings.adjustments, volume=m.volume, spread=m.spread,
-            seconds_to_settlement=(m.close_ts - now) if m.close_ts is not None else None,
+            seconds_to_settlement=(settles - now) if settles is not None else None,
             confidence=forecast.confidence, ci_width=forecast.ci_width, volatility_ratio=m.volatility_ratio)
         caps = [("max_position_pct", settings.max_position_pct * bankroll), *risk.headroom(m, strategy, method)]
         largest = risk.book.largest_in_game(m.event_ticker)

@@ -177,10 +177,13 @@ class EdgeRecord:
 
     @property
     def edge_key(self) -> str:
-        """SCD2 business key: market | side | strategy | model | method."""
-        return (f"{self.ticker}|{self.side}|{self.strategy_id if self.strategy_id is not None else '-'}|"
-                f"{self.model_id if self.model_id is not None else '-'}|"
-                f"{self.method_id if self.method_id is not None else '-'}")
+        return edge_key_of(self.ticker, self.side, self.strategy_id, self.model_id, self.method_id)
+
+
+def edge_key_of(ticker: str, side: str, strategy_id: int | None, model_id: int | None, method_id: int | None) -> str:
+    """The `edges` SCD2 business key: market | side | strategy | model | method."""
+    return (f"{ticker}|{side}|{strategy_id if strategy_id is not None else '-'}|"
+            f"{model_id if model_id is not None else '-'}|{method_id if method_id is not None else '-'}")
 
 
 class SideEdge:

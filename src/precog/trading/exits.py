@@ -145,7 +145,7 @@ class ExitSituation:
     bid_size: int | None
     confidence: str = "medium"
     trailing_triggered: bool = False
-    seconds_to_close: float | None = None
+    seconds_to_close: float | None = None  # to the expected settlement, or the close if trading stops first
     recomputed_edge: Decimal | None = None
     breaker_active: bool = False
     better_opportunity: bool = False
@@ -198,7 +198,7 @@ def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
         out.append(ExitTrigger("trailing_stop", "HIGH", full, detail="price at or below the trailing stop"))
     if s.seconds_to_close is not None and s.seconds_to_close < rules.time_based_urgent_seconds:
         out.append(ExitTrigger("time_based_urgent", "HIGH", full,
-                               detail=f"{s.seconds_to_close:.0f} s to close"))
+                               detail=f"{s.seconds_to_close:.0f} s to settlement/close"))
     spread = (s.ask - s.bid) if s.ask is not None and s.bid is not None else None
     if s.bid is None or (spread is not None and spread > rules.liquidity_max_spread) \
             or (s.bid_size is not None and s.bid_size < rules.liquidity_min_volume):

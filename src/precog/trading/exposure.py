@@ -26,7 +26,8 @@ class Holding:
 
 
 class ExposureBook:
-    __slots__ = ("holdings", "by_market", "by_game", "game_holdings", "by_sport", "by_group", "total")
+    __slots__ = ("holdings", "by_market", "by_game", "game_holdings", "by_sport", "by_group", "total",
+                 "holdings_by_sport")
 
     def __init__(self) -> None:
         self.holdings: dict[Key, Holding] = {}
@@ -36,6 +37,7 @@ class ExposureBook:
         self.by_sport: dict[str, Decimal] = {}
         self.by_group: dict[str, Decimal] = {}
         self.total = ZERO
+        self.holdings_by_sport: dict[str, int] = {}  # holdings (= markets: never both sides of one) per sport
 
     @property
     def open_positions(self) -> int:
@@ -60,6 +62,7 @@ class ExposureBook:
         if holding is None:
             self.holdings[key] = Holding(ticker, side, event, sport, group, cost)
             self.game_holdings.setdefault(event, set()).add(key)
+            self.holdings_by_sport[sport] = self.holdings_by_sport.get(sport, 0) + 1
         else:
             holding.cost += cost
         self.by_market[ticker] = self.by_market.get(ticker, ZERO) + cost
@@ -83,6 +86,7 @@ class ExposureBook:
         self.total -= cost
         if holding.cost <= ZERO:
             del self.holdings[key]
+            self.holdings_by_sport[holding.sport] -= 1
             keys = self.game_holdings.get(holding.event)
             if keys is not None:
                 keys.discard(key)

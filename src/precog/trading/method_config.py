@@ -52,6 +52,8 @@ class MethodRuntime:
     max_total_exposure: Decimal | None = None
     max_correlated_exposure: Decimal | None = None
     min_edge: Decimal | None = None
+    # execution_config max_slippage_percent: the trading loop's planner caps the method's market-style entries
+    # with it (engine.entries.MethodSpec.max_slippage_pct, when tighter than the global)
     max_slippage_pct: Decimal | None = None
     order_type: str = "limit"
     capital_share: Decimal | None = None

@@ -56,7 +56,25 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "inactive": frozenset({"testing", "deprecated"}),
     "deprecated": frozenset(),
 }
-SPORT_KEYS = frozenset({"enabled", "kelly_fraction_override", "min_volume", "max_spread", "time_restrictions"})
+SPORT_KEYS = frozenset({"enabled", "kelly_fraction_override", "min_volume", "max_spread"})
+# the keys each section may hold: what the risk manager, the planner and the exit rules read (spec 8.1 shapes)
+RISK_KEYS = frozenset({"kelly_fraction", "max_position_size_dollars", "max_total_exposure_dollars",
+                       "max_correlated_exposure_dollars", "min_edge_threshold", "daily_loss_limit_dollars",
+                       "circuit_breakers"})
+BREAKER_KEYS = frozenset({"consecutive_losses", "rapid_loss_dollars", "rapid_loss_minutes"})
+EXECUTION_KEYS = frozenset({"algorithm", "default_order_type", "max_slippage_percent", "partial_fills"})
+# Spec 8.1 keys nothing here acts on: refused with the reason (a stored setting that changes nothing would
+# mislead whoever reads the method), never stored and ignored. `sport.*` stands for any sport.
+_GLOBAL_TIMEOUT = ("an entry order rests trading.execution.limit_order_timeout_seconds (30 s) for every method, "
+                   "then is canceled")
+UNSUPPORTED_KEYS: dict[str, str] = {
+    "execution.order_timeout_seconds": f"not supported per method: {_GLOBAL_TIMEOUT}",
+    "execution.advanced_params": "not supported: there is one entry algorithm (simple_limit)",
+    "sport.*.time_restrictions": (
+        "not supported: when a method may enter is its strategy's window (trade_strategies.yaml, e.g. "
+        "pre_game_entry min_hours_before_start / max_hours_before_start) and the market filters (markets.yaml "
+        "global_filters.min_hours_to_close)"),
+}
 EXPORT_FORMAT = "precog.method/v1"
 _DEC = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -261,6 +279,18 @@ def _coerce(text: str, existing: Any, where: str) -> Any:
     return text
 
 
+def unsupported_reason(section: str, path: tuple[str, ...]) -> str | None:
+    """Why `section.path...` is refused (UNSUPPORTED_KEYS), or None."""
+    for i in range(1, len(path) + 1):
+        head = path[:i]
+        reason = UNSUPPORTED_KEYS.get(".".join((section, *head)))
+        if reason is None and section == "sport" and len(head) >= 2:
+            reason = UNSUPPORTED_KEYS.get(".".join((section, "*", *head[1:])))
+        if reason is not None:
+            return reason
+    return None
+
+
 def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterable[str]) -> dict[str, dict[str, Any]]:
     """A deep copy of `configs` with each `section.key=value` applied. Unknown keys are refused (typos),
     except new sports and their known keys under `sport`."""
@@ -269,11 +299,12 @@ def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterabl
         section, path, value = parse_override(text)
         node: dict[str, Any] = out.setdefault(section, {})
         where = f"{section}.{'.'.join(path)}"
+        reason = unsupported_reason(section, path)
+        if reason is not None:
+            raise MethodError(f"--set {where}: {reason}")
         for i, key in enumerate(path[:-1]):
             if key not in node:
                 if section == "sport" and i == 0:
-                    node[key] = {}
-                elif section == "sport" and i == 1 and key == "time_restrictions":
                     node[key] = {}
                 else:
                     raise MethodError(f"--set {where}: {'.'.join(path[:i + 1])!r} does not exist in {section} "
@@ -284,8 +315,7 @@ def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterabl
         leaf = path[-1]
         if leaf not in node:
             new_sport_key = section == "sport" and len(path) == 2 and leaf in SPORT_KEYS
-            new_time_key = section == "sport" and len(path) == 3 and path[1] == "time_restrictions"
-            if not (new_sport_key or new_time_key):
+            if not new_sport_key:
                 raise MethodError(f"--set {where}: unknown key {leaf!r} (known here: {', '.join(sorted(node)) or 'none'})")
         node[leaf] = _coerce(value, node.get(leaf), where)
     return out
@@ -314,60 +344,145 @@ def _range(value: Any, where: str, lo: str, hi: str, problems: list[str]) -> Non
         problems.append(f"{where} = {value} is outside the allowed range [{lo}, {hi}]")
 
 
+def _whole(value: Any, where: str, lo: int, hi: int, problems: list[str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        problems.append(f"{where} = {value!r} must be a whole number in the allowed range [{lo}, {hi}]")
+
+
 CONFIDENCE_LEVEL_KEYS = ("high_confidence", "medium_confidence", "low_confidence")
+# Allowed ranges, inclusive: spec 4.1's safe ranges and absolute caps, the same as the global settings'
+# (config/schema.py: trading.yaml kelly and account, position_management.yaml trailing_stop and exit_rules).
+TRAILING_STOP_RANGES = {"activation_threshold": ("0.05", "0.20"), "initial_distance": ("0.02", "0.10"),
+                        "tightening_rate": ("0.005", "0.02"), "floor_distance": ("0.01", "0.05")}
+LEVEL_RANGES: dict[str, dict[str, tuple[str, str]]] = {
+    # spec 4.1: stop loss high -0.05...-0.40, profit target high 0.10-0.50 (the global medium/low targets: >= 0.05)
+    "stop_loss": dict.fromkeys(CONFIDENCE_LEVEL_KEYS, ("-0.40", "-0.05")),
+    "profit_targets": {"high_confidence": ("0.10", "0.50"), "medium_confidence": ("0.05", "0.50"),
+                       "low_confidence": ("0.05", "0.50")},
+}
+RISK_RANGES = {
+    "kelly_fraction": ("0.05", "0.50"),
+    "max_position_size_dollars": ("10", "5000"),  # spec 4.1: $10-$5,000
+    "daily_loss_limit_dollars": ("0.01", "2000"),  # spec 4.1: the daily loss limit is at most $2,000
+    "max_total_exposure_dollars": ("0", "1000000"),
+    "max_correlated_exposure_dollars": ("0", "1000000"),
+    "min_edge_threshold": ("0", "1"),
+}
 
 
 def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, Any]]) -> None:
-    """Spec 8.1 rules plus allowed ranges; raises MethodError listing every problem."""
+    """Spec 8.1 rules plus allowed ranges; raises MethodError listing every problem, each naming the key, the
+    value and the allowed range (the message names the method)."""
     problems: list[str] = []
     if not NAME_RE.fullmatch(name):
         problems.append(f"name {name!r} must start with a letter and use letters, digits, _ . -")
     if not VERSION_RE.fullmatch(version):
         problems.append(f"version {version!r} must match vMAJOR.MINOR (e.g. v1.0)")
-    pm, risk = configs.get("position_mgmt") or {}, configs.get("risk") or {}
-    execution, sport = configs.get("execution") or {}, configs.get("sport") or {}
+    risk = configs.get("risk") or {}
+    _check_position(configs.get("position_mgmt") or {}, problems)
+    _check_risk(risk, problems)
+    _check_execution(configs.get("execution") or {}, problems)
+    _check_sports(configs.get("sport") or {}, problems)
+    if name.lower().startswith("aggressive"):
+        kelly = _dec(risk.get("kelly_fraction"), "risk.kelly_fraction", [])
+        if kelly is not None and kelly < Decimal("0.20"):
+            problems.append(f"method {name!r} is named aggressive but risk.kelly_fraction {kelly} < 0.20")
+    if problems:
+        raise MethodError(f"method {name}@{version} is invalid: " + "; ".join(problems))
+
+
+def _check_position(pm: Mapping[str, Any], problems: list[str]) -> None:
     # required = present with a value: an imported `null` would leave the method on the global setting unannounced
     for key in ("trailing_stop", "profit_targets", "stop_loss"):
         if pm.get(key) is None:
             problems.append(f"position_mgmt.{key} is required")
         elif not isinstance(pm[key], Mapping):
             problems.append(f"position_mgmt.{key} must be a group of settings, not {pm[key]!r}")
-    for key in ("kelly_fraction", "max_position_size_dollars"):
-        if risk.get(key) is None:
-            problems.append(f"risk.{key} is required")
-    _range(risk.get("kelly_fraction"), "risk.kelly_fraction", "0.05", "0.50", problems)
-    _range(risk.get("max_position_size_dollars"), "risk.max_position_size_dollars", "1", "5000", problems)
-    for key in ("max_total_exposure_dollars", "max_correlated_exposure_dollars", "daily_loss_limit_dollars"):
-        if key in risk:
-            _range(risk[key], f"risk.{key}", "0", "1000000", problems)
-    if "min_edge_threshold" in risk:
-        _range(risk["min_edge_threshold"], "risk.min_edge_threshold", "0", "1", problems)
     ts_group = pm.get("trailing_stop")
     ts: Mapping[str, Any] = ts_group if isinstance(ts_group, Mapping) else {}
-    for key, lo, hi in (("activation_threshold", "0.05", "0.20"), ("initial_distance", "0.02", "0.10"),
-                        ("tightening_rate", "0.005", "0.02"), ("floor_distance", "0.01", "0.05")):
+    for key, (lo, hi) in TRAILING_STOP_RANGES.items():
         if key in ts:
             _range(ts[key], f"position_mgmt.trailing_stop.{key}", lo, hi, problems)
-    for section, lo, hi in (("stop_loss", "-0.50", "-0.01"), ("profit_targets", "0.01", "1.00")):
+    for section, ranges in LEVEL_RANGES.items():
         levels = pm.get(section)
         for level, value in (levels if isinstance(levels, Mapping) else {}).items():
-            if level not in CONFIDENCE_LEVEL_KEYS:  # the exit rules read only these: another name would do nothing
+            if level not in ranges:  # the exit rules read only these: another name would do nothing
                 problems.append(f"position_mgmt.{section}.{level} is not a confidence level (one of "
                                 f"{', '.join(CONFIDENCE_LEVEL_KEYS)})")
                 continue
-            _range(value, f"position_mgmt.{section}.{level}", lo, hi, problems)
-    if execution.get("algorithm") not in (None, "simple_limit", "dynamic_depth_walker"):
-        problems.append(f"execution.algorithm {execution.get('algorithm')!r} must be simple_limit or dynamic_depth_walker")
+            _range(value, f"position_mgmt.{section}.{level}", *ranges[level], problems)
+
+
+def _check_risk(risk: Mapping[str, Any], problems: list[str]) -> None:
+    for key in ("kelly_fraction", "max_position_size_dollars"):
+        if risk.get(key) is None:
+            problems.append(f"risk.{key} is required")
+    unknown = set(risk) - RISK_KEYS
+    if unknown:
+        problems.append(f"risk: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(RISK_KEYS))})")
+    for key, (lo, hi) in RISK_RANGES.items():
+        if risk.get(key) is not None:
+            _range(risk[key], f"risk.{key}", lo, hi, problems)
+    breakers = risk.get("circuit_breakers")
+    if breakers is None:
+        return
+    if not isinstance(breakers, Mapping):
+        problems.append(f"risk.circuit_breakers must be a group of settings, not {breakers!r}")
+        return
+    unknown = set(breakers) - BREAKER_KEYS
+    if unknown:
+        problems.append(f"risk.circuit_breakers: unknown key(s) {', '.join(sorted(unknown))} "
+                        f"(known: {', '.join(sorted(BREAKER_KEYS))})")
+    # spec 4.1: 5 consecutive losses and $200 of rapid loss are the non-customizable breakers; a method's own
+    # limits can only be tighter
+    if "consecutive_losses" in breakers:
+        _whole(breakers["consecutive_losses"], "risk.circuit_breakers.consecutive_losses", 1, 5, problems)
+    if "rapid_loss_dollars" in breakers:
+        _range(breakers["rapid_loss_dollars"], "risk.circuit_breakers.rapid_loss_dollars", "0.01", "200", problems)
+    if "rapid_loss_minutes" in breakers:
+        _whole(breakers["rapid_loss_minutes"], "risk.circuit_breakers.rapid_loss_minutes", 1, 1440, problems)
+
+
+def _check_execution(execution: Mapping[str, Any], problems: list[str]) -> None:
+    for key, value in execution.items():
+        reason = unsupported_reason("execution", (str(key),))
+        if reason is not None:
+            problems.append(f"execution.{key} = {value!r}: {reason}")
+        elif key not in EXECUTION_KEYS:
+            problems.append(f"execution.{key} is not a method setting (known: {', '.join(sorted(EXECUTION_KEYS))})")
+    algorithm = execution.get("algorithm")
+    if algorithm == "dynamic_depth_walker":
+        problems.append("execution.algorithm 'dynamic_depth_walker' is not supported: an entry is sent at the ask "
+                        "(a limit order, or immediate-or-cancel within max_slippage_percent); the only algorithm is "
+                        "simple_limit")
+    elif algorithm not in (None, "simple_limit"):
+        problems.append(f"execution.algorithm {algorithm!r} must be simple_limit")
     if execution.get("default_order_type") not in (None, "limit", "market"):
         problems.append(f"execution.default_order_type {execution.get('default_order_type')!r} must be limit or market")
+    partial = execution.get("partial_fills")
+    if partial is False:
+        problems.append("execution.partial_fills = false is not supported: an entry keeps what fills (a resting "
+                        "limit order can fill in parts, an immediate-or-cancel entry keeps its filled part); "
+                        "the only value is true")
+    elif partial not in (None, True):
+        problems.append(f"execution.partial_fills = {partial!r} must be true")
     if "max_slippage_percent" in execution:
+        # the method's limit on a market-style entry's price above the ask; trading.execution.max_slippage_pct
+        # still caps it (a method only tightens)
         _range(execution["max_slippage_percent"], "execution.max_slippage_percent", "0", "0.10", problems)
+
+
+def _check_sports(sport: Mapping[str, Any], problems: list[str]) -> None:
     enabled = 0
     for sport_name, rule in sport.items():
         if not isinstance(rule, Mapping):
             problems.append(f"sport.{sport_name} must be a group of settings")
             continue
-        unknown = set(rule) - SPORT_KEYS
+        for key in rule:
+            reason = unsupported_reason("sport", (str(sport_name), str(key)))
+            if reason is not None:
+                problems.append(f"sport.{sport_name}.{key}: {reason}")
+        unknown = {k for k in set(rule) - SPORT_KEYS if unsupported_reason("sport", (str(sport_name), str(k))) is None}
         if unknown:
             problems.append(f"sport.{sport_name}: unknown key(s) {', '.join(sorted(unknown))}")
         if not isinstance(rule.get("enabled", True), bool):
@@ -375,20 +490,14 @@ def validate_method(name: str, version: str, configs: Mapping[str, Mapping[str, 
         elif rule.get("enabled", True):
             enabled += 1
         if "kelly_fraction_override" in rule:
-            _range(rule["kelly_fraction_override"], f"sport.{sport_name}.kelly_fraction_override", "0.05", "0.50",
-                   problems)
+            _range(rule["kelly_fraction_override"], f"sport.{sport_name}.kelly_fraction_override",
+                   *RISK_RANGES["kelly_fraction"], problems)
         if "max_spread" in rule:
             _range(rule["max_spread"], f"sport.{sport_name}.max_spread", "0", "1", problems)
         if "min_volume" in rule and (not isinstance(rule["min_volume"], int) or rule["min_volume"] < 0):
             problems.append(f"sport.{sport_name}.min_volume must be a whole number >= 0")
     if enabled == 0:
         problems.append("at least one sport must be enabled (sport.<name>.enabled=true)")
-    if name.lower().startswith("aggressive"):
-        kelly = _dec(risk.get("kelly_fraction"), "risk.kelly_fraction", [])
-        if kelly is not None and kelly < Decimal("0.20"):
-            problems.append(f"method {name!r} is named aggressive but risk.kelly_fraction {kelly} < 0.20")
-    if problems:
-        raise MethodError(f"method {name}@{version} is invalid: " + "; ".join(problems))
 
 
 def method_hash(strategy_id: int, model_id: int, configs: Mapping[str, Mapping[str, Any]]) -> str:
@@ -536,6 +645,10 @@ def import_method(conn: Any, data: Any, *, created_by: str | None = None, source
                             (name, version)).fetchone()
     if existing is not None and existing[0] == digest:
         return get_method(conn, f"{name}@{version}"), False
+    try:  # the error names the file too: the setting to fix is in it
+        validate_method(name, version, configs)
+    except MethodError as exc:
+        raise MethodError(f"{source}: {exc}") from None
     template_id = None
     if data.get("template"):
         row = conn.execute("SELECT template_id FROM method_templates WHERE template_name = %s",

@@ -2,7 +2,9 @@
 
 1. Every order we hold as open is looked up and brought to the venue's state (unknown outcomes resolved
    by client_order_id). 2. Venue orders we have no row for are adopted. 3. Fills we never booked are booked
-   (missed while we were down). 4. Positions that settled while we were away are settled. 5. Contracts held
+   (missed while we were down). 4. Positions that settled while we were away are settled (a market the venue
+   disputes or voided is held and alerted instead: precog.trading.settlement); settlements booked before the
+   venue listed its own are verified against it, and mismatch alerts still owed are raised. 5. Contracts held
    per market and side are compared with the venue's positions, and cash with the expected balance when
    the caller knows it. A difference that cannot be explained raises a critical alert and halts trading.
 """
@@ -19,7 +21,15 @@ from precog.alerts.api import AlertRaiser
 from precog.domain.market import MarketStatus
 from precog.trading.executor import Executor
 from precog.trading.orders import TERMINAL
-from precog.trading.settlement import settle_market, venue_settlement_for
+from precog.trading.settlement import (
+    DISPUTED_STATUSES,
+    hold_disputed,
+    raise_owed_mismatches,
+    settle_market,
+    unverified,
+    venue_settlement_for,
+    verify_stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,7 @@ class ReconcileReport:
     fills_booked: int = 0
     positions_settled: int = 0
     stale_orders_canceled: int = 0
+    settlements_verified: int = 0  # markets settled earlier compared with the venue's settlement now
     mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -94,17 +105,36 @@ async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | 
                 if rec.purpose == "exit" and rec.position_id is not None:
                     _record_orphan_attempt(executor, rec)
         rep.fills_booked += len(await executor.sync_fills())
-    # 5. markets that settled while we were not watching
+    # 5. markets that settled while we were not watching; a disputed market, or one settled without a value
+    #    (voided), is held and alerted. Settlement alerts go out on every pass (the periodic first pass gives no
+    #    `alerts`: that is for mismatches that may yet explain themselves), once per market.
+    settle_alerts = alerts if alerts is not None else executor.alerts
     settlements = None
     for pos in list(portfolio.open_positions()):
+        if not pos.is_open:  # settled with an earlier position of its market
+            continue
         market = await venue.market(pos.market_id)
-        if market.status is MarketStatus.SETTLED and market.settlement_value is not None:
+        if market.venue_status in DISPUTED_STATUSES:
+            hold_disputed(portfolio, pos.market_id, f"{market.venue_status} at the venue", settle_alerts,
+                          venue_status=market.venue_status)
+        elif market.status is MarketStatus.SETTLED and market.settlement_value is None:
+            hold_disputed(portfolio, pos.market_id, "settled by the venue without a settlement value (voided?)",
+                          settle_alerts, venue_status=market.venue_status)
+        elif market.status is MarketStatus.SETTLED and market.settlement_value is not None:
             if settlements is None:
                 settlements = await venue.settlements()
             done = settle_market(portfolio, pos.market_id, market.settlement_value, executor.clock(),
                                  venue_settlement=venue_settlement_for(settlements, pos.market_id),
-                                 run_id=executor.run_id, market_result=market.result or None)
+                                 run_id=executor.run_id, market_result=market.result or None, alerts=settle_alerts)
             rep.positions_settled += len(done)
+    # settlements booked before the venue listed its own (verified now, if it lists them), and mismatch
+    # alerts owed by settlements booked without an alert sink (the engine's cycle) or whose alert failed
+    pending = unverified(portfolio, executor.clock())
+    if pending:
+        if settlements is None:
+            settlements = await venue.settlements()
+        rep.settlements_verified = verify_stored(portfolio, pending, settlements, settle_alerts, executor.clock())
+    raise_owed_mismatches(portfolio, settle_alerts, executor.clock())
     # 6. contracts per market: ours vs the venue's (positive = YES, negative = NO)
     ours: dict[str, int] = {}
     for pos in portfolio.open_positions():

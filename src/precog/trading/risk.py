@@ -7,11 +7,13 @@ outside this module, so an order cannot reach the venue without passing here.
 
 Checks: trading state (breakers), strategy/model/method status, price sanity, market open (and its status
 allowed), binary market, time to close (at least the stricter of market_filters.min_seconds_to_close and
-global_filters.min_hours_to_close, at most global_filters.max_days_to_close), trading hours, data freshness
-(quote, game state), edge >= effective minimum (recomputed here from the intent's price, fee and slippage),
-confidence, volume (the stricter of the global, league and method minimums), 24-hour volume, open interest
-(global_filters; unknown = refused), spread, balance, open-position count, never
-both sides of one market, and exposure per market, per game (positions and dollars, all its markets and
+global_filters.min_hours_to_close, at most global_filters.max_days_to_close), market age (global_filters
+min_market_age_hours since open_time), trading hours, data freshness (quote, game state), edge >= effective
+minimum (recomputed here from the intent's price, fee and slippage), confidence, volume (the stricter of the
+global, league and method minimums), 24-hour volume, open interest and the size offered at the ask bought at
+(global_filters; unknown = refused), spread, balance, open-position count, never both sides of one market,
+distinct markets held overall and per sport (markets.yaml prioritization), and exposure per market, per game
+(positions and dollars, all its markets and
 both sides together), per sport, per correlated group and in total; and the method's own limits (its
 risk_config): daily loss, consecutive losses and rapid loss from its closed positions (`set_method_history`,
 loaded once per scan / cycle), and its own open exposure against the stricter of its and the global total
@@ -46,9 +48,9 @@ _TRADABLE = {PAPER: frozenset({"testing", "active"}), LIVE: frozenset({"active"}
 _MODEL_TRADABLE = {PAPER: frozenset({"testing", "validating", "active"}), LIVE: frozenset({"active"})}
 
 CHECKS = (
-    "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "market_type", "time_to_close", "trading_hours",
-    "data_freshness", "edge", "confidence", "volume", "volume_24h", "open_interest", "spread", "balance",
-    "position_count", "both_sides",
+    "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "market_type", "time_to_close", "market_age", "trading_hours",
+    "data_freshness", "edge", "confidence", "volume", "volume_24h", "open_interest", "bid_ask_size", "spread",
+    "balance", "position_count", "both_sides", "simultaneous_markets", "markets_per_sport",
     "market_exposure", "game_positions", "game_exposure", "sport_exposure", "correlated_exposure",
     "total_exposure", "method_exposure",
 )
@@ -479,6 +481,9 @@ class RiskManager:
         closing = self._time_to_close_block(m, now)
         if closing is not None:
             return "time_to_close", closing, {}
+        young = self._market_age_block(m, now)
+        if young is not None:
+            return "market_age", young, {}
         if self._tz is not None:
             blocked_hours = self._outside_hours(now)
             if blocked_hours is not None:
@@ -522,6 +527,9 @@ class RiskManager:
         thin = self._open_interest_block(m)
         if thin is not None:
             return thin
+        thin = self._ask_size_block(m, side, price)
+        if thin is not None:
+            return thin
         spread = m.spread
         if spread > price * s.max_spread_pct:
             return "spread", f"spread {spread} is {q4(spread / price)} of the price (max {s.max_spread_pct})", {}
@@ -541,6 +549,10 @@ class RiskManager:
         other = "no" if side == "yes" else "yes"
         if book.holds(m.ticker, other):
             return "both_sides", f"already holding {other.upper()} in {m.ticker}; never both sides of one market", {}
+        if new_position:  # a market not held yet (both sides are never held, so a new position is a new market)
+            crowded = self._market_count_block(m)
+            if crowded is not None:
+                return crowded
         cap, sport_cap, group_cap, total_cap = self.caps(strategy, method, m.sport)
         have = book.by_market.get(m.ticker, ZERO)
         if have + stake > cap:
@@ -588,6 +600,51 @@ class RiskManager:
         if s.max_seconds_to_close is not None and left > s.max_seconds_to_close:
             return f"market closes in {left / 86400:.1f} days (maximum {s.max_seconds_to_close / 86400:g} days, " \
                    "markets.global_filters.max_days_to_close)"
+        return None
+
+    def _market_age_block(self, m: MarketView, now: float) -> str | None:
+        """markets.yaml global_filters.min_market_age_hours: a market open for less than this is refused (a
+        fresh listing's first quotes are thin and move), and so is one whose open time Kalshi did not report
+        while the filter is on (Kalshi always sends open_time: its absence is missing data, not an old market)."""
+        minimum = self.settings.min_market_age_seconds
+        if minimum <= 0:
+            return None
+        hours = f"{minimum / 3600:g} h, markets.global_filters.min_market_age_hours"
+        if m.open_ts is None:
+            return f"open time unknown (minimum age {hours})"
+        age = now - m.open_ts
+        if age < minimum:
+            return f"market opened {max(0.0, age) / 3600:.2f} h ago (minimum {hours})"
+        return None
+
+    def _ask_size_block(self, m: MarketView, side: str, price: Decimal) -> tuple[str, str, dict[str, Any]] | None:
+        """markets.yaml global_filters.min_bid_ask_size: the contracts offered at the price this entry buys at
+        (the YES ask, or for NO the YES bid's size) must be at least this; an unreported size is refused."""
+        minimum = self.settings.min_bid_ask_size
+        if minimum <= 0:
+            return None
+        size = m.ask_size_of(side)
+        if size is None:
+            return "bid_ask_size", f"size at the {side.upper()} ask unknown (markets.global_filters.min_bid_ask_size " \
+                                   f"{minimum} needs it)", {}
+        if size < minimum:
+            return "bid_ask_size", f"{size} contracts offered at the {side.upper()} ask {price} (minimum {minimum}, " \
+                                   "markets.global_filters.min_bid_ask_size)", {"size": size, "min": minimum}
+        return None
+
+    def _market_count_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:
+        """markets.yaml prioritization max_simultaneous_markets / max_per_sport: distinct markets with a position,
+        a working entry or an outstanding approval (the exposure book), counted before one more market is added."""
+        s = self.settings
+        held = self.book.open_positions  # one holding per market: never both sides of one (checked before)
+        if held + 1 > s.max_simultaneous_markets:
+            return "simultaneous_markets", f"{held} markets held (max {s.max_simultaneous_markets}, " \
+                                           "markets.prioritization.max_simultaneous_markets)", \
+                {"cap": s.max_simultaneous_markets}
+        in_sport = self.book.holdings_by_sport.get(m.sport, 0)
+        if in_sport + 1 > s.max_markets_per_sport:
+            return "markets_per_sport", f"{in_sport} {m.sport} markets held (max {s.max_markets_per_sport}, " \
+                                        "markets.prioritization.max_per_sport)", {"cap": s.max_markets_per_sport}
         return None
 
     def _open_interest_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:

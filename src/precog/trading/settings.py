@@ -180,6 +180,11 @@ class TradingSettings:
     max_seconds_to_close: int | None = None  # max_days_to_close x 86400
     min_volume_24h: int = 0
     min_open_interest: int = 0
+    min_bid_ask_size: int = 0  # contracts offered at the price an entry buys at (unknown: refused while on)
+    min_market_age_seconds: int = 0  # min_market_age_hours x 3600 (unknown open time: refused while on)
+    # markets.yaml prioritization: distinct markets held (positions and working entries), overall and per sport
+    max_simultaneous_markets: int = 20
+    max_markets_per_sport: int = 10
     statuses_allowed: tuple[str, ...] = ("open",)
     binary_only: bool = True
     min_price: Decimal = Decimal("0.01")
@@ -309,6 +314,7 @@ class TradingSettings:
         portfolio = g("position_management.portfolio")
         filters = g("trading.market_filters")
         global_filters = g("markets.global_filters", {}) or {}
+        prioritization = g("markets.prioritization", {}) or {}
         max_days = global_filters.get("max_days_to_close")
         fees = g("markets.platforms.kalshi.fees", {}) or {}
         combo_max = g("trade_strategies.combination_rules.max_positions_per_game", None)
@@ -368,6 +374,11 @@ class TradingSettings:
             int(_d(max_days, "markets.global_filters.max_days_to_close") * 86400),
             min_volume_24h=int(global_filters.get("min_volume_24h", 0)),
             min_open_interest=int(global_filters.get("min_open_interest", 0)),
+            min_bid_ask_size=int(global_filters.get("min_bid_ask_size", 0)),
+            min_market_age_seconds=int(_d(global_filters.get("min_market_age_hours", 0),
+                                          "markets.global_filters.min_market_age_hours") * 3600),
+            max_simultaneous_markets=int(prioritization.get("max_simultaneous_markets", 20)),
+            max_markets_per_sport=int(prioritization.get("max_per_sport", 10)),
             statuses_allowed=tuple(str(x) for x in global_filters.get("statuses_allowed", ["open"])),
             binary_only=bool(global_filters.get("binary_only", True)),
             min_price=_d(filters.get("min_price", "0.01"), "market_filters.min_price"),

@@ -39,6 +39,30 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+def _meta_ts(meta: dict[str, Any] | None, key: str) -> float | None:
+    """An ISO-8601 time the ingest keeps in a row's metadata (e.g. Kalshi's expected_expiration_time)."""
+    value = (meta or {}).get(key)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _meta_count(meta: dict[str, Any] | None, key: str) -> Decimal | None:
+    """A contract count the ingest keeps in a row's metadata (Kalshi's yes_bid_size / yes_ask_size, stored as
+    exact text); None when it was not reported (or is not a count)."""
+    value = (meta or {}).get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        count = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return count if count.is_finite() and count >= 0 else None
+
+
 def _later(*values: datetime | None) -> float | None:
     present = [v for v in values if v is not None]
     return max(present).timestamp() if present else None
@@ -53,19 +77,41 @@ def _sport_of(series_ticker: str, subcategory: str | None, settings: TradingSett
     return None
 
 
+SPECIAL_EVENTS = ("playoffs", "championship")
+
+
+def special_event(event_meta: dict[str, Any] | None, game_season_type: str | None) -> str | None:
+    """The special-event rule of a market: None, "playoffs" or "championship" (spec 5.3; trading.yaml
+    position_sizing.special_events: playoffs x0.5 Kelly, championship x0.3 Kelly and x1.5 the minimum edge).
+
+    The venue event's own metadata wins when it says anything (`special_event`, or `season_type`: a "regular"
+    there is a decision too); otherwise the season type of the linked game's current state (ESPN `season.type`
+    and the final's headline, `precog.feeds.espn_parse`). A preseason, regular or unknown game has no rule."""
+    meta = event_meta or {}
+    explicit = meta.get("special_event")
+    if explicit:
+        return str(explicit)
+    season = meta.get("season_type")
+    if season:
+        return season if season in SPECIAL_EVENTS else None
+    return game_season_type if game_season_type in SPECIAL_EVENTS else None
+
+
 _MARKETS_SQL = """
 SELECT m.id, m.market_id, m.ticker, m.event_id, m.title, m.market_type, m.yes_bid, m.yes_ask, m.volume,
-       m.volume_24h, m.open_interest,
+       m.volume_24h, m.open_interest, m.open_time,
        m.status, m.close_time, m.created_at, m.platform_id, m.metadata,
        e.start_time, e.metadata AS event_metadata, e.category AS event_category,
        s.external_id AS series_ticker, s.category AS series_category, s.subcategory, s.fee_multiplier,
        gl.home_team, gl.away_team, gl.sport AS link_sport, gl.external_game_id, glm.side AS yes_team,
+       gs.sport_metadata ->> 'season_type' AS game_season_type,
        f.last_message_at AS feed_last_message
 FROM markets m
 LEFT JOIN events e ON e.event_id = m.event_id
 LEFT JOIN series s ON s.series_id = e.series_id
 LEFT JOIN game_links gl ON gl.event_id = m.event_id
 LEFT JOIN game_link_markets glm ON glm.market_id = m.market_id
+LEFT JOIN game_states gs ON gs.sport = gl.sport AND gs.external_game_id = gl.external_game_id AND gs.row_current_ind
 LEFT JOIN ingest_feed_status f ON f.feed = m.platform_id || ':markets' AND f.mode <> 'down'
 WHERE m.row_current_ind AND m.status = 'open'
 ORDER BY m.market_id
@@ -117,13 +163,12 @@ def load_markets(conn: Any, settings: TradingSettings, now: float | None = None
                          VolatilityRule.from_adjustments(settings.adjustments))
     markets: list[MarketView] = []
     for r, sport, series, category in in_scope:
-        meta = r["event_metadata"] or {}
-        special = meta.get("special_event") or (meta.get("season_type") if meta.get("season_type") in
-                                                 ("playoffs", "championship") else None)
+        special = special_event(r["event_metadata"], r["game_season_type"])
         event = r["event_id"] or r["ticker"]
         markets.append(MarketView(
             ticker=r["ticker"], event_ticker=event, sport=sport, yes_bid=r["yes_bid"], yes_ask=r["yes_ask"],
             status=r["status"], volume=int(r["volume"] or 0), close_ts=_ts(r["close_time"]),
+            expected_expiration_ts=_meta_ts(r["metadata"], "expected_expiration_time"),
             quote_ts=_later(r["created_at"], r["feed_last_message"]),
             fee_multiplier=r["fee_multiplier"] if r["fee_multiplier"] is not None else ONE,
             series_ticker=series, category=category, market_type=r["market_type"],
@@ -131,7 +176,9 @@ def load_markets(conn: Any, settings: TradingSettings, now: float | None = None
             special_event=special, yes_team=r["yes_team"] if r["yes_team"] in ("home", "away") else None,
             home_team=r["home_team"] or "", away_team=r["away_team"] or "", start_ts=_ts(r["start_time"]),
             volatility_ratio=ratios.get(r["market_id"]), market_version_id=int(r["id"]), title=r["title"] or "",
-            volume_24h=r["volume_24h"], open_interest=r["open_interest"]))
+            volume_24h=r["volume_24h"], open_interest=r["open_interest"],
+            yes_bid_size=_meta_count(r["metadata"], "yes_bid_size"),
+            yes_ask_size=_meta_count(r["metadata"], "yes_ask_size"), open_ts=_ts(r["open_time"])))
         if r["external_game_id"]:
             links[event] = (sport, r["external_game_id"])
     return markets, links, skipped

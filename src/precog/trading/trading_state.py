@@ -8,6 +8,7 @@ restarts and are visible to every process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
+
+log = logging.getLogger(__name__)
 
 
 class TradingMode(StrEnum):
@@ -100,6 +103,7 @@ class TradingState:
         self.store = store
         latest = store.latest() if store is not None else None
         self._current = latest or INITIAL
+        self._pending: tuple[TradingStateSnapshot, int | None] | None = None  # set but not recorded yet
 
     def current(self) -> TradingStateSnapshot:
         return self._current
@@ -107,6 +111,7 @@ class TradingState:
     def reload(self) -> None:
         """Adopt the newest persisted state (another process may have changed it)."""
         if self.store is not None:
+            self.save_pending()
             latest = self.store.latest()
             if latest is not None:
                 self._current = latest
@@ -118,7 +123,21 @@ class TradingState:
         if cur.mode is mode and cur.liquidate == liquidate and cur.blocking == blocking:
             return False
         snap = TradingStateSnapshot(mode, liquidate, reason, by, at or datetime.now(UTC), blocking)
+        self._current = snap  # the state holds in this process even when it cannot be recorded yet
         if self.store is not None:
-            self.store.append(snap, event_id)
-        self._current = snap
+            try:
+                self.store.append(snap, event_id)
+            except Exception as exc:  # noqa: BLE001 - a failing database must not undo a halt
+                log.warning("trading state %s could not be recorded yet: %s", mode.value, exc)
+                self._pending = (snap, event_id)
+                return True
+            self._pending = None
         return True
+
+    def save_pending(self, event_id: int | None = None) -> None:
+        """Record the current state if its row could not be written when it was set (before `reload` would
+        replace it with an older row). Raises while the store still fails."""
+        if self._pending is not None and self.store is not None:
+            snap, known = self._pending
+            self.store.append(snap, event_id if event_id is not None else known)
+            self._pending = None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from precog.domain.market import expected_settlement
 from precog.domain.money import ONE
 from precog.feeds.game_state import GameState
 
@@ -53,7 +54,8 @@ class MarketView:
     yes_ask: Decimal
     status: str = "open"
     volume: int = 0
-    close_ts: float | None = None
+    close_ts: float | None = None  # trading close (Kalshi close_time: for a game, the latest it may close)
+    expected_expiration_ts: float | None = None  # when the venue expects to settle it (Kalshi's estimate)
     quote_ts: float | None = None
     fee_multiplier: Decimal = ONE
     series_ticker: str = ""
@@ -72,6 +74,11 @@ class MarketView:
     # markets.yaml global_filters read these; None = the venue did not report it (refused while a filter needs it)
     volume_24h: int | None = None
     open_interest: int | None = None
+    # contracts at the best YES bid / YES ask (Kalshi yes_bid_size_fp / yes_ask_size_fp) and when the market
+    # opened (Kalshi open_time); same rule: None = not reported
+    yes_bid_size: Decimal | None = None
+    yes_ask_size: Decimal | None = None
+    open_ts: float | None = None
 
     def price_of(self, side: str) -> Decimal:
         """The price we pay to buy `side`: the YES ask, or the NO ask = 1 - YES bid."""
@@ -80,10 +87,21 @@ class MarketView:
     def bid_of(self, side: str) -> Decimal:
         return self.yes_bid if side == YES else ONE - self.yes_ask
 
+    def ask_size_of(self, side: str) -> Decimal | None:
+        """Contracts offered at `price_of(side)`: the YES ask's size, or for NO the YES bid's size (a bid for
+        YES at p is an offer of NO at 1 - p, the NO ask). None when the venue did not report it."""
+        return self.yes_ask_size if side == YES else self.yes_bid_size
+
     @property
     def spread(self) -> Decimal:
         """Same on both sides: NO ask - NO bid = YES ask - YES bid."""
         return self.yes_ask - self.yes_bid
+
+    @property
+    def settlement_ts(self) -> float | None:
+        """When the market is expected to settle (`precog.domain.market.expected_settlement`): the venue's
+        expected expiration, else the close."""
+        return expected_settlement(self.expected_expiration_ts, self.close_ts)
 
     group: str = field(init=False, default="", compare=False)
 

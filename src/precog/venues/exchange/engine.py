@@ -194,7 +194,10 @@ class Exchange:
                       yes_sub_title: str = "", no_sub_title: str = "", open_ms: int | None = None,
                       close_ms: int | None = None, expiration_ms: int | None = None, status: str | None = None,
                       rules_primary: str = "", rules_secondary: str = "", settlement_timer_s: int = 0,
-                      can_close_early: bool = True, market_type: str = "binary") -> Market:
+                      can_close_early: bool = True, market_type: str = "binary",
+                      expected_expiration_ms: int | None = None) -> Market:
+        """A new market. `expected_expiration_ms` is when it is expected to settle (a game market: shortly after
+        the game); by default its close, as nothing else is known about it."""
         _check_ticker(ticker, "market ticker")
         if market_type not in ("binary", "scalar"):
             raise InvalidRequest(f"market_type must be binary or scalar, got {market_type!r}")
@@ -210,6 +213,12 @@ class Exchange:
             if close_at <= open_at:
                 raise InvalidRequest("close_time must be after open_time")
             expire_at = close_at + 3 * 3_600_000 if expiration_ms is None else expiration_ms
+            if expected_expiration_ms is None:
+                expected_at = min(close_at, expire_at)
+            elif expected_expiration_ms > expire_at:
+                raise InvalidRequest("expected_expiration_time must not be after the latest expiration time")
+            else:
+                expected_at = expected_expiration_ms
             if status is None:
                 status = ACTIVE if open_at <= now < close_at else (INITIALIZED if now < open_at else CLOSED)
             if status not in (INITIALIZED, ACTIVE, INACTIVE, CLOSED):
@@ -220,7 +229,8 @@ class Exchange:
                        title=title or ticker, subtitle=subtitle, yes_sub_title=yes_sub_title or title or ticker,
                        no_sub_title=no_sub_title or title or ticker, market_type=market_type, status=status,
                        created_ms=now, updated_ms=now, open_ms=open_at, close_ms=close_at,
-                       expiration_ms=expire_at, settlement_timer_s=settlement_timer_s,
+                       expiration_ms=expire_at, expected_expiration_ms=expected_at,
+                       settlement_timer_s=settlement_timer_s,
                        can_close_early=can_close_early, rules_primary=rules_primary,
                        rules_secondary=rules_secondary, fees=fees,
                        fee_pc=tuple(fees.fee(1, PRICES[t]) for t in range(TICKS + 1)))

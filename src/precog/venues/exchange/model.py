@@ -299,7 +299,8 @@ class Market:
     updated_ms: int
     open_ms: int
     close_ms: int
-    expiration_ms: int
+    expiration_ms: int  # the latest expiration (Kalshi latest_expiration_time and the deprecated expiration_time)
+    expected_expiration_ms: int  # when the market is expected to settle (Kalshi expected_expiration_time)
     settlement_timer_s: int
     can_close_early: bool
     rules_primary: str

@@ -149,7 +149,7 @@ def market_json(m: Market, now_ms: int, *, legacy_status: bool = False) -> dict[
         "subtitle": m.subtitle, "yes_sub_title": m.yes_sub_title, "no_sub_title": m.no_sub_title,
         "created_time": iso_ms(m.created_ms), "updated_time": iso_ms(m.updated_ms),
         "open_time": iso_ms(m.open_ms), "close_time": iso_ms(m.close_ms),
-        "expected_expiration_time": iso_ms(m.expiration_ms), "expiration_time": iso_ms(m.expiration_ms),
+        "expected_expiration_time": iso_ms(m.expected_expiration_ms), "expiration_time": iso_ms(m.expiration_ms),
         "latest_expiration_time": iso_ms(m.expiration_ms), "settlement_timer_seconds": m.settlement_timer_s,
         "status": m.status, "response_price_units": "usd_cent",
         "notional_value": 100, "notional_value_dollars": "1.0000",

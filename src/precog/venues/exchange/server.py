@@ -622,6 +622,7 @@ class ExchangeApp:
                 yes_sub_title=b.get("yes_sub_title", ""), no_sub_title=b.get("no_sub_title", ""),
                 open_ms=_opt_time(b, "open_time"), close_ms=_opt_time(b, "close_time"),
                 expiration_ms=_opt_time(b, "expiration_time"), status=b.get("status"),
+                expected_expiration_ms=_opt_time(b, "expected_expiration_time"),
                 rules_primary=b.get("rules_primary", ""), settlement_timer_s=int(b.get("settlement_timer_seconds", 0)),
                 market_type=b.get("market_type", "binary"))
             return _json({"market": market_json(m, ex.now_ms(), legacy_status=self.legacy_status)}, 201)

@@ -96,6 +96,7 @@ def _market(m: Market) -> dict[str, Any]:
         "subtitle": m.subtitle, "yes_sub_title": m.yes_sub_title, "no_sub_title": m.no_sub_title,
         "market_type": m.market_type, "status": m.status, "created_ms": m.created_ms, "updated_ms": m.updated_ms,
         "open_ms": m.open_ms, "close_ms": m.close_ms, "expiration_ms": m.expiration_ms,
+        "expected_expiration_ms": m.expected_expiration_ms,
         "settlement_timer_s": m.settlement_timer_s, "can_close_early": m.can_close_early,
         "rules_primary": m.rules_primary, "rules_secondary": m.rules_secondary, "result": m.result,
         "settlement_value": None if m.settlement_value is None else str(m.settlement_value),
@@ -171,6 +172,8 @@ def load(data: dict[str, Any], clock: Clock | None = None, keys: KeyRegistry | N
                    no_sub_title=d["no_sub_title"], market_type=d["market_type"], status=d["status"],
                    created_ms=d["created_ms"], updated_ms=d["updated_ms"], open_ms=d["open_ms"],
                    close_ms=d["close_ms"], expiration_ms=d["expiration_ms"],
+                   # a snapshot written before the field existed: the default of a new market, its close
+                   expected_expiration_ms=d.get("expected_expiration_ms", min(d["close_ms"], d["expiration_ms"])),
                    settlement_timer_s=d["settlement_timer_s"], can_close_early=d["can_close_early"],
                    rules_primary=d["rules_primary"], rules_secondary=d["rules_secondary"], fees=fees,
                    fee_pc=tuple(fees.fee(1, PRICES[t]) for t in range(TICKS + 1)))

@@ -518,7 +518,7 @@ def lifecycle_payload(m: Market, event_type: str, *, is_deactivated: bool | None
             "name": name or m.title, "title": m.title, "yes_sub_title": m.yes_sub_title,
             "no_sub_title": m.no_sub_title, "rules_primary": m.rules_primary, "rules_secondary": m.rules_secondary,
             "can_close_early": m.can_close_early, "event_ticker": m.event_ticker,
-            "expected_expiration_ts": m.expiration_ms // 1000}
+            "expected_expiration_ts": m.expected_expiration_ms // 1000}
     elif event_type == "close_date_updated":
         msg["close_ts"] = m.close_ms // 1000
     elif event_type in ("activated", "deactivated"):

@@ -218,6 +218,10 @@ class AsyncKalshiClient:
         # a budget (reads, writes) used this much over the last minute raises rate_limit_usage, once per episode
         self.usage_alert = usage_alert
         self._usage_alerted: set[str] = set()
+        # called with (True, "") when the API answered a request (any status but 429/5xx: a refusal is an
+        # answer) and with (False, reason) when a request failed for good (transport error, timeout, 429 or
+        # 5xx once the retries are spent); the trading loop feeds its api_failures / api_outage breakers here
+        self.observers: list[Callable[[bool, str], None]] = []
         self._parse = P.KalshiParser(alerts)
         self._prefix = self.environment.path_prefix
         self._http = httpx.AsyncClient(
@@ -282,6 +286,13 @@ class AsyncKalshiClient:
         except Exception:  # noqa: BLE001 - an alert that cannot be raised never fails the request
             log.exception("could not raise the rate_limit_usage alert")
 
+    def _tell(self, ok: bool, detail: str) -> None:
+        for observe in self.observers:
+            try:
+                observe(ok, detail)
+            except Exception:  # noqa: BLE001 - an observer's problem never fails the request
+                log.exception("API outcome observer failed")
+
     async def request(
         self,
         method: str,
@@ -297,6 +308,22 @@ class AsyncKalshiClient:
         """Send one API request (path relative to the base, e.g. "/markets") and return decoded JSON."""
         if auth and self.signer is None:
             raise KalshiConfigError(f"{method} {path}: {MISSING_KEY_HINT}")
+        if not self.observers:
+            return await self._request(method, path, params, body, auth, write, cost, idempotent)
+        try:
+            result = await self._request(method, path, params, body, auth, write, cost, idempotent)
+        except (KalshiTransportError, _MaybeProcessed) as exc:
+            self._tell(False, f"{method} {path}: {exc}")
+            raise
+        except KalshiAPIError as exc:
+            failed = exc.status is not None and (exc.status == 429 or exc.status >= 500)
+            self._tell(not failed, f"{method} {path}: {exc}" if failed else "")
+            raise
+        self._tell(True, "")
+        return result
+
+    async def _request(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, auth: bool,
+                       write: bool, cost: float, idempotent: bool) -> Any:
         query = _params(params or {})
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         sign_path = self._prefix + path

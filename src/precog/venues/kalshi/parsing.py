@@ -345,7 +345,9 @@ def parse_market(p: Payload) -> Market:
         settlement_value=dollars(p, "settlement_value", kind, required=False, price=True),
         open_time=timestamp(p, "open_time", kind),
         close_time=timestamp(p, "close_time", kind),
-        expiration_time=timestamp(p, "expiration_time", kind) or timestamp(p, "expected_expiration_time", kind),
+        # two facts, kept apart: the deprecated expiration_time, and when Kalshi expects to settle the market
+        expiration_time=timestamp(p, "expiration_time", kind),
+        expected_expiration_time=timestamp(p, "expected_expiration_time", kind),
         latest_expiration_time=timestamp(p, "latest_expiration_time", kind),
         settlement_ts=timestamp(p, "settlement_ts", kind),
         can_close_early=boolean(p, "can_close_early", kind),

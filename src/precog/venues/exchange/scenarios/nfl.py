@@ -95,7 +95,9 @@ class ScriptedGame:
         self.home_ticker = f"{self.event_ticker}-{s.home}"
         self.away_ticker = f"{self.event_ticker}-{s.away}"
         wall_game_ms = int(GAME_SECONDS / self.speed * 1000)
-        close_ms = self.kickoff_ms + wall_game_ms + 3_600_000
+        # Kalshi's shape: expected to settle at the final whistle, trading may last until an hour after it
+        game_end_ms = self.kickoff_ms + wall_game_ms
+        close_ms = game_end_ms + 3_600_000
         with ex.lock:
             if SERIES not in ex.series:
                 ex.create_series(SERIES, "Professional Football Game", tags=["Football"])
@@ -103,6 +105,7 @@ class ScriptedGame:
             for team, ticker in ((s.home, self.home_ticker), (s.away, self.away_ticker)):
                 ex.create_market(ticker, self.event_ticker, title=f"{s.away} at {s.home} Winner?",
                                  yes_sub_title=team, no_sub_title=team, close_ms=close_ms,
+                                 expected_expiration_ms=game_end_ms,
                                  rules_primary=f"If {team} wins the {s.away} at {s.home} game, the market "
                                                "resolves to Yes.")
             for ticker in (self.home_ticker, self.away_ticker):
