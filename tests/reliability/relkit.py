@@ -16,7 +16,7 @@ import psycopg
 
 from precog.config.loader import Config, load_config
 from precog.engine.core import Engine, Estimate, TrackedMarket
-from precog.engine.demo import ensure_demo_methods
+from precog.engine.demo import ensure_demo_methods, simulated_market_settings
 from precog.engine.kalshi_venue import KalshiVenue
 from precog.venues.exchange.engine import Exchange
 from precog.venues.kalshi.auth import KalshiSigner
@@ -101,9 +101,13 @@ def make_engine(conn: psycopg.Connection[Any], client: AsyncKalshiClient, ticker
     venue = KalshiVenue(client, platform_id="local", account_ref="local:reliability")
     methods = [m for m in ensure_demo_methods(conn) if m.phase == "live"]
     markets = [TrackedMarket(t, t.rsplit("-", 1)[0], "nfl") for t in tickers]
-    return Engine(conn, venue, config=config or fast_config(), mode="paper", kind="test", methods=methods,
+    cfg = config or fast_config()
+    # the local exchange's markets are listed seconds before trading: the simulated worlds' market filters, as
+    # `precog run --venue local` uses
+    return Engine(conn, venue, config=cfg, mode="paper", kind="test", methods=methods,
                   probabilities=probabilities or Flipping(), markets=markets, clock=lambda: datetime.now(UTC),
-                  alerts=alerts, initial_cash=Decimal("10000"), decision_interval_s=0.3, breakers=breakers)
+                  alerts=alerts, initial_cash=Decimal("10000"), decision_interval_s=0.3, breakers=breakers,
+                  risk_settings=simulated_market_settings(cfg))
 
 
 @dataclass
