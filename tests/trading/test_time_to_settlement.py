@@ -53,10 +53,9 @@ def test_an_expected_settlement_more_than_three_hours_away_is_still_cut() -> Non
                                                                      expected_expiration_ts=NOW + 3 * 3600)
 
 
-def test_expected_settlement_order_venue_estimate_then_scheduled_end_then_close() -> None:
-    close, end, expected = NOW + WEEKS_2, NOW + 3 * 3600, NOW + 2 * 3600
-    assert expected_settlement(expected, close, end) == expected
-    assert expected_settlement(None, close, end) == end
+def test_expected_settlement_order_venue_estimate_then_close() -> None:
+    close, expected = NOW + WEEKS_2, NOW + 2 * 3600
+    assert expected_settlement(expected, close) == expected
     assert expected_settlement(None, close) == close
     assert expected_settlement(None, None) is None
 
@@ -73,7 +72,6 @@ def test_the_exit_deadline_is_the_expected_settlement_or_the_close_when_trading_
     assert kalshi_game.settles_at() == kalshi_game.exit_deadline() == now + timedelta(hours=2)
     no_estimate = _market(now + timedelta(days=14), None)
     assert no_estimate.settles_at() == no_estimate.exit_deadline() == now + timedelta(days=14)
-    assert no_estimate.settles_at(scheduled_end=now + timedelta(hours=3)) == now + timedelta(hours=3)
     closes_at_kickoff = _market(now + timedelta(hours=1), now + timedelta(hours=4))  # settles after the game
     assert closes_at_kickoff.settles_at() == now + timedelta(hours=4)
     assert closes_at_kickoff.exit_deadline() == now + timedelta(hours=1)

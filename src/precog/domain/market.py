@@ -18,23 +18,13 @@ from precog.domain.money import ONE
 _When = TypeVar("_When", datetime, float)
 
 
-def expected_settlement(expected_expiration: _When | None, close: _When | None,
-                        scheduled_end: _When | None = None) -> _When | None:
-    """When a market is expected to settle ("time to settlement" of spec 5.3 / 5.6), first known of:
-
-    1. the venue's expected expiration (Kalshi `expected_expiration_time`, "Time when this market is expected
-       to expire"): the venue's own estimate, shortly after the game for a game market;
-    2. the game's scheduled end, when the caller knows it (no venue estimate to go by);
-    3. the market's `close_time`: the last resort. On Kalshi it is the latest time the market may close (for a
-       game market often days or weeks after the game; the market closes early once decided), so measuring
-       to it would make every game look far from settlement.
-
-    Works on datetimes or epoch seconds (both arguments of one kind); None when nothing is known."""
-    if expected_expiration is not None:
-        return expected_expiration
-    if scheduled_end is not None:
-        return scheduled_end
-    return close
+def expected_settlement(expected_expiration: _When | None, close: _When | None) -> _When | None:
+    """When a market is expected to settle ("time to settlement" of spec 5.3 / 5.6): the venue's expected
+    expiration (Kalshi `expected_expiration_time`, "Time when this market is expected to expire": shortly after
+    the game for a game market), else the market's `close_time`. On Kalshi the close is the latest time the
+    market may close (for a game market often days or weeks after the game; it closes early once decided), so
+    it is only the last resort. Works on datetimes or epoch seconds (both arguments of one kind)."""
+    return expected_expiration if expected_expiration is not None else close
 
 
 class MarketStatus(StrEnum):
@@ -108,15 +98,15 @@ class Market:
     def mid(self) -> Decimal:
         return (self.yes_bid + self.yes_ask) / 2
 
-    def settles_at(self, scheduled_end: datetime | None = None) -> datetime | None:
+    def settles_at(self) -> datetime | None:
         """When the market is expected to settle (`expected_settlement`: the venue's expected expiration, else
-        the game's `scheduled_end` if the caller knows it, else `close_time`)."""
-        return expected_settlement(self.expected_expiration_time, self.close_time, scheduled_end)
+        `close_time`)."""
+        return expected_settlement(self.expected_expiration_time, self.close_time)
 
-    def exit_deadline(self, scheduled_end: datetime | None = None) -> datetime | None:
+    def exit_deadline(self) -> datetime | None:
         """The last moment an exit can still beat the result: the expected settlement, or the close when trading
         stops before it (a market that closes at kickoff and settles after the game)."""
-        settles = self.settles_at(scheduled_end)
+        settles = self.settles_at()
         if settles is None or self.close_time is None:
             return settles
         return min(settles, self.close_time)

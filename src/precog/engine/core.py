@@ -267,7 +267,6 @@ class Engine:
         self._setup_auto_deprecation(auto_deprecation)
         self._trade_orders: set[str] = set()  # orders already counted as a trade (unusual-activity breaker)
         self._api_watched: list[Any] = []  # Kalshi clients reporting each request's outcome (`_watch_api`)
-        self._watch_api()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,7 +290,7 @@ class Engine:
 
     async def start(self) -> ReconcileReport:
         """Reconcile with the venue before trading; an unexplained mismatch halts trading."""
-        self._watch_api()  # a market stream attached after construction brings its own REST client
+        self._watch_api()  # before the first venue call (startup reconciliation)
         rep = await reconcile(self.executor, startup=True, alerts=self.alerts, expected_cash=self._expected_cash())
         await self.record_balance()
         self.stats.reconcile = rep
