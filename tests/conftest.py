@@ -21,6 +21,7 @@ import pytest
 from precog.db.embedded import with_database
 from precog.db.migrate import migrate
 from precog.paths import shared_data_dir
+from tmpkit import memory_tmp_dir
 
 TEMPLATE_DB = "precog_test_template"
 _counter = itertools.count()
@@ -39,9 +40,13 @@ def pg_admin_url() -> Iterator[str]:
 
     # Not under pytest's basetemp: a concurrent pytest session as root re-permissions that tree, which
     # would lock the server (running as its own system user) out of its data directory.
-    home = Path(tempfile.mkdtemp(prefix="precog-test-pg-"))
+    home = Path(tempfile.mkdtemp(prefix="precog-test-pg-", dir=memory_tmp_dir()))
     home.chmod(0o755)
     url = embedded.server_uri(home)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A throwaway server: WAL kept small (it lives in memory when memory_tmp_dir found one).
+        conn.execute("ALTER SYSTEM SET max_wal_size = '256MB'")
+        conn.execute("SELECT pg_reload_conf()")
     yield url
     embedded.stop(home)
     shutil.rmtree(home, ignore_errors=True)

@@ -98,13 +98,14 @@ from alerts.alertkit import (  # noqa: E402,F401 - real aiosmtpd servers (STARTT
     smtp_factory,
 )
 from engine.conftest import make_rig  # noqa: E402,F401
+from tmpkit import memory_tmp_dir  # noqa: E402
 
 
 @pytest.fixture
 def own_server() -> Iterator[tuple[Path, str]]:
     """An embedded PostgreSQL only this test uses (so it can be stopped), with a migrated database. Its home is
     directly under the temp folder: the server's own user must reach it (pytest's folders are 0700)."""
-    home = Path(tempfile.mkdtemp(prefix="precog-rel-pg-"))
+    home = Path(tempfile.mkdtemp(prefix="precog-rel-pg-", dir=memory_tmp_dir()))
     home.chmod(0o755)
     admin = embedded.server_uri(home)
     with psycopg.connect(admin, autocommit=True) as conn:
