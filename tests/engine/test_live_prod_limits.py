@@ -39,24 +39,19 @@ def test_each_regular_limit_is_capped_and_a_tighter_one_stays(tmp_path: Path) ->
 
 @pytest.mark.timeout(200)
 def test_a_live_run_toward_production_sizes_under_the_caps(db_url: str, precog_cli: Any, tmp_path: Any) -> None:
-    from cryptography.hazmat.primitives import serialization
+    from trading.trading_dbkit import prod_stand_in
 
-    from precog.venues.exchange.auth import generate_key_pair
-    from precog.venues.exchange.runner import ExchangeServer
-    from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
-
-    world = seed_world(db_url, probability="0.75")
-    create_testing_method(world.conn, status="active")  # live trading takes active methods only
-    key_id, key_path, public_pem = generate_key_pair(tmp_path / "keys")
-    ex, _ = world_exchange()
-    server = ExchangeServer(ex)
-    server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
+    stand_in = prod_stand_in(db_url, tmp_path / "keys")
+    world, ex, server = stand_in.world, stand_in.exchange, stand_in.server
+    # entries go straight out (manual approval of production entries is test_entry_approvals_live_prod's)
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "trading.yaml").write_text("manual_approval:\n  mode: \"off\"\n", encoding="utf-8")
     server.start()
     try:  # --env prod with the local exchange standing in for production's host
         r = precog_cli("run", "--venue", "kalshi", "--env", "prod", "--live", "--confirm-live", "--no-ingest",
                        "--no-notify", "--quiet", "--interval", "0.2", "--duration", "4",
-                       env={"KALSHI_BASE_URL": server.base_url, "KALSHI_API_KEY_ID": key_id,
-                            "KALSHI_PRIVATE_KEY_PATH": str(key_path)}, timeout=150)
+                       env={**stand_in.env, "PRECOG_CONFIG_DIR": str(tmp_path / "cfg")},
+                       timeout=150)
     finally:
         server.stop()
     assert r.returncode == 0, r.stderr

@@ -109,3 +109,36 @@ def world_exchange() -> tuple[Any, dict[tuple[str, str], str]]:
         quotes[ticker, "yes"] = ex.place_order("mm", ticker, "yes", "buy", 5000, Decimal(bid)).order_id
         quotes[ticker, "no"] = ex.place_order("mm", ticker, "no", "buy", 5000, Decimal(no_bid)).order_id
     return ex, quotes
+
+
+@dataclass
+class ProdStandIn:
+    """The seeded world with an active method, and a local exchange (not started) standing in for Kalshi
+    production: signed requests only, our key registered for account "us"."""
+
+    world: World
+    exchange: Any
+    server: Any
+    key_id: str
+    key_path: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        """KALSHI_BASE_URL and our key, for `precog run --venue kalshi --env prod` (once the server started)."""
+        return {"KALSHI_BASE_URL": self.server.base_url, "KALSHI_API_KEY_ID": self.key_id,
+                "KALSHI_PRIVATE_KEY_PATH": str(self.key_path)}
+
+
+def prod_stand_in(url: str, key_dir: Any) -> ProdStandIn:
+    from cryptography.hazmat.primitives import serialization
+
+    from precog.venues.exchange.auth import generate_key_pair
+    from precog.venues.exchange.runner import ExchangeServer
+
+    world = seed_world(url, probability="0.75")
+    create_testing_method(world.conn, status="active")  # live trading takes active methods only
+    key_id, key_path, public_pem = generate_key_pair(key_dir)
+    ex, _ = world_exchange()
+    server = ExchangeServer(ex)
+    server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
+    return ProdStandIn(world, ex, server, key_id, key_path)

@@ -716,6 +716,64 @@ def _print_report(report: Any, png_path: Path, recorded: bool) -> None:
                   highlight=False)
 
 
+# ------------------------------------------------------------------------------------------------ health
+@forecast_app.command("health")
+def health_cmd(
+    model: str | None = typer.Option(None, "--model", help="NAME@VERSION (a bare NAME = newest active); "
+                                     "default: every version with positions held to settlement."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Model health from the paper/live positions held to settlement (spec 7.3 monitoring): accuracy, Brier,
+    calibration error, edge profitability and recent/historical Brier per version, each against its
+    probability_models.health threshold; status ok, degraded or insufficient (too few positions to judge).
+
+    The engine runs the same check after every settlement and raises model_degradation; this view raises nothing.
+
+    Example: precog forecast health --model elo_nfl@v1.0
+    """
+    from datetime import UTC, datetime
+
+    from precog.config.loader import load_config
+    from precog.db.connection import database_url
+    from precog.forecast.health import HealthSettings, health_report
+    from precog.forecast.registry import get_model
+
+    settings = HealthSettings.from_config(load_config(db_url=database_url()))
+    now = datetime.now(UTC)
+    with database() as conn:
+        ids = None if model is None else [get_model(conn, model).model_id]
+        report = health_report(conn, settings, now, ids)
+    if as_json:
+        print_json({"as_of": now.isoformat(), "settings": settings.as_dict(),
+                    "models": [h.as_dict() for h in report]})
+        return
+    if not report:
+        console.print("no model version has paper or live positions held to settlement yet", highlight=False)
+        return
+
+    def cell(h: Any, metric: str, value: float | None) -> str:
+        c = h.checks[metric]
+        return fmt(value) + (" !" if c.status == "degraded" else "")
+
+    print_table(f"model health: positions held to settlement (recent = last {settings.recent_window_days} days; "
+                "! = past its threshold)",
+                ["model", "n", "accuracy", "Brier", "calibration error", "edge profitability", "recent/historical",
+                 "status"],
+                ([h.ref, str(h.n), cell(h, "accuracy", h.accuracy), fmt(h.brier),
+                  cell(h, "calibration_error", h.calibration_error),
+                  cell(h, "edge_profitability", h.edge_profitability),
+                  cell(h, "recent_performance", h.recent_ratio) + f" (n {h.recent_n})", h.status] for h in report))
+    console.print(f"thresholds: accuracy >= {settings.min_accuracy}, calibration error <= "
+                  f"{settings.max_calibration_error} (judged from {settings.calibration_min_positions} positions), "
+                  f"edge profitability >= {settings.min_edge_profitability}, recent/historical >= "
+                  f"{settings.min_recent_performance}; judged from {settings.min_settled_positions} positions "
+                  "(probability_models.health)", highlight=False)
+    for h in report:
+        if h.without_forecast:
+            console.print(f"note: {h.ref}: {h.without_forecast} settled positions have no stored entry forecast "
+                          "and are left out", highlight=False)
+
+
 # ------------------------------------------------------------------------------------------------ one forecast
 def _clock(text: str | None) -> int | None:
     if text is None:

@@ -290,7 +290,9 @@ async def _run_kalshi(url: str, cfg: Any, alerts: Any, *, mode: str, env: str, g
 
         engine = Engine(conn, venue, config=cfg, mode=mode, kind="run", methods=[], probabilities=PlannerForecasts(planner),
                         markets=[], clock=now, alerts=alerts, environment=env,
-                        initial_cash=cash if mode == "paper" else None, planner=planner, market_data="poll")
+                        initial_cash=cash if mode == "paper" else None, planner=planner, market_data="poll",
+                        # manual approval `prod` follows where the orders really go (KALSHI_BASE_URL included)
+                        prod_target=goes_to_prod(env, client.environment.base_url))
         stop = asyncio.Event()
         if ingest:  # markets and game states flow into the database the decision scan reads
             from precog.ingest.runner import IngestOptions, run_ingest

@@ -307,11 +307,26 @@ class LiveProdLimits(_Open):
     daily_loss_limit_dollars: Annotated[Dec, Field(gt=0, le=Decimal("2000"))]
 
 
+def _yaml_off(value: object) -> object:
+    """YAML reads an unquoted `off` (and `no`, `false`) as the boolean false: that is the word off."""
+    return "off" if value is False else value
+
+
+class ManualApproval(_Closed):
+    # ADR-009: which entries wait for a person's approval (precog approvals): off; live (every live entry on
+    # Kalshi); prod (live entries on Kalshi production); always (every entry, paper and the local exchange
+    # included: a rehearsal). Exits never wait.
+    mode: Annotated[Literal["off", "live", "prod", "always"], BeforeValidator(_yaml_off)]
+    # an entry nobody approved (or an approved one that could not be sent) within this many seconds expires
+    timeout_seconds: Annotated[int, Field(ge=10, le=3600)]
+
+
 class TradingConfig(_Open):
     environment: Literal["demo", "prod", "test"]
     market_filters: MarketFilters
     live_trading_confirmed: bool
     live_prod_limits: LiveProdLimits
+    manual_approval: ManualApproval
     account: Account
     position_sizing: PositionSizing
     edges: Edges
@@ -416,11 +431,28 @@ class EloDefaults(_Closed):
     season_regression: Annotated[Dec, Field(ge=0, le=1)]
 
 
+class ModelHealth(_Closed):
+    """Model health from positions held to settlement (spec 7.3 monitoring; precog.forecast.health)."""
+
+    min_settled_positions: Annotated[int, Field(ge=10, le=100_000)]
+    # the calibration error of a small sample is mostly noise (a well-calibrated version shows ~0.16 at 30
+    # positions), so it is judged only from this many positions on
+    calibration_min_positions: Annotated[int, Field(ge=10, le=100_000)]
+    recent_window_days: Annotated[int, Field(ge=1, le=365)]
+    max_calibration_error: Annotated[Dec, Field(gt=0, le=1)]
+    min_edge_profitability: Prob
+    min_accuracy: Prob
+    min_recent_performance: Annotated[Dec, Field(gt=0, le=1)]
+
+    _calibration_sample = _not_below("calibration_min_positions", "min_settled_positions")
+
+
 class ProbabilityModelsConfig(_Open):
     edge_detection: EdgeDetection
     elo: dict[str, EloDefaults]
     # a recorded evaluation this share worse (Brier) than the version's previous validation raises model_degradation
     degradation_alert_pct: Annotated[Dec, Field(gt=0, le=1)]
+    health: ModelHealth
 
 
 class League(_Open):

@@ -8,6 +8,7 @@ time and `precog run` drives it in real time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from precog.domain.fees import FeeSchedule
 from precog.domain.market import Market, MarketStatus
 from precog.domain.money import ZERO
 from precog.engine import entries
+from precog.engine.data_watch import DataWatch, RejectedMarketData, live_game_ages, market_defect
 from precog.engine.venue import Venue
 from precog.ingest.scd2 import jsonb
 from precog.trading import exits as ex
@@ -39,6 +41,7 @@ from precog.trading.reconcile import ReconcileReport, reconcile
 from precog.trading.settlement import settle_market, venue_settlement_for
 from precog.trading.var import Holding, VarRule, VarWatch
 from precog.trading.volatility import VolatilityRule, VolatilityTracker
+from precog.venues.kalshi.errors import KalshiSchemaError
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +134,8 @@ class Engine:
                  planner: Any = None, market_data: str = "stream", reconcile_interval_s: float = 300,
                  breakers: Any = None, reconcile_cash: bool = False,
                  reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
-                 risk_settings: Any = None, auto_deprecation: bool | None = None) -> None:
+                 risk_settings: Any = None, auto_deprecation: bool | None = None,
+                 prod_target: bool | None = None) -> None:
         if not conn.autocommit:
             raise ValueError("the engine needs an autocommit connection (each write is its own transaction)")
         if auto_deprecation and "backtest" in (kind, mode):
@@ -233,6 +237,13 @@ class Engine:
             resume(initial_cash + self.account_cash_delta(), self.portfolio.open_positions(),
                    list(self.executor.open.values()))
         self.exits = ExitManager(self.executor, pm.get("exit_execution"), alerts)
+        # ADR-009: entries that wait for a person's approval (trading.manual_approval, precog.trading.approvals);
+        # `prod_target`: the orders go to Kalshi production (default: environment == "prod")
+        self.approvals = self._approval_store(environment == "prod" if prod_target is None else prod_target)
+        self._approval_rows: dict[str, Any] = {}  # approval key -> outstanding row, read each cycle
+        self._approvals_seen: set[str] = set()  # approval keys a decision of the current scan reached
+        if self.approvals is not None and planner is not None and hasattr(planner, "reserved"):
+            planner.reserved = self._pending_views  # pending entries hold exposure in the decision scan too
         self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
                                        self.monitor_config)
         self._trailing_defaults = dict(pm.get("trailing_stop", {}))
@@ -242,7 +253,10 @@ class Engine:
         # a position opened by a method this engine was not given (the decision layer's, or an earlier run's)
         # is managed with that method's own position management, read from its (immutable) row
         self.monitor.load_method_rules = self._stored_method_rules
-        self.prices = PriceCache(venue.market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
+        # when the engine's view of each market was last confirmed, and the bad payloads refused: the data_stale
+        # and data_quality breakers (precog.engine.data_watch); every market read goes through `_read_market`
+        self.data_watch = DataWatch(self.board, venue.platform_id)
+        self.prices = PriceCache(self._read_market, clock, ttl_seconds=self.monitor_config.price_cache_ttl_seconds,
                                  max_calls_per_minute=self.monitor_config.max_api_calls_per_minute)
         self.stale_watch = StalePriceWatch(self.monitor_config.stale_after_seconds, alerts) \
             if alerting and alerts is not None else None
@@ -393,6 +407,8 @@ class Engine:
             rep = await reconcile(self.executor, startup=False, alerts=self.alerts,
                                   expected_cash=self._expected_cash())
         self.stats.settled_positions += rep.positions_settled
+        if rep.positions_settled:  # settled by reconciliation (e.g. while the loop was away): every version
+            self._check_model_health(now, None)
         if not rep.ok and self.trading_state != "HALTED":
             self._halt_for_reconciliation(rep, "periodic reconciliation")
 
@@ -421,6 +437,7 @@ class Engine:
         except Exception as exc:
             self._cycle_failures += 1
             self._cycle_error = f"{type(exc).__name__}: {exc}"[:500]
+            self._watch_data(self.clock())  # data not refreshed by a failed cycle keeps aging: data_stale sees it
             self._record_health(self.clock())
             raise
         finally:
@@ -591,23 +608,48 @@ class Engine:
             # the planner's candidates: the markets its latest scan evaluated (entries are priced on them)
             candidates = set(getattr(self.planner, "forecasts", None) or ())
             await stream.follow(set(tickers) | resting | candidates | {e.ticker for e in self._planned.values()})
+        watch = self.data_watch
         for t in tickers:
             if t in self._settled_markets and t not in {p.market_id for p in self.portfolio.open_positions()}:
                 continue
+            requested = self.clock().timestamp()
+            watch.wanted(t, requested)
             try:
                 if self.market_data == "poll" and not (stream is not None and stream.is_live(t)):
                     cached = await self.prices.get(t)
                     self._venue_ok, self._venue_error = True, None
                     if cached is not None:
                         self.snapshots[t] = cached
+                    fetched = self.prices.fetched_at(t)  # a read the REST budget held back: as old as its fetch
+                    if fetched is not None:
+                        watch.confirm(t, fetched.timestamp())
                     continue
-                m = await self.venue.market(t)
+                # a live stream view is as old as the connection's last proof of life; any other read is current
+                age = stream.data_age(t) if stream is not None else None
+                m = await self._read_market(t)
+            except RejectedMarketData:
+                continue  # a bad payload (counted): the last good snapshot stays, and ages
             except Exception as exc:
                 self._venue_ok, self._venue_error = False, f"{type(exc).__name__}: {exc}"[:500]
                 raise
             self._venue_ok, self._venue_error = True, None
             self.snapshots[t] = m
             self.prices.put(m)
+            watch.confirm(t, requested - (age or 0.0))
+
+    async def _read_market(self, ticker: str) -> Market:
+        """One market from the venue; a malformed payload is refused (RejectedMarketData, one bad data point for
+        the data_quality breaker), never used: the Kalshi client's own refusals (a missing field, a price outside
+        [0, 1]) and `market_defect`'s (a price outside [0, 1], a crossed or inverted open book, another market)."""
+        try:
+            m = await self.venue.market(ticker)
+        except KalshiSchemaError as exc:
+            raise self.data_watch.reject(ticker, f"malformed payload: {exc.field} {exc.problem}",
+                                         self.clock().timestamp()) from exc
+        defect = market_defect(m, ticker)
+        if defect is not None:
+            raise self.data_watch.reject(ticker, defect, self.clock().timestamp())
+        return m
 
     async def _manage_entry_orders(self, now: datetime) -> None:
         for rec in list(self.executor.open.values()):
@@ -623,10 +665,12 @@ class Engine:
             for cid in [c for c in self._approvals
                         if c not in self.executor.open or self.executor.open[c].status in TERMINAL]:
                 self.entry_risk.release(self._approvals.pop(cid))
+        self._review_approvals(now)
 
     async def _settle(self, now: datetime) -> None:
         settlements = None
         held = {p.market_id for p in self.portfolio.open_positions()}
+        models: set[int] = set()  # model versions whose positions settled now: their health is re-checked
         for t, m in self.snapshots.items():
             if m.status is not MarketStatus.SETTLED or m.settlement_value is None:
                 continue
@@ -637,6 +681,7 @@ class Engine:
             if t in held:
                 if settlements is None:
                     settlements = await self.venue.settlements()
+                models |= {p.model_id for p in self.portfolio.open_in_market(t) if p.model_id is not None}
                 done = settle_market(self.portfolio, t, m.settlement_value, now,
                                      venue_settlement=venue_settlement_for(settlements, t), run_id=self.run_id,
                                      market_result=m.result or None, alerts=self.alerts)
@@ -646,6 +691,21 @@ class Engine:
                 if done:
                     self._closed_since_check = True
             self._settled_markets.add(t)
+        if models:
+            self._check_model_health(now, models)
+
+    def _check_model_health(self, now: datetime, model_ids: set[int] | None) -> None:
+        """Spec 7.3 monitoring: re-check the model versions whose positions just settled (None: every version
+        with settled positions) and raise model_degradation once per episode (precog.forecast.health). Reporting
+        only: it never blocks trading, and a failure here is logged, never raised."""
+        if self.alerts is None or self.kind == "backtest" or self.mode == "backtest":
+            return
+        from precog.forecast.health import HealthSettings, check_models
+
+        try:
+            check_models(self.conn, HealthSettings.from_config(self.config), self.alerts, now, model_ids)
+        except Exception:  # noqa: BLE001 - model health is reporting, never a reason to stop trading
+            log.exception("could not check the health of model versions %s", sorted(model_ids or ()))
 
     def _on_fill(self, booked: BookedFill, order: Any) -> None:
         # a trade, for the unusual-activity limits, is an order of ours that executed: the fills of one order
@@ -678,6 +738,9 @@ class Engine:
                 if isinstance(client, AsyncKalshiClient) and all(client is not c for c in self._api_watched):
                     self._api_watched.append(client)
                     client.observers.append(self._on_api_outcome)
+        stream = stream_of(self.venue)
+        if stream is not None and self._on_stream_rejection not in stream.rejection_observers:
+            stream.rejection_observers.append(self._on_stream_rejection)  # stream prices refused: data_quality
 
     def _on_api_outcome(self, ok: bool, detail: str) -> None:
         """One venue request answered (ok) or failed for good: the breaker board counts it (5 consecutive
@@ -807,6 +870,7 @@ class Engine:
 
     def _check_breakers(self, now: datetime) -> None:
         if self.board is not None:
+            self._watch_data(now)
             self._follow_board(now)
             return
         if self.breaker_active:
@@ -816,6 +880,51 @@ class Engine:
             self.trip("daily_loss_limit", {"pnl": str(pnl), "limit": str(self.daily_loss_limit)})
         elif self._loss_streak >= self.consecutive_losses_limit:
             self.trip("consecutive_losses", {"streak": self._loss_streak})
+
+    def _watch_data(self, now: datetime) -> None:
+        """The data_stale breaker gets the worst age of the data this loop decides on, and a market in a live
+        game whose price passed 5 minutes counts one bad data point (precog.engine.data_watch: what counts, and
+        why a backtest reports nothing). Never raises (a failed cycle calls it too)."""
+        if self.board is None or self.kind == "backtest":
+            return
+        try:
+            self._report_data_ages(now)
+        except Exception as exc:  # noqa: BLE001 - reporting must not fail the cycle; the next one reports again
+            log.warning("could not report the age of the engine's data: %s", exc)
+
+    def _report_data_ages(self, now: datetime) -> None:
+        ts = now.timestamp()
+        watch = self.data_watch
+        held = {p.market_id for p in self.portfolio.open_positions()}
+        read = dict.fromkeys(self.markets) | dict.fromkeys(held)  # what `_refresh_markets` reads
+        watch.forget(read)
+        ages: list[tuple[float, str]] = []
+        in_live_games: list[str] = []
+        for t in read:
+            snap = self.snapshots.get(t)
+            if t not in held and (t in self._settled_markets or (snap is not None and not snap.is_tradable)):
+                continue  # no entry or exit can be decided on it
+            ages.append((watch.market_age(t, ts), f"{self.venue.platform_id} market data for {t}"))
+            if self.planner is None and self._phase_of(t, now) == "live":
+                in_live_games.append(t)
+        if self.planner is not None:  # the decision layer trades on ingestion's stored game states
+            wanted = (held | {o.market_id for o in self.executor.open.values() if o.status not in TERMINAL}
+                      | set(getattr(self.planner, "forecasts", None) or ()) | {e.ticker for e in self._planned.values()})
+            for label, age, markets in live_game_ages(self.conn, wanted, ts):
+                ages.append((age, label))
+                in_live_games.extend(m for m in markets if m in read)
+        watch.live_price_check(in_live_games, ts)
+        watch.report(ages, ts)
+
+    def _phase_of(self, ticker: str, now: datetime) -> str | None:
+        try:
+            return self.probabilities.phase(ticker, now)
+        except Exception:  # noqa: BLE001 - a market the probability source does not know has no game phase
+            return None
+
+    def _on_stream_rejection(self, ticker: str, defect: str) -> None:
+        """The market stream refused a price (or could not read a message): one bad data point."""
+        self.data_watch.bad_point(ticker, defect, self.clock().timestamp())
 
     def _follow_board(self, now: datetime) -> None:
         """Report the marks and position count to the breaker board and take its trading state; a tripped
@@ -950,7 +1059,10 @@ class Engine:
             # a push feed is cheap to read: between full cycles a due check reads the current quote, not the
             # one the cycle cached (up to the TTL old); polled data goes through the TTL cache and its budget
             fresh = timedelta(seconds=1) if self.market_data == "stream" else None
-            market = await self.prices.get(pos.market_id, max_age=fresh)
+            try:
+                market = await self.prices.get(pos.market_id, max_age=fresh)
+            except RejectedMarketData:
+                market = None  # refused and counted: no exit is decided on a payload we do not trust
             if market is not None:
                 self.snapshots[pos.market_id] = market  # the exit manager and the edge price on the same quote
             edge = self._recomputed_edge(pos, now)
@@ -1011,6 +1123,12 @@ class Engine:
             if rec.purpose == "entry" and rec.status not in TERMINAL:
                 held.add(rec.market_id)
                 exposure += rec.limit_price * rec.remaining
+        for row in self._approval_rows.values():  # an entry waiting for approval holds its market and cost
+            if row.status == "pending":
+                held.add(row.market_id)
+                exposure += row.reserved_cost
+                game = row.event_id or row.market_id
+                exp_game[game] = exp_game.get(game, ZERO) + row.reserved_cost
         bankroll = self.initial_cash if self.initial_cash is not None else balance + exposure
         return entries.PortfolioView(balance=balance, bankroll=bankroll, open_positions=len(open_pos),
                                      exposure=exposure, markets_held=frozenset(held), positions_by_game=by_game,
@@ -1031,6 +1149,7 @@ class Engine:
             views.append(PositionView(ticker=p.market_id, event_ticker=p.event_id or (tm.event_id if tm else p.market_id),
                                       sport=p.sport or (tm.sport if tm else ""), side=p.side, quantity=p.quantity,
                                       cost=p.cost_basis, method_id=p.method_id, position_id=p.position_id))
+        views.extend(self._pending_views())
         # the methods' loss windows run on the engine's clock (simulated in a backtest, which only sees its own run)
         backtest = self.kind == "backtest"
         self.entry_risk.sync(views, balance, now=now.timestamp(), run_id=self.run_id if backtest else None,
@@ -1103,6 +1222,7 @@ class Engine:
                         self._blocked_at = now
                 short = reason.split(" ")[0] if reason[0].isalpha() else reason
                 self.stats.entries_refused[short] = self.stats.entries_refused.get(short, 0) + 1
+                self._note_refused(method.method_id, tm.ticker, reason, now)
                 if screened is None:  # refused on quote, forecast and trading state alone
                     self._screen_refusals[key] = (snap, method, est.p_yes, pv.trading_state, short)
                 continue
@@ -1117,6 +1237,8 @@ class Engine:
                     self._blocked_at = now
                 key_r = f"risk:{approval.check}"
                 self.stats.entries_refused[key_r] = self.stats.entries_refused.get(key_r, 0) + 1
+                self._note_refused(method.method_id, tm.ticker, f"risk check {approval.check}: {approval.reason}",
+                                   now)
                 continue
             bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
             order_type = self._entry_order_type(method.method_id, plan.order_type)
@@ -1134,8 +1256,10 @@ class Engine:
                           "size_adjustments": list(plan.adjustments),
                           "volatility_ratio": str(vol_ratio) if vol_ratio is not None else None},
                 approval=approval)
-            rec = await self._submit_entry(intent, partial(self.entry_risk.release, approval))
+            rec = await self._submit_or_hold(intent, partial(self.entry_risk.release, approval), now)
             if rec is None:
+                if self.approvals is not None:  # a row held for approval now holds this cost: read the book again
+                    scan.balance = scan.portfolio = None
                 continue
             if rec.status in TERMINAL:
                 self.entry_risk.release(approval)
@@ -1195,6 +1319,122 @@ class Engine:
             self.stats.entries_refused["approval"] = self.stats.entries_refused.get("approval", 0) + 1
             return None
 
+    # ------------------------------------------------------------------ manual approval (ADR-009)
+
+    def _approval_store(self, prod: bool) -> Any:
+        """The approval rows of this loop's account when its entries wait for a person (trading.manual_approval),
+        else None (entries go straight out)."""
+        from precog.trading.approvals import ApprovalPolicy, ApprovalStore
+
+        self.approval_policy = ApprovalPolicy.from_config(self.config)
+        if not self.approval_policy.required(trading_mode=self.mode, platform_id=self.venue.platform_id, prod=prod,
+                                             kind=self.kind):
+            return None
+        log.warning("manual approval (%s): every entry waits for `precog approvals approve`; exits never wait",
+                    self.approval_policy.mode)
+        return ApprovalStore(self.conn, platform_id=self.venue.platform_id, account_ref=self.venue.account_ref,
+                             mode=self.mode, environment=self.environment, run_id=self.run_id)
+
+    def _pending_views(self) -> list[Any]:
+        """Entries waiting for approval as exposure (as a resting entry): they hold their market and cost."""
+        from precog.trading.views import PositionView
+
+        return [PositionView(ticker=r.market_id, event_ticker=r.event_id or r.market_id, sport=r.sport or "",
+                             side=r.side, quantity=r.count, cost=r.reserved_cost, method_id=r.method_id)
+                for r in self._approval_rows.values() if r.status == "pending"]
+
+    def _review_approvals(self, now: datetime) -> None:
+        """Expire what is past its time (on the loop's clock), read the outstanding rows (an answer given since
+        the last cycle included), and say why approved entries wait while trading is not ACTIVE."""
+        if self.approvals is None:
+            return
+        for row in self.approvals.expire(now):
+            log.warning("entry approval %s (%s %s on %s) expired", row.approval_id, row.side, row.count, row.market_id)
+            self.stats.entries_refused["approval_expired"] = self.stats.entries_refused.get("approval_expired", 0) + 1
+        self.approvals.mark_sent()  # an order sent before a crash let its row be recorded as sent
+        self._approval_rows = self.approvals.outstanding()
+        if self.trading_state != "ACTIVE":
+            for row in self._approval_rows.values():
+                if row.status == "approved":
+                    self.approvals.note_not_sent(row.approval_id, f"trading state {self.trading_state}", now)
+
+    def _note_refused(self, method_id: int | None, ticker: str, reason: str, now: datetime) -> None:
+        """A fresh decision of this method on this market was refused: an approved entry there is not sent."""
+        if self.approvals is None:
+            return
+        for row in self._approval_rows.values():
+            if row.status == "approved" and row.market_id == ticker and row.method_id == method_id:
+                self.approvals.note_not_sent(row.approval_id, reason, now)
+
+    async def _submit_or_hold(self, intent: OrderIntent, release: Callable[[], None], now: datetime) -> Any:
+        """Send an approved entry, or (manual approval) keep it for a person: a decision without an approved row
+        becomes a pending one (once per decision key) and nothing is sent; one whose row a person approved is
+        sent, at most the approved contracts at a price within the approved limit, under the row's
+        client_order_id. The risk approval of an entry not sent is given back."""
+        if self.approvals is None:
+            return await self._submit_entry(intent, release)
+        from precog.trading.approvals import approval_key
+
+        key = approval_key(self.mode, self.venue.account_ref, intent.decision_key)
+        self._approvals_seen.add(key)
+        row = self._approval_rows.get(key)
+        if row is None or row.status != "approved":
+            release()  # nothing goes out now; a pending row holds its cost itself
+            if row is None:
+                self._hold_for_approval(intent, key, now)
+            self.stats.entries_refused["awaiting_approval"] = self.stats.entries_refused.get("awaiting_approval", 0) + 1
+            return None
+        if intent.limit_price > row.limit_price:
+            release()
+            self.approvals.note_not_sent(row.approval_id, f"price {intent.limit_price} is above the approved limit "
+                                         f"{row.limit_price}", now)
+            self.stats.entries_refused["approval_price"] = self.stats.entries_refused.get("approval_price", 0) + 1
+            return None
+        sent = dataclasses.replace(intent, decision_key=row.decision_key, quantity=min(intent.quantity, row.count),
+                                   metadata={**intent.metadata, "manual_approval_id": row.approval_id,
+                                             "approved_by": row.decided_by})
+        rec = await self._submit_entry(sent, release)
+        if rec is not None:
+            self.approvals.mark_submitted(row.approval_id, rec.client_order_id, now)
+            self._approval_rows.pop(key, None)
+        return rec
+
+    def _hold_for_approval(self, intent: OrderIntent, key: str, now: datetime) -> None:
+        """A pending row for this decision (none after a rejection: a person's no is final for it) and the
+        entry_approval_pending alert (high) that asks for an answer."""
+        assert self.approvals is not None
+        if self.approvals.rejected(key):
+            self.stats.entries_refused["approval_rejected"] = self.stats.entries_refused.get("approval_rejected", 0) + 1
+            return
+        cost = getattr(intent.approval, "cost", None)
+        row = self.approvals.add(
+            key=key, intent=intent, client_order_id=self.executor.client_order_id(intent),
+            reserved_cost=cost if cost is not None else intent.limit_price * intent.quantity, created_at=now,
+            expires_at=now + timedelta(seconds=self.approval_policy.timeout_seconds))
+        if row is None:
+            return  # another process (or an earlier cycle) holds this decision already
+        self._approval_rows[key] = row
+        log.warning("entry waiting for approval %s: buy %s %s on %s at <= %s", row.approval_id, row.count, row.side,
+                    row.market_id, row.limit_price)
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.raise_alert(
+                "entry_approval_pending", "high", "trading_engine",
+                f"entry {row.approval_id} waits for approval: buy {row.count} {row.side.upper()} on {row.market_id} "
+                f"at <= ${row.limit_price} (edge {intent.edge}); answer before {row.expires_at.isoformat()} with "
+                f"`precog approvals approve {row.approval_id} --by NAME` or `precog approvals reject "
+                f"{row.approval_id} --by NAME`",
+                {"approval_id": row.approval_id, "market_id": row.market_id, "side": row.side, "count": row.count,
+                 "limit_price": str(row.limit_price), "edge": _text(intent.edge), "method_id": intent.method_id,
+                 "strategy_id": intent.strategy_id, "model_id": intent.model_id, "mode": self.mode,
+                 "environment": self.environment, "expires_at": row.expires_at.isoformat(),
+                 "client_order_id": row.client_order_id, "run_id": self.run_id},
+                source_table="entry_approvals", source_id=row.approval_id,
+                dedup_key=f"entry_approval:{row.approval_id}", category="trading")
+        except Exception:  # noqa: BLE001 - the row stands (listed by `precog approvals list`); alerting failed
+            log.exception("could not raise the entry_approval_pending alert of approval %s", row.approval_id)
+
     async def _enter_planned(self, now: datetime) -> None:
         """Entries approved by the decision layer; each approval is consumed right before its order goes."""
 
@@ -1203,6 +1443,7 @@ class Engine:
         self._last_scan = now
         bucket = int(now.timestamp() * 1000) // int(self.decision_interval.total_seconds() * 1000)
         held = {p.market_id for p in self.portfolio.open_positions()}
+        self._approvals_seen = set()
         for entry in self.planner.plan():
             if entry.ticker in held or entry.method_id in self.deprecated_methods:
                 self.planner.release(entry)
@@ -1223,7 +1464,7 @@ class Engine:
                           "volatility_ratio": None if entry.approval.intent.market.volatility_ratio is None
                           else str(entry.approval.intent.market.volatility_ratio)},
                 approval=entry.approval)  # the executor consumes it right before sending: no order without one
-            rec = await self._submit_entry(intent, partial(self.planner.release, entry))
+            rec = await self._submit_or_hold(intent, partial(self.planner.release, entry), now)
             if rec is None:
                 continue
             self.stats.entries_sent += 1
@@ -1237,6 +1478,10 @@ class Engine:
                 self.planner.release(entry)
             else:
                 self._planned[rec.client_order_id] = entry
+        for key, row in self._approval_rows.items():  # approved, but this scan did not approve the entry again
+            if row.status == "approved" and key not in self._approvals_seen and self.approvals is not None:
+                self.approvals.note_not_sent(row.approval_id, "the decision scan did not approve this entry again "
+                                             "(edge, price or a risk limit)", now)
         await self.executor.sync_fills()
 
     # ------------------------------------------------------------------ ledger

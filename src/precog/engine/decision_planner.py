@@ -74,6 +74,8 @@ class DecisionPlanner:
         self.last_notes: list[str] = list(self.units.notes)
         # ticker -> each unit's forecast at the latest scan; a market the scan did not cover has none
         self.forecasts: dict[str, list[UnitForecast]] = {}
+        # exposure held outside the snapshot's positions: entries waiting for manual approval (set by the engine)
+        self.reserved: Callable[[], list[Any]] = list
 
     @property
     def has_units(self) -> bool:
@@ -94,7 +96,8 @@ class DecisionPlanner:
 
         snap = load_snapshot(self.conn, self.settings, self.mode, platform_id=self.platform_id)
         self.risk.set_method_history(snap.method_history)  # each method's own loss limits
-        result = self.engine.scan(snap.markets, snap.games, positions=snap.positions, balance=snap.balance,
+        result = self.engine.scan(snap.markets, snap.games, positions=[*snap.positions, *self.reserved()],
+                                  balance=snap.balance,
                                   now=time.time())
         self._keep_forecasts(result.evaluations)
         edge_ids = self._store_edges(result)

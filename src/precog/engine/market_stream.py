@@ -23,7 +23,10 @@ outage).
 Sources: `share(feed)` takes the stream events of ingestion's MarketFeed in the same process (one WebSocket
 connection for both); `open_connection()` makes the view open its own connection (`precog run --no-ingest`),
 subscribed to exactly the followed tickers. A price outside [0, 1], a crossed quote or a book gap is rejected
-with an alert and makes that view unusable until its next good price — never a price.
+with an alert and makes that view unusable until its next good price — never a price; each refusal (and each
+unreadable stream message) is told to `rejection_observers`, which the trading loop counts toward its
+data_quality breaker. `data_age` is how old a live view is for the data_stale breaker: a quiet market on a
+live connection is as fresh as the connection's last proof of life.
 """
 
 from __future__ import annotations
@@ -148,6 +151,10 @@ class MarketStream:
         self._alerted = False
         self._due: set[str] = set()  # tickers whose REST snapshot is wanted now (a lifecycle event)
         self._overlay_at = _NEVER
+        self._heard_at = _NEVER  # the latest stream event of any kind: the connection proved alive then
+        # called with (ticker, defect) for every stream price refused and every unreadable stream message: the
+        # trading loop counts them toward its data_quality breaker
+        self.rejection_observers: list[Callable[[str, str], None]] = []
 
     # ------------------------------------------------------------------ sources
 
@@ -215,6 +222,21 @@ class MarketStream:
             return False
         confirmed = v.confirmed_at
         return confirmed >= v.since and confirmed > v.bad_at and self.clock() - confirmed <= self.max_age
+
+    def data_age(self, ticker: str) -> float | None:
+        """Seconds since the live view of `ticker` was last confirmed, or None when it is not live (the caller
+        reads REST). Kalshi sends a market's messages only when it changes, so a live subscription is as fresh
+        as the connection's last proof of life: its latest message, or at worst the heartbeat that keeps it
+        open (a ping not answered within the heartbeat timeout closes the connection, and the view with it)."""
+        if not self.is_live(ticker):
+            return None
+        now = self.clock()
+        v = self._views[ticker]
+        age = now - max(v.confirmed_at, self._heard_at)
+        ws = self.ws
+        if ws is not None:
+            age = min(age, float(ws.heartbeat_interval) + float(ws.heartbeat_timeout))
+        return max(0.0, age)
 
     def market(self, ticker: str) -> Market | None:
         """The live view of `ticker`, or None (read REST instead; counted as a fallback)."""
@@ -306,6 +328,7 @@ class MarketStream:
     def on_event(self, event: StreamEvent) -> None:
         """Every stream event (called in the WebSocket reader task; ingestion's feed calls it after its own
         handling)."""
+        self._heard_at = self.clock()
         if isinstance(event, TickerUpdated):
             v = self._views.get(event.quote.ticker)
             if v is not None:
@@ -338,6 +361,14 @@ class MarketStream:
             now = self.clock()
             for v in self._views.values():
                 v.bad_at = now
+            self._tell_rejected("(stream)", f"an unreadable stream message: {event.message}"[:300])
+
+    def _tell_rejected(self, ticker: str, defect: str) -> None:
+        for observe in self.rejection_observers:
+            try:
+                observe(ticker, defect)
+            except Exception:  # noqa: BLE001 - an observer's problem never stops market data
+                log.exception("market view: rejection observer failed")
 
     def _on_subscribed(self, tickers: tuple[str, ...]) -> None:
         """The venue applied the subscription of these tickers (added to a live stream): their views start now and
@@ -410,6 +441,7 @@ class MarketStream:
         v.bad_at = self.clock()
         self.stats.rejected += 1
         log.warning("market view: rejected a stream price for %s: %s", ticker, problem)
+        self._tell_rejected(ticker, f"stream price refused: {problem}")
         if self.alerts is not None:
             try:
                 self.alerts.raise_alert("market_stream_bad_quote", "high", "market_stream",

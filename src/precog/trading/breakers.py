@@ -797,6 +797,8 @@ class BreakerBoard:
         return None
 
     def record_data_quality_failure(self, detail: str = "", *, at: float | None = None) -> OpenBreaker | None:
+        """One bad data point (`detail` names the market and the defect): the engine's data path counts every
+        payload it refuses (precog.engine.data_watch); ingestion has its own data breaker (precog.ingest.breaker)."""
         now = self.clock() if at is None else at
         s = self.settings
         with self._lock:
@@ -811,6 +813,8 @@ class BreakerBoard:
 
     def record_data_age(self, age_seconds: float, *, what: str = "data", at: float | None = None
                         ) -> OpenBreaker | None:
+        """The age of the oldest data in use (`what` says which): trips past data_stale_seconds, recovers at or
+        under it. One call per cycle with the worst age (a fresher second report would end the trip)."""
         now = self.clock() if at is None else at
         if age_seconds > self.settings.data_stale_seconds:
             return self.trip("data_stale", f"{what} is {age_seconds:.0f} s old (max {self.settings.data_stale_seconds} s)",

@@ -274,7 +274,7 @@ class TradingSettings:
             if "api_failures" in reset:
                 reset["api_failures"] = max(reset["api_failures"], int(api_sys.get("prod_open_seconds", 600)))
         reset.setdefault("api_outage", int(trading_cb.get("api_outage_seconds", 300)))
-        reset.setdefault("data_stale", int(trading_cb.get("data_stale_seconds", 60)))
+        # data_stale has no timer: it recovers when the data is fresh, so a long outage is one trip and one alert
         daily = _d(g("trading.account.daily_loss_limit_dollars"), "trading.account.daily_loss_limit_dollars")
         sys_daily = (system_cb.get("loss_limit") or {}).get("daily_loss_usd")
         if sys_daily is not None:
