@@ -23,6 +23,10 @@ from precog.db.migrate import migrate
 from precog.paths import shared_data_dir
 from tmpkit import memory_tmp_dir
 
+# pytest-xdist workers start with COLUMNS=80 in their environment; a CLI console created under it keeps that
+# width for good (tests widen the console per call through COLUMNS), so workers run as a single process does.
+os.environ.pop("COLUMNS", None)
+
 TEMPLATE_DB = "precog_test_template"
 _counter = itertools.count()
 

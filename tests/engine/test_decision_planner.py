@@ -122,12 +122,19 @@ def test_precog_run_on_the_kalshi_path(db_url: str, precog_cli: Any, tmp_path: A
     ex, _ = world_exchange()
     server = ExchangeServer(ex)
     server.keys.register("us", serialization.load_pem_public_key(public_pem), key_id)  # type: ignore[arg-type]
+    # the run's one decision scan comes before its stream has subscribed the markets it picks: a live entry would
+    # be deferred to the next scan (trading.manual_approval.when_realtime_down, test_entry_approval_stream_down's);
+    # here it goes straight out
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "trading.yaml").write_text("manual_approval:\n  when_realtime_down: false\n",
+                                                   encoding="utf-8")
     server.start()
     try:
         r = precog_cli("run", "--venue", "kalshi", "--env", "demo", mode, "--no-ingest", "--no-notify", "--quiet",
                        "--interval", "0.2", "--duration", "4",
                        env={"KALSHI_BASE_URL": server.base_url, "KALSHI_API_KEY_ID": key_id,
-                            "KALSHI_PRIVATE_KEY_PATH": str(key_path)}, timeout=150)
+                            "KALSHI_PRIVATE_KEY_PATH": str(key_path), "PRECOG_CONFIG_DIR": str(tmp_path / "cfg")},
+                       timeout=150)
     finally:
         server.stop()
     assert r.returncode == 0, r.stderr

@@ -43,9 +43,11 @@ def test_a_live_run_toward_production_sizes_under_the_caps(db_url: str, precog_c
 
     stand_in = prod_stand_in(db_url, tmp_path / "keys")
     world, ex, server = stand_in.world, stand_in.exchange, stand_in.server
-    # entries go straight out (manual approval of production entries is test_entry_approvals_live_prod's)
+    # entries go straight out (manual approval of production entries is test_entry_approvals_live_prod's; of
+    # entries decided before the stream subscribed their markets, test_entry_approval_stream_down's)
     (tmp_path / "cfg").mkdir()
-    (tmp_path / "cfg" / "trading.yaml").write_text("manual_approval:\n  mode: \"off\"\n", encoding="utf-8")
+    (tmp_path / "cfg" / "trading.yaml").write_text("manual_approval:\n  mode: \"off\"\n  when_realtime_down: false\n",
+                                                   encoding="utf-8")
     server.start()
     try:  # --env prod with the local exchange standing in for production's host
         r = precog_cli("run", "--venue", "kalshi", "--env", "prod", "--live", "--confirm-live", "--no-ingest",

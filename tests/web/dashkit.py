@@ -223,6 +223,30 @@ def seed(conn: psycopg.Connection[Any], now: datetime | None = None) -> Seeded:
                   market_ids=markets)
 
 
+def seed_approval(conn: psycopg.Connection[Any], seeded: Seeded, *, market: int = 0, side: str = "yes",
+                  count: int = 10, limit: str = "0.6300", edge: str = "0.0612",
+                  expires_in: timedelta = timedelta(minutes=10)) -> int:
+    """A pending entry approval, written by the store the trading loop uses (precog.trading.approvals), as the
+    loop holds an entry of the seeded method for a person's answer; its id."""
+    from precog.trading.approvals import ApprovalStore, approval_key
+    from precog.trading.executor import OrderIntent
+
+    now = datetime.now(UTC)
+    market_id = seeded.market_ids[market]
+    decision = f"m{seeded.method_id}|{market_id}|{side}|buy|t={int(now.timestamp()) // 60}"
+    intent = OrderIntent(market_id=market_id, side=side, action="buy", quantity=count, limit_price=Decimal(limit),
+                         purpose="entry", decision_key=decision, method_id=seeded.method_id,
+                         strategy_id=seeded.strategy_id, model_id=seeded.model_id, edge=Decimal(edge),
+                         confidence="high", metadata={"sport": "nfl"})
+    store = ApprovalStore(conn, platform_id="local", account_ref=None, mode="paper", environment="demo", run_id=None)
+    row = store.add(key=approval_key("paper", None, decision), intent=intent,
+                    client_order_id=f"pce-m{seeded.method_id}-{uuid.uuid4().hex}",
+                    reserved_cost=Decimal(limit) * count, created_at=now, expires_at=now + expires_in)
+    conn.commit()
+    assert row is not None, "an outstanding approval for this method, market and side exists already"
+    return row.approval_id
+
+
 # ---------------------------------------------------------------- a real server on a free loopback port
 
 @dataclass

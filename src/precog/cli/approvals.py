@@ -56,7 +56,7 @@ def list_cmd(
                                     "decided by", "note"],
                 [(r["approval_id"], r["status"], r["market_id"], r["side"], r["count"], r["limit_price"], r["edge"],
                   r["method_id"], _when(r["expires_at"]), r["decided_by"],
-                  r["not_sent_reason"] or r["reason"] or "") for r in rows])
+                  r["not_sent_reason"] or r["reason"] or r.get("why") or "") for r in rows])
 
 
 def _answer(approval_id: int, *, approve: bool, by: str, reason: str | None, as_json: bool) -> None:

@@ -319,6 +319,11 @@ class ManualApproval(_Closed):
     mode: Annotated[Literal["off", "live", "prod", "always"], BeforeValidator(_yaml_off)]
     # an entry nobody approved (or an approved one that could not be sent) within this many seconds expires
     timeout_seconds: Annotated[int, Field(ge=10, le=3600)]
+    # spec 7.x: a live entry on Kalshi decided while the market stream is down (reconnecting, not started) waits
+    # for approval too, whatever the mode, once the stream has been down this long (before that, and while a
+    # market is only being subscribed, the entry is deferred to the next decision: nothing sent, nothing asked)
+    when_realtime_down: bool
+    realtime_grace_seconds: Annotated[int, Field(ge=0, le=600)]
 
 
 class TradingConfig(_Open):

@@ -1323,16 +1323,27 @@ class Engine:
 
     def _approval_store(self, prod: bool) -> Any:
         """The approval rows of this loop's account when its entries wait for a person (trading.manual_approval),
-        else None (entries go straight out)."""
+        or may wait (when_realtime_down: a live Kalshi-stream loop while the stream is down), else None (entries go
+        straight out). `approval_always`: every entry waits (the mode); else only one on a market without live
+        real-time data (`approval_realtime`)."""
+        from precog.engine.market_stream import stream_of
         from precog.trading.approvals import ApprovalPolicy, ApprovalStore
 
-        self.approval_policy = ApprovalPolicy.from_config(self.config)
-        if not self.approval_policy.required(trading_mode=self.mode, platform_id=self.venue.platform_id, prod=prod,
-                                             kind=self.kind):
+        policy = self.approval_policy = ApprovalPolicy.from_config(self.config)
+        platform = self.venue.platform_id
+        self.approval_always = policy.required(trading_mode=self.mode, platform_id=platform, prod=prod,
+                                               kind=self.kind)
+        self.approval_realtime = policy.watches_realtime(trading_mode=self.mode, platform_id=platform,
+                                                         kind=self.kind, streamed=stream_of(self.venue) is not None)
+        if self.approval_always:
+            log.warning("manual approval (%s): every entry waits for `precog approvals approve`; exits never wait",
+                        policy.mode)
+        elif self.approval_realtime:
+            log.info("manual approval while the real-time market stream is down: such an entry waits for "
+                     "`precog approvals approve` (trading.manual_approval.when_realtime_down)")
+        else:
             return None
-        log.warning("manual approval (%s): every entry waits for `precog approvals approve`; exits never wait",
-                    self.approval_policy.mode)
-        return ApprovalStore(self.conn, platform_id=self.venue.platform_id, account_ref=self.venue.account_ref,
+        return ApprovalStore(self.conn, platform_id=platform, account_ref=self.venue.account_ref,
                              mode=self.mode, environment=self.environment, run_id=self.run_id)
 
     def _pending_views(self) -> list[Any]:
@@ -1373,15 +1384,29 @@ class Engine:
         client_order_id. The risk approval of an entry not sent is given back."""
         if self.approvals is None:
             return await self._submit_entry(intent, release)
-        from precog.trading.approvals import approval_key
+        from precog.engine.market_stream import stream_of
+        from precog.trading.approvals import approval_key, realtime_down, realtime_outage
 
         key = approval_key(self.mode, self.venue.account_ref, intent.decision_key)
         self._approvals_seen.add(key)
         row = self._approval_rows.get(key)
+        # spec 7.x: without the mode, an entry waits only when its market's real-time data is down at decision
+        # time (a row held then stays until answered or expired, even once the stream is back; a rejection stays
+        # final for the decision)
+        why = None
+        if not self.approval_always and row is None:
+            stream = stream_of(self.venue)
+            why = realtime_down(stream, intent.market_id) if stream is not None else None
+            if why is None and not self.approvals.rejected(key):
+                return await self._submit_entry(intent, release)
+            if why is not None and not realtime_outage(stream, self.approval_policy.realtime_grace_seconds):
+                release()  # a reconnect, the start, a market being subscribed: decided again next time, not asked
+                self.stats.entries_refused["awaiting_stream"] = self.stats.entries_refused.get("awaiting_stream", 0) + 1
+                return None
         if row is None or row.status != "approved":
             release()  # nothing goes out now; a pending row holds its cost itself
             if row is None:
-                self._hold_for_approval(intent, key, now)
+                self._hold_for_approval(intent, key, now, why)
             self.stats.entries_refused["awaiting_approval"] = self.stats.entries_refused.get("awaiting_approval", 0) + 1
             return None
         if intent.limit_price > row.limit_price:
@@ -1399,9 +1424,10 @@ class Engine:
             self._approval_rows.pop(key, None)
         return rec
 
-    def _hold_for_approval(self, intent: OrderIntent, key: str, now: datetime) -> None:
+    def _hold_for_approval(self, intent: OrderIntent, key: str, now: datetime, why: str | None = None) -> None:
         """A pending row for this decision (none after a rejection: a person's no is final for it) and the
-        entry_approval_pending alert (high) that asks for an answer."""
+        entry_approval_pending alert (high) that asks for an answer. `why`: the reason when the mode itself would
+        not hold it (real-time data down), kept in the row's details and told in the alert."""
         assert self.approvals is not None
         if self.approvals.rejected(key):
             self.stats.entries_refused["approval_rejected"] = self.stats.entries_refused.get("approval_rejected", 0) + 1
@@ -1410,26 +1436,28 @@ class Engine:
         row = self.approvals.add(
             key=key, intent=intent, client_order_id=self.executor.client_order_id(intent),
             reserved_cost=cost if cost is not None else intent.limit_price * intent.quantity, created_at=now,
-            expires_at=now + timedelta(seconds=self.approval_policy.timeout_seconds))
+            expires_at=now + timedelta(seconds=self.approval_policy.timeout_seconds), why=why)
         if row is None:
             return  # another process (or an earlier cycle) holds this decision already
         self._approval_rows[key] = row
-        log.warning("entry waiting for approval %s: buy %s %s on %s at <= %s", row.approval_id, row.count, row.side,
-                    row.market_id, row.limit_price)
+        because = f" ({why})" if why else ""
+        log.warning("entry waiting for approval %s%s: buy %s %s on %s at <= %s", row.approval_id, because, row.count,
+                    row.side, row.market_id, row.limit_price)
         if self.alerts is None:
             return
         try:
             self.alerts.raise_alert(
                 "entry_approval_pending", "high", "trading_engine",
-                f"entry {row.approval_id} waits for approval: buy {row.count} {row.side.upper()} on {row.market_id} "
-                f"at <= ${row.limit_price} (edge {intent.edge}); answer before {row.expires_at.isoformat()} with "
+                f"entry {row.approval_id} waits for approval{because}: buy {row.count} {row.side.upper()} on "
+                f"{row.market_id} at <= ${row.limit_price} (edge {intent.edge}); answer before "
+                f"{row.expires_at.isoformat()} with "
                 f"`precog approvals approve {row.approval_id} --by NAME` or `precog approvals reject "
                 f"{row.approval_id} --by NAME`",
                 {"approval_id": row.approval_id, "market_id": row.market_id, "side": row.side, "count": row.count,
                  "limit_price": str(row.limit_price), "edge": _text(intent.edge), "method_id": intent.method_id,
                  "strategy_id": intent.strategy_id, "model_id": intent.model_id, "mode": self.mode,
                  "environment": self.environment, "expires_at": row.expires_at.isoformat(),
-                 "client_order_id": row.client_order_id, "run_id": self.run_id},
+                 "client_order_id": row.client_order_id, "run_id": self.run_id, "why": why},
                 source_table="entry_approvals", source_id=row.approval_id,
                 dedup_key=f"entry_approval:{row.approval_id}", category="trading")
         except Exception:  # noqa: BLE001 - the row stands (listed by `precog approvals list`); alerting failed

@@ -215,6 +215,12 @@ class MarketStream:
             self._on_down(now)
         return up
 
+    def down_seconds(self) -> float | None:
+        """Seconds the stream has been down (not subscribed) while markets are followed, None while it is up."""
+        if self.is_up():
+            return None
+        return self.clock() - self._down_since if self._down_since is not None else 0.0
+
     def is_live(self, ticker: str) -> bool:
         """The view of `ticker` may be used now instead of REST."""
         v = self._views.get(ticker)

@@ -13,6 +13,11 @@ A pending row holds its cost against the exposure limits (as a resting entry doe
 together never exceed them; a rejected or expired row holds nothing. A rejection is final for that method,
 market and side: the loop does not ask again. Exits never wait for approval: a stop loss must not wait for a
 person.
+
+Spec 7.x (the WebSocket state machine): while the real-time feed is not SUBSCRIBED, automated trading needs a
+person too. With `manual_approval.when_realtime_down` (default on) a live loop whose market data is the Kalshi
+stream holds, per entry, one decided on a market whose stream view is not live (`realtime_down`), whatever the
+mode says; the row's details and the alert say why (`{"why": "real-time data down: ..."}`).
 """
 
 from __future__ import annotations
@@ -44,18 +49,27 @@ class ApprovalDecisionError(RuntimeError):
 class ApprovalPolicy:
     mode: str = "prod"
     timeout_seconds: int = 120
+    when_realtime_down: bool = True
+    realtime_grace_seconds: int = 30
 
     @classmethod
     def from_config(cls, config: Any) -> ApprovalPolicy:
         raw = config.get("trading.manual_approval.mode", "prod")
         mode = "off" if raw is False else str(raw)  # YAML reads an unquoted `off` as false
         timeout = config.get("trading.manual_approval.timeout_seconds", 120)
+        realtime = config.get("trading.manual_approval.when_realtime_down", True)
         if mode not in MODES:
             raise ValueError(f"trading.manual_approval.mode must be one of {', '.join(MODES)}, got {mode!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 10 <= timeout <= 3600:
             raise ValueError(f"trading.manual_approval.timeout_seconds must be whole seconds in 10-3600, "
                              f"got {timeout!r}")
-        return cls(mode, timeout)
+        grace = config.get("trading.manual_approval.realtime_grace_seconds", 30)
+        if not isinstance(realtime, bool):
+            raise ValueError(f"trading.manual_approval.when_realtime_down must be true or false, got {realtime!r}")
+        if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 600:
+            raise ValueError(f"trading.manual_approval.realtime_grace_seconds must be whole seconds in 0-600, "
+                             f"got {grace!r}")
+        return cls(mode, timeout, realtime, grace)
 
     def required(self, *, trading_mode: str, platform_id: str, prod: bool, kind: str) -> bool:
         """Whether an entry of this loop waits for a person: `always` gates every loop but a backtest; `live`
@@ -68,6 +82,40 @@ class ApprovalPolicy:
         if trading_mode != "live" or platform_id == "local":
             return False
         return self.mode == "live" or prod
+
+    def watches_realtime(self, *, trading_mode: str, platform_id: str, kind: str, streamed: bool) -> bool:
+        """Whether an entry of this loop waits for a person while its market's real-time data is down (spec 7.x):
+        a live loop on a real venue whose market data is the Kalshi stream (`streamed`). Paper loops, the local
+        exchange and backtests never: they move no real money."""
+        return (self.when_realtime_down and streamed and trading_mode == "live" and platform_id != "local"
+                and kind != "backtest")
+
+
+def realtime_down(stream: Any, ticker: str) -> str | None:
+    """Why the market stream's view of `ticker` may not be used now (the engine read it over REST), or None
+    when it is live. `stream` is the engine's MarketStream."""
+    if stream.is_live(ticker):
+        return None
+    from precog.venues.kalshi.events import ConnectionState
+
+    ws = stream.ws
+    if ws is None:
+        why = "the market stream is not started"
+    elif ws.state is not ConnectionState.SUBSCRIBED:
+        why = f"the market stream is {ws.state.value}"
+    elif ticker not in stream.followed or ticker not in ws.tickers or ticker in ws.subscribing():
+        why = f"{ticker} is not subscribed on the market stream yet"
+    else:  # subscribed, but no price confirmed since (a new subscription, a refused price, a book gap) or too old
+        why = f"no current stream price for {ticker}"
+    return f"real-time data down: {why}"
+
+
+def realtime_outage(stream: Any, grace_seconds: float) -> bool:
+    """Whether the market stream has been down (not subscribed: reconnecting, not started) for at least
+    `grace_seconds`. A shorter gap (a reconnect, the loop's start) or a market that is only being subscribed on a
+    stream that is up is no outage: such an entry is deferred to the next decision, not put to a person."""
+    down = stream.down_seconds()
+    return down is not None and down >= grace_seconds
 
 
 def approval_key(mode: str, account_ref: str | None, decision_key: str) -> str:
@@ -128,10 +176,12 @@ class ApprovalStore:
         return row is not None
 
     def add(self, *, key: str, intent: Any, client_order_id: str, reserved_cost: Decimal, created_at: datetime,
-            expires_at: datetime) -> PendingEntry | None:
+            expires_at: datetime, why: str | None = None) -> PendingEntry | None:
         """A pending row for `intent` (an executor OrderIntent), or None when the key already has an outstanding
-        one (another cycle, or another process, got there first)."""
+        one (another cycle, or another process, got there first). `why`: a reason other than the mode (details)."""
         meta = dict(intent.metadata)
+        if why is not None:
+            meta["why"] = why
         with self.conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "INSERT INTO entry_approvals (approval_key, decision_key, client_order_id, run_id, platform_id, "  # noqa: S608 - constant SQL fragments; values are parameters
@@ -183,7 +233,7 @@ class ApprovalStore:
 _LIST_COLUMNS = ("approval_id, status, created_at, expires_at, platform_id, mode, environment, account_ref, market_id, "
                  "event_id, sport, side, count, limit_price, order_type, reserved_cost, edge, confidence, method_id, "
                  "strategy_id, model_id, client_order_id, decided_by, decided_at, reason, not_sent_reason, checked_at, "
-                 "submitted_at, run_id")
+                 "submitted_at, run_id, details->>'why' AS why")  # why: a hold the mode did not ask for
 
 
 def list_approvals(conn: psycopg.Connection[Any], *, everything: bool = False, limit: int = 200

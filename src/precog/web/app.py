@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -184,6 +185,14 @@ class TransitionBody(BaseModel):
     by: str = Field("dashboard", max_length=100)
     target: str = Field(..., max_length=20)
     reason: str | None = Field(None, max_length=500)
+
+
+ApprovalId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]  # a BIGSERIAL: larger is a 422, not a database error
+
+
+class ApprovalBody(BaseModel):
+    by: str = Field(..., max_length=100)  # a person answers an entry approval: no default name
+    reason: str | None = Field(None, max_length=1000)
 
 
 def _who(by: str) -> str:
@@ -368,6 +377,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
                 "alerts": queries.alert_counts(conn),
                 "risk": queries.risk(conn, mode=settings.mode, var_rule=settings.var_rule,
                                      drawdown_rule=settings.drawdown_rule, now=t),
+                "approvals": queries.approval_counts(conn),
             }
 
     @app.get("/api/positions")
@@ -421,6 +431,12 @@ def create_app(settings: DashboardSettings) -> FastAPI:
             return {"trading_state": state_of(conn),
                     "open_breakers": queries.breakers(conn, open_only=True),
                     "recent_breakers": queries.breakers(conn, open_only=False, limit=50)}
+
+    @app.get("/api/approvals")
+    def approvals(everything: bool = Query(False, alias="all"), limit: int = 200) -> Any:
+        # every mode: an entry waiting for an answer is never hidden by --mode
+        with connect() as conn:
+            return {"now": now(), "approvals": queries.approvals(conn, everything=everything, limit=limit)}
 
     @app.get("/api/events")
     async def events(request: Request) -> StreamingResponse:
@@ -497,5 +513,20 @@ def create_app(settings: DashboardSettings) -> FastAPI:
                                               activation=settings.strategy_activation)
         audit(request, f"strategy {strategy_id} -> {body.target}", body.by)
         return {"strategy": result}
+
+    @app.post("/api/approvals/{approval_id}/approve", dependencies=write)
+    def approve_entry(approval_id: ApprovalId, body: ApprovalBody, request: Request) -> Any:
+        return answer_approval(approval_id, body, request, approve=True)
+
+    @app.post("/api/approvals/{approval_id}/reject", dependencies=write)
+    def reject_entry(approval_id: ApprovalId, body: ApprovalBody, request: Request) -> Any:
+        return answer_approval(approval_id, body, request, approve=False)
+
+    def answer_approval(approval_id: int, body: ApprovalBody, request: Request, *, approve: bool) -> Any:
+        reason = (body.reason or "").strip() or None
+        row = controls.decide_approval(connect, approval_id, approve=approve, by=_who(body.by), reason=reason)
+        audit(request, f"{row['status']} entry approval {approval_id} (buy {row['count']} {row['side']} on "
+                       f"{row['market_id']} at <= {row['limit_price']})", body.by)
+        return {"approval": row}
 
     return app

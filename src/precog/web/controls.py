@@ -5,7 +5,8 @@ trading state and breakers: the breaker board of precog.trading.scan.board_for o
 stores, so a halt from the dashboard is the same `manual` breaker trip as `precog halt`, seen by every engine;
 methods: precog.trading.methods.transition (activation rules, audit trail);
 models: precog.forecast.registry.transition (the lifecycle rules and audit trail);
-strategies: precog.trading.strategies.transition (the lifecycle rules and audit trail).
+strategies: precog.trading.strategies.transition (the lifecycle rules and audit trail);
+entry approvals: precog.trading.approvals.decide (pending only, answered once), as `precog approvals`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from precog.alerts import store as alert_store
 from precog.alerts.api import AlertRaiser
 from precog.alerts.model import AlertRecord
 from precog.forecast import registry
+from precog.trading import approvals as entry_approvals
 from precog.trading import methods as method_registry
 from precog.trading import strategies as strategy_registry
 from precog.trading.breakers import SPECS, BreakerBoard, BreakerError
@@ -166,3 +168,19 @@ def transition_strategy(connect: Connect, strategy_id: int, target: str, *, by: 
                                               activation=activation)
     return {"strategy_id": record["strategy_id"], "strategy_name": record["strategy_name"],
             "strategy_version": record["strategy_version"], "status": record["status"]}
+
+
+# ---------------------------------------------------------------- entry approvals
+
+def decide_approval(connect: Connect, approval_id: int, *, approve: bool, by: str,
+                    reason: str | None) -> dict[str, Any]:
+    """Approve or reject a pending entry through the store `precog approvals` uses (its rules, its messages):
+    an unknown id is NotFound, a row already answered (or expired, or sent) a ControlError."""
+    with connect() as conn:
+        try:
+            return entry_approvals.decide(conn, approval_id, approve=approve, by=by, reason=reason)
+        except entry_approvals.ApprovalDecisionError as exc:
+            # the store says why in one message; whether the row exists picks 404 or 409
+            conn.rollback()
+            found = conn.execute("SELECT 1 FROM entry_approvals WHERE approval_id = %s", (approval_id,)).fetchone()
+            raise (ControlError if found else NotFound)(str(exc)) from exc

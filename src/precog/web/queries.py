@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 
 from precog.domain.money import ZERO, q4
 from precog.trading import attribution
+from precog.trading.approvals import list_approvals
 from precog.trading.breakers import SIMULATION_RUN
 from precog.trading.drawdown import DrawdownRule
 from precog.trading.exits import ExitRules, rules_for_method
@@ -511,11 +512,35 @@ def silences(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                        " ORDER BY ends_at DESC")
 
 
+# ---------------------------------------------------------------- entry approvals (ADR-009)
+
+def approval_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Entries waiting for a person (pending) and approved ones the loop has not sent yet; every mode (an entry
+    waiting for an answer is never hidden by the dashboard's --mode)."""
+    row = _one(conn, "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"
+                     " count(*) FILTER (WHERE status = 'approved') AS approved"
+                     " FROM entry_approvals WHERE status IN ('pending', 'approved')")
+    return {"pending": int(row["pending"]), "approved": int(row["approved"])} if row else {"pending": 0, "approved": 0}
+
+
+def approvals(conn: psycopg.Connection[Any], *, everything: bool, limit: int = 200) -> list[dict[str, Any]]:
+    """The rows `precog approvals list [--all]` shows (the store's own read), with the method's name."""
+    rows = list_approvals(conn, everything=everything, limit=max(1, min(limit, 500)))
+    ids = sorted({r["method_id"] for r in rows if r["method_id"] is not None})
+    names = {m["method_id"]: m for m in _rows(conn, "SELECT method_id, method_name, method_version FROM methods"
+                                                    " WHERE method_id = ANY(%s)", (ids,))} if ids else {}
+    for r in rows:
+        method = names.get(r["method_id"]) or {}
+        r["method_name"], r["method_version"] = method.get("method_name"), method.get("method_version")
+    return rows
+
+
 # ---------------------------------------------------------------- change detection for live updates
 
 # Every marker is read through an index (primary keys, partial indexes of open rows) or from a small table,
 # so the poll stays cheap however long the history grows. Acknowledging/resolving an alert changes the
-# counts of open / unacknowledged originals.
+# counts of open / unacknowledged originals. Entry approvals: the outstanding rows only (the partial index of
+# pending/approved), and the loop's note on why an approved one is not sent yet.
 CHANGE_SQL = """
 SELECT
   (SELECT coalesce(max(id), 0) FROM positions) AS positions,
@@ -540,7 +565,11 @@ SELECT
   (SELECT coalesce(max(id), 0) FROM markets) AS markets,
   (SELECT coalesce(max(id), 0) FROM game_states) AS games,
   (SELECT coalesce(max(updated_at)::text, '') || (SELECT coalesce(max(updated_at)::text, '') FROM strategies)
-     || (SELECT coalesce(max(updated_at)::text, '') FROM probability_models) || count(*) FROM methods) AS lifecycle
+     || (SELECT coalesce(max(updated_at)::text, '') FROM probability_models) || count(*) FROM methods) AS lifecycle,
+  (SELECT coalesce(max(approval_id), 0) FROM entry_approvals)
+     || (SELECT ':' || count(*) FILTER (WHERE status = 'pending') || ':' || count(*) FILTER (WHERE status = 'approved')
+         || ':' || coalesce(md5(string_agg(coalesce(not_sent_reason, ''), ',' ORDER BY approval_id)), '')
+         FROM entry_approvals WHERE status IN ('pending', 'approved')) AS approvals
 """
 
 # Which page topics each change-detection column touches.
@@ -563,6 +592,7 @@ TOPICS_OF: dict[str, tuple[str, ...]] = {
     "markets": ("overview", "positions"),
     "games": ("overview",),
     "lifecycle": ("methods",),
+    "approvals": ("approvals", "overview"),
 }
 
 

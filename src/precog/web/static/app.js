@@ -3,7 +3,7 @@
  * and is formatted with string/BigInt arithmetic; charts convert to numbers for drawing only. */
 "use strict";
 
-const TABS = ["overview", "positions", "edges", "pnl", "methods", "alerts", "controls"];
+const TABS = ["overview", "approvals", "positions", "edges", "pnl", "methods", "alerts", "controls"];
 const TOKEN_KEY = "precog.dashboard.token";
 const OPERATOR_KEY = "precog.dashboard.operator";
 const state = { tab: "overview", overview: null, charts: [], loading: {}, pending: {}, rendered: {}, eventSource: null };
@@ -313,6 +313,8 @@ function renderBadge(ov) {
   const count = document.getElementById("alert-count");
   count.textContent = n > 0 ? String(n) : "";
   count.className = "count" + (ov.alerts.critical > 0 ? " critical" : "");
+  const waiting = ov.approvals ? ov.approvals.pending : 0;
+  document.getElementById("approval-count").textContent = waiting > 0 ? String(waiting) : "";
 }
 
 /* True when a page already shows exactly this data. A live refresh that brings nothing new then leaves the page
@@ -356,6 +358,7 @@ function renderOverview(ov) {
         ? " — blocking: " + cur.blocking.join(", ") : ""), "", "card-state"),
     card("Positions", String(pnl.open_positions) + " open", String(pnl.closed_positions) + " closed", "", "card-positions"),
     riskCard(ov.risk),
+    approvalsCard(ov.approvals),
     card("Alerts", String(ov.alerts.unresolved) + " open", String(ov.alerts.unacknowledged) + " not acknowledged, " + ov.alerts.critical + " critical",
       ov.alerts.critical > 0 ? "warn" : "", "card-alerts"));
   const breakers = section("Open circuit breakers", table([
@@ -384,6 +387,13 @@ function renderOverview(ov) {
       { label: "details", value: (c) => (c.details ? JSON.stringify(c.details).slice(0, 160) : "") },
     ], ov.health, { empty: "no health checks recorded", testid: "health-table" }));
   page.replaceChildren(cards, h("div", { class: "grid2" }, breakers, feeds), health);
+}
+
+function approvalsCard(a) {
+  // entries held for a person's answer (trading.manual_approval); the Approvals page answers them
+  if (!a) return null;
+  return card("Approvals", h("a", { href: "#approvals", class: "plain", text: a.pending + " pending" }),
+    a.approved + " approved, waiting for the loop to send", a.pending > 0 ? "warn" : "", "card-approvals");
 }
 
 function riskCard(r) {
@@ -778,7 +788,91 @@ async function loadControls() {
   page.replaceChildren(h("div", { class: "grid2" }, stateBox, open), h("div", { class: "grid2" }, history, states));
 }
 
-const LOADERS = { overview: loadOverview, positions: loadPositions, edges: loadEdges, pnl: loadPnl,
+// ------------------------------------------------------------------ entry approvals (trading.manual_approval)
+const APPROVAL_PILL = { pending: "warn", approved: "good", submitted: "good", rejected: "bad", expired: "dim" };
+
+function expiresIn(deadline) {
+  const s = Math.round((deadline - Date.now()) / 1000);
+  if (s <= 0) return "due";  // the trading loop expires it on its own clock
+  return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
+}
+
+function tickDeadlines() {
+  for (const el of document.querySelectorAll("[data-deadline]")) el.textContent = expiresIn(Number(el.dataset.deadline));
+}
+
+function approvalSummary(a) {
+  return "buy " + a.count + " " + a.side + " on " + a.market_id + " at ≤ " + price(a.limit_price);
+}
+
+async function answerApproval(a, approve) {
+  const fields = [{ name: "by", label: "Your name (recorded)", value: sessionStorage.getItem(OPERATOR_KEY) || "", max: 100, required: true }];
+  if (!approve) fields.push({ name: "reason", label: "Reason", placeholder: "why not", max: 1000, required: true });
+  const v = await confirmAction((approve ? "Approve" : "Reject") + " entry " + a.approval_id + "?",
+    approve ? approvalSummary(a) + ". The trading loop sends it only if the market and every risk check still allow it, before it expires."
+      : approvalSummary(a) + ". Nothing is sent, and the loop does not ask again for this method, market and side.",
+    fields, approve ? "Approve" : "Reject");
+  if (!v) return;
+  sessionStorage.setItem(OPERATOR_KEY, v.by);
+  const body = approve ? { by: v.by } : { by: v.by, reason: v.reason };
+  act("/api/approvals/" + a.approval_id + "/" + (approve ? "approve" : "reject"), body,
+    "entry " + a.approval_id + (approve ? " approved" : " rejected"));
+}
+
+function approvalActions(a) {
+  if (a.status !== "pending") {
+    return h("span", { class: "muted", text: a.not_sent_reason ? "not sent yet: " + a.not_sent_reason : "waiting for the loop to send it" });
+  }
+  return h("div", { class: "actions" },
+    h("button", { type: "button", class: "btn small primary", text: "Approve", "data-testid": "approve-" + a.approval_id,
+      onclick: () => answerApproval(a, true) }),
+    h("button", { type: "button", class: "btn small", text: "Reject", "data-testid": "reject-" + a.approval_id,
+      onclick: () => answerApproval(a, false) }));
+}
+
+async function loadApprovals() {
+  const [open, recent] = await Promise.all([api("/api/approvals"), api("/api/approvals?all=1&limit=50")]);
+  if (unchanged("approvals", [open.approvals, recent.approvals])) return;
+  const skew = Date.now() - Date.parse(open.now);  // count down on the server's clock
+  const page = document.getElementById("page-approvals");
+  const method = (a) => (a.method_name ? label(a.method_name, a.method_version) : a.method_id === null ? "—" : "#" + a.method_id);
+  const waiting = open.approvals.filter((a) => a.status === "pending").length;
+  const pending = h("div", { class: "panel", "data-testid": "approvals-panel" },
+    h("h2", null, "Pending approvals ", h("span", { class: "count", "data-testid": "approvals-panel-count", text: waiting > 0 ? String(waiting) : "" })),
+    table([
+      { label: "#", value: (a) => String(a.approval_id) },
+      { label: "market", value: (a) => h("span", { title: [a.event_id, a.sport].filter(Boolean).join(" · ") }, a.market_id) },
+      { label: "side", value: (a) => a.side },
+      { label: "count", value: (a) => String(a.count), cls: "r" },
+      { label: "limit", value: (a) => price(a.limit_price), cls: "r" },
+      { label: "edge", value: (a) => (a.edge === null ? "—" : fixed(a.edge, 4)), cls: "r" },
+      { label: "method", value: method },
+      { label: "mode", value: (a) => a.mode + (a.environment ? " " + a.environment : "") },
+      // why: a hold the approval mode did not ask for (e.g. the real-time feed was down when it was decided)
+      { label: "status", value: (a) => h("span", null, pill(a.status, APPROVAL_PILL[a.status], "approval-status-" + a.approval_id),
+        a.why ? h("div", { class: "muted", text: a.why }) : null) },
+      { label: "expires in", value: (a) => {
+        const deadline = Date.parse(a.expires_at) + skew;
+        return h("span", { class: "num", title: when(a.expires_at), "data-deadline": String(deadline), text: expiresIn(deadline) });
+      } },
+      { label: "", value: approvalActions },
+    ], open.approvals, { empty: "no entry waits for approval", testid: "approvals-table", rowTestId: (a) => "approval-" + a.approval_id }));
+  const history = section("Recent approvals", table([
+    { label: "#", value: (a) => String(a.approval_id) },
+    { label: "asked", value: (a) => when(a.created_at) },
+    { label: "market", value: (a) => a.market_id },
+    { label: "side", value: (a) => a.side },
+    { label: "count", value: (a) => String(a.count), cls: "r" },
+    { label: "limit", value: (a) => price(a.limit_price), cls: "r" },
+    { label: "method", value: method },
+    { label: "status", value: (a) => pill(a.status, APPROVAL_PILL[a.status]) },
+    { label: "by", value: (a) => a.decided_by || "" },
+    { label: "note", value: (a) => h("span", { class: "message" }, a.not_sent_reason || a.reason || "") },
+  ], recent.approvals, { empty: "no entry approvals yet", testid: "approvals-history" }));
+  page.replaceChildren(pending, history);
+}
+
+const LOADERS = { overview: loadOverview, approvals: loadApprovals, positions: loadPositions, edges: loadEdges, pnl: loadPnl,
   methods: loadMethods, alerts: loadAlerts, controls: loadControls };
 
 async function refresh(tab) {
@@ -797,7 +891,7 @@ async function refresh(tab) {
 }
 
 // ------------------------------------------------------------------ navigation and live updates
-const TAB_TOPICS = { overview: ["overview"], positions: ["positions"], edges: ["edges"], pnl: ["pnl", "trades"],
+const TAB_TOPICS = { overview: ["overview"], approvals: ["approvals"], positions: ["positions"], edges: ["edges"], pnl: ["pnl", "trades"],
   methods: ["methods"], alerts: ["alerts"], controls: ["controls"] };
 
 function show(tab) {
@@ -868,6 +962,7 @@ function init() {
   alertForm.addEventListener("change", () => refresh("alerts"));
   window.addEventListener("hashchange", () => show(location.hash.replace(/^#/, "")));
   window.addEventListener("resize", () => { if (state.tab === "pnl") refresh("pnl"); });
+  setInterval(tickDeadlines, 1000);
   show(location.hash.replace(/^#/, "") || "overview");
   if (state.tab !== "overview") refreshHeader();
   connectLive();
