@@ -157,6 +157,9 @@ class AlertManager:
         self._stripes = [threading.Lock() for _ in range(64)]
         self._buffer: list[_Repeat] = []
         self._buffer_lock = threading.Lock()
+        # one flush at a time: a flush returns only once every repeat buffered before it is committed, even when
+        # the background flusher had already taken them (read-your-writes for flush(), get(), acknowledge())
+        self._flush_lock = threading.Lock()
         self._ids: deque[int] = deque()
         self._id_block = 16
         self._silences: tuple[float, list[Silence]] | None = None
@@ -459,7 +462,12 @@ class AlertManager:
                 return
 
     def flush(self) -> int:
-        """Write buffered suppressed repeats now. Returns how many rows were written."""
+        """Write buffered suppressed repeats now; on return every repeat buffered before the call is committed (or
+        spooled). Returns how many rows this call wrote."""
+        with self._flush_lock:
+            return self._flush_buffered()
+
+    def _flush_buffered(self) -> int:
         with self._buffer_lock:
             items, self._buffer = self._buffer, []
         if not items:
