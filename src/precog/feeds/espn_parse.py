@@ -177,6 +177,7 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
     prob = _win_probability(situation, reader, spath)
     if prob:
         metadata["espn_win_probability"] = prob
+    metadata.update(_last_play(situation.get("lastPlay"), sport))
     odds = _pregame_odds(comp.get("odds"), teams)
     if odds:
         metadata["pregame_odds"] = odds
@@ -472,6 +473,60 @@ def _win_probability(situation: Mapping[str, Any], reader: _Reader, spath: str) 
         if not number.is_finite() or not Decimal(0) <= number <= Decimal(1):
             raise reader.error(f"{spath}.lastPlay.probability.{src}", f"{value!r} is outside [0, 1]")
         out[dst] = q4(number)
+    return out
+
+
+# ESPN `lastPlay.type.text` -> the live_trading trigger name (trade_strategies.yaml `trigger_events`). Football
+# only (an NBA "Jump Shot" is no trigger). Exact texts first, then patterns in order. A touchdown scored on a
+# turnover ("Interception Return Touchdown", "Fumble Return Touchdown") is a touchdown: the score moves the win
+# probability more than the change of possession. fourth_down_conversion / fourth_down_fail are never mapped: the
+# type text of a fourth-down play ("Rush", "Pass Reception") does not tell the down it was run on.
+_TRIGGER_BY_TEXT: dict[str, str] = {
+    "field goal good": "field_goal",
+    "interception": "turnover",
+    "pass interception return": "turnover",
+    "interception return": "turnover",
+    "fumble recovery (opponent)": "turnover",
+    "sack opp fumble recovery": "turnover",
+    "muffed punt recovery (opponent)": "turnover",
+    "safety": "safety",
+    "two-minute warning": "two_minute_warning",
+    "two minute warning": "two_minute_warning",
+}
+_TOUCHDOWN = re.compile(r"\btouchdown\b", re.IGNORECASE)  # "Passing Touchdown", "Punt Return Touchdown", ...
+_TURNOVER = re.compile(r"\binterception\b|\brecovery \(opponent\)", re.IGNORECASE)  # texts the table lacks
+_TRIGGER_SPORTS = frozenset({"nfl", "ncaaf"})
+
+
+def trigger_of(sport: str, type_text: str) -> str | None:
+    """The live_trading trigger name of an ESPN play type text, None when the play is none of them."""
+    if sport not in _TRIGGER_SPORTS:
+        return None
+    if _TOUCHDOWN.search(type_text):  # checked first: a touchdown wins over the turnover it was scored on
+        return "touchdown"
+    exact = _TRIGGER_BY_TEXT.get(" ".join(type_text.split()).lower())
+    if exact is not None:
+        return exact
+    return "turnover" if _TURNOVER.search(type_text) else None
+
+
+def _last_play(last_play: Any, sport: str) -> dict[str, str]:
+    """`situation.lastPlay` -> last_play_id, last_play_text (ESPN's type text as is) and last_play_type (the
+    trigger name, absent when none). lastPlay is optional in ESPN's feed: a malformed one (not an object, no
+    usable id) adds nothing rather than failing the game."""
+    if not isinstance(last_play, dict):
+        return {}
+    play_id = last_play.get("id")
+    if isinstance(play_id, bool) or not isinstance(play_id, str | int) or not str(play_id).strip():
+        return {}
+    out = {"last_play_id": str(play_id).strip()}
+    play_type = last_play.get("type")
+    text = play_type.get("text") if isinstance(play_type, dict) else None
+    if isinstance(text, str) and text.strip():
+        out["last_play_text"] = text
+        trigger = trigger_of(sport, text)
+        if trigger is not None:
+            out["last_play_type"] = trigger
     return out
 
 

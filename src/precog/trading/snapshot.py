@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from precog.domain.money import ONE
 from precog.trading.method_risk import MethodHistory, load_method_history
 from precog.trading.settings import TradingSettings
+from precog.trading.strategies import LAST_PLAY_SEEN
 from precog.trading.views import GameView, MarketView, PositionView, correlation_group
 from precog.trading.volatility import VolatilityRule, load_ratios
 
@@ -202,13 +203,35 @@ def load_games(conn: Any, links: dict[str, tuple[str, str]]) -> dict[str, GameVi
     at_halftime = [(r["sport"], r["external_game_id"]) for r in rows
                    if r["status"] == "halftime" and (r["sport"], r["external_game_id"]) in wanted]
     halftime_started = _halftime_started(conn, at_halftime)
+    plays = [(r["sport"], r["external_game_id"], str(r["sport_metadata"]["last_play_id"])) for r in rows
+             if (r["sport"], r["external_game_id"]) in wanted and (r["sport_metadata"] or {}).get("last_play_id")]
+    play_seen = _last_play_seen(conn, plays)
     by_game: dict[tuple[str, str], GameView] = {}
     for r in rows:
         key = (r["sport"], r["external_game_id"])
         if key in wanted:
-            by_game[key] = GameView(from_row(r), _later(r["created_at"], r["feed_success"]) or 0.0,
+            state = from_row(r)
+            if key in play_seen:
+                state.metadata[LAST_PLAY_SEEN] = play_seen[key]
+            by_game[key] = GameView(state, _later(r["created_at"], r["feed_success"]) or 0.0,
                                     halftime_started.get(key))
     return {event: by_game[key] for event, key in links.items() if key in by_game}
+
+
+def _last_play_seen(conn: Any, plays: list[tuple[str, str, str]]) -> dict[tuple[str, str], float]:
+    """When each game's current last play was first stored: the first version whose metadata has that
+    last_play_id. A version is written on any change (clock, win probability), and observed_ts follows every
+    poll, so neither dates the play; live_trading's 10 s run from here."""
+    if not plays:
+        return {}
+    rows = conn.execute(
+        "SELECT h.sport, h.external_game_id, min(h.created_at) FROM game_states h"
+        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS w(sport, game_id, play_id)"
+        "   ON h.sport = w.sport AND h.external_game_id = w.game_id"
+        "  AND h.sport_metadata->>'last_play_id' = w.play_id"
+        " GROUP BY h.sport, h.external_game_id",
+        ([p[0] for p in plays], [p[1] for p in plays], [p[2] for p in plays])).fetchall()
+    return {(r[0], r[1]): r[2].timestamp() for r in rows}
 
 
 def _halftime_started(conn: Any, games: list[tuple[str, str]]) -> dict[tuple[str, str], float]:

@@ -301,8 +301,15 @@ class HalftimeEntry(EntryStrategy):
         return None
 
 
+# game metadata key (set by snapshot.load_games, never stored): epoch seconds of the first stored game state
+# that showed the current last play, i.e. when that play became an event for us
+LAST_PLAY_SEEN = "last_play_seen_ts"
+
+
 class LiveTrading(EntryStrategy):
-    """In play, deciding within decision_seconds of a trigger event (touchdown, turnover, ...)."""
+    """In play, deciding within decision_seconds of a trigger event (touchdown, turnover, ...). The event's age
+    runs from when its play was first observed (LAST_PLAY_SEEN), not from the latest poll that saw it again;
+    without that time (a state not loaded from game_states) from the state's observation."""
 
     def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
         super().__init__(ref, config)
@@ -317,11 +324,13 @@ class LiveTrading(EntryStrategy):
             return "no_game_state"
         if game.state.status != "live":
             return "not_live"
-        if now - game.observed_ts > self.decision_seconds:
+        meta = game.state.metadata or {}
+        seen = meta.get(LAST_PLAY_SEEN)
+        event_ts = min(float(seen), game.observed_ts) if isinstance(seen, int | float) else game.observed_ts
+        if now - event_ts > self.decision_seconds:
             return "event_too_old"
         if self.triggers:
-            last = game.state.metadata.get("last_play_type") if game.state.metadata else None
-            if last not in self.triggers:
+            if meta.get("last_play_type") not in self.triggers:
                 return "no_trigger_event"
         return None
 
