@@ -46,7 +46,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from precog.alerts.api import AlertRaiser
-from precog.forecast.metrics import calibration, score
+from precog.forecast.metrics import calibration, expected_calibration_error, score
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +234,6 @@ def _round(x: float | None) -> float | None:
     return float(Decimal(repr(float(x))).quantize(_PLACES))
 
 
-def calibration_error(p: Sequence[float], y: Sequence[float]) -> float:
-    """n-weighted mean |observed - mean forecast| over the forecast deciles (expected calibration error)."""
-    table = calibration(p, y)
-    n = sum(b.n for b in table)
-    return sum(b.n * abs(b.gap) for b in table if b.n) / n if n else float("nan")
-
-
 def _brier(rows: Sequence[SettledForecast]) -> float | None:
     return _round(score([r.p_side for r in rows], [r.outcome for r in rows]).brier) if rows else None
 
@@ -262,7 +255,7 @@ def assess(model_id: int, ref: str, rows: Sequence[SettledForecast], settings: H
     p = [r.p_side for r in rows]
     y = [r.outcome for r in rows]
     s = score(p, y) if rows else None
-    cal = _round(calibration_error(p, y)) if rows else None
+    cal = _round(expected_calibration_error(calibration(p, y))) if rows else None
     profitable = _round(sum(1 for r in rows if r.realized_pnl > 0) / n) if rows else None
     start = now - timedelta(days=settings.recent_window_days)
     recent = [r for r in rows if r.settled_at >= start]

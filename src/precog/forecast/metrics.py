@@ -88,6 +88,12 @@ def calibration(p: ArrayLike, y: ArrayLike, bins: int = 10) -> list[CalibrationB
     return out
 
 
+def expected_calibration_error(table: Sequence[CalibrationBin]) -> float:
+    """n-weighted mean |observed - mean forecast| over the table's bins (NaN for an empty table)."""
+    n = sum(b.n for b in table)
+    return sum(b.n * abs(b.gap) for b in table if b.n) / n if n else float("nan")
+
+
 def max_calibration_error(table: Sequence[CalibrationBin], min_n: int = 1) -> float:
     gaps = [abs(b.gap) for b in table if b.n >= min_n]
     return max(gaps) if gaps else float("nan")
