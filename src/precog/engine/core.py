@@ -242,6 +242,9 @@ class Engine:
         self.approvals = self._approval_store(environment == "prod" if prod_target is None else prod_target)
         self._approval_rows: dict[str, Any] = {}  # approval key -> outstanding row, read each cycle
         self._approvals_seen: set[str] = set()  # approval keys a decision of the current scan reached
+        # whether an approved entry's order may have been finalized as never placed since the last review: at the
+        # first review (a dead process's orders, startup reconciliation), then while an entry's outcome is unknown
+        self._never_placed_due = True
         if self.approvals is not None and planner is not None and hasattr(planner, "reserved"):
             planner.reserved = self._pending_views  # pending entries hold exposure in the decision scan too
         self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
@@ -1359,6 +1362,17 @@ class Engine:
         the last cycle included), and say why approved entries wait while trading is not ACTIVE."""
         if self.approvals is None:
             return
+        from precog.trading.orders import OrderState
+
+        # first: an approved entry whose order never reached the venue is approved again (new id) or expires,
+        # saying so, before the expiry below could call it merely "not sendable". Only an order whose venue
+        # outcome was unknown (created, unresolved) can be finalized so: looked for after one was seen, not every
+        # cycle through every submitted row
+        if self._never_placed_due:
+            for found in self.approvals.never_placed(now, self._resend_client_order_id):
+                self._alert_not_sent(found)
+        unknown = (OrderState.CREATED, OrderState.UNRESOLVED)
+        self._never_placed_due = any(r.purpose == "entry" and r.status in unknown for r in self.executor.open.values())
         for row in self.approvals.expire(now):
             log.warning("entry approval %s (%s %s on %s) expired", row.approval_id, row.side, row.count, row.market_id)
             self.stats.entries_refused["approval_expired"] = self.stats.entries_refused.get("approval_expired", 0) + 1
@@ -1368,6 +1382,34 @@ class Engine:
             for row in self._approval_rows.values():
                 if row.status == "approved":
                     self.approvals.note_not_sent(row.approval_id, f"trading state {self.trading_state}", now)
+
+    def _resend_client_order_id(self, found: Any, decision_key: str) -> str:
+        """The client_order_id the executor derives for an approved entry sent again under `decision_key` (what
+        `_submit_or_hold` sends it with: the row's decision key, this method, strategy and model)."""
+        e = found.entry
+        return self.executor.client_order_id(OrderIntent(
+            market_id=e.market_id, side=e.side, action="buy", quantity=e.count, limit_price=e.limit_price,
+            purpose="entry", decision_key=decision_key, method_id=e.method_id, strategy_id=found.strategy_id,
+            model_id=found.model_id))
+
+    def _alert_not_sent(self, found: Any) -> None:
+        """An approved entry whose order never reached the venue: logged, and one entry_approval_not_sent alert
+        (high) per approval saying what the loop does next (sends it again under a new id, or nothing: expired)."""
+        from precog.trading.approvals import NOT_SENT_ALERT_TYPE
+
+        message, details = found.alert()
+        log.warning("%s", message)
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.raise_alert(
+                NOT_SENT_ALERT_TYPE, "high", "trading_engine", message,
+                {**details, "mode": self.mode, "environment": self.environment, "run_id": self.run_id},
+                source_table="entry_approvals", source_id=found.entry.approval_id,
+                dedup_key=f"entry_approval_not_sent:{found.entry.approval_id}", category="trading")
+        except Exception:  # noqa: BLE001 - the row says it (not_sent_reason, `precog approvals list`); alerting failed
+            log.exception("could not raise the %s alert of approval %s", NOT_SENT_ALERT_TYPE,
+                          found.entry.approval_id)
 
     def _note_refused(self, method_id: int | None, ticker: str, reason: str, now: datetime) -> None:
         """A fresh decision of this method on this market was refused: an approved entry there is not sent."""

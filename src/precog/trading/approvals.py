@@ -9,6 +9,14 @@ limit (at most the approved contracts), with the client_order_id stored in the r
 and sending finds the order again by that id instead of sending a second one. A row nobody answered, or an
 approved one that could not be sent, expires at `expires_at` (trading.yaml manual_approval.timeout_seconds).
 
+An approved row whose order never reached the venue (the process died after writing the order row and before the
+venue had it, or a lost create the venue still did not know after the lookup grace period: reconciliation asked
+the venue by the row's client_order_id and finalized our order as never placed, `executor.NEVER_PLACED`) does not
+read `submitted`: before it expires it is approved again under a new client_order_id (the old order row stays as
+the rejected record) and the loop sends it by the usual rules; past its expiry it expires, saying so. Either way an
+`entry_approval_not_sent` alert (high) tells the operator. Sending again is safe only because the venue was asked
+for the old id and does not have it; an order merely not reconciled yet (created, unresolved) keeps the row as it is.
+
 A pending row holds its cost against the exposure limits (as a resting entry does), so entries approved
 together never exceed them; a rejected or expired row holds nothing. A rejection is final for that method,
 market and side: the loop does not ask again. Exits never wait for approval: a stop loss must not wait for a
@@ -23,6 +31,7 @@ mode says; the row's details and the alert say why (`{"why": "real-time data dow
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -37,8 +46,10 @@ MODES = ("off", "live", "prod", "always")
 STATUSES = ("pending", "approved", "rejected", "expired", "submitted")
 OUTSTANDING = ("pending", "approved")
 ALERT_TYPE = "entry_approval_pending"
+NOT_SENT_ALERT_TYPE = "entry_approval_not_sent"
 
 _BUCKET = re.compile(r"\|t=-?\d+$")
+_RESEND = re.compile(r"\|resend=(\d+)$")
 
 
 class ApprovalDecisionError(RuntimeError):
@@ -149,6 +160,63 @@ class PendingEntry:
 _COLUMNS = ", ".join(PendingEntry.__dataclass_fields__)
 
 
+@dataclass
+class NeverPlaced:
+    """An approved (or already `submitted`) row whose order the venue provably does not have, and what became of
+    it: `resent` (approved again under `client_order_id`, the new id) or `expired`."""
+
+    entry: PendingEntry
+    strategy_id: int | None
+    model_id: int | None
+    old_client_order_id: str
+    order_reason: str
+    was_submitted: bool
+    outcome: str = ""
+    client_order_id: str | None = None
+    note: str = ""
+
+    def alert(self) -> tuple[str, dict[str, Any]]:
+        """The entry_approval_not_sent alert's message and details: what happened and what the system does next."""
+        e = self.entry
+        what = (f"approved entry {e.approval_id} (buy {e.count} {e.side.upper()} on {e.market_id} at <= "
+                f"${e.limit_price}, approved by {e.decided_by}) never reached the venue: it has no order under the "
+                f"client_order_id {self.old_client_order_id} (our order: {self.order_reason})")
+        if self.outcome == "resent":
+            then = (f"it is approved again under the new client_order_id {self.client_order_id} and is sent at the "
+                    f"next decision that passes every check (at most {e.count} contracts at <= ${e.limit_price}), "
+                    f"until {e.expires_at.isoformat()}; `precog approvals list` shows it")
+        else:
+            then = (f"the approval expired ({e.expires_at.isoformat()}), so nothing is sent; the loop may propose "
+                    "the entry again as a new approval")
+        return f"{what}; {then}", {
+            "approval_id": e.approval_id, "market_id": e.market_id, "side": e.side, "count": e.count,
+            "limit_price": str(e.limit_price), "method_id": e.method_id, "decided_by": e.decided_by,
+            "old_client_order_id": self.old_client_order_id, "order_reason": self.order_reason,
+            "was_submitted": self.was_submitted, "outcome": self.outcome, "client_order_id": self.client_order_id,
+            "expires_at": e.expires_at.isoformat()}
+
+
+def resend_decision_key(decision_key: str) -> str:
+    """The decision key an approved entry is sent again under (its client_order_id derives from it): the row's own
+    with a re-send counter, `...|resend=1`, then `|resend=2`; never one an earlier order of the row used."""
+    m = _RESEND.search(decision_key)
+    if m is None:
+        return f"{decision_key}|resend=1"
+    return f"{decision_key[:m.start()]}|resend={int(m.group(1)) + 1}"
+
+
+# an order of ours finalized as never placed: rejected without a venue order id, for the reason the executor gives
+# only when the venue, asked by the client_order_id, does not have it (a venue's refusal is not this)
+_NEVER_PLACED_ORDER = ("o.status = 'rejected' AND o.venue_order_id IS NULL "
+                       "AND coalesce(o.reject_reason, '') LIKE %s")
+
+
+def _never_placed_like() -> str:
+    from precog.trading.executor import NEVER_PLACED
+
+    return NEVER_PLACED.replace("%", r"\%").replace("_", r"\_") + "%"
+
+
 class ApprovalStore:
     """The rows of one venue account in one mode (what one trading loop owns)."""
 
@@ -210,13 +278,81 @@ class ApprovalStore:
 
     def mark_sent(self) -> int:
         """Approved rows whose order exists (a process that sent it died before recording so): submitted. The
-        order is found by the row's client_order_id, the id the venue also knows it by."""
+        order is found by the row's client_order_id, the id the venue also knows it by. An order whose venue
+        outcome is not known yet (created, unresolved) counts as sent until reconciliation says otherwise
+        (`never_placed`); one reconciliation already finalized as never placed does not."""
         cur = self.conn.execute(
-            "UPDATE entry_approvals a SET status = 'submitted', submitted_at = o.created_at, "
+            "UPDATE entry_approvals a SET status = 'submitted', submitted_at = o.created_at, "  # noqa: S608 - constant SQL fragments; values are parameters
             "not_sent_reason = NULL FROM orders o WHERE o.client_order_id = a.client_order_id "
+            f"AND NOT ({_NEVER_PLACED_ORDER}) "
             "AND a.status = 'approved' AND a.platform_id = %s AND a.mode = %s "
-            "AND a.account_ref IS NOT DISTINCT FROM %s", (self.platform_id, self.mode, self.account_ref))
+            "AND a.account_ref IS NOT DISTINCT FROM %s", (_never_placed_like(), self.platform_id, self.mode,
+                                                           self.account_ref))
         return cur.rowcount
+
+    def never_placed(self, now: datetime, resend_id: Callable[[NeverPlaced, str], str]) -> list[NeverPlaced]:
+        """Approved or submitted rows whose order reconciliation finalized as never placed (the venue, asked by the
+        row's client_order_id, does not have it): one not expired on the loop's clock is approved again under a
+        new decision key and client_order_id (`resend_id(row, decision_key)`: the id the executor derives for
+        it), one past its expiry expires. The old order row stays as the rejected record.
+
+        Invariant: a row is sent again only because the venue was asked for its old id and does not have it (it
+        refuses that id from now on); an order whose outcome is not known yet never gets here."""
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                f"SELECT {', '.join('a.' + c for c in PendingEntry.__dataclass_fields__)}, a.strategy_id, "  # noqa: S608 - constant SQL fragments; values are parameters
+                "a.model_id, a.status = 'submitted' AS was_submitted, o.reject_reason AS order_reason "
+                "FROM entry_approvals a JOIN orders o ON o.client_order_id = a.client_order_id "
+                f"WHERE a.status IN ('approved', 'submitted') AND ({_NEVER_PLACED_ORDER}) AND a.platform_id = %s "
+                "AND a.mode = %s AND a.account_ref IS NOT DISTINCT FROM %s ORDER BY a.approval_id",
+                (_never_placed_like(), self.platform_id, self.mode, self.account_ref)).fetchall()
+        done = []
+        for r in rows:
+            found = NeverPlaced(PendingEntry.of(r), r["strategy_id"], r["model_id"], r["client_order_id"],
+                                r["order_reason"], r["was_submitted"])
+            if found.entry.expires_at > now and self._resend(found, now, resend_id):
+                done.append(found)
+            elif self._expire_unsent(found, now):
+                done.append(found)
+        return done
+
+    def _resend(self, found: NeverPlaced, now: datetime, resend_id: Callable[[NeverPlaced, str], str]) -> bool:
+        """Approved again under a new id, unless another outstanding row holds the decision meanwhile (then the
+        caller expires this one: the newer row stands for the entry)."""
+        key = resend_decision_key(found.entry.decision_key)
+        cid = resend_id(found, key)
+        note = (f"order {found.old_client_order_id} never reached the venue ({found.order_reason}); "
+                f"approved again to be sent under {cid}")
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "UPDATE entry_approvals a SET status = 'approved', decision_key = %s, client_order_id = %s, "  # noqa: S608 - constant SQL fragments; values are parameters
+                "submitted_at = NULL, not_sent_reason = %s, checked_at = %s, details = a.details || "
+                "jsonb_build_object('never_placed', coalesce(a.details->'never_placed', '[]'::jsonb) || "
+                "jsonb_build_array(jsonb_build_object('client_order_id', %s::text, 'reason', %s::text, "
+                "'at', %s::text))) WHERE a.approval_id = %s AND a.client_order_id = %s "
+                "AND a.status IN ('approved', 'submitted') AND NOT EXISTS (SELECT 1 FROM entry_approvals b "
+                "WHERE b.approval_key = a.approval_key AND b.status IN ('pending', 'approved') "
+                f"AND b.approval_id <> a.approval_id) RETURNING {_COLUMNS}",
+                (key, cid, note, now, found.old_client_order_id, found.order_reason, now.isoformat(),
+                 found.entry.approval_id, found.old_client_order_id)).fetchone()
+        if row is None:
+            return False
+        found.entry, found.outcome, found.client_order_id, found.note = PendingEntry.of(row), "resent", cid, note
+        return True
+
+    def _expire_unsent(self, found: NeverPlaced, now: datetime) -> bool:
+        note = f"approved, but its order {found.old_client_order_id} never reached the venue ({found.order_reason})"
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "UPDATE entry_approvals SET status = 'expired', submitted_at = NULL, not_sent_reason = %s, "  # noqa: S608 - constant SQL fragments; values are parameters
+                "checked_at = %s, reason = CASE WHEN reason IS NULL THEN %s ELSE reason || '; ' || %s END "
+                "WHERE approval_id = %s AND client_order_id = %s AND status IN ('approved', 'submitted') "
+                f"RETURNING {_COLUMNS}",
+                (note, now, note, note, found.entry.approval_id, found.old_client_order_id)).fetchone()
+        if row is None:
+            return False  # another process settled it first
+        found.entry, found.outcome, found.note = PendingEntry.of(row), "expired", note
+        return True
 
     def note_not_sent(self, approval_id: int, reason: str, now: datetime) -> None:
         self.conn.execute("UPDATE entry_approvals SET not_sent_reason = %s, checked_at = %s WHERE approval_id = %s "

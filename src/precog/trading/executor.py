@@ -42,6 +42,10 @@ FAR_SELL = Decimal("0.01")  # a sell limit at 1 cent takes every bid: market-sty
 FAR_BUY = Decimal("0.99")
 # how long an order whose create outcome was lost is looked up before it counts as never placed
 UNRESOLVED_GRACE_SECONDS = 60
+# how the reject_reason of an order finalized as never placed begins: the venue was asked for it by its
+# client_order_id and does not have it (and refuses that id from now on). Only such an order may be sent again
+# under a new id (precog.trading.approvals: an approved entry whose order never reached the venue).
+NEVER_PLACED = "never reached the venue"
 
 
 @dataclass
@@ -202,8 +206,8 @@ class Executor:
                 if (now - since).total_seconds() < UNRESOLVED_GRACE_SECONDS:
                     return rec
             # The venue never received it (it refuses duplicate ids, so it cannot arrive later as a second order).
-            reason = ("never reached the venue (the process stopped before sending it)" if rec.status is S.CREATED
-                      else f"not found at the venue by client_order_id within {UNRESOLVED_GRACE_SECONDS} s")
+            reason = (f"{NEVER_PLACED} (the process stopped before sending it)" if rec.status is S.CREATED
+                      else f"{NEVER_PLACED}: not found there by client_order_id within {UNRESOLVED_GRACE_SECONDS} s")
             self.store.transition(rec, S.REJECTED, reason=reason)
             self.open.pop(rec.client_order_id, None)
             self._unresolved_since.pop(rec.client_order_id, None)
