@@ -330,3 +330,39 @@ def test_the_check_interval_from_the_environment_is_range_checked_too(tmp_path: 
                                           "CHECK_INTERVAL_MINUTES": "15"}, use_overrides=False)
     assert rules_from_config(ok)[1].check_interval_minutes == 15
     assert rules_from_config(load_config(None, environ={}, use_overrides=False))[1].check_interval_minutes == 60
+
+
+async def test_a_deprecated_methods_capital_goes_to_the_active_methods_left(db_url: str) -> None:
+    """Two active methods split the bankroll 70/30 (the older one 70%). When the loop deprecates the older one, the
+    method left trades with the whole bankroll from then on, as a restart would give it - not with its 30% while
+    the deprecated method's 70% sits idle."""
+    from trading.trading_dbkit import create_testing_method, seed_world, world_exchange
+
+    world = seed_world(db_url, probability="0.75")
+    loser = create_testing_method(world.conn, "aloser", status="active")
+    keeper = create_testing_method(world.conn, "keeper", overrides=("risk.kelly_fraction=0.22",), status="active")
+    world.conn.execute("UPDATE methods SET activated_at = now() - interval '1 day' WHERE method_id = %s",
+                       (loser.method_id,))  # the older one: 70% of the split
+    _closed(world.conn, loser.method_id, NINE + ["-1.00"], world.now - timedelta(days=2))
+    ex, _ = world_exchange()
+    conn = psycopg.connect(db_url, autocommit=True)
+    cfg = rig_config()
+    planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
+    loaded = {u.method.method_id: u.method.capital_share for u in planner.units.units if u.method is not None}
+    assert loaded == {loser.method_id: D("0.70"), keeper.method_id: D("0.30")}
+    engine = Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="run", methods=[],
+                    probabilities=FixedProbabilities(), markets=[], clock=lambda: datetime.now(UTC),
+                    initial_cash=Decimal("10000"), planner=planner, alerts=TableAlertSink(conn, "test"),
+                    auto_deprecation=True)
+    await engine.start()
+    assert engine.deprecated_methods == {loser.method_id}
+    assert planner.engine.capital_shares == {keeper.method_id: D("1")}
+    await engine.step()
+    sizes = conn.execute("SELECT market_id, quantity, limit_price FROM orders WHERE purpose = 'entry' AND "
+                         "method_id = %s", (keeper.method_id,)).fetchall()
+    assert sizes and _entries(conn, loser.method_id) == []
+    # 30% of $10,000 caps a position at 5% of $3,000 = $150; the whole bankroll allows the $500 cap
+    for _market, quantity, price in sizes:
+        assert D("150") < quantity * price <= D("500"), sizes
+    conn.close()
+    world.conn.close()

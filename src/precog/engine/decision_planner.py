@@ -8,6 +8,7 @@ position monitor can recompute the edge of a position it opened (early_exit / ed
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 from precog.config.loader import Config
 from precog.domain.money import ONE
 from precog.trading.edges import edge_key_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,8 +91,30 @@ class DecisionPlanner:
                 if u.method is not None and u.method.method_id is not None}
 
     def retire_methods(self, method_ids: set[int]) -> None:
-        """No new entries for these methods (deprecated while trading); their models still price their positions."""
+        """No new entries for these methods (deprecated while trading); their models still price their positions.
+        The A/B capital split is worked out again without them, so the active methods left trade with the capital
+        the deprecated ones had (as a restart would give them)."""
         self.engine.retire(method_ids)
+        self._refresh_capital_shares()
+
+    def _refresh_capital_shares(self) -> None:
+        """Each active unit's share from the current split (`precog.trading.methods.capital_split`). A method no
+        longer in the split (made inactive elsewhere) keeps the share it was loaded with: never more capital."""
+        from precog.trading.methods import capital_split
+
+        shares = capital_split(self.conn, existing_share=self.settings.ab_existing_share,
+                               new_share=self.settings.ab_new_share)
+        now: dict[int, Decimal | None] = {}
+        for unit in self.units.units:
+            m = unit.method
+            if m is None or m.method_id is None or m.method_id in self.engine.retired or m.capital_share is None:
+                continue  # paper testing methods trade without a share; retired ones open nothing
+            share = shares.get(f"{m.name}@{m.version}")
+            if share is not None:
+                now[m.method_id] = Decimal(share)
+        if now:
+            self.engine.set_capital_shares(now)
+            log.info("A/B capital split after retiring methods: %s", {k: str(v) for k, v in sorted(now.items())})
 
     def plan(self) -> list[PlannedEntry]:
         from precog.trading.snapshot import load_snapshot

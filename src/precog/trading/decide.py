@@ -154,6 +154,9 @@ class DecisionEngine:
         self._halftime_seen: dict[str, float] = {}
         # methods deprecated while this engine runs (`retire`): still priced, never a signal
         self.retired: frozenset[int] = frozenset()
+        # A/B capital shares worked out again while running (`set_capital_shares`), by method_id: they override the
+        # share each unit was loaded with
+        self.capital_shares: dict[int, Decimal | None] = {}
         self._anomaly = settings.breakers.edge_anomaly_min_edge
         self._static_scope: dict[str, str | None] = {}
         self._alert_at, self._auto_at = settings.alert_at, settings.auto_execute_at
@@ -176,6 +179,10 @@ class DecisionEngine:
         """No more signals for these methods (deprecated while trading). Their units stay in the scan, so their
         forecasts still price the positions they hold; their verdict on every side is `method_deprecated`."""
         self.retired = self.retired | frozenset(method_ids)
+
+    def set_capital_shares(self, shares: Mapping[int, Decimal | None]) -> None:
+        """The bankroll share each method trades with from now on (by method_id; others keep theirs)."""
+        self.capital_shares = {**self.capital_shares, **shares}
 
     # ------------------------------------------------------------ the scan
     def scan(self, markets: Iterable[MarketView], games: Mapping[str, GameView] | None = None, *,
@@ -328,8 +335,11 @@ class DecisionEngine:
         settings, risk = self.settings, self.risk
         strategy, method = unit.strategy, unit.method
         bankroll = risk.balance
-        if method is not None and method.capital_share is not None:
-            bankroll = bankroll * method.capital_share
+        if method is not None:
+            share = self.capital_shares.get(method.method_id, method.capital_share) if method.method_id is not None \
+                else method.capital_share
+            if share is not None:
+                bankroll = bankroll * share
         key = (id(strategy), id(method), m.sport, m.special_event)
         fraction = self._fractions.get(key)
         if fraction is None:
