@@ -224,3 +224,38 @@ def test_simulated_markets_relax_only_the_filters_they_cannot_meet() -> None:
     # kept: the other global filters, the market filter's own time to close, and the sizing method
     assert sim.max_seconds_to_close == 30 * 86400 and sim.binary_only and sim.statuses_allowed == ("open",)
     assert sim.min_seconds_to_close == configured.min_seconds_to_close and sim.sizing == configured.sizing
+
+
+# ------------------------------------------------------------------ special events: liquidity (spec 5.3)
+
+@pytest.mark.parametrize(("special", "thin", "deep", "check", "says"), [
+    # regular minimums: traded volume 100, 24 h volume 50, open interest 100, 10 contracts at the ask
+    ("playoffs", {"volume": 150}, {"volume": 200}, "volume", "below minimum 200; playoffs market: x2.0 liquidity"),
+    ("playoffs", {"volume_24h": 99}, {"volume_24h": 100}, "volume_24h", "below minimum 100"),
+    ("championship", {"open_interest": 299}, {"open_interest": 300}, "open_interest",
+     "below minimum 300 (markets.global_filters.min_open_interest; championship market: x3.0 liquidity)"),
+    ("championship", {"ask_size": "29"}, {"ask_size": "30"}, "bid_ask_size", "(minimum 30,"),
+])
+def test_a_special_event_market_must_show_its_multiple_of_the_liquidity_minimums(
+        special: str, thin: dict[str, Any], deep: dict[str, Any], check: str, says: str) -> None:
+    risk = RiskManager(DEFAULTS, clock=lambda: NOW)
+    base = {"volume": 1000, "volume_24h": 1000, "open_interest": 1000, "ask_size": "1000", "special_event": special}
+    out = risk.approve(intent(market(**{**base, **thin})))
+    assert isinstance(out, Rejection) and out.check == check and says in out.reason, out
+    assert isinstance(risk.approve(intent(market(**{**base, **deep}))), Approval)
+    # the same thin market is enough outside the special event
+    assert isinstance(risk.approve(intent(market(**{**base, **thin, "special_event": None}))), Approval)
+
+
+def test_special_event_liquidity_multipliers_are_configurable_and_range_checked(tmp_path: Path) -> None:
+    cfg = _settings(tmp_path, trading="position_sizing:\n  special_events:\n    playoffs_liquidity_multiplier: 1.5\n")
+    risk = RiskManager(cfg, clock=lambda: NOW)
+    out = risk.approve(intent(market(volume=149, special_event="playoffs"), cfg=cfg))
+    assert isinstance(out, Rejection) and "below minimum 150" in out.reason
+    assert isinstance(risk.approve(intent(market(volume=150, special_event="playoffs"), cfg=cfg)), Approval)
+    for bad in ("0.5", "11"):
+        (tmp_path / bad).mkdir()
+        with pytest.raises(ConfigError, match="playoffs_liquidity_multiplier") as err:
+            _config(tmp_path / bad,
+                    trading=f"position_sizing:\n  special_events:\n    playoffs_liquidity_multiplier: {bad}\n")
+        assert "trading.yaml" in str(err.value), err.value

@@ -233,6 +233,18 @@ class Kelly(_Open):
     absolute_max_position_dollars: Annotated[Dec, Field(gt=0, le=Decimal("5000"))] | None = None
 
 
+class SpecialEvents(_Open):
+    """trading.yaml position_sizing.special_events (spec 5.3, markets.yaml special_events): playoff and championship
+    markets trade a smaller stake, need a larger edge (championship) and more liquidity."""
+
+    playoffs_multiplier: Annotated[Dec, Field(gt=0, le=1)] = Decimal("0.5")  # x the Kelly fraction / fixed stake
+    championship_multiplier: Annotated[Dec, Field(gt=0, le=1)] = Decimal("0.3")
+    championship_min_edge_multiplier: Annotated[Dec, Field(ge=1, le=5)] = Decimal("1.5")
+    # x the liquidity minimums (volume, 24 h volume, open interest, size at the ask): never below the regular ones
+    playoffs_liquidity_multiplier: Annotated[Dec, Field(ge=1, le=10)] = Decimal("2.0")
+    championship_liquidity_multiplier: Annotated[Dec, Field(ge=1, le=10)] = Decimal("3.0")
+
+
 class PositionSizing(_Open):
     # how an entry's stake is set before the size reductions, caps and minimum (which bind every method)
     method: Literal["kelly", "fixed", "fixed_fraction"]
@@ -242,6 +254,7 @@ class PositionSizing(_Open):
     fixed_fraction: Annotated[Dec, Field(gt=0, le=Decimal("0.25"))]
     kelly: Kelly
     sport_fractions: dict[str, Annotated[Dec, Field(ge=Decimal("0.05"), le=Decimal("0.50"))]]
+    special_events: SpecialEvents = SpecialEvents()
 
 
 class Edges(_Open):

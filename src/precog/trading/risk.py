@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
@@ -522,12 +522,15 @@ class RiskManager:
                 max_spread = rule.max_spread if max_spread is None else min(max_spread, rule.max_spread)
         if strategy.max_spread is not None:
             max_spread = strategy.max_spread if max_spread is None else min(max_spread, strategy.max_spread)
+        special = _special_liquidity(s, m.special_event)
+        if special is not None:
+            min_volume = _times(min_volume, special[0])
         if m.volume < min_volume:
-            return "volume", f"volume {m.volume} below minimum {min_volume}", {"min_volume": min_volume}
-        thin = self._open_interest_block(m)
+            return "volume", f"volume {m.volume} below minimum {min_volume}{_why(special)}", {"min_volume": min_volume}
+        thin = self._open_interest_block(m, special)
         if thin is not None:
             return thin
-        thin = self._ask_size_block(m, side, price)
+        thin = self._ask_size_block(m, side, price, special)
         if thin is not None:
             return thin
         spread = m.spread
@@ -617,19 +620,24 @@ class RiskManager:
             return f"market opened {max(0.0, age) / 3600:.2f} h ago (minimum {hours})"
         return None
 
-    def _ask_size_block(self, m: MarketView, side: str, price: Decimal) -> tuple[str, str, dict[str, Any]] | None:
+    def _ask_size_block(self, m: MarketView, side: str, price: Decimal,
+                        special: tuple[Decimal, str] | None = None) -> tuple[str, str, dict[str, Any]] | None:
         """markets.yaml global_filters.min_bid_ask_size: the contracts offered at the price this entry buys at
-        (the YES ask, or for NO the YES bid's size) must be at least this; an unreported size is refused."""
+        (the YES ask, or for NO the YES bid's size) must be at least this (times a special event's liquidity
+        multiplier); an unreported size is refused."""
         minimum = self.settings.min_bid_ask_size
         if minimum <= 0:
             return None
+        if special is not None:
+            minimum = _times(minimum, special[0])
         size = m.ask_size_of(side)
         if size is None:
             return "bid_ask_size", f"size at the {side.upper()} ask unknown (markets.global_filters.min_bid_ask_size " \
-                                   f"{minimum} needs it)", {}
+                                   f"{minimum}{_why(special)} needs it)", {}
         if size < minimum:
             return "bid_ask_size", f"{size} contracts offered at the {side.upper()} ask {price} (minimum {minimum}, " \
-                                   "markets.global_filters.min_bid_ask_size)", {"size": size, "min": minimum}
+                                   f"markets.global_filters.min_bid_ask_size{_why(special)})", \
+                {"size": size, "min": minimum}
         return None
 
     def _market_count_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:
@@ -647,19 +655,24 @@ class RiskManager:
                                         "markets.prioritization.max_per_sport)", {"cap": s.max_markets_per_sport}
         return None
 
-    def _open_interest_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:
-        """markets.yaml global_filters min_volume_24h / min_open_interest: refused below them, and refused when
-        the venue did not report the number while the filter is on (never assumed to pass)."""
+    def _open_interest_block(self, m: MarketView, special: tuple[Decimal, str] | None = None
+                             ) -> tuple[str, str, dict[str, Any]] | None:
+        """markets.yaml global_filters min_volume_24h / min_open_interest (times a special event's liquidity
+        multiplier): refused below them, and refused when the venue did not report the number while the filter is
+        on (never assumed to pass)."""
         s = self.settings
         for check, value, minimum, what in (("volume_24h", m.volume_24h, s.min_volume_24h, "24-hour volume"),
                                             ("open_interest", m.open_interest, s.min_open_interest, "open interest")):
             if minimum <= 0:
                 continue
+            if special is not None:
+                minimum = _times(minimum, special[0])
             if value is None:
-                return check, f"{what} unknown (markets.global_filters.min_{check} {minimum} needs it)", {}
+                return check, f"{what} unknown (markets.global_filters.min_{check} {minimum}{_why(special)} needs " \
+                              "it)", {}
             if value < minimum:
-                return check, f"{what} {value} below minimum {minimum} (markets.global_filters.min_{check})", \
-                    {"min": minimum}
+                return check, f"{what} {value} below minimum {minimum} (markets.global_filters.min_{check}" \
+                              f"{_why(special)})", {"min": minimum}
         return None
 
     def _outside_hours(self, now: float) -> str | None:
@@ -670,3 +683,21 @@ class RiskManager:
         if not (start <= hhmm < end):
             return f"outside trading hours {start}-{end} {s.trading_hours_timezone} (now {hhmm})"
         return None
+
+
+def _special_liquidity(settings: TradingSettings, special_event: str | None) -> tuple[Decimal, str] | None:
+    """(multiplier, special event) when a playoff or championship market must show more liquidity than a regular
+    one (trading.position_sizing.special_events.*_liquidity_multiplier); None otherwise."""
+    if special_event is None:
+        return None
+    factor = settings.liquidity_multiplier(special_event)
+    return (factor, special_event) if factor != 1 else None
+
+
+def _times(minimum: int, factor: Decimal) -> int:
+    """A whole-contract minimum times a multiplier, rounded up (a market must show at least that)."""
+    return int((Decimal(minimum) * factor).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _why(special: tuple[Decimal, str] | None) -> str:
+    return "" if special is None else f"; {special[1]} market: x{special[0]} liquidity"

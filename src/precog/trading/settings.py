@@ -157,6 +157,10 @@ class TradingSettings:
     playoffs_multiplier: Decimal = Decimal("0.5")
     championship_multiplier: Decimal = Decimal("0.3")
     championship_min_edge_multiplier: Decimal = Decimal("1.5")
+    # the liquidity minimums (traded volume, 24 h volume, open interest, size at the ask) of a playoff or
+    # championship market are these times the regular ones (spec 5.3 / markets.yaml special_events: x2.0, x3.0)
+    playoffs_liquidity_multiplier: Decimal = Decimal("2.0")
+    championship_liquidity_multiplier: Decimal = Decimal("3.0")
     adjustments: SizingAdjustments = field(default_factory=SizingAdjustments)
     # account and portfolio limits (trading.yaml account, position_management.yaml portfolio)
     initial_capital: Decimal = Decimal("10000")
@@ -209,6 +213,14 @@ class TradingSettings:
 
     def sport_share(self, sport: str) -> Decimal:
         return self.max_exposure_by_sport.get(sport, self.default_sport_share)
+
+    def liquidity_multiplier(self, special_event: str | None) -> Decimal:
+        """How many times the regular liquidity minimums a market of this special event must show (1 for none)."""
+        if special_event == "playoffs":
+            return self.playoffs_liquidity_multiplier
+        if special_event == "championship":
+            return self.championship_liquidity_multiplier
+        return Decimal(1)
 
     def min_volume_for(self, sport: str) -> int:
         """The traded-volume minimum of a sport's markets: the stricter of trading.yaml
@@ -353,6 +365,10 @@ class TradingSettings:
                                        "special_events.championship_multiplier"),
             championship_min_edge_multiplier=_d(special.get("championship_min_edge_multiplier", "1.5"),
                                                 "special_events.championship_min_edge_multiplier"),
+            playoffs_liquidity_multiplier=_d(special.get("playoffs_liquidity_multiplier", "2.0"),
+                                             "special_events.playoffs_liquidity_multiplier"),
+            championship_liquidity_multiplier=_d(special.get("championship_liquidity_multiplier", "3.0"),
+                                                 "special_events.championship_liquidity_multiplier"),
             adjustments=adjustments,
             initial_capital=_d(g("trading.account.initial_capital"), "trading.account.initial_capital"),
             max_total_exposure=max_total,
