@@ -51,6 +51,17 @@ async def _run_with_position_and_orders(rig: Any) -> Any:
     return engine
 
 
+def _once_released(conn: Any, seconds: float = 10.0) -> list[Any]:
+    """`end_abandoned_runs` once the server has ended a closed session: a backend exits (releasing its advisory
+    locks) shortly after its client disconnects, not at the moment `close()` returns."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ended = end_abandoned_runs(conn, keep=None)
+        if ended or time.monotonic() > deadline:
+            return ended
+        time.sleep(0.05)
+
+
 def _open_rows(conn: Any, run_id: int) -> list[tuple[Any, ...]]:
     return conn.execute("SELECT position_id, quantity, current_price, unrealized_pnl, realized_pnl FROM positions "
                         "WHERE row_current_ind AND status = 'open' AND (position_metadata->>'run_id')::bigint = %s",
@@ -109,7 +120,7 @@ async def test_the_world_of_a_dead_process_is_ended_a_live_one_is_not(make_rig: 
                          (START_GRACE_SECONDS + 5,))
         assert end_abandoned_runs(rig.conn) == []  # both processes hold their locks
         dead_lock.close()  # the process died: the server ends its session and releases the lock
-        ended = end_abandoned_runs(rig.conn, keep=None)
+        ended = _once_released(rig.conn)
         assert [e.run_id for e in ended] == [dead.run_id] and ended[0].positions_closed == 1
         assert _open_rows(rig.conn, dead.run_id) == []
         assert len(_open_rows(rig.conn, alive.run_id)) == 1
