@@ -1,11 +1,13 @@
 """markets.yaml global_filters `min_bid_ask_size` / `min_market_age_hours` and prioritization
 `max_simultaneous_markets` / `max_per_sport` (spec 4.3 markets.yaml): the audit found Precog refused these keys as
 unknown, so nothing stopped an entry into a market with 3 contracts on offer, one listed a minute ago, or a 25th
-market at once. Each is now a pre-trade check (precog.trading.risk) and the spec's keys Precog cannot compute
-(max_implied_volatility, sort_by, composite, max_correlated) are refused with the reason."""
+market at once. Each is now a pre-trade check (precog.trading.risk); `sort_by` orders a scan's candidates for
+approval, largest edge first; the spec's keys Precog cannot compute (max_implied_volatility, composite,
+max_correlated) are refused with the reason."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from trading_dbkit import KC, World, create_testing_method
-from trading_testkit import DEFAULTS, NOW, intent, market, settings, venue_market
+from trading_testkit import DEFAULTS, NOW, engine, game, intent, market, settings, venue_market
 
 from precog.config.errors import ConfigError
 from precog.config.loader import load_config
@@ -144,6 +146,7 @@ def test_a_user_file_sets_each_new_key(tmp_path: Path) -> None:
     ("global_filters:\n  min_market_age_hours: -0.5\n", "global_filters.min_market_age_hours"),
     ("global_filters:\n  min_market_age_hours: 721\n", "global_filters.min_market_age_hours"),
     ("prioritization:\n  max_simultaneous_markets: 0\n", "prioritization.max_simultaneous_markets"),
+    ("prioritization:\n  sort_by: composite\n", "prioritization.sort_by"),
     ("prioritization:\n  max_per_sport: 0\n", "prioritization.max_per_sport"),
     ("prioritization:\n  max_per_sport: 1001\n", "prioritization.max_per_sport"),
 ])
@@ -156,7 +159,6 @@ def test_out_of_range_values_are_refused_naming_the_file_and_key(tmp_path: Path,
 @pytest.mark.parametrize(("text", "key", "why"), [
     ("global_filters:\n  max_implied_volatility: 0.5\n", "global_filters.max_implied_volatility", "implied volatility"),
     ("prioritization:\n  max_correlated: 5\n", "prioritization.max_correlated", "max_correlated_exposure"),
-    ("prioritization:\n  sort_by: edge\n", "prioritization.sort_by", "ticker order"),
     ("prioritization:\n  composite:\n    edge: 0.5\n", "prioritization.composite", "cannot be computed"),
 ])
 def test_the_spec_keys_precog_cannot_compute_are_refused_with_the_reason(tmp_path: Path, text: str, key: str,
@@ -231,3 +233,33 @@ async def test_the_demo_still_trades(db_url: str) -> None:
         refused = conn.execute("SELECT check_name, count(*) FROM risk_rejections WHERE check_name IN"
                                " ('bid_ask_size', 'market_age') GROUP BY 1").fetchall()
     assert refused == [], refused
+
+
+# ------------------------------------------------------------------ prioritization.sort_by
+
+# three markets of three games (ticker order A, B, C), each with an edge the scan takes: B's is the largest, then C's
+_THREE = {"KXNFLGAME-25DEC28AAABBB-AAA": "0.70", "KXNFLGAME-25DEC28CCCDDD-CCC": "0.80",
+          "KXNFLGAME-25DEC28EEEFFF-EEE": "0.75"}
+
+
+def _scan_room_for(n: int, sort_by: str) -> list[str]:
+    """The markets a scan approves when only `n` more markets fit (max_simultaneous_markets)."""
+    cfg = replace(settings(max_open_positions=100, max_simultaneous_markets=n, max_markets_per_sport=100),
+                  prioritize_by=sort_by)
+    markets = [market(t, event=t.rsplit("-", 1)[0]) for t in _THREE]
+    games = {m.event_ticker: game(start_in=3 * 3600) for m in markets}
+    result = engine(dict(_THREE), cfg=cfg).scan(markets, games, positions=[], balance=D("10000"), now=NOW)
+    return [a.intent.ticker for a in result.approved]
+
+
+def test_the_largest_edges_get_the_room_left_and_ticker_order_is_the_alternative() -> None:
+    assert DEFAULTS.prioritize_by == "edge"  # the spec's packaged value
+    assert _scan_room_for(1, "edge") == ["KXNFLGAME-25DEC28CCCDDD-CCC"]
+    assert _scan_room_for(2, "edge") == ["KXNFLGAME-25DEC28CCCDDD-CCC", "KXNFLGAME-25DEC28EEEFFF-EEE"]
+    assert _scan_room_for(1, "ticker") == ["KXNFLGAME-25DEC28AAABBB-AAA"]
+    assert _scan_room_for(3, "edge") == ["KXNFLGAME-25DEC28CCCDDD-CCC", "KXNFLGAME-25DEC28EEEFFF-EEE",
+                                         "KXNFLGAME-25DEC28AAABBB-AAA"]
+
+
+def test_sort_by_is_read_from_markets_yaml(tmp_path: Path) -> None:
+    assert _load(tmp_path, "prioritization:\n  sort_by: ticker\n").prioritize_by == "ticker"

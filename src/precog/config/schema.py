@@ -540,6 +540,9 @@ class Prioritization(_Open):
 
     max_simultaneous_markets: Annotated[int, Field(ge=1, le=1000)]
     max_per_sport: Annotated[int, Field(ge=1, le=1000)]
+    # the order a decision scan puts its candidate entries to risk approval: the largest edge first (spec), or the
+    # markets' own order (ticker)
+    sort_by: Literal["edge", "ticker"] = "edge"
 
 
 class MarketsConfig(_Open):
@@ -776,9 +779,6 @@ RETIRED_KEYS: dict[str, str] = {
         "the spec gives no way to compute a binary contract's implied volatility (no pricing model, horizon or "
         "annualization); price volatility cuts the size (position_management.sizing_adjustments."
         "high_volatility_ratio / high_volatility_reduction; docs/trading.md, Risk)",
-    "markets.prioritization.sort_by":
-        "the scan approves market by market in ticker order; ranking candidates by edge before approval is not "
-        "implemented (docs/trading.md, Risk)",
     "markets.prioritization.composite":
         "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
         "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",

@@ -195,15 +195,34 @@ class DecisionEngine:
         games = self._with_halftime(games or {}, now)
         result = ScanResult(str(uuid.uuid4()), now, units=tuple(u.label for u in self.units))
         scan_market = self._scan_market
+        # each market's best signal, put to sizing and risk approval once every market is scanned: the largest edge
+        # first (markets.yaml prioritization.sort_by edge), so the room left under the limits goes to the best edges;
+        # `ticker` keeps the markets' order
+        candidates: list[tuple[Signal, MarketView, GameView | None, int]] = []
         if timings is None:
             for market in markets:
-                scan_market(market, games.get(market.event_ticker), now, result)
+                game = games.get(market.event_ticker)
+                best = scan_market(market, game, now, result)
+                if best is not None:
+                    candidates.append((best, market, game, -1))
         else:
             clock_ns = time.perf_counter_ns
             for market in markets:
                 t0 = clock_ns()
-                scan_market(market, games.get(market.event_ticker), now, result)
+                game = games.get(market.event_ticker)
+                best = scan_market(market, game, now, result)
                 timings.append(clock_ns() - t0)
+                if best is not None:
+                    candidates.append((best, market, game, len(timings) - 1))
+        if self.settings.prioritize_by == "edge" and len(candidates) > 1:
+            candidates.sort(key=lambda c: -c[0].side.edge)  # stable: equal edges keep the markets' order
+        for best, market, game, slot in candidates:
+            if slot < 0:
+                self._act(best, market, game, now, result)
+            else:
+                t0 = time.perf_counter_ns()
+                self._act(best, market, game, now, result)
+                timings[slot] += time.perf_counter_ns() - t0  # type: ignore[index]  # a market's time includes its approval
         return result
 
     def _with_halftime(self, games: Mapping[str, GameView], now: float) -> Mapping[str, GameView]:
@@ -239,12 +258,13 @@ class DecisionEngine:
             self._static_scope[m.ticker] = static
         return static  # type: ignore[return-value]
 
-    def _scan_market(self, m: MarketView, game: GameView | None, now: float, result: ScanResult) -> None:
+    def _scan_market(self, m: MarketView, game: GameView | None, now: float, result: ScanResult) -> Signal | None:
+        """Evaluate one market for every unit (its edges and verdicts into `result`); its best signal, if any."""
         result.markets += 1
         skip = self._out_of_scope(m)
         if skip is not None:
             result.skipped[skip] = result.skipped.get(skip, 0) + 1
-            return
+            return None
         costs = self.costs
         retired = self.retired
         alert_at, auto_at = self._alert_at, self._auto_at
@@ -316,8 +336,7 @@ class DecisionEngine:
                             result.signals += 1
                             if best is None or self._better(rank, side.edge, best):
                                 best = Signal(unit, ev, side, min_edge, rank)
-        if best is not None:
-            self._act(best, m, game, now, result)
+        return best
 
     def _better(self, rank: int, edge: Decimal, best: Signal) -> bool:
         if self.settings.selection_method == "best_edge":

@@ -189,6 +189,7 @@ class TradingSettings:
     # markets.yaml prioritization: distinct markets held (positions and working entries), overall and per sport
     max_simultaneous_markets: int = 20
     max_markets_per_sport: int = 10
+    prioritize_by: str = "edge"  # markets.yaml prioritization.sort_by: edge (largest first) or ticker (scan order)
     statuses_allowed: tuple[str, ...] = ("open",)
     binary_only: bool = True
     min_price: Decimal = Decimal("0.01")
@@ -394,6 +395,7 @@ class TradingSettings:
             min_market_age_seconds=int(_d(global_filters.get("min_market_age_hours", 0),
                                           "markets.global_filters.min_market_age_hours") * 3600),
             max_simultaneous_markets=int(prioritization.get("max_simultaneous_markets", 20)),
+            prioritize_by=str(prioritization.get("sort_by", "edge")),
             max_markets_per_sport=int(prioritization.get("max_per_sport", 10)),
             statuses_allowed=tuple(str(x) for x in global_filters.get("statuses_allowed", ["open"])),
             binary_only=bool(global_filters.get("binary_only", True)),
