@@ -65,7 +65,10 @@ def _positions(conn: psycopg.Connection[Any], run_ids: list[int]) -> list[dict[s
             "LEFT JOIN strategies s ON s.strategy_id = p.strategy_id "
             "LEFT JOIN probability_models m ON m.model_id = p.model_id "
             "WHERE p.row_current_ind AND p.mode = 'backtest' AND (p.position_metadata->>'run_id')::bigint = ANY(%s) "
-            "ORDER BY p.entry_time, p.position_id", (run_ids,))
+            # entries at one simulated instant in several lanes: in lane (run) order, as when the lanes run one
+            # after another, so a run whose lanes ran in parallel (`--jobs`) lists its trades the same way
+            "ORDER BY p.entry_time, array_position(%s::bigint[], (p.position_metadata->>'run_id')::bigint), "
+            "p.position_id", (run_ids, run_ids))
         return list(cur.fetchall())
 
 
@@ -130,10 +133,35 @@ def price_path(game: GameInfo) -> PricePath:
     return PricePath(game.history_ms, game.history, start)
 
 
+@dataclass(frozen=True)
+class WorldView:
+    """What the report reads of a window's simulated world: each market's price path and, per model, the
+    calibration pairs of its forecasts. The world itself (its exchange, books and models) stays in the process
+    that replayed it; this view is plain data, so a lane replayed in another process (`--jobs`) hands back the
+    very view an in-process window builds, and the two reports cannot drift."""
+
+    paths: dict[str, PricePath]  # ticker -> its quoted fair values and game start
+    calibration: dict[str, tuple[list[float], list[float], list[float]]]  # `BacktestWorld.calibration_pairs`
+
+    @classmethod
+    def of(cls, world: Any) -> WorldView:
+        """The view of a `BacktestWorld` once its window has been replayed."""
+        return cls({ticker: price_path(g) for ticker, g in world.games.items()}, world.calibration_pairs())
+
+
+def _skipped_messages(outcomes: list[Any]) -> int:
+    """Frames of the data that did not parse, over the run's windows: each lane reads the same windows, so the
+    first lane's windows count them all (whichever process read them)."""
+    if not outcomes:
+        return 0
+    lane = outcomes[0].lane
+    return sum(int(o.engine_stats.get("skipped_messages", 0)) for o in outcomes if o.lane == lane)
+
+
 def price_paths(outcomes: list[Any]) -> dict[str, PricePath]:
-    """The price path of every market each run replayed, keyed "engine run:ticker" (from the run's world: the
-    data is not read again)."""
-    return {f"{o.run_id}:{ticker}": price_path(g) for o in outcomes for ticker, g in o.world.games.items()}
+    """The price path of every market each run replayed, keyed "engine run:ticker" (from the run's world view:
+    the data is not read again)."""
+    return {f"{o.run_id}:{ticker}": path for o in outcomes for ticker, path in o.world.paths.items()}
 
 
 @dataclass(frozen=True)
@@ -285,7 +313,7 @@ def _calibration(outcomes: list[Any]) -> tuple[dict[str, Any], dict[str, tuple[f
 
     pooled: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for o in outcomes:
-        for model, (p, y, mk) in o.world.calibration_pairs().items():
+        for model, (p, y, mk) in o.world.calibration.items():
             P, Y, M = pooled.setdefault(model, ([], [], []))
             P.extend(p)
             Y.extend(y)
@@ -369,7 +397,7 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
     return {
         "backtest_id": backtest_id, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": params, "data": {"kind": dataset.kind, "source": dataset.source,
-                                       "skipped_messages": getattr(dataset, "skipped", 0)},
+                                       "skipped_messages": _skipped_messages(outcomes)},
         "methods": [{"ref": c.ref, "model": c.model_ref, "strategy": c.strategy_ref, "model_key": c.spec.model_key,
                      "phase": c.spec.phase} for c in chosen],
         "totals": totals,

@@ -7,11 +7,16 @@ account funded with the bankroll, the engine in mode 'backtest' with the chosen 
 next; at each, the feed releases the events that are due, the world applies them (quotes, states,
 results), the exchange applies what is due by the clock, and the engine runs one step (fills, settlement,
 breakers, exits, entries) exactly as it does live.
+
+A/B lanes (one per method unless they trade together) are independent: `run_lane` replays one, in this process
+(`--jobs 1`) or in a process of its own (precog.backtest.lanes), and the run is stored the same either way.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +36,7 @@ from precog.backtest.errors import BacktestError, LookAheadError
 from precog.backtest.feed import EventFeed, GuardedArchive, dt_to_ms
 from precog.backtest.methods import ChosenMethod, ensure_default_methods, resolve
 from precog.backtest.models import BacktestModel, builtin_models, describe
+from precog.backtest.report import WorldView
 from precog.backtest.stepping import BacktestEngine, BacktestVenue
 from precog.backtest.walkforward import WalkForward, Window, windows
 from precog.backtest.world import BacktestWorld, MakerConfig
@@ -45,6 +51,8 @@ from precog.trading.settings import BreakerSettings, TradingSettings
 from precog.venues.exchange import model as xm
 from precog.venues.exchange.clock import SimClock
 from precog.venues.exchange.engine import Exchange
+
+log = logging.getLogger(__name__)
 
 USER = "precog-backtest"
 # the progress callback (a Rich bar on the CLI) every this many events: often enough to move, never per event
@@ -71,6 +79,9 @@ class BacktestOptions:
     # programmatic extras (tests, notebooks): more models by key, methods that read them
     extra_models: dict[str, BacktestModel] = field(default_factory=dict)
     extra_methods: list[ChosenMethod] = field(default_factory=list)
+    # A/B lanes replayed at once, each in its own process (precog.backtest.lanes); None: as many as there are
+    # lanes, at most the CPUs this process may use; 1: one after another in this process
+    jobs: int | None = None
 
 
 @dataclass
@@ -81,13 +92,24 @@ class Progress:
     events_total: int
     fills: int
     sim_time: datetime
+    # lanes replayed in parallel processes report together (precog.backtest.lanes): how many lanes, and the share
+    # of the whole run done (their events and fills summed, the slowest lane's simulated time)
+    lanes: int = 1
+    share: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """The share of the whole run done, 0..1."""
+        if self.share is not None:
+            return self.share
+        return (self.window + self.events_done / max(self.events_total, 1)) / max(self.windows, 1)
 
 
 @dataclass
 class WindowOutcome:
     window: Window
     run_id: int
-    world: BacktestWorld
+    world: WorldView  # what the report reads of the window's world (plain data: it crosses processes)
     equity: list[tuple[int, Decimal]]
     trained_on: dict[str, int]
     steps: int
@@ -186,6 +208,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
                       ) -> WindowOutcome | None:
     with _collector_paused():
         events = dataset.events(win.test_from, win.test_to, tag)
+    skipped = int(getattr(dataset, "skipped", 0))  # the window's frames that did not parse (a recording's)
     if not events:
         return None  # nothing to trade in this window (e.g. an off-season test window)
     feed = EventFeed(events)
@@ -286,7 +309,7 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
              "breakers": list(engine.stats.breakers), "settled_positions": engine.stats.settled_positions,
              "trading_state": engine.trading_state, "trained_on": trained, "models": model_info,
              "engine_path": "fast" if opts.fast_path else "reference",
-             "archive_reads": archive.reads, "archive_play_reads": archive.play_reads}
+             "archive_reads": archive.reads, "archive_play_reads": archive.play_reads, "skipped_messages": skipped}
     await engine.stop({"backtest": True, **stats})
     equity.append((clock.now_ms(), _account_equity(exchange, world)))
     # our books against the exchange's ledger, to the cent (as `precog demo` checks)
@@ -294,7 +317,8 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     our_cash = bankroll + engine.our_cash_delta()
     stats["ledger"] = {"our_cash": str(our_cash), "venue_cash": str(venue_cash), "match": our_cash == venue_cash}
     stats["world"] = world.snapshot()
-    return WindowOutcome(win, engine.run_id, world, equity, trained, engine.stats.steps, stats, models=model_info)
+    return WindowOutcome(win, engine.run_id, WorldView.of(world), equity, trained, engine.stats.steps, stats,
+                         models=model_info)
 
 
 _PRE_GAME_COVERAGE = "the NFL history's pre-game prices are closing lines, which cover the 1966-2014 seasons"
@@ -311,6 +335,63 @@ def _idle_phase_note(method: ChosenMethod, span: tuple[date, date], pre_game: bo
         return None
     return (f"{method.ref} trades {method.spec.phase.replace('_', '-')} markets and there are none between "
             f"{span[0]} and {span[1]} ({why}): it traded nothing")
+
+
+def open_lane_dataset(opts: BacktestOptions, sigma: float, tz_name: str) -> Dataset:
+    """The run's dataset as `opts` name it (a lane's process opens its own with these very arguments)."""
+    with _collector_paused():
+        return open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end, in_game=opts.in_game,
+                            tz=ZoneInfo(tz_name))
+
+
+def replay_connection(db_url: str) -> psycopg.Connection[Any]:
+    conn = connect(db_url, autocommit=True)
+    # A replay's rows need no flush to disk before each statement returns: a server crash could lose only the
+    # last fraction of a second of a run that would be replayed again anyway (never a live order or fill: this
+    # session only). Every statement stays atomic and the rows are durable once the server writes its log.
+    conn.execute("SET synchronous_commit TO off")
+    return conn
+
+
+# Without --jobs, lanes run in parallel only when the run spans at least this many days: a lane process pays about
+# 1.5 s of CPU to start (imports, reading the data again), which a run of a few weeks does not earn back.
+PARALLEL_MIN_DAYS = 90
+
+
+def lane_jobs(opts: BacktestOptions, lanes: int, span_days: int | None = None) -> int:
+    """How many lanes replay at once: --jobs; by default one per lane up to the CPUs this process may use when the
+    run spans PARALLEL_MIN_DAYS or more, else one after another in this process."""
+    if opts.jobs is not None:
+        return min(opts.jobs, lanes)
+    if span_days is not None and span_days < PARALLEL_MIN_DAYS:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(lanes, cpus))
+
+
+async def run_lane(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
+                   wins: list[Window], lane: int, lanes: int, lane_methods: list[ChosenMethod], bankroll: Decimal,
+                   half: Decimal, backtest_id: int, progress: Callable[[Progress], None] | None,
+                   on_window: Callable[[WindowOutcome], None] | None = None) -> list[WindowOutcome]:
+    """One A/B lane: its windows one after another, each starting with the cash the previous one ended with
+    (`on_window` is told of each window as it ends)."""
+    outcomes: list[WindowOutcome] = []
+    cash = bankroll
+    for win in wins:
+        if cash < CENT:
+            break  # ruined: nothing left to trade with
+        maker = MakerConfig(half_spread=half, keep_unchanged_quotes=opts.fast_path, lazy=opts.fast_path)
+        out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash, maker, progress,
+                                (lane * len(wins), lanes * len(wins)), f"B{backtest_id}L{lane}W{win.index}-")
+        if out is None:
+            continue
+        out.lane = lane
+        out.lane_methods = [c.ref for c in lane_methods]
+        cash = out.equity[-1][1].quantize(CENT, rounding=ROUND_FLOOR)
+        if on_window is not None:
+            on_window(out)
+        outcomes.append(out)
+    return outcomes
 
 
 def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
@@ -338,16 +419,12 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
         raise BacktestError(f"bankroll must be positive, got {bankroll}")
     if not Decimal("0.005") <= half <= Decimal("0.25"):
         raise BacktestError(f"market half spread must be between 0.005 and 0.25, got {half}")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise BacktestError(f"--jobs must be at least 1 (lanes replayed at once), got {opts.jobs}")
     tz_name = str(cfg.get("system.defaults.timezone", "America/New_York"))
-    with _collector_paused():
-        dataset = open_dataset(opts.data, sigma=sigma, start=opts.start, end=opts.end, in_game=opts.in_game,
-                               tz=ZoneInfo(tz_name))
+    dataset = open_lane_dataset(opts, sigma, tz_name)
     wins = plan_windows(opts, dataset)
-    conn = connect(db_url, autocommit=True)
-    # A replay's rows need no flush to disk before each statement returns: a server crash could lose only the
-    # last fraction of a second of a run that would be replayed again anyway (never a live order or fill: this
-    # session only). Every statement stays atomic and the rows are durable once the server writes its log.
-    conn.execute("SET synchronous_commit TO off")
+    conn = replay_connection(db_url)
     try:
         span = (wins[0].test_from, wins[-1].test_to)
         pre_game = dataset.has_pre_game(*span)
@@ -373,28 +450,38 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
                   "methods_together": opts.together or len(chosen) == 1}
         backtest_id = store.start(conn, params, dataset.source, dataset.kind, [c.ref for c in chosen])
         try:
-            outcomes = []
+            outcomes: list[WindowOutcome] = []
+
+            def stored(out: WindowOutcome) -> None:
+                w = out.window
+                store.add_window(conn, backtest_id, out.lane, out.lane_methods, w.index, out.run_id, w.train_from,
+                                 w.train_to, w.test_from, w.test_to, out.engine_stats)
+                outcomes.append(out)
+
             # A/B: each method trades alone (its own exchange, account and bankroll) over the identical event
             # stream, so methods never compete for the same market or cash; --together runs them in one
             # portfolio instead (the way they would trade side by side live).
             lanes = [chosen] if opts.together or len(chosen) == 1 else [[c] for c in chosen]
-            for lane, lane_methods in enumerate(lanes):
-                cash = bankroll  # each window trades with what the previous one ended with
-                for win in wins:
-                    if cash < CENT:
-                        break  # ruined: nothing left to trade with
-                    maker = MakerConfig(half_spread=half, keep_unchanged_quotes=opts.fast_path, lazy=opts.fast_path)
-                    out = await _run_window(conn, cfg, opts, dataset, win, lane_methods, cash, maker, progress,
-                                            (lane * len(wins), len(lanes) * len(wins)),
-                                            f"B{backtest_id}L{lane}W{win.index}-")
-                    if out is None:
-                        continue
-                    out.lane = lane
-                    out.lane_methods = [c.ref for c in lane_methods]
-                    cash = out.equity[-1][1].quantize(CENT, rounding=ROUND_FLOOR)
-                    store.add_window(conn, backtest_id, lane, out.lane_methods, win.index, out.run_id,
-                                     win.train_from, win.train_to, win.test_from, win.test_to, out.engine_stats)
-                    outcomes.append(out)
+            jobs = lane_jobs(opts, len(lanes), (wins[-1].test_to - wins[0].test_from).days + 1)
+            by_lane = None
+            if jobs > 1:
+                from precog.backtest import lanes as parallel
+
+                tasks = [parallel.LaneTask(db_url, cfg, opts, sigma, tz_name, wins, lane, len(lanes), lane_methods,
+                                           bankroll, half, backtest_id) for lane, lane_methods in enumerate(lanes)]
+                try:
+                    by_lane = await parallel.run_lanes(tasks, jobs, progress)
+                except parallel.LanesNotPortable as exc:
+                    log.warning("backtest %s: the lanes run one after another in this process: %s", backtest_id,
+                                exc)
+            if by_lane is not None:
+                for lane_outcomes in by_lane:  # stored as if the lanes had run one after another
+                    for out in lane_outcomes:
+                        stored(out)
+            else:
+                for lane, lane_methods in enumerate(lanes):
+                    await run_lane(conn, cfg, opts, dataset, wins, lane, len(lanes), lane_methods, bankroll, half,
+                                   backtest_id, progress, on_window=stored)
             if not outcomes:
                 raise BacktestError(f"no games to trade between {wins[0].test_from} and {wins[-1].test_to} in "
                                     f"{dataset.source}")

@@ -63,14 +63,17 @@ def backtest(
     no_in_game: bool = typer.Option(False, "--no-in-game", help="Ignore play-by-play (pre-game markets only)."),
     together: bool = typer.Option(False, "--together", help="Several --method trade one shared portfolio (they "
                                   "compete for markets and cash) instead of each alone on the identical data."),
+    jobs: int = typer.Option(None, "--jobs", help="A/B lanes (one per --method) replayed at once, each in its own "
+                             "process (default: one per lane up to the CPUs available when the run spans 90 days or more, else one "
+                             "after another; 1: one after another)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay historical or recorded data through the same decision, risk, execution and position code as live
     trading, on a simulated clock, with fills from the local exchange's matching engine.
 
     With several --method, each method trades alone (own exchange, account and bankroll) over the identical
-    event stream: an A/B comparison. Every run is stored (see `precog report --run ID`); its positions and
-    trades carry mode 'backtest'.
+    event stream: an A/B comparison, its lanes replayed in parallel processes (--jobs). Every run is stored
+    (see `precog report --run ID`); its positions and trades carry mode 'backtest'.
 
     Example: precog backtest --data ../shared/data/nfl --from 2012-09-01 --to 2014-02-15 --method nfl_elo_pregame@v1.1 --method nfl_closing_line@v1.0
     """
@@ -81,12 +84,14 @@ def backtest(
     from precog.db.connection import database_url
     from precog.db.migrate import migrate
 
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs {jobs}: expected a whole number of lanes to run at once, at least 1")
     try:
         opts = BacktestOptions(
             data=data, start=_date(start, "--from"), end=_date(end, "--to"), methods=list(method or []), out=out,
             walk_forward=walkforward.parse(walk_forward) if walk_forward else None,
             bankroll=_money(bankroll, "--bankroll"), half_spread=_money(half_spread, "--half-spread"),
-            train_years=train_years, in_game=not no_in_game, together=together)
+            train_years=train_years, in_game=not no_in_game, together=together, jobs=jobs)
     except BacktestError as exc:
         raise UserError(str(exc)) from exc
     url = database_url()
@@ -98,9 +103,9 @@ def backtest(
         task = bar.add_task("events", total=1.0, info="")
 
         def on_progress(p: Prog) -> None:
-            done = (p.window + p.events_done / max(p.events_total, 1)) / max(p.windows, 1)
-            bar.update(task, completed=done, info=f"window {p.window + 1}/{p.windows}, {p.sim_time:%Y-%m-%d}, "
-                                                  f"{p.fills} fills")
+            where = (f"{p.lanes} lanes in parallel, {p.events_done:,}/{p.events_total:,} events" if p.lanes > 1
+                     else f"window {p.window + 1}/{p.windows}")
+            bar.update(task, completed=p.fraction, info=f"{where}, {p.sim_time:%Y-%m-%d}, {p.fills} fills")
 
         try:
             result = asyncio.run(run_backtest(url, opts, on_progress))
