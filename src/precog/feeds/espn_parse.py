@@ -177,7 +177,7 @@ def parse_event(event: Any, sport: Sport, *, path: str = "event") -> tuple[GameS
     prob = _win_probability(situation, reader, spath)
     if prob:
         metadata["espn_win_probability"] = prob
-    metadata.update(_last_play(situation.get("lastPlay"), sport))
+    metadata.update(_last_play(situation.get("lastPlay"), sport, teams))
     odds = _pregame_odds(comp.get("odds"), teams)
     if odds:
         metadata["pregame_odds"] = odds
@@ -479,8 +479,9 @@ def _win_probability(situation: Mapping[str, Any], reader: _Reader, spath: str) 
 # ESPN `lastPlay.type.text` -> the live_trading trigger name (trade_strategies.yaml `trigger_events`). Football
 # only (an NBA "Jump Shot" is no trigger). Exact texts first, then patterns in order. A touchdown scored on a
 # turnover ("Interception Return Touchdown", "Fumble Return Touchdown") is a touchdown: the score moves the win
-# probability more than the change of possession. fourth_down_conversion / fourth_down_fail are never mapped: the
-# type text of a fourth-down play ("Rush", "Pass Reception") does not tell the down it was run on.
+# probability more than the change of possession. fourth_down_conversion / fourth_down_fail are not in this table:
+# the type text of a fourth-down play ("Rush", "Pass Reception") does not tell the down it was run on; they are
+# derived from the game's stored history (fourth_down_outcome, called by precog.trading.snapshot.load_games).
 _TRIGGER_BY_TEXT: dict[str, str] = {
     "field goal good": "field_goal",
     "interception": "turnover",
@@ -496,6 +497,25 @@ _TRIGGER_BY_TEXT: dict[str, str] = {
 _TOUCHDOWN = re.compile(r"\btouchdown\b", re.IGNORECASE)  # "Passing Touchdown", "Punt Return Touchdown", ...
 _TURNOVER = re.compile(r"\binterception\b|\brecovery \(opponent\)", re.IGNORECASE)  # texts the table lacks
 _TRIGGER_SPORTS = frozenset({"nfl", "ncaaf"})
+# Play type texts (normalised like _TRIGGER_BY_TEXT) that are no fourth-down *attempt* even when snapped on fourth
+# down: punts and field goal tries (good, missed, blocked, returned), no-plays (timeouts, penalties, the two-minute
+# warning, ends of periods) and the kicks and tries that never follow a fourth-down situation (kickoffs, extra
+# points, two-point tries, the coin toss). A safety on fourth down is nearly always a punt-formation play, so it is
+# left out too rather than read as a failed attempt. Any other text (a run, a pass, a sack, a fake) is an attempt.
+_NOT_A_FOURTH_DOWN_ATTEMPT = frozenset({
+    "punt", "blocked punt", "punt return touchdown", "blocked punt touchdown", "punt team fumble lost",
+    "punt team fumble recovery", "punt team fumble recovery touchdown", "muffed punt recovery (opponent)",
+    "muffed punt recovery (own)",
+    "field goal good", "field goal missed", "blocked field goal", "field goal blocked",
+    "blocked field goal touchdown", "missed field goal return", "missed field goal return touchdown",
+    "timeout", "official timeout", "penalty", "two-minute warning", "two minute warning",
+    "end period", "end of period", "end of quarter", "end of half", "end of game", "end of regulation",
+    "kickoff", "kickoff return (offense)", "kickoff return touchdown", "on-side kick", "onside kick",
+    "extra point good", "extra point missed", "blocked pat", "two point pass", "two point rush",
+    "two-point conversion", "defensive 2pt conversion", "coin toss", "safety",
+})
+FOURTH_DOWN_CONVERSION = "fourth_down_conversion"
+FOURTH_DOWN_FAIL = "fourth_down_fail"
 
 
 def trigger_of(sport: str, type_text: str) -> str | None:
@@ -504,16 +524,78 @@ def trigger_of(sport: str, type_text: str) -> str | None:
         return None
     if _TOUCHDOWN.search(type_text):  # checked first: a touchdown wins over the turnover it was scored on
         return "touchdown"
-    exact = _TRIGGER_BY_TEXT.get(" ".join(type_text.split()).lower())
+    exact = _TRIGGER_BY_TEXT.get(_norm(type_text))
     if exact is not None:
         return exact
     return "turnover" if _TURNOVER.search(type_text) else None
 
 
-def _last_play(last_play: Any, sport: str) -> dict[str, str]:
+def _norm(type_text: str) -> str:
+    return " ".join(type_text.split()).lower()
+
+
+def is_fourth_down_attempt(sport: str, type_text: str) -> bool:
+    """Whether a football play of this type text, snapped on fourth down, tried for the first down (a run, a
+    pass, a sack, a fake) rather than kicking or not being a play (_NOT_A_FOURTH_DOWN_ATTEMPT)."""
+    return sport in _TRIGGER_SPORTS and bool(type_text.strip()) and _norm(type_text) not in _NOT_A_FOURTH_DOWN_ATTEMPT
+
+
+@dataclass(frozen=True, slots=True)
+class Situation:
+    """What one stored game_states version says: ESPN's down and possession describe the NEXT snap."""
+
+    down: int | None
+    possession: Side | None
+    home_score: int
+    away_score: int
+
+
+def fourth_down_outcome(sport: str, before: Situation | None, after: Situation,
+                        last_play: Mapping[str, Any]) -> str | None:
+    """fourth_down_conversion / fourth_down_fail of the current last play, or None when it was no fourth-down
+    attempt or the outcome is not known. `before`: the version stored right before the first one carrying the
+    play (its down and possession are the play's); `after`: the current version; `last_play`: its metadata.
+
+    A touchdown is decided by who scored: the team with the ball (conversion) or its opponent (fail, a return
+    touchdown). Otherwise the team with the ball keeping it on a 1st down is a conversion, the other team having
+    it is a fail (on downs or a turnover); ESPN's drive result "DOWNS" also makes a fail when the possession after
+    the play is not reported, and vetoes a conversion. Nothing is guessed: no earlier version, a down other than
+    4, an unknown possession, a play run by the other team (two plays between polls), a score change on a play
+    that is no touchdown -> None."""
+    text = last_play.get("last_play_text")
+    if before is None or before.down != 4 or before.possession is None:
+        return None
+    if not isinstance(text, str) or not is_fourth_down_attempt(sport, text):
+        return None
+    offense = before.possession
+    ran_by = last_play.get("last_play_possession")
+    if ran_by in ("home", "away") and ran_by != offense:
+        return None  # the play was the other team's: an earlier play (a punt?) between polls had the fourth down
+    scored = {"home": after.home_score - before.home_score, "away": after.away_score - before.away_score}
+    defense = "away" if offense == "home" else "home"
+    drive_result = last_play.get("last_play_drive_result")
+    on_downs = isinstance(drive_result, str) and _norm(drive_result) == "downs"
+    if last_play.get("last_play_type") == "touchdown":
+        if scored[offense] >= 6 and scored[defense] == 0:
+            return FOURTH_DOWN_CONVERSION
+        if scored[defense] >= 6 and scored[offense] == 0:
+            return FOURTH_DOWN_FAIL
+        return None  # the score not (yet) showing who scored
+    if scored[offense] or scored[defense]:
+        return None
+    if after.possession == defense or (after.possession is None and on_downs):
+        return FOURTH_DOWN_FAIL
+    if after.possession == offense and after.down == 1 and not on_downs:
+        return FOURTH_DOWN_CONVERSION
+    return None
+
+
+def _last_play(last_play: Any, sport: str, teams: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """`situation.lastPlay` -> last_play_id, last_play_text (ESPN's type text as is) and last_play_type (the
-    trigger name, absent when none). lastPlay is optional in ESPN's feed: a malformed one (not an object, no
-    usable id) adds nothing rather than failing the game."""
+    trigger name, absent when none); for football also last_play_drive_result (`drive.result` as sent: "PUNT",
+    "DOWNS", "TD", ...) and last_play_possession ('home'/'away': `start.team.id`, the team with the ball at the
+    snap). lastPlay is optional in ESPN's feed: a malformed one (not an object, no usable id) adds nothing, and a
+    malformed drive or start team adds nothing, rather than failing the game."""
     if not isinstance(last_play, dict):
         return {}
     play_id = last_play.get("id")
@@ -527,6 +609,18 @@ def _last_play(last_play: Any, sport: str) -> dict[str, str]:
         trigger = trigger_of(sport, text)
         if trigger is not None:
             out["last_play_type"] = trigger
+    if sport in _TRIGGER_SPORTS:
+        drive = last_play.get("drive")
+        result = drive.get("result") if isinstance(drive, dict) else None
+        if isinstance(result, str) and result.strip():
+            out["last_play_drive_result"] = result.strip()
+        start = last_play.get("start")
+        team = start.get("team") if isinstance(start, dict) else None
+        team_id = team.get("id") if isinstance(team, dict) else None
+        if isinstance(team_id, str | int) and not isinstance(team_id, bool):
+            side = next((s for s in ("home", "away") if str(team_id).strip() == teams[s]["id"]), None)
+            if side is not None:  # an id of neither team is left out: lastPlay is optional, never a schema error
+                out["last_play_possession"] = side
     return out
 
 

@@ -18,9 +18,11 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from precog.domain.money import ONE
+from precog.feeds.espn_parse import Situation, fourth_down_outcome
+from precog.feeds.game_state import Side
 from precog.trading.method_risk import MethodHistory, load_method_history
 from precog.trading.settings import TradingSettings
-from precog.trading.strategies import LAST_PLAY_SEEN
+from precog.trading.strategies import FOURTH_DOWN, LAST_PLAY_SEEN
 from precog.trading.views import GameView, MarketView, PositionView, correlation_group
 from precog.trading.volatility import VolatilityRule, load_ratios
 
@@ -212,26 +214,45 @@ def load_games(conn: Any, links: dict[str, tuple[str, str]]) -> dict[str, GameVi
         if key in wanted:
             state = from_row(r)
             if key in play_seen:
-                state.metadata[LAST_PLAY_SEEN] = play_seen[key]
+                seen_ts, before = play_seen[key]
+                state.metadata[LAST_PLAY_SEEN] = seen_ts
+                after = Situation(state.down, state.possession, state.home_score, state.away_score)
+                outcome = fourth_down_outcome(state.sport, before, after, state.metadata)
+                if outcome is not None:
+                    state.metadata[FOURTH_DOWN] = outcome
             by_game[key] = GameView(state, _later(r["created_at"], r["feed_success"]) or 0.0,
                                     halftime_started.get(key))
     return {event: by_game[key] for event, key in links.items() if key in by_game}
 
 
-def _last_play_seen(conn: Any, plays: list[tuple[str, str, str]]) -> dict[tuple[str, str], float]:
-    """When each game's current last play was first stored: the first version whose metadata has that
-    last_play_id. A version is written on any change (clock, win probability), and observed_ts follows every
-    poll, so neither dates the play; live_trading's 10 s run from here."""
+def _last_play_seen(conn: Any, plays: list[tuple[str, str, str]]
+                    ) -> dict[tuple[str, str], tuple[float, Situation | None]]:
+    """When each game's current last play was first stored (the first version whose metadata has that
+    last_play_id), and the situation of the version stored right before it (None when there is none). A version
+    is written on any change (clock, win probability), and observed_ts follows every poll, so neither dates the
+    play; live_trading's 10 s run from here. ESPN's down and possession describe the next snap, so the earlier
+    version's are the ones the play was run with (its fourth-down outcome). One query for all games."""
     if not plays:
         return {}
     rows = conn.execute(
-        "SELECT h.sport, h.external_game_id, min(h.created_at) FROM game_states h"
-        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS w(sport, game_id, play_id)"
-        "   ON h.sport = w.sport AND h.external_game_id = w.game_id"
-        "  AND h.sport_metadata->>'last_play_id' = w.play_id"
-        " GROUP BY h.sport, h.external_game_id",
+        "SELECT w.sport, w.game_id, f.first_at, b.found, b.down, b.possession, b.home_score, b.away_score"
+        " FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(sport, game_id, play_id)"
+        " JOIN LATERAL (SELECT min(h.created_at) AS first_at FROM game_states h"
+        "   WHERE h.sport = w.sport AND h.external_game_id = w.game_id"
+        "   AND h.sport_metadata->>'last_play_id' = w.play_id) f ON f.first_at IS NOT NULL"
+        " LEFT JOIN LATERAL (SELECT TRUE AS found, p.sport_metadata->>'down' AS down, p.possession,"
+        "   p.home_score, p.away_score FROM game_states p"
+        "   WHERE p.sport = w.sport AND p.external_game_id = w.game_id AND p.created_at < f.first_at"
+        "   ORDER BY p.created_at DESC, p.id DESC LIMIT 1) b ON TRUE",
         ([p[0] for p in plays], [p[1] for p in plays], [p[2] for p in plays])).fetchall()
-    return {(r[0], r[1]): r[2].timestamp() for r in rows}
+    return {(r[0], r[1]): (r[2].timestamp(), _situation(*r[4:]) if r[3] else None) for r in rows}
+
+
+def _situation(down: str | None, possession: str | None, home_score: int, away_score: int) -> Situation:
+    """A stored version's situation; a down that is not a whole number (or none) is unknown."""
+    known_down = int(down) if down is not None and down.isdigit() else None
+    side: Side | None = "home" if possession == "home" else "away" if possession == "away" else None
+    return Situation(known_down, side, int(home_score), int(away_score))
 
 
 def _halftime_started(conn: Any, games: list[tuple[str, str]]) -> dict[tuple[str, str], float]:

@@ -304,12 +304,16 @@ class HalftimeEntry(EntryStrategy):
 # game metadata key (set by snapshot.load_games, never stored): epoch seconds of the first stored game state
 # that showed the current last play, i.e. when that play became an event for us
 LAST_PLAY_SEEN = "last_play_seen_ts"
+# game metadata key (set by snapshot.load_games, never stored): "fourth_down_conversion" / "fourth_down_fail" when
+# the current last play was a fourth-down attempt with a known outcome (precog.feeds.espn_parse.fourth_down_outcome)
+FOURTH_DOWN = "fourth_down_outcome"
 
 
 class LiveTrading(EntryStrategy):
     """In play, deciding within decision_seconds of a trigger event (touchdown, turnover, ...). The event's age
     runs from when its play was first observed (LAST_PLAY_SEEN), not from the latest poll that saw it again;
-    without that time (a state not loaded from game_states) from the state's observation."""
+    without that time (a state not loaded from game_states) from the state's observation. The play triggers by
+    its type (last_play_type) or by its fourth-down outcome (FOURTH_DOWN): a fourth-down touchdown is both."""
 
     def __init__(self, ref: StrategyRef, config: Mapping[str, Any]) -> None:
         super().__init__(ref, config)
@@ -330,7 +334,7 @@ class LiveTrading(EntryStrategy):
         if now - event_ts > self.decision_seconds:
             return "event_too_old"
         if self.triggers:
-            if meta.get("last_play_type") not in self.triggers:
+            if not any(meta.get(key) in self.triggers for key in ("last_play_type", FOURTH_DOWN)):
                 return "no_trigger_event"
         return None
 
