@@ -134,8 +134,12 @@ class PortfolioView:
     trading_state: str = "ACTIVE"
 
 
+_HALF = Decimal("0.5")
+_KEEP = ONE - SHRINK  # the share of a forecast's distance from 0.5 that shrinkage keeps
+
+
 def shrink(p: Decimal) -> Decimal:
-    return Decimal("0.5") + (p - Decimal("0.5")) * (ONE - SHRINK)
+    return _HALF + (p - _HALF) * _KEEP
 
 
 _ONE_CONTRACT_FEES: dict[tuple[FeeSchedule, Decimal], Decimal] = {}
