@@ -29,3 +29,12 @@ def test_the_range_ends_are_accepted(tmp_path: Path) -> None:
     for value in ("0", "0.10"):
         cfg = _load(tmp_path, f"execution:\n  max_slippage_pct: {value}\n")
         assert str(cfg.get("trading.execution.max_slippage_pct")) in (value, "0.1")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", ["4", "3601", "0"])
+def test_a_global_entry_timeout_outside_5_to_3600_s_is_refused(tmp_path: Path, value: str) -> None:
+    """The same range as a method's execution_config order_timeout_seconds, which replaces it for the method."""
+    with pytest.raises(ConfigError, match=rf"trading.yaml: execution.limit_order_timeout_seconds = {value} is invalid"):
+        _load(tmp_path, f"execution:\n  limit_order_timeout_seconds: {value}\n")
+    cfg = _load(tmp_path, "execution:\n  limit_order_timeout_seconds: 3600\n")
+    assert cfg.get("trading.execution.limit_order_timeout_seconds") == 3600  # type: ignore[attr-defined]

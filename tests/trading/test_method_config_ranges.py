@@ -3,9 +3,9 @@ it, through PostgreSQL and the CLI.
 
 The audit found `validate_method` allowing a stop loss of -0.50, a profit target of 1.00 and a $1 maximum position
 (spec 4.1: stop loss -0.05...-0.40, profit target 0.10-0.50, max position $10-$5,000), and accepting
-execution_config `order_timeout_seconds`, `partial_fills`, `algorithm: dynamic_depth_walker` and sport
-`time_restrictions`, which nothing reads. Every refusal names the method, the key, the value and the allowed range
-(or why the key is not supported).
+execution_config `partial_fills`, `algorithm: dynamic_depth_walker` and sport `time_restrictions`, which nothing
+reads (`order_timeout_seconds` is now the method's own entry timeout, range-checked). Every refusal names the
+method, the key, the value and the allowed range (or why the key is not supported).
 """
 
 from __future__ import annotations
@@ -156,8 +156,6 @@ def test_every_shipped_template_validates_and_carries_no_unsupported_key(w: Worl
 
 # ---------------------------------------------------------------- keys nothing acts on
 @pytest.mark.parametrize(("override", "said"), [
-    ("execution.order_timeout_seconds=60", "not supported per method: an entry order rests "
-                                           "trading.execution.limit_order_timeout_seconds"),
     ("execution.algorithm=dynamic_depth_walker", "execution.algorithm 'dynamic_depth_walker' is not supported"),
     ("execution.partial_fills=false", "execution.partial_fills = false is not supported"),
     ("sport.nfl.time_restrictions.pregame_hours=2", "--set sport.nfl.time_restrictions.pregame_hours: not supported"),
@@ -171,13 +169,21 @@ def test_a_setting_nothing_would_act_on_is_refused_with_the_reason(w: World, ove
 
 def test_the_supported_execution_values_are_accepted(w: World) -> None:
     m = _create(w, "nfl_exec", "execution.algorithm=simple_limit", "execution.partial_fills=true",
-                "execution.max_slippage_percent=0.01", "execution.default_order_type=market")
+                "execution.max_slippage_percent=0.01", "execution.default_order_type=market",
+                "execution.order_timeout_seconds=60")
     assert m.execution == {"algorithm": "simple_limit", "default_order_type": "market",
-                           "max_slippage_percent": "0.01", "partial_fills": True}
+                           "max_slippage_percent": "0.01", "partial_fills": True, "order_timeout_seconds": 60}
+
+
+@pytest.mark.parametrize("value", ["4", "3601", "30.5"])
+def test_a_method_order_timeout_outside_its_range_is_refused(w: World, value: str) -> None:
+    with pytest.raises(MethodError, match=re.escape("execution.order_timeout_seconds = ") + ".*"
+                       + re.escape("must be a whole number in the allowed range [5, 3600]")):
+        _create(w, "nfl_timeout", f"execution.order_timeout_seconds={value}")
 
 
 @pytest.mark.parametrize(("section", "key", "value", "said"), [
-    ("execution_config", "order_timeout_seconds", 30, "execution.order_timeout_seconds = 30: not supported per method"),
+    ("execution_config", "order_timeout_seconds", 1, "execution.order_timeout_seconds = 1 must be a whole number"),
     ("execution_config", "advanced_params", {"depth": 3}, "execution.advanced_params = {'depth': 3}: not supported"),
     ("execution_config", "max_slipage_percent", "0.01", "execution.max_slipage_percent is not a method setting"),
     ("risk_config", "max_position_dolars", "100", "risk: unknown key(s) max_position_dolars"),

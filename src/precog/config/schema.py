@@ -283,6 +283,9 @@ class Execution(_Open):
     # the most a market-style entry pays above the ask (a share of it); a method's execution_config
     # max_slippage_percent, within the same range, can only tighten it
     max_slippage_pct: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.10"))]
+    # how long a limit entry rests before it is canceled (spec 5.10); a method's execution_config
+    # order_timeout_seconds, within the same range, replaces it for that method's entries
+    limit_order_timeout_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
 
 
 class TradingAlerts(_Open):

@@ -191,6 +191,9 @@ class Engine:
             raise ValueError("trading.execution.default_order_type must be limit or market, got "
                              f"{self.default_order_type!r}")
         self._method_order_types: dict[int, str | None] = {}  # method_id -> its execution_config's, if any
+        self._method_timeouts: dict[int, timedelta | None] = {}  # method_id -> its execution_config's, if any
+        # how long a limit entry rests before it is canceled (spec 5.10), unless its method sets its own
+        self.entry_timeout = timedelta(seconds=float(config.get("trading.execution.limit_order_timeout_seconds", 30)))
         self.consecutive_losses_limit = int(trading_cfg.get("circuit_breakers", {}).get("consecutive_losses", 5))
         self.trading_state = "ACTIVE"
         self.breaker_active = False
@@ -1252,8 +1255,7 @@ class Engine:
                 order_type=order_type, time_in_force=_TIME_IN_FORCE[order_type], method_id=method.method_id,
                 strategy_id=method.strategy_id, model_id=method.model_id, edge=plan.edge.edge,
                 confidence=est.confidence,
-                expires_at=now + timedelta(seconds=float(
-                    self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
+                expires_at=now + self._entry_timeout(method.method_id),
                 metadata={"sport": tm.sport, "event_id": tm.event_id, "p_yes": str(est.p_yes),
                           "ev_pct": str(plan.edge.ev_pct), "approval_id": approval.approval_id,
                           "size_adjustments": list(plan.adjustments),
@@ -1308,6 +1310,22 @@ class Engine:
                                  "or market")
             self._method_order_types[method_id] = value
         return self._method_order_types[method_id]
+
+    def _entry_timeout(self, method_id: int | None) -> timedelta:
+        """How long an entry of this method rests before it is canceled: its execution_config
+        order_timeout_seconds, else trading.execution.limit_order_timeout_seconds (read once per method: method
+        configs are immutable)."""
+        if method_id is None:
+            return self.entry_timeout
+        if method_id not in self._method_timeouts:
+            row = self.conn.execute("SELECT execution_config->'order_timeout_seconds' FROM methods WHERE method_id = %s",
+                                    (method_id,)).fetchone()
+            value = row[0] if row is not None else None
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 5 <= value <= 3600):
+                raise ValueError(f"method {method_id}: execution_config.order_timeout_seconds {value!r} must be a "
+                                 "whole number of seconds in [5, 3600]")
+            self._method_timeouts[method_id] = timedelta(seconds=value) if value is not None else None
+        return self._method_timeouts[method_id] or self.entry_timeout
 
     async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
         """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,
@@ -1527,8 +1545,7 @@ class Engine:
                 order_type=order_type, time_in_force=_TIME_IN_FORCE[order_type], method_id=entry.method_id,
                 strategy_id=entry.strategy_id, model_id=entry.model_id, edge=entry.edge, edge_id=entry.edge_id,
                 confidence=entry.confidence if entry.confidence in ("high", "medium", "low") else None,
-                expires_at=now + timedelta(seconds=float(
-                    self.config.get("trading.execution.limit_order_timeout_seconds", 30))),
+                expires_at=now + self._entry_timeout(entry.method_id),
                 metadata={"sport": entry.sport, "event_id": entry.event_ticker, "p_side": str(entry.p_side),
                           "size_adjustments": list(entry.approval.intent.size_adjustments),
                           "volatility_ratio": None if entry.approval.intent.market.volatility_ratio is None

@@ -62,13 +62,11 @@ RISK_KEYS = frozenset({"kelly_fraction", "max_position_size_dollars", "max_total
                        "max_correlated_exposure_dollars", "min_edge_threshold", "daily_loss_limit_dollars",
                        "circuit_breakers"})
 BREAKER_KEYS = frozenset({"consecutive_losses", "rapid_loss_dollars", "rapid_loss_minutes"})
-EXECUTION_KEYS = frozenset({"algorithm", "default_order_type", "max_slippage_percent", "partial_fills"})
+EXECUTION_KEYS = frozenset({"algorithm", "default_order_type", "max_slippage_percent", "partial_fills",
+                            "order_timeout_seconds"})
 # Spec 8.1 keys nothing here acts on: refused with the reason (a stored setting that changes nothing would
 # mislead whoever reads the method), never stored and ignored. `sport.*` stands for any sport.
-_GLOBAL_TIMEOUT = ("an entry order rests trading.execution.limit_order_timeout_seconds (30 s) for every method, "
-                   "then is canceled")
 UNSUPPORTED_KEYS: dict[str, str] = {
-    "execution.order_timeout_seconds": f"not supported per method: {_GLOBAL_TIMEOUT}",
     "execution.advanced_params": "not supported: there is one entry algorithm (simple_limit)",
     "sport.*.time_restrictions": (
         "not supported: when a method may enter is its strategy's window (trade_strategies.yaml, e.g. "
@@ -315,7 +313,9 @@ def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterabl
         leaf = path[-1]
         if leaf not in node:
             new_sport_key = section == "sport" and len(path) == 2 and leaf in SPORT_KEYS
-            if not new_sport_key:
+            # an execution setting a template may leave out (order_timeout_seconds: the global timeout otherwise)
+            new_execution_key = section == "execution" and len(path) == 1 and leaf in EXECUTION_KEYS
+            if not (new_sport_key or new_execution_key):
                 raise MethodError(f"--set {where}: unknown key {leaf!r} (known here: {', '.join(sorted(node)) or 'none'})")
         node[leaf] = _coerce(value, node.get(leaf), where)
     return out
@@ -470,6 +470,10 @@ def _check_execution(execution: Mapping[str, Any], problems: list[str]) -> None:
         # the method's limit on a market-style entry's price above the ask; trading.execution.max_slippage_pct
         # still caps it (a method only tightens)
         _range(execution["max_slippage_percent"], "execution.max_slippage_percent", "0", "0.10", problems)
+    if "order_timeout_seconds" in execution:
+        # how long the method's limit entries rest before they are canceled (the global
+        # trading.execution.limit_order_timeout_seconds otherwise; the same range)
+        _whole(execution["order_timeout_seconds"], "execution.order_timeout_seconds", 5, 3600, problems)
 
 
 def _check_sports(sport: Mapping[str, Any], problems: list[str]) -> None:
