@@ -1,9 +1,9 @@
 """markets.yaml global_filters `min_bid_ask_size` / `min_market_age_hours` and prioritization
-`max_simultaneous_markets` / `max_per_sport` (spec 4.3 markets.yaml): the audit found Precog refused these keys as
+`max_simultaneous_markets` / `max_per_sport` / `max_correlated` (spec 4.3 markets.yaml): the audit found Precog refused these keys as
 unknown, so nothing stopped an entry into a market with 3 contracts on offer, one listed a minute ago, or a 25th
 market at once. Each is now a pre-trade check (precog.trading.risk); `sort_by` orders a scan's candidates for
-approval, largest edge first; the spec's keys Precog cannot compute (max_implied_volatility, composite,
-max_correlated) are refused with the reason."""
+approval, largest edge first; the spec's keys Precog cannot compute (max_implied_volatility, composite) are refused
+with the reason."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def _refused(out: Approval | Rejection, check: str, says: str) -> None:
 def test_the_packaged_values_are_the_spec_s() -> None:
     assert (DEFAULTS.min_bid_ask_size, DEFAULTS.min_market_age_seconds) == (10, 3600)
     assert (DEFAULTS.max_simultaneous_markets, DEFAULTS.max_markets_per_sport) == (20, 10)
+    assert DEFAULTS.max_correlated_markets == 5
 
 
 # ------------------------------------------------------------------ min_bid_ask_size
@@ -104,6 +105,22 @@ def test_max_simultaneous_markets_refuses_one_more_market_than_the_cap() -> None
     assert isinstance(_approve(market(), cfg=cfg, held=held), Approval)
 
 
+def test_max_correlated_counts_the_markets_held_in_the_entry_s_correlated_group() -> None:
+    """The correlated group is the one `max_correlated_exposure` caps in dollars: the sport and the slate day."""
+    m = market()
+    cfg = settings(max_open_positions=100, max_simultaneous_markets=100, max_markets_per_sport=100,
+                   max_correlated_markets=2)
+    same_slate = [replace(p, correlation_group=m.group) for p in _held(2)]
+    _refused(_approve(m, cfg=cfg, held=same_slate), "correlated_markets",
+             f"2 markets held in correlated group {m.group} (max 2, markets.prioritization.max_correlated)")
+    assert isinstance(_approve(m, cfg=cfg, held=same_slate[:1]), Approval)  # the 2nd market of the slate
+    other_slate = [replace(p, correlation_group="nfl:2025-12-21") for p in _held(2)]
+    assert isinstance(_approve(m, cfg=cfg, held=other_slate), Approval)
+    # more of a market already held is not one more market
+    held = same_slate[:1] + [PositionView(m.ticker, m.event_ticker, "nfl", "yes", 10, D("5"), correlation_group=m.group)]
+    assert isinstance(_approve(m, cfg=cfg, held=held), Approval)
+
+
 def test_max_per_sport_counts_only_the_sport_of_the_entry() -> None:
     cfg = settings(max_open_positions=100, max_simultaneous_markets=100, max_markets_per_sport=3)
     college = market("KXNCAAFGAME-25NOV29OSUMICH-MICH", event="KXNCAAFGAME-25NOV29OSUMICH", sport="ncaaf")
@@ -147,6 +164,7 @@ def test_a_user_file_sets_each_new_key(tmp_path: Path) -> None:
     ("global_filters:\n  min_market_age_hours: 721\n", "global_filters.min_market_age_hours"),
     ("prioritization:\n  max_simultaneous_markets: 0\n", "prioritization.max_simultaneous_markets"),
     ("prioritization:\n  sort_by: composite\n", "prioritization.sort_by"),
+    ("prioritization:\n  max_correlated: 0\n", "prioritization.max_correlated"),
     ("prioritization:\n  max_per_sport: 0\n", "prioritization.max_per_sport"),
     ("prioritization:\n  max_per_sport: 1001\n", "prioritization.max_per_sport"),
 ])
@@ -158,7 +176,6 @@ def test_out_of_range_values_are_refused_naming_the_file_and_key(tmp_path: Path,
 
 @pytest.mark.parametrize(("text", "key", "why"), [
     ("global_filters:\n  max_implied_volatility: 0.5\n", "global_filters.max_implied_volatility", "implied volatility"),
-    ("prioritization:\n  max_correlated: 5\n", "prioritization.max_correlated", "max_correlated_exposure"),
     ("prioritization:\n  composite:\n    edge: 0.5\n", "prioritization.composite", "cannot be computed"),
 ])
 def test_the_spec_keys_precog_cannot_compute_are_refused_with_the_reason(tmp_path: Path, text: str, key: str,

@@ -546,6 +546,9 @@ class Prioritization(_Open):
     # the order a decision scan puts its candidate entries to risk approval: the largest edge first (spec), or the
     # markets' own order (ticker)
     sort_by: Literal["edge", "ticker"] = "edge"
+    # markets held at once in one correlated group (the sport and the slate day: the group max_correlated_exposure
+    # caps in dollars)
+    max_correlated: Annotated[int, Field(ge=1, le=1000)] = 5
 
 
 class MarketsConfig(_Open):
@@ -788,9 +791,6 @@ RETIRED_KEYS: dict[str, str] = {
     "markets.prioritization.composite_weights":
         "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
         "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",
-    "markets.prioritization.max_correlated":
-        "the spec does not say which markets count as correlated for this count; correlated money is capped by "
-        "position_management.portfolio.max_correlated_exposure per correlated group (docs/trading.md, Risk)",
     "trading.execution.retry_on_failure": _ORDER_RETRY,
     "trading.execution.max_retries": _ORDER_RETRY,
     "trading.execution.retry_backoff_seconds": _ORDER_RETRY,

@@ -27,7 +27,7 @@ class Holding:
 
 class ExposureBook:
     __slots__ = ("holdings", "by_market", "by_game", "game_holdings", "by_sport", "by_group", "total",
-                 "holdings_by_sport")
+                 "holdings_by_sport", "holdings_by_group")
 
     def __init__(self) -> None:
         self.holdings: dict[Key, Holding] = {}
@@ -38,6 +38,7 @@ class ExposureBook:
         self.by_group: dict[str, Decimal] = {}
         self.total = ZERO
         self.holdings_by_sport: dict[str, int] = {}  # holdings (= markets: never both sides of one) per sport
+        self.holdings_by_group: dict[str, int] = {}  # holdings per correlated group (views.correlation_group)
 
     @property
     def open_positions(self) -> int:
@@ -63,6 +64,7 @@ class ExposureBook:
             self.holdings[key] = Holding(ticker, side, event, sport, group, cost)
             self.game_holdings.setdefault(event, set()).add(key)
             self.holdings_by_sport[sport] = self.holdings_by_sport.get(sport, 0) + 1
+            self.holdings_by_group[group] = self.holdings_by_group.get(group, 0) + 1
         else:
             holding.cost += cost
         self.by_market[ticker] = self.by_market.get(ticker, ZERO) + cost
@@ -87,6 +89,7 @@ class ExposureBook:
         if holding.cost <= ZERO:
             del self.holdings[key]
             self.holdings_by_sport[holding.sport] -= 1
+            self.holdings_by_group[holding.group] -= 1
             keys = self.game_holdings.get(holding.event)
             if keys is not None:
                 keys.discard(key)

@@ -50,7 +50,7 @@ _MODEL_TRADABLE = {PAPER: frozenset({"testing", "validating", "active"}), LIVE: 
 CHECKS = (
     "trading_state", "status", "method_daily_loss", "method_consecutive_losses", "method_rapid_loss", "size", "price_sanity", "market_open", "market_type", "time_to_close", "market_age", "trading_hours",
     "data_freshness", "edge", "confidence", "volume", "volume_24h", "open_interest", "bid_ask_size", "spread",
-    "balance", "position_count", "both_sides", "simultaneous_markets", "markets_per_sport",
+    "balance", "position_count", "both_sides", "simultaneous_markets", "markets_per_sport", "correlated_markets",
     "market_exposure", "game_positions", "game_exposure", "sport_exposure", "correlated_exposure",
     "total_exposure", "method_exposure",
 )
@@ -641,8 +641,10 @@ class RiskManager:
         return None
 
     def _market_count_block(self, m: MarketView) -> tuple[str, str, dict[str, Any]] | None:
-        """markets.yaml prioritization max_simultaneous_markets / max_per_sport: distinct markets with a position,
-        a working entry or an outstanding approval (the exposure book), counted before one more market is added."""
+        """markets.yaml prioritization max_simultaneous_markets / max_per_sport / max_correlated: distinct markets
+        with a position, a working entry or an outstanding approval (the exposure book), counted before one more
+        market is added: overall, in the market's sport, and in its correlated group (the sport and the slate day,
+        the group `max_correlated_exposure` caps in dollars)."""
         s = self.settings
         held = self.book.open_positions  # one holding per market: never both sides of one (checked before)
         if held + 1 > s.max_simultaneous_markets:
@@ -653,6 +655,11 @@ class RiskManager:
         if in_sport + 1 > s.max_markets_per_sport:
             return "markets_per_sport", f"{in_sport} {m.sport} markets held (max {s.max_markets_per_sport}, " \
                                         "markets.prioritization.max_per_sport)", {"cap": s.max_markets_per_sport}
+        in_group = self.book.holdings_by_group.get(m.group, 0)
+        if in_group + 1 > s.max_correlated_markets:
+            return "correlated_markets", f"{in_group} markets held in correlated group {m.group} (max " \
+                                         f"{s.max_correlated_markets}, markets.prioritization.max_correlated)", \
+                {"cap": s.max_correlated_markets, "group": m.group}
         return None
 
     def _open_interest_block(self, m: MarketView, special: tuple[Decimal, str] | None = None

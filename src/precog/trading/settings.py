@@ -190,6 +190,7 @@ class TradingSettings:
     max_simultaneous_markets: int = 20
     max_markets_per_sport: int = 10
     prioritize_by: str = "edge"  # markets.yaml prioritization.sort_by: edge (largest first) or ticker (scan order)
+    max_correlated_markets: int = 5  # markets.yaml prioritization.max_correlated: markets held per correlated group
     statuses_allowed: tuple[str, ...] = ("open",)
     binary_only: bool = True
     min_price: Decimal = Decimal("0.01")
@@ -396,6 +397,7 @@ class TradingSettings:
                                           "markets.global_filters.min_market_age_hours") * 3600),
             max_simultaneous_markets=int(prioritization.get("max_simultaneous_markets", 20)),
             prioritize_by=str(prioritization.get("sort_by", "edge")),
+            max_correlated_markets=int(prioritization.get("max_correlated", 5)),
             max_markets_per_sport=int(prioritization.get("max_per_sport", 10)),
             statuses_allowed=tuple(str(x) for x in global_filters.get("statuses_allowed", ["open"])),
             binary_only=bool(global_filters.get("binary_only", True)),
