@@ -20,7 +20,7 @@ from precog.forecast.errors import ForecastError
 
 forecast_app = typer.Typer(help="Forecasting: Elo, in-game win probability, matrices, evaluation.",
                            no_args_is_help=True)
-elo_app = typer.Typer(help="Pre-game Elo ratings: train, predict, tune.", no_args_is_help=True)
+elo_app = typer.Typer(help="Pre-game Elo ratings: train, update, predict, tune.", no_args_is_help=True)
 wp_app = typer.Typer(help="In-game win probability (NFL): train, predict.", no_args_is_help=True)
 matrix_app = typer.Typer(help="Historical probability matrices (spec 7.2): build, show.", no_args_is_help=True)
 forecast_app.add_typer(elo_app, name="elo")
@@ -237,6 +237,47 @@ def elo_train(
                       f"during the replay, no history written; --create-teams adds them): {codes}", highlight=False)
     ranked = sorted(((summary.final_ratings[c], c) for c in summary.teams_updated), reverse=True)
     print_table("current ratings", ["team", "elo"], ((c, f"{r:.2f}") for r, c in ranked))
+
+
+@elo_app.command("update")
+def elo_update(
+    sport: str = typer.Option("nfl", "--sport", help="Sport whose final results to apply."),
+    model: str | None = typer.Option(None, "--model", help="Elo version to update, NAME or NAME@VERSION "
+                                     "(default: the sport's active Elo version)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be applied; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Apply the final results ingested from ESPN (game_states) that the Elo version has not rated yet.
+
+    Updates teams.current_elo_rating and appends elo_rating_history (game key espn:<sport>:<ESPN id>); a game is
+    applied once. The ingestion process does this by itself (probability_models.elo.auto_update).
+
+    Example: precog forecast elo update --dry-run
+    """
+    from precog.forecast.elo_update import update_from_results
+
+    with database() as conn:
+        summary = update_from_results(conn, sport=sport.strip().lower(), model=model, dry_run=dry_run)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    verb = "would apply" if dry_run else "applied"
+    skipped = summary.skipped_by_reason()
+    console.print(f"{summary.model}: {verb} {len(summary.applied)} final {summary.sport} results; "
+                  f"{summary.already_applied} already applied"
+                  + (f"; skipped {len(summary.skipped)} ({', '.join(f'{k} {v}' for k, v in sorted(skipped.items()))})"
+                     if skipped else "")
+                  + ("" if dry_run else f"; added {summary.history_rows_added} elo_rating_history rows"),
+                  highlight=False)
+    if summary.applied:
+        print_table(f"games {verb.split()[-1]}", ["date", "game", "score", "P(home)"],
+                    ((g.date.isoformat(), f"{g.away} @ {g.home}" + (" (neutral)" if g.neutral else "")
+                      + (" (playoff)" if g.playoff else ""), f"{g.away_score}-{g.home_score}", fmt(g.p_home))
+                     for g in summary.applied))
+        print_table("ratings", ["team", "before", "after"],
+                    ((code, fmt(before, 2), fmt(after, 2)) for code, (before, after) in sorted(summary.teams.items())))
+    for s in summary.skipped:
+        console.print(f"skipped {s.game_key}: {s.detail}", highlight=False)
 
 
 @elo_app.command("tune")

@@ -124,6 +124,7 @@ def run(
         "game_polls": report.game_polls, "markets": report.markets,
         "quality_issues": report.quality_issues, "data_breaker_open": report.breaker_open,
         "recorded_messages": report.recorded_messages, "recording_files": report.recording_files,
+        "elo_updates": report.elo_updates,
     }
     if as_json:
         print_json(summary)
@@ -136,6 +137,9 @@ def run(
         typer.echo("data-quality issues: " + ", ".join(f"{k} {v}" for k, v in report.quality_issues.items()))
     if report.breaker_open:
         typer.echo("DATA BREAKER OPEN: trading on this data is paused")
+    for elo in report.elo_updates:
+        typer.echo(f"elo: {elo['model']} applied {elo['games_applied']} final {elo['sport']} results "
+                   f"({len(elo['teams'])} teams)")
     if record is not None:
         typer.echo(f"recorded {report.recorded_messages} messages to {record}")
 

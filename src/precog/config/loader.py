@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
@@ -232,6 +232,9 @@ def _range_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str) and part in node.model_fields:
             info = node.model_fields[part]
             node = info.annotation
+        elif isinstance(node, type) and issubclass(node, BaseModel) and "__pydantic_extra__" in get_type_hints(node):
+            node = getattr(get_type_hints(node)["__pydantic_extra__"], "__args__", (None,))[-1]  # typed open keys (sports)
+            info = None
         else:
             args = getattr(node, "__args__", ())
             node = args[-1] if args else None

@@ -452,6 +452,21 @@ class EloDefaults(_Closed):
     season_regression: Annotated[Dec, Field(ge=0, le=1)]
 
 
+class EloAutoUpdate(_Closed):
+    """New final results applied to the Elo ratings by the ingestion process (precog.forecast.elo_update)."""
+
+    enabled: bool
+    # at most one update pass this often (minutes; fractions allowed): the first follows the first poll at once
+    interval_minutes: Annotated[Dec, Field(ge=Decimal("0.1"), le=1440)]
+
+
+class EloSection(_Open):
+    """`probability_models.elo`: `auto_update`, and per sport the parameters of new Elo versions."""
+
+    __pydantic_extra__: dict[str, EloDefaults]  # every other key is a sport (an open mapping)
+    auto_update: EloAutoUpdate
+
+
 class ModelHealth(_Closed):
     """Model health from positions held to settlement (spec 7.3 monitoring; precog.forecast.health)."""
 
@@ -470,7 +485,7 @@ class ModelHealth(_Closed):
 
 class ProbabilityModelsConfig(_Open):
     edge_detection: EdgeDetection
-    elo: dict[str, EloDefaults]
+    elo: EloSection
     # a recorded evaluation this share worse (Brier) than the version's previous validation raises model_degradation
     degradation_alert_pct: Annotated[Dec, Field(gt=0, le=1)]
     health: ModelHealth

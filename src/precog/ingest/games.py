@@ -35,6 +35,7 @@ class PollOutcome:
     rejected: int = 0
     schema_errors: int = 0
     links: list[GameLink] = field(default_factory=list)
+    finals_written: list[str] = field(default_factory=list)  # ESPN ids of final states stored by this poll
     error: str = ""
     next_poll_seconds: float = 0.0
 
@@ -123,6 +124,7 @@ class GameFeed:
                 if changed:
                     result = self.store.write(changed, received)
                     outcome.versions_written = result.versions_written
+                    outcome.finals_written = [g.game_id for g in changed if g.status == "final"]
             except Exception as exc:  # noqa: BLE001 - a DB failure must not stop the feed; it is alerted
                 log.exception("storing %s game states failed", sport)
                 if self.monitor.alerts is not None:

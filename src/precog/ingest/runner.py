@@ -23,6 +23,7 @@ from precog.alerts.api import AlertRaiser
 from precog.db.connection import connect
 from precog.domain.jsonutil import dumps
 from precog.feeds.espn import EspnClient
+from precog.forecast.elo_update import EloAutoUpdater
 from precog.ingest.breaker import DataBreaker, PgBreakerStore
 from precog.ingest.game_link import GameLink
 from precog.ingest.game_store import GameStateStore
@@ -64,6 +65,7 @@ class IngestReport:
     breaker_open: bool = False
     recorded_messages: int = 0
     recording_files: list[str] = field(default_factory=list)
+    elo_updates: list[dict[str, Any]] = field(default_factory=list)  # Elo passes that applied results
 
 
 def platform_for(venue: str) -> str:
@@ -96,6 +98,7 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     tasks: list[asyncio.Task[Any]] = []
     game_feed: GameFeed | None = None
     market_feed: MarketFeed | None = None
+    elo: EloAutoUpdater | None = None
     try:
         if options.games and not settings.espn_enabled:
             log.warning("data_sources.espn.enabled is false: no game states are polled")
@@ -111,7 +114,14 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
                                  schedule=settings.schedule, date=options.game_date,
                                  series_prefixes=series_by_sport)
 
+            if settings.elo_auto_update:  # new final results move the Elo ratings (off the polling path)
+                elo = EloAutoUpdater(lambda: connect(db_url, autocommit=True, statement_timeout_ms=timeout),
+                                     settings.sports, interval_seconds=settings.elo_update_interval_seconds,
+                                     alerts=alerts)
+
             def _poll(outcome: PollOutcome) -> None:
+                if elo is not None:
+                    elo.note_finals(outcome.sport, outcome.finals_written)
                 report.game_polls.append({
                     "sport": outcome.sport, "ok": outcome.ok, "games": outcome.games, "changed": outcome.changed,
                     "versions_written": outcome.versions_written, "rejected": outcome.rejected,
@@ -141,12 +151,16 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             if on_market_feed is not None:
                 on_market_feed(market_feed)
             tasks.append(asyncio.create_task(market_feed.run(stop, once=options.once), name="markets"))
+        if elo is not None and not options.once:
+            tasks.append(asyncio.create_task(elo.run(stop), name="elo_update"))
         if not options.once:
             tasks.append(asyncio.create_task(
                 _status_loop(status_conn, stop, options.status_seconds, platform, game_feed, market_feed, monitor,
                              breaker), name="status"))
         if options.once:
             await asyncio.gather(*tasks)
+            if elo is not None and elo.pending:
+                await asyncio.to_thread(elo.update_now)
         else:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -175,6 +189,8 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     report.breaker_open = breaker.is_open()
     if market_feed is not None:
         report.markets = market_feed.status()
+    if elo is not None:
+        report.elo_updates = [s.as_dict() for s in elo.runs if s.applied]
     return report
 
 

@@ -46,6 +46,9 @@ class IngestSettings:
     kalshi_heartbeat: tuple[float, float] = (10.0, 30.0)
     # system.yaml database.statement_timeout_ms: the ingestion sessions' statement timeout (0 = none)
     statement_timeout_ms: int = 60_000
+    # probability_models.yaml elo.auto_update: new final results applied to the Elo ratings (precog.forecast.elo_update)
+    elo_auto_update: bool = True
+    elo_update_interval_seconds: float = 600.0
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -109,4 +112,7 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         kalshi_usage_alert=usage_alert_from_config(config),
         kalshi_heartbeat=websocket_heartbeat(config),
         statement_timeout_ms=int(_get(config, "system.database.statement_timeout_ms", 60_000)),
+        elo_auto_update=bool(_get(config, "probability_models.elo.auto_update.enabled", True)),
+        elo_update_interval_seconds=float(_get(config, "probability_models.elo.auto_update.interval_minutes", 10))
+        * 60.0,
     )
