@@ -237,6 +237,15 @@ def test_the_roi_rule_needs_min_trades_closed_trades(make_rig: Any) -> None:  # 
     assert [r[2] for r in _status_changes(rig.conn, loser.method_id)] == ["auto-deprecation"]
 
 
+def _decision_layer_engine(conn: psycopg.Connection[Any], ex: Any, cfg: Any, planner: DecisionPlanner) -> Engine:
+    """`precog run --venue kalshi`'s engine shape on the local exchange: the decision layer decides, the loop
+    applies the deprecation rules."""
+    return Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="run", methods=[],
+                  probabilities=FixedProbabilities(), markets=[], clock=lambda: datetime.now(UTC),
+                  initial_cash=Decimal("10000"), planner=planner, alerts=TableAlertSink(conn, "test"),
+                  auto_deprecation=True)
+
+
 async def test_the_decision_layer_path_stops_a_deprecated_methods_entries(db_url: str) -> None:
     """`precog run --venue kalshi`: the decision layer's units are loaded before the engine starts and kept; a
     method the loop deprecates (here at its start check) stops winning markets - the other method takes them -
@@ -252,10 +261,7 @@ async def test_the_decision_layer_path_stops_a_deprecated_methods_entries(db_url
     cfg = rig_config()
     planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
     assert planner.method_ids == {loser.method_id, keeper.method_id}
-    engine = Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="run", methods=[],
-                    probabilities=FixedProbabilities(), markets=[], clock=lambda: datetime.now(UTC),
-                    initial_cash=Decimal("10000"), planner=planner, alerts=TableAlertSink(conn, "test"),
-                    auto_deprecation=True)
+    engine = _decision_layer_engine(conn, ex, cfg, planner)
     await engine.start()
     assert engine.deprecated_methods == {loser.method_id}
     assert get_method(conn, "aloser@v1.0").status == "deprecated"
@@ -350,10 +356,7 @@ async def test_a_deprecated_methods_capital_goes_to_the_active_methods_left(db_u
     planner = DecisionPlanner(conn, cfg, lambda: psycopg.connect(db_url, autocommit=True), mode="paper")
     loaded = {u.method.method_id: u.method.capital_share for u in planner.units.units if u.method is not None}
     assert loaded == {loser.method_id: D("0.70"), keeper.method_id: D("0.30")}
-    engine = Engine(conn, LocalVenue(ex, "us"), config=cfg, mode="paper", kind="run", methods=[],
-                    probabilities=FixedProbabilities(), markets=[], clock=lambda: datetime.now(UTC),
-                    initial_cash=Decimal("10000"), planner=planner, alerts=TableAlertSink(conn, "test"),
-                    auto_deprecation=True)
+    engine = _decision_layer_engine(conn, ex, cfg, planner)
     await engine.start()
     assert engine.deprecated_methods == {loser.method_id}
     assert planner.engine.capital_shares == {keeper.method_id: D("1")}
