@@ -24,6 +24,7 @@ from precog.backtest.errors import BacktestError, LookAheadError
 from precog.backtest.feed import Event, GuardedArchive
 from precog.backtest.models import GameInfo
 from precog.backtest.runner import BacktestOptions, Progress, run_backtest
+from precog.backtest.walkforward import parse as walk_forward
 from precog.db.connection import connect
 from precog.engine.core import Estimate
 from precog.ingest.recorder import Recorder
@@ -158,6 +159,55 @@ async def test_a_failing_lane_stops_the_run_with_its_exception_and_no_process_is
         unended = conn.execute("SELECT count(*) FROM engine_runs WHERE ended_at IS NULL").fetchone()[0]
     assert status == "failed" and error.startswith("look-ahead detected: peeked at the result of")
     assert unended >= 1
+
+
+class LateExplodingModel(FixedModel):
+    """A fixed forecast that peeks once the replay reaches `after_ms`: its lane fails in a later window."""
+
+    def __init__(self, key: str, p: Decimal, after_ms: int) -> None:
+        super().__init__(key, p)
+        self.after_ms = after_ms
+
+    def estimate(self, game: GameInfo, now_ms: int) -> Estimate | None:
+        if now_ms >= self.after_ms:
+            raise LookAheadError(f"peeked at the result of {game.ticker}")
+        return super().estimate(game, now_ms)
+
+
+async def test_a_lane_failing_in_a_later_window_leaves_the_windows_replayed_before_stored(
+        make_database: Any, tmp_path: Path) -> None:
+    """Walk-forward, one window a day: the second lane fails in its second window. The run stores every window
+    that ended before the failure, then the failure: one after another that is all of the first lane's and the
+    second lane's first; in parallel, the second lane's first and whatever the first lane had finished when the
+    failure stopped it (never a window that did not end)."""
+    _recording(tmp_path / "rec", quotes=1300, markets=4, spacing=200.0)  # 2025-10-05 17:00 to 10-08 17:00
+    day3 = int(datetime(2025, 10, 7, 12, tzinfo=UTC).timestamp() * 1000)  # inside the second test day (New York)
+    stored_by_jobs = []
+    for jobs in (1, 2):
+        url = make_database()
+        with connect(url, autocommit=True) as conn:
+            methods = [method_row(conn, "bull", "bull"), method_row(conn, "late", "late")]
+        opts = BacktestOptions(data=tmp_path / "rec", out=tmp_path / f"out{jobs}", jobs=jobs, extra_methods=methods,
+                               walk_forward=walk_forward("train=1d,test=1d,step=1d"),
+                               extra_models={"bull": FixedModel("bull", Decimal("0.7")),
+                                             "late": LateExplodingModel("late", Decimal("0.7"), day3)})
+        with pytest.raises(LookAheadError):
+            await run_backtest(url, opts)
+        with psycopg.connect(url) as conn:
+            status = conn.execute("SELECT status FROM backtest_runs").fetchone()
+            rows = conn.execute("SELECT lane, window_index, lane_methods FROM backtest_windows "
+                                "ORDER BY lane, window_index").fetchall()
+        assert status == ("failed",)
+        stored_by_jobs.append(rows)
+    # the first lane's three daily windows, the second lane's first (it failed in its second)
+    assert stored_by_jobs[0] == [(0, 0, ["bull@v1.0"]), (0, 1, ["bull@v1.0"]), (0, 2, ["bull@v1.0"]),
+                                 (1, 0, ["late@v1.0"])]
+    parallel = stored_by_jobs[1]
+    assert (1, 0, ["late@v1.0"]) in parallel and set(map(str, parallel)) <= set(map(str, stored_by_jobs[0]))
+    for lane in (0, 1):  # each lane's stored windows are the ones it finished: its first ones, in order
+        indexes = [w for ln, w, _ in parallel if ln == lane]
+        assert indexes == list(range(len(indexes)))
+    assert multiprocessing.active_children() == []
 
 
 class DyingModel(ExplodingModel):

@@ -88,11 +88,12 @@ class LaneTask:
 # ------------------------------------------------------------------------------------------------ parent
 
 
-async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progress], None] | None
-                    ) -> list[list[WindowOutcome]]:
+async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progress], None] | None,
+                    finished: dict[int, list[WindowOutcome]] | None = None) -> list[list[WindowOutcome]]:
     """Replay each task's lane in its own process, at most `jobs` at once; their outcomes in lane order.
     Raises LanesNotPortable before any process starts when the tasks cannot cross to one, and a lane's own
-    exception (same type and message) when a lane fails."""
+    exception (same type and message) when a lane fails. `finished` receives each lane's windows as they end
+    (so a caller can still store what was replayed when a lane fails, as it would one after another)."""
     levels, disabled = _parent_logging()
     for t in tasks:
         t.progress, t.log_levels, t.log_disabled = progress is not None, levels, disabled
@@ -102,6 +103,7 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
     go = ctx.Event()  # set once the first lanes could load their task: none touches the database before
     procs: dict[int, BaseProcess] = {}
     results: dict[int, list[WindowOutcome]] = {}
+    windows = finished if finished is not None else {}
     waiting = list(range(len(tasks)))
     first = set(waiting[:jobs])
     ready: set[int] = set()
@@ -127,8 +129,10 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
             why = f"{tasks[lane].describe()} could not load its task in a new process: {msg[2]}"
             # nothing replayed yet: the caller replays the lanes in-process instead
             raise LanesNotPortable(why) if not go.is_set() else BacktestError(why)
+        elif kind == "window":
+            windows.setdefault(lane, []).append(pickle.loads(msg[2]))  # noqa: S301 - our own lane's bytes
         elif kind == "done":
-            results[lane] = msg[2]
+            results[lane] = windows.get(lane, [])
             combined.finish(lane)
             procs[lane].join(STOP_SECONDS)
         elif kind == "failed":
@@ -277,11 +281,10 @@ def _lane_main(lane: int, payload: bytes, messages: Any, go: Any) -> None:
         messages.put(("ready", lane))
         go.wait()
         started = time.perf_counter()
-        outcomes = asyncio.run(_replay(task, dataset, messages))
+        asyncio.run(_replay(task, dataset, messages))
         log.debug("backtest %s %s: replayed in %.2f s", task.backtest_id, task.describe(),
                   time.perf_counter() - started)
-        pickle.dumps(outcomes)  # here, not in the queue's feeder thread, where a failure would be lost
-        messages.put(("done", lane, outcomes))
+        messages.put(("done", lane))
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent, which re-raises it
         messages.put(("failed", lane, _portable_exception(exc), traceback.format_exc()))
 
@@ -290,11 +293,15 @@ async def _replay(task: LaneTask, dataset: Any, messages: Any) -> list[WindowOut
     def progress(p: Progress) -> None:
         messages.put(("progress", task.lane, p))
 
+    def window(out: WindowOutcome) -> None:
+        # pickled here, not in the queue's feeder thread, where a failure would be lost
+        messages.put(("window", task.lane, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)))
+
     conn = replay_connection(task.db_url)
     try:
         return await run_lane(conn, task.config, task.opts, dataset, task.wins, task.lane, task.lanes,
                               task.lane_methods, task.bankroll, task.half, task.backtest_id,
-                              progress if task.progress else None)
+                              progress if task.progress else None, on_window=window)
     finally:
         conn.close()
 

@@ -469,11 +469,18 @@ async def run_backtest(db_url: str, opts: BacktestOptions, progress: Callable[[P
 
                 tasks = [parallel.LaneTask(db_url, cfg, opts, sigma, tz_name, wins, lane, len(lanes), lane_methods,
                                            bankroll, half, backtest_id) for lane, lane_methods in enumerate(lanes)]
+                finished: dict[int, list[WindowOutcome]] = {}
                 try:
-                    by_lane = await parallel.run_lanes(tasks, jobs, progress)
+                    by_lane = await parallel.run_lanes(tasks, jobs, progress, finished)
                 except parallel.LanesNotPortable as exc:
                     log.warning("backtest %s: the lanes run one after another in this process: %s", backtest_id,
                                 exc)
+                except BaseException:
+                    # a lane failed: the windows replayed by then are stored (in lane order), as one after another
+                    for lane in sorted(finished):
+                        for out in finished[lane]:
+                            stored(out)
+                    raise
             if by_lane is not None:
                 for lane_outcomes in by_lane:  # stored as if the lanes had run one after another
                     for out in lane_outcomes:
