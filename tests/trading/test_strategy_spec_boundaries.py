@@ -260,7 +260,7 @@ def _load(tmp_path: Path, text: str) -> Any:
      "strategies.settlement_arbitrage.certainty_rules.nfl.0.leader_has_possession"),
     ("strategies:\n  halftime_entyr:\n    version: v1.0\n    enabled: true\n    min_edge: 0.06\n",
      "strategies.halftime_entyr"),
-    ("selection_logic:\n  method: best_sharpe\n", "selection_logic.method"),
+    ("selection_logic:\n  method: best_sortino\n", "selection_logic.method"),
     ("strategy_priority: [halftime_entry, live_trading, pre_game_entry]\n", "strategy_priority"),
     ("strategy_priority: [halftime_entry, live_trading, pre_game_entry, settlement_arbitrag]\n", "strategy_priority"),
 ])

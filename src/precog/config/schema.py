@@ -676,9 +676,11 @@ EntryStrategyName = Literal["pre_game_entry", "halftime_entry", "live_trading", 
 
 
 class SelectionLogic(_Closed):
-    # spec 4.3 also names best_sharpe, which nothing computes: refused rather than silently ranked by priority
-    method: Literal["priority", "best_edge"]
+    # spec 4.3: priority, best_edge (within min_edge_difference: priority), or best_sharpe (the strategy version with
+    # the better Sharpe ratio of its closed paper and live positions; below min_sharpe_positions: priority)
+    method: Literal["priority", "best_edge", "best_sharpe"]
     min_edge_difference: Prob
+    min_sharpe_positions: Annotated[int, Field(ge=2, le=100_000)] = 20
 
 
 class TradeStrategiesConfig(_Open):

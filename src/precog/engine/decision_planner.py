@@ -121,6 +121,7 @@ class DecisionPlanner:
 
         snap = load_snapshot(self.conn, self.settings, self.mode, platform_id=self.platform_id)
         self.risk.set_method_history(snap.method_history)  # each method's own loss limits
+        self.engine.set_strategy_sharpe(snap.strategy_sharpe)  # selection_logic best_sharpe
         result = self.engine.scan(snap.markets, snap.games, positions=[*snap.positions, *self.reserved()],
                                   balance=snap.balance,
                                   now=time.time())

@@ -157,6 +157,8 @@ class DecisionEngine:
         # A/B capital shares worked out again while running (`set_capital_shares`), by method_id: they override the
         # share each unit was loaded with
         self.capital_shares: dict[int, Decimal | None] = {}
+        # selection_logic best_sharpe: strategy_id -> the Sharpe ratio of its closed positions (`set_strategy_sharpe`)
+        self.strategy_sharpe: Mapping[int, Decimal] = {}
         self._anomaly = settings.breakers.edge_anomaly_min_edge
         self._static_scope: dict[str, str | None] = {}
         self._alert_at, self._auto_at = settings.alert_at, settings.auto_execute_at
@@ -179,6 +181,10 @@ class DecisionEngine:
         """No more signals for these methods (deprecated while trading). Their units stay in the scan, so their
         forecasts still price the positions they hold; their verdict on every side is `method_deprecated`."""
         self.retired = self.retired | frozenset(method_ids)
+
+    def set_strategy_sharpe(self, sharpe: Mapping[int, Decimal]) -> None:
+        """The strategy versions' Sharpe ratios best_sharpe selection reads (snapshot.load_strategy_sharpe)."""
+        self.strategy_sharpe = sharpe
 
     def set_capital_shares(self, shares: Mapping[int, Decimal | None]) -> None:
         """The bankroll share each method trades with from now on (by method_id; others keep theirs)."""
@@ -334,12 +340,23 @@ class DecisionEngine:
                     for side, reason in ((yes, yes_reason), (no, no_reason)):
                         if reason is None and side is not None:
                             result.signals += 1
-                            if best is None or self._better(rank, side.edge, best):
+                            if best is None or self._better(rank, side.edge, best, strategy.ref.strategy_id):
                                 best = Signal(unit, ev, side, min_edge, rank)
         return best
 
-    def _better(self, rank: int, edge: Decimal, best: Signal) -> bool:
-        if self.settings.selection_method == "best_edge":
+    def _better(self, rank: int, edge: Decimal, best: Signal, strategy_id: int | None = None) -> bool:
+        """Whether a signal (its strategy's priority rank, edge and strategy version) beats the best so far:
+        best_edge by an edge at least min_edge_difference larger; best_sharpe by the strategy version's Sharpe ratio
+        (one with a ratio beats one without); otherwise, and on a tie, priority, then the larger edge."""
+        method = self.settings.selection_method
+        if method == "best_sharpe":
+            mine = self.strategy_sharpe.get(strategy_id) if strategy_id is not None else None
+            theirs = self.strategy_sharpe.get(best.unit.strategy.ref.strategy_id)
+            if mine is not None and (theirs is None or mine > theirs):
+                return True
+            if theirs is not None and (mine is None or theirs > mine):
+                return False
+        elif method == "best_edge":
             gap = edge - best.side.edge
             if gap >= self.settings.min_edge_difference:
                 return True

@@ -60,6 +60,7 @@ def run_scan(conn: Any, cfg: Config, connect: Callable[[], Any], *, mode: str = 
     risk = RiskManager(settings, mode=mode, gate=board)
     risk.set_method_history(snapshot.method_history)  # each method's own loss limits
     engine = DecisionEngine(settings, units.units, risk, breakers=board)
+    engine.set_strategy_sharpe(snapshot.strategy_sharpe)  # selection_logic best_sharpe
     result = engine.scan(snapshot.markets, snapshot.games, positions=snapshot.positions, balance=snapshot.balance,
                          now=time.time() if now is None else now)
     for approval in result.approved:  # a scan places no orders

@@ -208,6 +208,7 @@ class TradingSettings:
     # strategy selection (trade_strategies.yaml)
     strategy_priority: tuple[str, ...] = ("halftime_entry", "live_trading", "pre_game_entry", "settlement_arbitrage")
     selection_method: str = "priority"
+    min_sharpe_positions: int = 20  # selection_logic.min_sharpe_positions (best_sharpe)
     min_edge_difference: Decimal = Decimal("0.02")
     ab_existing_share: Decimal = Decimal("0.70")
     ab_new_share: Decimal = Decimal("0.30")
@@ -413,6 +414,7 @@ class TradingSettings:
             leagues=leagues,
             strategy_priority=tuple(str(s) for s in g("trade_strategies.strategy_priority", []) or ()),
             selection_method=str(g("trade_strategies.selection_logic.method", "priority")),
+            min_sharpe_positions=int(g("trade_strategies.selection_logic.min_sharpe_positions", 20)),
             min_edge_difference=_d(g("trade_strategies.selection_logic.min_edge_difference", "0.02"),
                                    "selection_logic.min_edge_difference"),
             ab_existing_share=_d(g("trade_strategies.ab_testing.existing_share", "0.70"), "ab_testing.existing_share"),

@@ -36,6 +36,8 @@ class Snapshot:
     out_of_scope: dict[str, int] = field(default_factory=dict)
     # the methods' recent closed positions, for their own loss limits (RiskManager.set_method_history)
     method_history: MethodHistory = field(default_factory=MethodHistory)
+    # strategy_id -> the Sharpe ratio of its closed positions (selection_logic best_sharpe only; else empty)
+    strategy_sharpe: dict[int, Decimal] = field(default_factory=dict)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -330,6 +332,21 @@ def load_snapshot(conn: Any, settings: TradingSettings, mode: str = "paper", now
     """`platform_id`: the venue the entries would be sent to (whose balance sizes them); the markets in the
     database are Kalshi's."""
     markets, links, skipped = load_markets(conn, settings, now)
+    sharpe = load_strategy_sharpe(conn, settings.min_sharpe_positions) \
+        if settings.selection_method == "best_sharpe" else {}
     return Snapshot(markets, load_games(conn, links), load_positions(conn, mode, platform_id),
                     load_balance(conn, mode, settings, platform_id=platform_id), skipped,
-                    load_method_history(conn, mode, time.time() if now is None else now))
+                    load_method_history(conn, mode, time.time() if now is None else now), sharpe)
+
+
+def load_strategy_sharpe(conn: Any, min_positions: int) -> dict[int, Decimal]:
+    """Per strategy version with at least `min_positions` closed or settled paper and live positions: the Sharpe
+    ratio of their returns (realized P&L / the contracts' cost at entry), mean over sample standard deviation,
+    per position (not annualized), 4 places. A version whose returns do not vary has none."""
+    rows = conn.execute(
+        "SELECT strategy_id, round(avg(r) / stddev_samp(r), 4) FROM ("
+        "  SELECT strategy_id, realized_pnl / (entry_price * initial_quantity) AS r FROM positions"
+        "  WHERE row_current_ind AND status IN ('closed', 'settled') AND mode IN ('paper', 'live')"
+        "  AND strategy_id IS NOT NULL AND entry_price > 0) p"
+        " GROUP BY strategy_id HAVING count(*) >= %s AND stddev_samp(r) > 0", (min_positions,)).fetchall()
+    return {int(r[0]): Decimal(r[1]) for r in rows}
