@@ -190,8 +190,8 @@ class Engine:
         if self.default_order_type not in ("limit", "market"):
             raise ValueError("trading.execution.default_order_type must be limit or market, got "
                              f"{self.default_order_type!r}")
-        self._method_order_types: dict[int, str | None] = {}  # method_id -> its execution_config's, if any
-        self._method_timeouts: dict[int, timedelta | None] = {}  # method_id -> its execution_config's, if any
+        # method_id -> (default_order_type, order_timeout) of its execution_config, each None when it names none
+        self._method_execution: dict[int, tuple[str | None, timedelta | None]] = {}
         # how long a limit entry rests before it is canceled (spec 5.10), unless its method sets its own
         self.entry_timeout = timedelta(seconds=float(config.get("trading.execution.limit_order_timeout_seconds", 30)))
         self.consecutive_losses_limit = int(trading_cfg.get("circuit_breakers", {}).get("consecutive_losses", 5))
@@ -1299,33 +1299,34 @@ class Engine:
         return own or self.default_order_type
 
     def _method_order_type(self, method_id: int) -> str | None:
-        """The method's execution_config.default_order_type, or None when it names none (read once: method
-        configs are immutable)."""
-        if method_id not in self._method_order_types:
-            row = self.conn.execute("SELECT execution_config->>'default_order_type' FROM methods WHERE method_id = %s",
-                                    (method_id,)).fetchone()
-            value = row[0] if row is not None else None
-            if value not in (None, "limit", "market"):
-                raise ValueError(f"method {method_id}: execution_config.default_order_type {value!r} must be limit "
-                                 "or market")
-            self._method_order_types[method_id] = value
-        return self._method_order_types[method_id]
+        """The method's execution_config.default_order_type, or None when it names none."""
+        return self._execution_of(method_id)[0]
 
     def _entry_timeout(self, method_id: int | None) -> timedelta:
         """How long an entry of this method rests before it is canceled: its execution_config
-        order_timeout_seconds, else trading.execution.limit_order_timeout_seconds (read once per method: method
-        configs are immutable)."""
-        if method_id is None:
-            return self.entry_timeout
-        if method_id not in self._method_timeouts:
-            row = self.conn.execute("SELECT execution_config->'order_timeout_seconds' FROM methods WHERE method_id = %s",
+        order_timeout_seconds, else trading.execution.limit_order_timeout_seconds."""
+        own = self._execution_of(method_id)[1] if method_id is not None else None
+        return own or self.entry_timeout
+
+    def _execution_of(self, method_id: int) -> tuple[str | None, timedelta | None]:
+        """The method's execution_config default_order_type and order_timeout_seconds (read once per method: method
+        configs are immutable; a stored value out of range is refused, as validate_method would)."""
+        found = self._method_execution.get(method_id)
+        if found is None:
+            row = self.conn.execute("SELECT execution_config->>'default_order_type', "
+                                    "execution_config->'order_timeout_seconds' FROM methods WHERE method_id = %s",
                                     (method_id,)).fetchone()
-            value = row[0] if row is not None else None
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 5 <= value <= 3600):
-                raise ValueError(f"method {method_id}: execution_config.order_timeout_seconds {value!r} must be a "
+            order_type, timeout = row if row is not None else (None, None)
+            if order_type not in (None, "limit", "market"):
+                raise ValueError(f"method {method_id}: execution_config.default_order_type {order_type!r} must be "
+                                 "limit or market")
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
+                                        or not 5 <= timeout <= 3600):
+                raise ValueError(f"method {method_id}: execution_config.order_timeout_seconds {timeout!r} must be a "
                                  "whole number of seconds in [5, 3600]")
-            self._method_timeouts[method_id] = timedelta(seconds=value) if value is not None else None
-        return self._method_timeouts[method_id] or self.entry_timeout
+            found = self._method_execution[method_id] = (
+                order_type, timedelta(seconds=timeout) if timeout is not None else None)
+        return found
 
     async def _submit_entry(self, intent: OrderIntent, release: Callable[[], None]) -> Any:
         """Send an approved entry; an approval the order path refuses (used, released, expired) sends nothing,
