@@ -289,7 +289,7 @@ def _lane_main(lane: int, payload: bytes, messages: Any, go: Any) -> None:
         messages.put(("failed", lane, _portable_exception(exc), traceback.format_exc()))
 
 
-async def _replay(task: LaneTask, dataset: Any, messages: Any) -> list[WindowOutcome]:
+async def _replay(task: LaneTask, dataset: Any, messages: Any) -> None:
     def progress(p: Progress) -> None:
         messages.put(("progress", task.lane, p))
 
@@ -299,9 +299,9 @@ async def _replay(task: LaneTask, dataset: Any, messages: Any) -> list[WindowOut
 
     conn = replay_connection(task.db_url)
     try:
-        return await run_lane(conn, task.config, task.opts, dataset, task.wins, task.lane, task.lanes,
-                              task.lane_methods, task.bankroll, task.half, task.backtest_id,
-                              progress if task.progress else None, on_window=window)
+        await run_lane(conn, task.config, task.opts, dataset, task.wins, task.lane, task.lanes, task.lane_methods,
+                       task.bankroll, task.half, task.backtest_id, progress if task.progress else None,
+                       on_window=window)
     finally:
         conn.close()
 

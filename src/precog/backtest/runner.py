@@ -372,10 +372,9 @@ def lane_jobs(opts: BacktestOptions, lanes: int, span_days: int | None = None) -
 async def run_lane(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOptions, dataset: Dataset,
                    wins: list[Window], lane: int, lanes: int, lane_methods: list[ChosenMethod], bankroll: Decimal,
                    half: Decimal, backtest_id: int, progress: Callable[[Progress], None] | None,
-                   on_window: Callable[[WindowOutcome], None] | None = None) -> list[WindowOutcome]:
-    """One A/B lane: its windows one after another, each starting with the cash the previous one ended with
-    (`on_window` is told of each window as it ends)."""
-    outcomes: list[WindowOutcome] = []
+                   on_window: Callable[[WindowOutcome], None]) -> None:
+    """One A/B lane: its windows one after another, each starting with the cash the previous one ended with;
+    `on_window` is handed each window as it ends (the caller stores it, or sends it to the parent process)."""
     cash = bankroll
     for win in wins:
         if cash < CENT:
@@ -388,10 +387,7 @@ async def run_lane(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOpt
         out.lane = lane
         out.lane_methods = [c.ref for c in lane_methods]
         cash = out.equity[-1][1].quantize(CENT, rounding=ROUND_FLOOR)
-        if on_window is not None:
-            on_window(out)
-        outcomes.append(out)
-    return outcomes
+        on_window(out)
 
 
 def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
