@@ -152,6 +152,26 @@ def test_long_running_ingest_of_games_and_markets_with_recording(
     assert "espn:nfl" in summary.stdout and "local:rest" in summary.stdout and "kalshi:ws" in summary.stdout
 
 
+def test_events_stored_before_the_poll_are_linked_by_it_and_shown(
+        local_exchange: LocalExchange, db_url: str, espn_samples: dict[str, bytes]) -> None:
+    """Which links an event, market discovery or the ESPN poll, depends on which comes second; the user sees the
+    same line either way. Here the markets are stored first (a markets-only run), so the games-only poll links."""
+    local_exchange.exchange.create_event("KXNFLGAME-25NOV30DENWAS", "KXNFLGAME", "Denver at Washington")
+    for code, name in (("DEN", "Denver"), ("WAS", "Washington")):
+        local_exchange.exchange.create_market(f"KXNFLGAME-25NOV30DENWAS-{code}", "KXNFLGAME-25NOV30DENWAS",
+                                              title=f"Will {name} win?", yes_sub_title=name)
+    base = ("ingest", "run", "--venue", "local", "--base-url", local_exchange.base_url, "--sports", "nfl", "--once")
+    markets = precog(*base, "--no-games", db_url=db_url)
+    assert markets.returncode == 0, markets.stderr
+    assert "linked" not in markets.stdout  # no games polled yet: nothing to link to
+    with LocalEspnServer() as espn:
+        espn.set_scoreboard("nfl", espn_samples["nfl"])
+        games = precog(*base, "--no-markets", db_url=db_url, env={"PRECOG_ESPN_BASE_URL": espn.base_url})
+    assert games.returncode == 0, games.stderr
+    assert "linked 1 events" in games.stdout
+    assert "linked KXNFLGAME-25NOV30DENWAS -> ESPN nfl game 401772931 (DEN @ WSH, by ticker codes)" in games.stdout
+
+
 def test_ingest_without_a_key_polls_the_local_exchange_as_it_would_kalshi(local_exchange: LocalExchange,
                                                                           db_url: str) -> None:
     """No KALSHI_* key: the local exchange refuses the WebSocket handshake (401) as Kalshi does, so ingestion

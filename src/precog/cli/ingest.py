@@ -83,6 +83,12 @@ def run(
 
     alerts = AlertManager(url)
 
+    def show_links(links: list[GameLink]) -> None:
+        if not as_json:
+            for link in links:
+                typer.echo(f"linked {link.event_ticker} -> ESPN {link.sport} game {link.game.game_id} "
+                           f"({link.game.short_name}, by {link.method.replace('_', ' ')})")
+
     def show_poll(outcome: PollOutcome) -> None:
         if as_json:
             return
@@ -90,12 +96,8 @@ def run(
         links = f", linked {len(outcome.links)} events" if outcome.links else ""
         typer.echo(f"espn {outcome.sport}: {state}; {outcome.games} games, {outcome.changed} changed, "
                    f"{outcome.versions_written} versions{links}; next poll in {outcome.next_poll_seconds:.0f}s")
-
-    def show_links(links: list[GameLink]) -> None:
-        if not as_json:
-            for link in links:
-                typer.echo(f"linked {link.event_ticker} -> ESPN {link.sport} game {link.game.game_id} "
-                           f"({link.game.short_name}, by {link.method.replace('_', ' ')})")
+        # an event is linked by whichever comes second, the poll or market discovery: show it the same either way
+        show_links(outcome.links)
 
     async def main() -> IngestReport:
         stop = asyncio.Event()
