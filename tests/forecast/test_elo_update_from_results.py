@@ -291,3 +291,108 @@ def test_ingestion_applies_a_game_that_goes_final_within_the_run(db_url: str, db
     assert {code: stored[code] for code in expected} == {code: _r2(x) for code, x in expected.items()}
     assert _history(db, "espn:nfl:401772931")[0][:4] == ("WAS", _r2(f.rating1_before), _r2(f.rating1_after), "loss")
     assert sum(u["games_applied"] for u in report.elo_updates) == 15
+
+
+def _replayed(db: psycopg.Connection[Any], start: dict[str, Decimal], *games: GameState) -> dict[str, float]:
+    """The teams' ratings after `games` played in order from the `start` ratings (one season: no regression)."""
+    config = EloConfig.model_validate(get_model(db, "elo_nfl").config)
+    ratings = EloRatings(config, {code: float(r) for code, r in start.items()})
+    for code, r in start.items():
+        ratings.set_rating(code, float(r), 2025)
+    out: dict[str, float] = {}
+    for f in replay([_game(s, i) for i, s in enumerate(games)], ratings):
+        out[f.team1], out[f.team2] = f.rating1_after, f.rating2_after
+    return out
+
+
+def test_a_result_stored_late_is_played_in_order_by_a_rebuild(db: psycopg.Connection[Any]) -> None:
+    """ESPN's result of an earlier game reaches the database after a later game of one of its teams was rated
+    (ingestion was down that day and its date was back-filled later): the plain update must skip it (Elo is
+    order-dependent), says so with the command that repairs it, and `--rebuild-from` rates all of them in order."""
+    # both teams' stored "last season" is 2025 so no season regression blurs the comparison
+    db.execute("UPDATE teams SET metadata = coalesce(metadata, '{}'::jsonb) || '{\"elo\": {\"last_season\": 2025}}'"
+               " WHERE sport = 'nfl'")
+    start = _ratings(db)
+    g1 = _final("r1", date(2025, 9, 7), "KC", "BAL", 27, 20)
+    g3 = _final("r3", date(2025, 9, 21), "CIN", "KC", 17, 24)
+    _store(db, g1, g3)
+    assert len(update_from_results(db).applied) == 2
+    late = _final("r2", date(2025, 9, 14), "KC", "DEN", 10, 30)
+    _store(db, late)
+
+    plain = run_cli("forecast", "elo", "update")
+    assert plain.exit_code == 0, plain.output
+    assert "skipped espn:nfl:r2: KC's rating already includes a game on 2025-09-21" in plain.stdout
+    assert "--rebuild-from 2025-09-14` plays them in order" in " ".join(plain.stdout.split())
+    in_wrong_order = _ratings(db)
+    in_wrong_order_rows = [row[2] for row in _history(db, "espn:nfl:r3")]
+
+    dry = json.loads(run_cli("forecast", "elo", "update", "--rebuild-from", "2025-09-14", "--dry-run",
+                             "--json").stdout)
+    assert dry["rebuilt_from"] == "2025-09-14" and dry["history_rows_removed"] == 2 and dry["games_applied"] == 2
+    assert _ratings(db) == in_wrong_order and len(_history(db)) == 4  # a dry run takes nothing back
+
+    done = run_cli("forecast", "elo", "update", "--rebuild-from", "2025-09-14")
+    assert done.exit_code == 0, done.output
+    assert "took back 2 elo_rating_history rows from 2025-09-14 on" in done.stdout
+    assert "applied 2 final nfl results" in done.stdout and "rebuild-from" not in done.stdout.split("took back")[1]
+    expected = _replayed(db, start, g1, late, g3)
+    stored = _ratings(db)
+    for code in ("KC", "BAL", "DEN", "CIN"):
+        # the rebuild starts from the stored (cent-rounded) ratings, as every update does
+        assert float(stored[code]) == pytest.approx(expected[code], abs=0.02), code
+    assert stored["KC"] != in_wrong_order["KC"] and stored["DEN"] != start["DEN"]
+    assert [(row[0], row[6]) for row in _history(db)] == [
+        ("KC", "espn:nfl:r1"), ("BAL", "espn:nfl:r1"), ("KC", "espn:nfl:r2"), ("DEN", "espn:nfl:r2"),
+        ("CIN", "espn:nfl:r3"), ("KC", "espn:nfl:r3")]
+    meta = db.execute("SELECT metadata -> 'elo' ->> 'last_game' FROM teams WHERE team_code = 'KC'").fetchone()
+    assert meta == ("2025-09-21",)
+    again = update_from_results(db)  # nothing left out of order
+    assert again.applied == [] and again.skipped == [] and _ratings(db) == stored
+    # what the rebuild took back is archived, and the history stays append-only for everyone else
+    [(from_date, removed, archived)] = db.execute(
+        "SELECT from_date, rows_removed, removed_rows FROM elo_rating_rebuilds").fetchall()
+    assert from_date == date(2025, 9, 14) and removed == 2
+    assert sorted((r["game_key"], r["rating_after"]) for r in archived) == sorted(
+        ("espn:nfl:r3", float(v)) for v in in_wrong_order_rows)
+    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
+        db.execute("DELETE FROM elo_rating_history")
+
+
+def test_a_corrected_final_score_is_applied_by_a_rebuild_from_its_day(db: psycopg.Connection[Any]) -> None:
+    db.execute("UPDATE teams SET metadata = coalesce(metadata, '{}'::jsonb) || '{\"elo\": {\"last_season\": 2025}}'"
+               " WHERE sport = 'nfl'")
+    start = _ratings(db)
+    first, nxt = _final("c1", date(2025, 10, 5), "SEA", "TB", 35, 3), _final("c2", date(2025, 10, 12), "SEA", "HOU", 20, 19)
+    _store(db, first, nxt)
+    update_from_results(db)
+    corrected = _final("c1", date(2025, 10, 5), "SEA", "TB", 21, 20)  # a big win was a one-point win
+    _store(db, corrected)
+    assert update_from_results(db).applied == []  # applied once: the plain update does not re-apply it
+    summary = update_from_results(db, rebuild_from=date(2025, 10, 5))
+    assert summary.history_rows_removed == 4 and [g.game_key for g in summary.applied] == ["espn:nfl:c1", "espn:nfl:c2"]
+    assert (summary.applied[0].home_score, summary.applied[0].away_score) == (21, 20)
+    expected = _replayed(db, start, corrected, nxt)
+    stored = _ratings(db)
+    for code in ("SEA", "TB", "HOU"):
+        assert float(stored[code]) == pytest.approx(expected[code], abs=0.02), code
+    # a team whose first rated game is taken back and not played again goes back to its rating before it
+    _store(db, _final("c2", date(2025, 10, 12), "SEA", "HOU", 0, 0, status="postponed"))  # ESPN took it back
+    update_from_results(db, rebuild_from=date(2025, 10, 12))
+    assert _ratings(db)["HOU"] == start["HOU"] and _history(db, "espn:nfl:c2") == []
+
+
+def test_a_rebuild_refuses_to_take_back_ratings_it_cannot_replay(db: psycopg.Connection[Any],
+                                                                 shared_games_path: Path) -> None:
+    record = get_model(db, "elo_nfl")
+    config = EloConfig.model_validate(record.config)
+    seeded = [g for g in read_games(shared_games_path) if g.season == 2013]
+    store_replay(db, replay(seeded, EloRatings(config)), model_id=record.model_id, model_ref=record.ref,
+                 k_factor=config.k_factor)
+    ratings, rows = _ratings(db), db.execute("SELECT count(*) FROM elo_rating_history").fetchone()
+    bad = run_cli("forecast", "elo", "update", "--rebuild-from", "2013-12-01")
+    assert bad.exit_code == 1 and "are not ingested results" in str(bad.exception), bad.output
+    assert "precog forecast elo train" in str(bad.exception)
+    assert _ratings(db) == ratings and db.execute("SELECT count(*) FROM elo_rating_history").fetchone() == rows
+    typo = run_cli("forecast", "elo", "update", "--rebuild-from", "12/01/2013")
+    assert typo.exit_code == 1 and "--rebuild-from must be a date YYYY-MM-DD" in str(typo.exception)

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -245,24 +246,40 @@ def elo_update(
     model: str | None = typer.Option(None, "--model", help="Elo version to update, NAME or NAME@VERSION "
                                      "(default: the sport's active Elo version)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be applied; write nothing."),
+    rebuild_from: str | None = typer.Option(
+        None, "--rebuild-from", metavar="YYYY-MM-DD",
+        help="First take back the ratings of the games rated from this day on, then play every final result from "
+             "it again in order (results stored late, corrected scores)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Apply the final results ingested from ESPN (game_states) that the Elo version has not rated yet.
 
     Updates teams.current_elo_rating and appends elo_rating_history (game key espn:<sport>:<ESPN id>); a game is
-    applied once. The ingestion process does this by itself (probability_models.elo.auto_update).
+    applied once. The ingestion process does this by itself (probability_models.elo.auto_update). A result stored
+    after a later game of its team was rated, or a corrected final score, needs --rebuild-from its day.
 
     Example: precog forecast elo update --dry-run
     """
-    from precog.forecast.elo_update import update_from_results
+    from precog.forecast.elo_update import rated_later_since, update_from_results
 
+    since = None
+    if rebuild_from is not None:
+        try:
+            since = date.fromisoformat(rebuild_from.strip())
+        except ValueError as exc:
+            raise UserError(f"--rebuild-from must be a date YYYY-MM-DD, got {rebuild_from!r}") from exc
     with database() as conn:
-        summary = update_from_results(conn, sport=sport.strip().lower(), model=model, dry_run=dry_run)
+        summary = update_from_results(conn, sport=sport.strip().lower(), model=model, dry_run=dry_run,
+                                      rebuild_from=since)
     if as_json:
         print_json(summary.as_dict())
         return
     verb = "would apply" if dry_run else "applied"
     skipped = summary.skipped_by_reason()
+    if summary.rebuilt_from is not None:
+        console.print(f"{summary.model}: {'would take' if dry_run else 'took'} back "
+                      f"{summary.history_rows_removed} elo_rating_history rows from "
+                      f"{summary.rebuilt_from.isoformat()} on", highlight=False)
     console.print(f"{summary.model}: {verb} {len(summary.applied)} final {summary.sport} results; "
                   f"{summary.already_applied} already applied"
                   + (f"; skipped {len(summary.skipped)} ({', '.join(f'{k} {v}' for k, v in sorted(skipped.items()))})"
@@ -278,6 +295,11 @@ def elo_update(
                     ((code, fmt(before, 2), fmt(after, 2)) for code, (before, after) in sorted(summary.teams.items())))
     for s in summary.skipped:
         console.print(f"skipped {s.game_key}: {s.detail}", highlight=False)
+    late = rated_later_since(summary)
+    if late is not None:
+        console.print(f"results older than games already rated are skipped; if they are not games the ratings "
+                      f"already include (a training file), `precog forecast elo update --sport {summary.sport} "
+                      f"--rebuild-from {late.isoformat()}` plays them in order", highlight=False)
 
 
 @elo_app.command("tune")

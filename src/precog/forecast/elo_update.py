@@ -8,8 +8,13 @@ per game (game key `espn:<sport>:<ESPN game id>`), `teams.current_elo_rating` an
 transaction under an advisory lock (the CLI and a running ingestion process cannot apply a game twice).
 
 A game is applied once per model version: a later correction of its final score (a new SCD2 version, still
-final) is not re-applied. Only ESPN's real games reach `game_states` (simulated worlds — the demo, `precog run
---venue local` — never write it), so nothing here touches a simulated game.
+final) is not re-applied, and a result stored after a later game of one of its teams was rated is skipped
+(`rated_later`: Elo is order-dependent). `rebuild_from=D` (`--rebuild-from D`) is the repair for both: it removes
+the version's rated games from day D on, puts every team back where the history left it before D and plays all
+final results from D on again in start order (the current, corrected scores). It refuses when ratings from D on
+came from elsewhere than ingested results (a training file), which it could not replay. Only ESPN's real games
+reach `game_states` (simulated worlds — the demo, `precog run --venue local` — never write it), so nothing here
+touches a simulated game.
 
 `EloAutoUpdater` runs the update inside the long-running ingestion process after it stores a final state, at most
 every `probability_models.elo.auto_update.interval_minutes`, off the polling path (its own thread and connection).
@@ -77,6 +82,7 @@ class SkippedGame:
     game_key: str
     reason: str
     detail: str
+    day: str | None = None  # the game's (Eastern) day, ISO, when its start time is known
 
 
 @dataclass
@@ -88,6 +94,8 @@ class EloUpdateSummary:
     skipped: list[SkippedGame] = field(default_factory=list)
     already_applied: int = 0
     history_rows_added: int = 0
+    rebuilt_from: date | None = None
+    history_rows_removed: int = 0  # the rebuild's: the rated games from `rebuilt_from` on, played again
     # team -> (stored rating before the update, rating after); only teams that played an applied game
     teams: dict[str, tuple[float | None, float]] = field(default_factory=dict)
 
@@ -99,6 +107,8 @@ class EloUpdateSummary:
             "model": self.model, "sport": self.sport, "dry_run": self.dry_run,
             "games_applied": len(self.applied), "already_applied": self.already_applied,
             "history_rows_added": self.history_rows_added,
+            "rebuilt_from": None if self.rebuilt_from is None else self.rebuilt_from.isoformat(),
+            "history_rows_removed": self.history_rows_removed,
             "skipped": self.skipped_by_reason(),
             "games": [asdict(g) | {"p_home": round(g.p_home, 4), "home_before": round(g.home_before, 2),
                                    "home_after": round(g.home_after, 2), "away_before": round(g.away_before, 2),
@@ -200,16 +210,70 @@ def _skip_reason(row: dict[str, Any], home: str, away: str, teams: dict[str, _Te
     return None
 
 
+def _rewind(conn: psycopg.Connection[Any], sport: str, record: Any, day: date, teams: dict[str, _Team]
+            ) -> tuple[int, set[str]]:
+    """Remove the version's rated games from `day` on and put each team they moved back where the history left
+    it: after its last rated game before `day` (rating, season, date), or, with none, at the rating its first
+    removed game started from (already regressed for that game's season). Returns the rows removed and the
+    teams put back; `teams` is updated in place. Raises ForecastError when a removed game did not come from
+    ingested results (it could not be played again)."""
+    prefix = f"espn:{sport}:"
+    foreign = conn.execute(
+        "SELECT game_key, game_date FROM elo_rating_history WHERE model_id = %s AND game_date >= %s"
+        " AND (game_key IS NULL OR left(game_key, length(%s)) <> %s) ORDER BY game_date LIMIT 1",
+        (record.model_id, day, prefix, prefix)).fetchone()
+    if foreign is not None:
+        raise ForecastError(
+            f"{record.ref}'s ratings from {day.isoformat()} on include games that are not ingested results (e.g. "
+            f"{foreign[0] or 'a game without a key'} on {foreign[1]}), which a rebuild cannot play again: rebuild from "
+            f"a later day, or train the ratings again with `precog forecast elo train`")
+    restored = conn.execute(
+        "SELECT t.team_code, r.rating, r.season, r.last_game FROM teams t CROSS JOIN LATERAL ("
+        "  SELECT coalesce((SELECT h.rating_after FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "                    AND h.team_id = t.team_id AND h.game_date < %(d)s"
+        "                    ORDER BY h.game_date DESC, h.history_id DESC LIMIT 1),"
+        "                   (SELECT h.rating_before FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "                    AND h.team_id = t.team_id AND h.game_date >= %(d)s"
+        "                    ORDER BY h.game_date, h.history_id LIMIT 1)) AS rating,"
+        "         coalesce((SELECT h.season FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "                    AND h.team_id = t.team_id AND h.game_date < %(d)s"
+        "                    ORDER BY h.game_date DESC, h.history_id DESC LIMIT 1),"
+        "                   (SELECT h.season FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "                    AND h.team_id = t.team_id AND h.game_date >= %(d)s"
+        "                    ORDER BY h.game_date, h.history_id LIMIT 1)) AS season,"
+        "         (SELECT max(h.game_date) FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "          AND h.team_id = t.team_id AND h.game_date < %(d)s) AS last_game) r"
+        " WHERE t.sport = %(s)s AND EXISTS (SELECT 1 FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "                                   AND h.team_id = t.team_id AND h.game_date >= %(d)s)",
+        {"m": record.model_id, "d": day, "s": sport}).fetchall()
+    for code, rating, season, last_game in restored:
+        if rating is None:
+            continue  # no rating in its rows: it keeps the stored one
+        team = teams[code]
+        team.rating, team.last_season, team.last_game = float(rating), season, last_game
+    # the history is append-only but for a rebuild, which archives what it takes back (migration 0021)
+    conn.execute("SET LOCAL precog.elo_rebuild = 'on'")
+    removed = conn.execute(
+        "WITH gone AS (DELETE FROM elo_rating_history WHERE model_id = %(m)s AND game_date >= %(d)s RETURNING *)"
+        " INSERT INTO elo_rating_rebuilds (model_id, sport, from_date, rows_removed, removed_rows)"
+        " SELECT %(m)s, %(s)s, %(d)s, count(*), coalesce(jsonb_agg(to_jsonb(gone) ORDER BY gone.history_id), '[]')"
+        " FROM gone RETURNING rows_removed", {"m": record.model_id, "d": day, "s": sport}).fetchone()
+    conn.execute("SET LOCAL precog.elo_rebuild = 'off'")
+    return (removed[0] if removed else 0), {code for code, rating, *_ in restored if rating is not None}
+
+
 def update_from_results(conn: psycopg.Connection[Any], *, sport: str = "nfl", model: str | None = None,
-                        dry_run: bool = False) -> EloUpdateSummary:
+                        dry_run: bool = False, rebuild_from: date | None = None) -> EloUpdateSummary:
     """Apply the final results in `game_states` the Elo version has not rated yet (see the module doc).
 
     `model` is NAME or NAME@VERSION (default: the sport's active Elo version). `dry_run` computes everything and
-    writes nothing. Raises ForecastError (RegistryError) for a missing or unusable model."""
+    writes nothing. `rebuild_from` first takes back the ratings of the games from that day on and then plays every
+    final result from there again. Raises ForecastError (RegistryError) for a missing or unusable model."""
     if sport not in SEASON_START_MONTH:
         raise ForecastError(f"no season calendar for sport {sport!r}: Elo ratings cannot be updated from its results "
                             f"(known calendars: {', '.join(sorted(SEASON_START_MONTH))})")
-    with conn.transaction():
+    # a dry run's rewind happens inside the transaction and is rolled back with it
+    with conn.transaction(force_rollback=dry_run):
         # one updater at a time per sport: the CLI and a running ingestion process never apply a game twice
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"precog.forecast.elo_update:{sport}",))
         record = resolve_model(conn, sport, model)
@@ -218,6 +282,11 @@ def update_from_results(conn: psycopg.Connection[Any], *, sport: str = "nfl", mo
         config = EloConfig.model_validate(record.config)
         summary = EloUpdateSummary(record.ref, sport, dry_run)
         teams = _teams(conn, sport)
+        stored_rating = {code: t.rating for code, t in teams.items()}  # shown as "before"
+        rewound: set[str] = set()
+        if rebuild_from is not None:
+            summary.rebuilt_from = rebuild_from
+            summary.history_rows_removed, rewound = _rewind(conn, sport, record, rebuild_from, teams)
         rows, summary.already_applied = _pending(conn, sport, record.model_id)
         ratings = EloRatings(config, {c: t.rating for c, t in teams.items() if t.rating is not None},
                              allow_new_teams=True)  # a team in `teams` without a rating starts at the initial one
@@ -232,10 +301,19 @@ def update_from_results(conn: psycopg.Connection[Any], *, sport: str = "nfl", mo
             day = start.astimezone(EASTERN).date() if start is not None else None
             reason = _skip_reason(row, home, away, teams, day)
             if reason is not None:
-                summary.skipped.append(SkippedGame(key, *reason))
+                summary.skipped.append(SkippedGame(key, *reason, day=None if day is None else day.isoformat()))
                 continue
             assert start is not None and day is not None
-            game = Game(row=i, date=day, season=season_of(start.date(), sport), team1=home, team2=away,
+            season = season_of(start.date(), sport)
+            for code in (home, away):
+                team = teams[code]
+                if code in rewound and team.last_game is None and team.last_season is not None \
+                        and season < team.last_season:
+                    raise ForecastError(
+                        f"cannot rebuild from {rebuild_from}: {code}'s first rated game from then on is in season "
+                        f"{team.last_season}, and its rating before it is not in the history, so its {season} game "
+                        f"{key} cannot be played first; rebuild from an earlier day")
+            game = Game(row=i, date=day, season=season, team1=home, team2=away,
                         neutral=bool(row["neutral_site"]), playoff=row["season_type"] in PLAYOFF_SEASON_TYPES,
                         score1=int(row["home_score"]), score2=int(row["away_score"]))
             f = ratings.play(game, home, away)
@@ -251,11 +329,20 @@ def update_from_results(conn: psycopg.Connection[Any], *, sport: str = "nfl", mo
                 side = teams[code]
                 history.append((side.team_id, row["event_id"], record.model_id, day, _r2(before), _r2(after),
                                 teams[opp].team_id, result, _r2(config.k_factor), key, game.season))
-                summary.teams[code] = (side.rating, after)  # `rating` stays the stored one: the "before" shown
+                summary.teams[code] = (stored_rating[code], after)
                 side.last_game, side.last_season = day, game.season
-        if not dry_run and summary.applied:
+        for code in rewound - set(summary.teams):  # put back and not played again (no final result from the day on)
+            summary.teams[code] = (stored_rating[code], teams[code].rating)  # type: ignore[assignment]
+        if not dry_run and summary.teams:
             summary.history_rows_added = _store(conn, history, teams, summary, record.ref)
     return summary
+
+
+def rated_later_since(summary: EloUpdateSummary) -> date | None:
+    """The earliest day of the results skipped as `rated_later`: where `rebuild_from` would have to start to
+    play them in order (None when there are none)."""
+    days = [date.fromisoformat(s.day) for s in summary.skipped if s.reason == RATED_LATER and s.day]
+    return min(days) if days else None
 
 
 def _r2(x: float) -> str:
@@ -276,13 +363,13 @@ def _store(conn: psycopg.Connection[Any], history: list[tuple[Any, ...]], teams:
             added += cur.rowcount
         for code, (_, after) in sorted(summary.teams.items()):
             team = teams[code]
-            assert team.last_game is not None
+            last_game = None if team.last_game is None else team.last_game.isoformat()  # None: put back, no game
             cur.execute(
                 "UPDATE teams SET current_elo_rating = %s,"
                 " metadata = coalesce(metadata, '{}'::jsonb) || jsonb_build_object('elo', %s::jsonb)"
                 " WHERE team_id = %s",
                 (_r2(after), Jsonb({"model": model_ref, "last_season": team.last_season,
-                                    "last_game": team.last_game.isoformat()}), team.team_id))
+                                    "last_game": last_game}), team.team_id))
     return added
 
 
@@ -346,6 +433,12 @@ class EloAutoUpdater:
                 self._alert(sport, exc)
                 continue
             done.append(summary)
+            late = rated_later_since(summary)
+            if late is not None:  # not alerted: a game a training file already rated is skipped the same way
+                log.warning("%s: %d %s results are older than games already rated and were skipped; if they are "
+                            "not in the ratings yet, `precog forecast elo update --sport %s --rebuild-from %s` plays "
+                            "them in order", summary.model, summary.skipped_by_reason().get(RATED_LATER, 0), sport,
+                            sport, late.isoformat())
             if summary.applied:
                 log.info("%s: applied %d final %s results to Elo ratings (%d teams)", summary.model,
                          len(summary.applied), sport, len(summary.teams))
