@@ -94,7 +94,8 @@ def run(
             return
         state = "ok" if outcome.ok else f"FAILED: {outcome.error}"
         links = f", linked {len(outcome.links)} events" if outcome.links else ""
-        typer.echo(f"espn {outcome.sport}: {state}; {outcome.games} games, {outcome.changed} changed, "
+        day = "" if outcome.date is None else f" {outcome.date[:4]}-{outcome.date[4:6]}-{outcome.date[6:]}"
+        typer.echo(f"espn {outcome.sport}{day}: {state}; {outcome.games} games, {outcome.changed} changed, "
                    f"{outcome.versions_written} versions{links}; next poll in {outcome.next_poll_seconds:.0f}s")
         # an event is linked by whichever comes second, the poll or market discovery: show it the same either way
         show_links(outcome.links)

@@ -711,6 +711,8 @@ class Espn(_Open):
     poll_live_seconds: Annotated[int, Field(ge=1, le=600)]
     poll_idle_seconds: Annotated[int, Field(ge=1, le=86400)]
     timeout_seconds: Annotated[int, Field(ge=1, le=120)]
+    # scoreboard days a restarted `precog ingest run` catches up on (docs/ingestion.md; 0 = none)
+    backfill_days: Annotated[int, Field(ge=0, le=60)] = 7
 
 
 class DataSourcesConfig(_Open):

@@ -55,9 +55,12 @@ class LocalEspnServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 parts = urlsplit(self.path)
                 sport = _PATH_TO_SPORT.get(parts.path.rstrip("/"))
+                query = parse_qs(parts.query)
                 with server._lock:
-                    server.requests.append(SeenRequest(sport, parts.path, parse_qs(parts.query)))
-                    queue = server._responses.get(sport or "")
+                    server.requests.append(SeenRequest(sport, parts.path, query))
+                    day = (query.get("dates") or [""])[0]
+                    queue = server._responses.get(f"{sport}@{day}") if day else None
+                    queue = queue or server._responses.get(sport or "")
                     response = None
                     if queue:
                         response = queue[0] if len(queue) == 1 else queue.popleft()
@@ -101,10 +104,12 @@ class LocalEspnServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def set_scoreboard(self, sport: str, body: bytes | str | dict[str, Any] | list[Any], status: int = 200) -> None:
-        """Serve this body for `sport` from now on (replaces anything queued)."""
+    def set_scoreboard(self, sport: str, body: bytes | str | dict[str, Any] | list[Any], status: int = 200, *,
+                       day: str | None = None) -> None:
+        """Serve this body for `sport` from now on (replaces anything queued); with `day` (YYYYMMDD) only for that
+        day's scoreboard (`?dates=`), which otherwise gets the sport's body."""
         with self._lock:
-            self._responses[sport] = deque([ServedResponse(status, _body(body))])
+            self._responses[sport if day is None else f"{sport}@{day}"] = deque([ServedResponse(status, _body(body))])
 
     def queue(self, sport: str, *bodies: bytes | str | dict[str, Any] | list[Any], status: int = 200) -> None:
         """Append responses served one per request (the last one then repeats)."""

@@ -392,6 +392,9 @@ class EloAutoUpdater:
         self.clock = clock
         self.pending: set[str] = set()
         self._polled: set[str] = set()
+        # ESPN ids of the final states this process stored, per sport: one of them skipped as `rated_later` arrived
+        # out of order (a back-filled day, a late correction of the scoreboard), so the pass rebuilds from its day
+        self._written: dict[str, set[str]] = {}
         self.last_run: float | None = None
         self.runs: list[EloUpdateSummary] = []
         self.failures = 0
@@ -403,7 +406,11 @@ class EloAutoUpdater:
         stopped or an update failed) and any that stored a final state make the sport due."""
         first = sport not in self._polled
         self._polled.add(sport)
-        if sport in self.sports and (first or any(True for _ in game_ids)):
+        ids = list(game_ids)
+        if ids:
+            with self._lock:
+                self._written.setdefault(sport, set()).update(ids)
+        if sport in self.sports and (first or ids):
             with self._lock:
                 self.pending.add(sport)
             self._wake.set()
@@ -425,6 +432,7 @@ class EloAutoUpdater:
                     if resolve_model(conn, sport, None) is None:
                         continue  # no Elo model of this sport: nothing to keep current
                     summary = update_from_results(conn, sport=sport)
+                    rebuilt = self._rebuild_if_out_of_order(conn, sport, summary)
             except Exception as exc:  # noqa: BLE001 - a failed update must never stop ingestion; it is alerted
                 self.failures += 1
                 with self._lock:
@@ -433,6 +441,11 @@ class EloAutoUpdater:
                 self._alert(sport, exc)
                 continue
             done.append(summary)
+            if rebuilt is not None:
+                done.append(rebuilt)
+                summary = rebuilt
+                log.info("%s: rebuilt the %s Elo ratings from %s (results stored out of order): %d games played "
+                         "again", summary.model, sport, summary.rebuilt_from, len(summary.applied))
             late = rated_later_since(summary)
             if late is not None:  # not alerted: a game a training file already rated is skipped the same way
                 log.warning("%s: %d %s results are older than games already rated and were skipped; if they are "
@@ -444,6 +457,22 @@ class EloAutoUpdater:
                          len(summary.applied), sport, len(summary.teams))
         self.runs.extend(done)
         return done
+
+    def _rebuild_if_out_of_order(self, conn: psycopg.Connection[Any], sport: str, summary: EloUpdateSummary
+                                 ) -> EloUpdateSummary | None:
+        """Rebuild from the earliest day of the results this process stored that the pass skipped as
+        `rated_later`. Those ids are forgotten first, so a rebuild that cannot be done is alerted once, not at
+        every pass."""
+        prefix = f"espn:{sport}:"
+        with self._lock:
+            written = self._written.get(sport, set())
+            late = [s for s in summary.skipped
+                    if s.reason == RATED_LATER and s.day and s.game_key.removeprefix(prefix) in written]
+            written.difference_update(s.game_key.removeprefix(prefix) for s in late)
+        if not late:
+            return None
+        return update_from_results(conn, sport=sport, model=summary.model,
+                                   rebuild_from=min(date.fromisoformat(s.day) for s in late if s.day))
 
     def _alert(self, sport: str, exc: Exception) -> None:
         if self.alerts is None:

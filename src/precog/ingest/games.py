@@ -11,8 +11,9 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from precog.feeds.espn import EspnClient, EspnFetchError
 from precog.feeds.espn_parse import EspnSchemaError
@@ -23,6 +24,8 @@ from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import DataQualityMonitor, GameStateGate
 
 log = logging.getLogger(__name__)
+EASTERN = ZoneInfo("America/New_York")  # ESPN's scoreboard days (`dates=YYYYMMDD`) are US Eastern days
+_ENDED = frozenset(("final", "postponed", "cancelled"))
 
 
 @dataclass
@@ -38,6 +41,7 @@ class PollOutcome:
     finals_written: list[str] = field(default_factory=list)  # ESPN ids of final states stored by this poll
     error: str = ""
     next_poll_seconds: float = 0.0
+    date: str | None = None  # the scoreboard day asked for (YYYYMMDD) by a back-fill; None: ESPN's current one
 
 
 class GameFeed:
@@ -75,23 +79,55 @@ class GameFeed:
     def games(self, sport: str) -> list[GameState]:
         return [g for (s, _), g in self.latest.items() if s == sport]
 
-    async def poll(self, sport: str) -> PollOutcome:
-        """Fetch one scoreboard, check it, store what changed. Never raises for feed problems."""
+    def backfill_days(self, sport: str, days: int) -> list[str]:
+        """The scoreboard days (YYYYMMDD, oldest first) a restart catches up on, through yesterday and at most
+        `days` of them: from the earliest stored game that started but has no end stored (left live, or still
+        scheduled after its start: it ended while nothing polled), else from the latest game that started (later
+        games of that day may be missing). None without a stored state of the sport (a first run starts today)."""
+        now = self.now()
+        today = now.astimezone(EASTERN).date()
+        started = [g for g in self.games(sport) if g.start_time is not None and g.start_time <= now]
+        if days <= 0 or not started:
+            return []
+        unended = [g.start_time for g in started if g.status not in _ENDED and g.start_time is not None]
+        since = min(unended) if unended else max(g.start_time for g in started if g.start_time is not None)
+        first: date = max(since.astimezone(EASTERN).date(), today - timedelta(days=days))
+        return [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range((today - first).days)]
+
+    async def backfill(self, days: int, stop: asyncio.Event,
+                       on_poll: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
+        """Poll each sport's missed scoreboard days once (`backfill_days`), stored as any poll is: final scores
+        that came while no ingestion ran reach `game_states` (and the Elo ratings) after a restart."""
+        outcomes: list[PollOutcome] = []
+        for sport in self.sports:
+            for day in self.backfill_days(sport, days):
+                if stop.is_set():
+                    return outcomes
+                outcome = await self.poll(sport, day)
+                outcomes.append(outcome)
+                if on_poll is not None:
+                    on_poll(outcome)
+        return outcomes
+
+    async def poll(self, sport: str, day: str | None = None) -> PollOutcome:
+        """Fetch one scoreboard (ESPN's current one, or `day`'s: YYYYMMDD), check it, store what changed. Never
+        raises for feed problems."""
         source = f"espn:{sport}"
+        day = day or self.date
         try:
-            response = await self.client.fetch(sport, self.date)
+            response = await self.client.fetch(sport, day)
         except EspnFetchError as exc:
             self._report_staleness(sport)
-            return self._finish(PollOutcome(sport, ok=False, error=str(exc)))
+            return self._finish(PollOutcome(sport, ok=False, error=str(exc), date=day))
         received = response.received_at
         try:
             board = response.parse()
         except EspnSchemaError as exc:
             self.monitor.schema_drift(source, str(exc))
             self._report_staleness(sport)
-            return self._finish(PollOutcome(sport, ok=False, error=str(exc), schema_errors=1))
+            return self._finish(PollOutcome(sport, ok=False, error=str(exc), schema_errors=1, date=day))
 
-        outcome = PollOutcome(sport, ok=True, games=len(board.games), schema_errors=len(board.errors))
+        outcome = PollOutcome(sport, ok=True, games=len(board.games), schema_errors=len(board.errors), date=day)
         for error in board.errors:
             self.monitor.schema_drift(source, str(error), {"game_id": error.game_id})
         for name in sorted(set(board.unknown_statuses)):

@@ -126,11 +126,11 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
                     "sport": outcome.sport, "ok": outcome.ok, "games": outcome.games, "changed": outcome.changed,
                     "versions_written": outcome.versions_written, "rejected": outcome.rejected,
                     "links": [link.event_ticker for link in outcome.links], "error": outcome.error,
-                    "next_poll_seconds": outcome.next_poll_seconds})
+                    "next_poll_seconds": outcome.next_poll_seconds, "date": outcome.date})
                 if on_poll is not None:
                     on_poll(outcome)
 
-            tasks.append(asyncio.create_task(game_feed.run(stop, once=options.once, on_poll=_poll), name="games"))
+            tasks.append(asyncio.create_task(_games(game_feed, stop, options, settings, _poll), name="games"))
         if options.markets:
             environment = resolve_environment(platform if platform == "local" else options.env, options.base_url)
             transport = RecordingTransport(recorder, f"{platform}:rest") if recorder is not None else None
@@ -192,6 +192,15 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     if elo is not None:
         report.elo_updates = [s.as_dict() for s in elo.runs if s.applied]
     return report
+
+
+async def _games(feed: GameFeed, stop: asyncio.Event, options: IngestOptions, settings: IngestSettings,
+                 on_poll: Callable[[PollOutcome], None]) -> None:
+    """The game feed: a long run first catches up on the scoreboard days it missed while stopped
+    (data_sources.espn.backfill_days), then polls ESPN's current scoreboards."""
+    if not options.once and options.game_date is None:
+        await feed.backfill(settings.espn_backfill_days, stop, on_poll=on_poll)
+    await feed.run(stop, once=options.once, on_poll=on_poll)
 
 
 def _relinker(game_feed: GameFeed | None,

@@ -49,6 +49,8 @@ class IngestSettings:
     # probability_models.yaml elo.auto_update: new final results applied to the Elo ratings (precog.forecast.elo_update)
     elo_auto_update: bool = True
     elo_update_interval_seconds: float = 600.0
+    # data_sources.yaml espn.backfill_days: scoreboard days a restarted ingestion catches up on (0 = none)
+    espn_backfill_days: int = 7
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -115,4 +117,5 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         elo_auto_update=bool(_get(config, "probability_models.elo.auto_update.enabled", True)),
         elo_update_interval_seconds=float(_get(config, "probability_models.elo.auto_update.interval_minutes", 10))
         * 60.0,
+        espn_backfill_days=int(_get(config, "data_sources.espn.backfill_days", 7)),
     )
