@@ -134,10 +134,12 @@ def test_a_restart_stores_the_finals_it_missed_and_elo_plays_them_in_order(
         report = asyncio.run(scenario())
         days = [r.query.get("dates", [None])[0] for r in espn.requests_for("nfl")]
 
-    # one request per missed day (from the day the last stored game started through yesterday), then today's
-    assert days[:3] == [d1.strftime("%Y%m%d"), d2.strftime("%Y%m%d"), (today - timedelta(days=1)).strftime("%Y%m%d")]
-    assert all(d is None for d in days[3:])  # then ESPN's current scoreboard
-    assert [p["date"] for p in report.game_polls[:3]] == days[:3] and report.game_polls[0]["changed"] == 1
+    # ESPN's current scoreboard first (live data is not held back), then one request per missed day: from the day
+    # of the game left live through yesterday
+    assert days[:4] == [None, d1.strftime("%Y%m%d"), d2.strftime("%Y%m%d"),
+                        (today - timedelta(days=1)).strftime("%Y%m%d")]
+    assert all(d is None for d in days[4:])
+    assert [p["date"] for p in report.game_polls[:4]] == days[:4] and report.game_polls[1]["changed"] == 1
     row = db.execute("SELECT status, home_score, away_score FROM game_states WHERE external_game_id = %s"
                      " AND row_current_ind", (GAME,)).fetchone()
     assert row == ("final", 8, 26)

@@ -69,6 +69,7 @@ class GameFeed:
         self.latest: dict[tuple[str, str], GameState] = {}
         self.last_success: dict[str, datetime] = {}
         self._written_key: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.due_at: dict[str, float] = {}
         if store is not None:
             stored = store.current(self.sports)
             self.gate.seed(stored)
@@ -200,10 +201,13 @@ class GameFeed:
             self.monitor.check_game_staleness(live, self.last_success.get(sport), self.now(), f"espn:{sport}")
 
     async def run(self, stop: asyncio.Event, *, once: bool = False,
-                  on_poll: Callable[[PollOutcome], None] | None = None) -> None:
-        """Poll every sport on its own adaptive interval until `stop` is set (or once each)."""
+                  on_poll: Callable[[PollOutcome], None] | None = None, due: dict[str, float] | None = None) -> None:
+        """Poll every sport on its own adaptive interval until `stop` is set (or once each). `due`: when (event
+        loop time) each sport is polled first; default now. Each poll's `next_poll_seconds` is also kept in
+        `due_at` (what a later `run` may continue from)."""
         loop = asyncio.get_running_loop()
-        due = {sport: loop.time() for sport in self.sports}
+        due = {sport: (due or {}).get(sport, loop.time()) for sport in self.sports}
+        self.due_at = due
         while not stop.is_set():
             now = loop.time()
             for sport in [s for s, t in due.items() if t <= now]:

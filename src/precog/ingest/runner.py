@@ -196,11 +196,15 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
 
 async def _games(feed: GameFeed, stop: asyncio.Event, options: IngestOptions, settings: IngestSettings,
                  on_poll: Callable[[PollOutcome], None]) -> None:
-    """The game feed: a long run first catches up on the scoreboard days it missed while stopped
-    (data_sources.espn.backfill_days), then polls ESPN's current scoreboards."""
-    if not options.once and options.game_date is None:
-        await feed.backfill(settings.espn_backfill_days, stop, on_poll=on_poll)
-    await feed.run(stop, once=options.once, on_poll=on_poll)
+    """The game feed. A long run polls ESPN's current scoreboards once first (live data is not held back), then
+    catches up on the scoreboard days it missed while stopped (data_sources.espn.backfill_days), then polls on."""
+    if options.once or options.game_date is not None or settings.espn_backfill_days <= 0:
+        await feed.run(stop, once=options.once, on_poll=on_poll)
+        return
+    await feed.run(stop, once=True, on_poll=on_poll)
+    due = dict(feed.due_at)  # each sport's next poll, as its first poll scheduled it
+    await feed.backfill(settings.espn_backfill_days, stop, on_poll=on_poll)
+    await feed.run(stop, on_poll=on_poll, due=due)
 
 
 def _relinker(game_feed: GameFeed | None,
