@@ -2,8 +2,8 @@
 `max_simultaneous_markets` / `max_per_sport` / `max_correlated` (spec 4.3 markets.yaml): the audit found Precog refused these keys as
 unknown, so nothing stopped an entry into a market with 3 contracts on offer, one listed a minute ago, or a 25th
 market at once. Each is now a pre-trade check (precog.trading.risk); `sort_by` orders a scan's candidates for
-approval, largest edge first; the spec's keys Precog cannot compute (max_implied_volatility, composite) are refused
-with the reason."""
+approval, largest edge first (composite: tests/trading/test_composite_priority.py); the spec's key Precog cannot
+compute (max_implied_volatility) is refused with the reason."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def test_a_user_file_sets_each_new_key(tmp_path: Path) -> None:
     ("global_filters:\n  min_market_age_hours: -0.5\n", "global_filters.min_market_age_hours"),
     ("global_filters:\n  min_market_age_hours: 721\n", "global_filters.min_market_age_hours"),
     ("prioritization:\n  max_simultaneous_markets: 0\n", "prioritization.max_simultaneous_markets"),
-    ("prioritization:\n  sort_by: composite\n", "prioritization.sort_by"),
+    ("prioritization:\n  sort_by: score\n", "prioritization.sort_by"),
     ("prioritization:\n  max_correlated: 0\n", "prioritization.max_correlated"),
     ("prioritization:\n  max_per_sport: 0\n", "prioritization.max_per_sport"),
     ("prioritization:\n  max_per_sport: 1001\n", "prioritization.max_per_sport"),
@@ -176,7 +176,8 @@ def test_out_of_range_values_are_refused_naming_the_file_and_key(tmp_path: Path,
 
 @pytest.mark.parametrize(("text", "key", "why"), [
     ("global_filters:\n  max_implied_volatility: 0.5\n", "global_filters.max_implied_volatility", "implied volatility"),
-    ("prioritization:\n  composite:\n    edge: 0.5\n", "prioritization.composite", "cannot be computed"),
+    ("prioritization:\n  composite_weights:\n    edge: 0.5\n", "prioritization.composite_weights",
+     "prioritization.composite.edge"),
 ])
 def test_the_spec_keys_precog_cannot_compute_are_refused_with_the_reason(tmp_path: Path, text: str, key: str,
                                                                           why: str) -> None:

@@ -270,7 +270,7 @@ def validate_file(name: str, data: dict[str, Any], file_for_key: Any) -> None:
                 problems.append(f"{where}: key {dotted!r} is required")
                 continue
             value = err.get("input")
-            shown = str(value) if isinstance(value, Decimal | int) else repr(value)
+            shown = str(value) if isinstance(value, Decimal | int) else _DECIMAL_REPR.sub(r"\1", repr(value))
             message = _DECIMAL_REPR.sub(r"\1", err["msg"])  # "Decimal('0.50')" -> "0.50", as the file writes it
             problems.append(f"{where}: {dotted} = {shown} is invalid: {message}{_range_hint(model, loc)}")
         raise ConfigError("; ".join(problems)) from None
@@ -335,7 +335,9 @@ def load_config(config_dir: Path | None = None, *, db_url: str | None = None, us
     def file_for_key(key: str) -> str:
         src = Config(data, sources).source_of(key)
         if src == "default":
-            return str(default_dir / f"{key.split('.')[0]}.yaml")
+            # an error about a whole block (weights that must sum to 1) names where a key inside it was set
+            inner = [s for k, s in sources.items() if k.startswith(key + ".")]
+            return inner[-1] if inner else str(default_dir / f"{key.split('.')[0]}.yaml")
         return src
 
     for name in CONFIG_FILES:

@@ -552,18 +552,37 @@ class Platforms(_Open):
     kalshi: KalshiPlatform
 
 
+class CompositeWeights(_Closed):
+    """markets.yaml prioritization.composite: the weights of sort_by composite (precog.trading.priority)."""
+
+    edge: Prob
+    liquidity: Prob
+    confidence: Prob
+
+
 class Prioritization(_Open):
     """markets.yaml prioritization: how many distinct markets we hold at once (positions and working entries),
     overall and per sport (precog.trading.risk)."""
 
     max_simultaneous_markets: Annotated[int, Field(ge=1, le=1000)]
     max_per_sport: Annotated[int, Field(ge=1, le=1000)]
-    # the order a decision scan puts its candidate entries to risk approval: the largest edge first (spec), or the
-    # markets' own order (ticker)
-    sort_by: Literal["edge", "ticker"] = "edge"
+    # the order a decision scan puts its candidate entries to risk approval: the largest edge first (spec), the
+    # weighted edge / liquidity / confidence score (composite), or the markets' own order (ticker)
+    sort_by: Literal["edge", "composite", "ticker"] = "edge"
+    composite: CompositeWeights
     # markets held at once in one correlated group (the sport and the slate day: the group max_correlated_exposure
     # caps in dollars)
     max_correlated: Annotated[int, Field(ge=1, le=1000)] = 5
+
+    @field_validator("composite")
+    @classmethod
+    def _weights_sum_to_one(cls, value: CompositeWeights) -> CompositeWeights:
+        # weights are shares: summing to 1, the score stays on [0, 1] like its components
+        total = value.edge + value.liquidity + value.confidence
+        if total != 1:
+            raise ValueError(f"the weights edge ({value.edge}) + liquidity ({value.liquidity}) + confidence "
+                             f"({value.confidence}) add up to {total}; each is in [0, 1] and they must sum to 1.00")
+        return value
 
 
 class MarketsConfig(_Open):
@@ -804,12 +823,9 @@ RETIRED_KEYS: dict[str, str] = {
         "the spec gives no way to compute a binary contract's implied volatility (no pricing model, horizon or "
         "annualization); price volatility cuts the size (position_management.sizing_adjustments."
         "high_volatility_ratio / high_volatility_reduction; docs/trading.md, Risk)",
-    "markets.prioritization.composite":
-        "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
-        "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",
     "markets.prioritization.composite_weights":
-        "the spec names the weights (0.50 edge / 0.25 liquidity / 0.25 confidence) but not how liquidity and "
-        "confidence become scores on the edge's scale, so the score cannot be computed (docs/trading.md, Risk)",
+        "the weights of sort_by: composite are markets.prioritization.composite.edge / liquidity / confidence "
+        "(0.50 / 0.25 / 0.25; docs/trading.md, Risk)",
     "trading.execution.retry_on_failure": _ORDER_RETRY,
     "trading.execution.max_retries": _ORDER_RETRY,
     "trading.execution.retry_backoff_seconds": _ORDER_RETRY,

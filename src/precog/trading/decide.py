@@ -38,6 +38,7 @@ from precog.trading.edges import (
 )
 from precog.trading.forecasts import Forecast, ModelRef, ProbabilityModel
 from precog.trading.method_config import MethodRuntime
+from precog.trading.priority import Candidate, composite_scores
 from precog.trading.risk import Approval, OrderIntent, Rejection, RiskManager
 from precog.trading.settings import TradingSettings
 from precog.trading.sizing import (
@@ -75,6 +76,15 @@ class Signal:
     side: SideEdge
     min_edge: Decimal
     rank: int
+
+
+def _composite_inputs(signal: Signal, m: MarketView) -> Candidate:
+    """What sort_by composite scores of a candidate: its side edge, the dollars offered at the price it would pay
+    (the ask size of its side x that price) and its forecast's confidence level."""
+    side = signal.side.side
+    size = m.ask_size_of(side)
+    price = m.price_of(side)
+    return Candidate(signal.side.edge, None if size is None else size * price, signal.evaluation.level)
 
 
 class MarketEval:
@@ -203,7 +213,8 @@ class DecisionEngine:
         scan_market = self._scan_market
         # each market's best signal, put to sizing and risk approval once every market is scanned: the largest edge
         # first (markets.yaml prioritization.sort_by edge), so the room left under the limits goes to the best edges;
-        # `ticker` keeps the markets' order
+        # `composite` by the weighted edge / liquidity / confidence score (precog.trading.priority); `ticker` keeps
+        # the markets' order
         candidates: list[tuple[Signal, MarketView, GameView | None, int]] = []
         if timings is None:
             for market in markets:
@@ -220,8 +231,14 @@ class DecisionEngine:
                 timings.append(clock_ns() - t0)
                 if best is not None:
                     candidates.append((best, market, game, len(timings) - 1))
-        if self.settings.prioritize_by == "edge" and len(candidates) > 1:
-            candidates.sort(key=lambda c: -c[0].side.edge)  # stable: equal edges keep the markets' order
+        if len(candidates) > 1:
+            if self.settings.prioritize_by == "edge":
+                candidates.sort(key=lambda c: -c[0].side.edge)  # stable: equal edges keep the markets' order
+            elif self.settings.prioritize_by == "composite":
+                scores = composite_scores([_composite_inputs(c[0], c[1]) for c in candidates],
+                                          self.settings.composite_weights)
+                order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable, as for edge
+                candidates = [candidates[i] for i in order]
         for best, market, game, slot in candidates:
             if slot < 0:
                 self._act(best, market, game, now, result)
@@ -351,7 +368,8 @@ class DecisionEngine:
         method = self.settings.selection_method
         if method == "best_sharpe":
             mine = self.strategy_sharpe.get(strategy_id) if strategy_id is not None else None
-            theirs = self.strategy_sharpe.get(best.unit.strategy.ref.strategy_id)
+            their_id = best.unit.strategy.ref.strategy_id
+            theirs = self.strategy_sharpe.get(their_id) if their_id is not None else None
             if mine is not None and (theirs is None or mine > theirs):
                 return True
             if theirs is not None and (mine is None or theirs > mine):

@@ -13,6 +13,7 @@ from typing import Any
 
 from precog.config.loader import Config
 from precog.domain.money import to_decimal
+from precog.trading.priority import CompositeWeights
 
 
 def _d(value: Any, key: str) -> Decimal:
@@ -21,6 +22,15 @@ def _d(value: Any, key: str) -> Decimal:
 
 def _opt_d(value: Any, key: str) -> Decimal | None:
     return None if value is None else _d(value, key)
+
+
+def _composite_weights(block: Any) -> CompositeWeights:
+    """markets.yaml prioritization.composite (the schema has checked the range and the sum); a missing weight keeps
+    the spec's."""
+    spec = CompositeWeights()
+    return CompositeWeights(
+        *(_d(block.get(name, getattr(spec, name)), f"markets.prioritization.composite.{name}")
+          for name in ("edge", "liquidity", "confidence")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +199,9 @@ class TradingSettings:
     # markets.yaml prioritization: distinct markets held (positions and working entries), overall and per sport
     max_simultaneous_markets: int = 20
     max_markets_per_sport: int = 10
-    prioritize_by: str = "edge"  # markets.yaml prioritization.sort_by: edge (largest first) or ticker (scan order)
+    prioritize_by: str = "edge"  # markets.yaml prioritization.sort_by: edge (largest first), composite or ticker
+    # markets.yaml prioritization.composite: the weights of sort_by composite (precog.trading.priority)
+    composite_weights: CompositeWeights = field(default_factory=CompositeWeights)
     max_correlated_markets: int = 5  # markets.yaml prioritization.max_correlated: markets held per correlated group
     statuses_allowed: tuple[str, ...] = ("open",)
     binary_only: bool = True
@@ -398,6 +410,7 @@ class TradingSettings:
                                           "markets.global_filters.min_market_age_hours") * 3600),
             max_simultaneous_markets=int(prioritization.get("max_simultaneous_markets", 20)),
             prioritize_by=str(prioritization.get("sort_by", "edge")),
+            composite_weights=_composite_weights(prioritization.get("composite") or {}),
             max_correlated_markets=int(prioritization.get("max_correlated", 5)),
             max_markets_per_sport=int(prioritization.get("max_per_sport", 10)),
             statuses_allowed=tuple(str(x) for x in global_filters.get("statuses_allowed", ["open"])),
