@@ -23,6 +23,8 @@ EXIT_CONDITIONS = ("stop_loss", "circuit_breaker", "trailing_stop", "time_based_
                    "profit_target", "partial_exit_target", "early_exit", "edge_disappeared", "rebalance",
                    "settlement", "manual", "reconciliation", "simulation_ended")
 MIGRATION = "0014_spec_constraints"
+# later migrations that change what 0014 added: they run after it on upgrade
+AFTER = ("0020_hedge_exit_condition",)
 
 
 def _exit_attempt(conn: psycopg.Connection[Any], condition: str | None) -> None:
@@ -248,7 +250,7 @@ def test_upgrade_of_a_database_holding_application_rows(pg_admin_url: str) -> No
     try:
         backend = get_backend(_yoyo_url(url))
         try:
-            before = MigrationList([m for m in read_migrations(str(migrations_dir())) if m.id != MIGRATION])
+            before = MigrationList([m for m in read_migrations(str(migrations_dir())) if m.id not in (MIGRATION, *AFTER)])
             with backend.lock():
                 for migration in backend.to_apply(before):
                     backend.apply_one(migration)
@@ -265,7 +267,7 @@ def test_upgrade_of_a_database_holding_application_rows(pg_admin_url: str) -> No
                          " deactivated_at = now() - interval '1 day', win_rate = 0.5 WHERE method_id = %s",
                          (method_id,))
             conn.commit()
-        assert migrate(url) == [MIGRATION]
+        assert migrate(url) == [MIGRATION, *AFTER]
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM exit_attempts").fetchone() == (len(EXIT_CONDITIONS),)
     finally:

@@ -13,12 +13,13 @@ from precog.engine.entries import MethodSpec
 from precog.ingest.scd2 import jsonb
 
 # Positions of pre-game methods are held to settlement (the market closes at kickoff in pre-game-only
-# seasons): only a deep stop loss would close one early. Same shape as the demo's pre-game method.
+# seasons): only a deep stop loss would close one early; no hedge (spec 5.11) sells part of a winner. Same shape
+# as the demo's pre-game method.
 HOLD_TO_SETTLEMENT: dict[str, Any] = {
     "stop_loss": {"high_confidence": "-0.60", "medium_confidence": "-0.60", "low_confidence": "-0.60"},
     "profit_targets": {"high_confidence": "0.90", "medium_confidence": "0.90", "low_confidence": "0.90"},
     "trailing_stop": {"enabled": False}, "partial_exits": {"enabled": False, "stages": []},
-    "liquidity": {"max_spread": "0.10", "min_volume": 1}}
+    "liquidity": {"max_spread": "0.10", "min_volume": 1}, "hedge": {"enabled": False}}
 
 CLOSING_LINE_METHOD = "nfl_closing_line@v1.0"
 

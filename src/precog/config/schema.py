@@ -702,8 +702,29 @@ class SelectionLogic(_Closed):
     min_sharpe_positions: Annotated[int, Field(ge=2, le=100_000)] = 20
 
 
+# spec 5.11 hedge_strategy: a winning position sells part of itself once (precog.trading.exits.HedgeRules, which
+# checks a method's `hedge` override against the same ranges)
+class HedgeTriggers(_Closed):
+    unrealized_gain_pct: Annotated[Dec, Field(gt=Decimal("0"), le=Decimal("10"))]
+    edge_flip: Annotated[Dec, Field(gt=Decimal("0"), le=Decimal("1"))]
+    minutes_left: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("1440"))]
+    min_gain_dollars: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("1000000"))]
+
+
+class HedgeSizing(_Closed):
+    method: Literal["partial_lock"]
+    lock_fraction: Annotated[Dec, Field(gt=Decimal("0"), lt=Decimal("1"))]
+
+
+class HedgeStrategy(_Closed):
+    enabled: bool
+    triggers: HedgeTriggers
+    sizing: HedgeSizing
+
+
 class TradeStrategiesConfig(_Open):
     strategies: EntryStrategies
+    hedge_strategy: HedgeStrategy
     # the order one market's competing signals are chosen in: every entry strategy, once
     strategy_priority: list[EntryStrategyName]
     selection_logic: SelectionLogic

@@ -181,7 +181,8 @@ class Engine:
         self.limits = entries.RiskLimits.from_config(trading_cfg, pm)
         # the rolling volatility estimate of every tracked market (spec 5.3 size reduction), fed in _enter
         self.volatility = VolatilityTracker(VolatilityRule.from_mapping(pm.get("sizing_adjustments")))
-        self.rules = ex.ExitRules.from_config(pm)
+        # spec 5.11: the hedge of a winning position is an exit condition (trade_strategies hedge_strategy)
+        self.rules = ex.ExitRules.from_config(pm, config.section("trade_strategies").get("hedge_strategy"))
         self.trailing_config = trailing.TrailingConfig.from_mapping(pm.get("trailing_stop", {}))
         self.monitor_config = MonitorConfig.from_mapping(pm.get("monitoring", {}))
         self.daily_loss_limit = Decimal(str(trading_cfg.get("account", {}).get("daily_loss_limit_dollars", "500")))
@@ -252,6 +253,7 @@ class Engine:
             planner.reserved = self._pending_views  # pending entries hold exposure in the decision scan too
         self.monitor = PositionMonitor(self.portfolio, self.exits, self.rules, self.trailing_config,
                                        self.monitor_config)
+        self.monitor.fees = self.fees  # a hedge's sale is sized net of the fee entries pay
         self._trailing_defaults = dict(pm.get("trailing_stop", {}))
         for m in methods:
             if m.position_mgmt:

@@ -130,13 +130,15 @@ def ensure_demo_methods(conn: psycopg.Connection[Any]) -> list[MethodSpec]:
 
 # The pre-game method holds towards settlement: no targets or trailing stop and a deep stop loss; before kickoff
 # it still takes its profit when the price comes to its model (early_exit / edge_disappeared), and once the
-# game is live its model has nothing to say, so only the stop or the settlement closes it. The live method
-# manages positions with the global rules (position_management.yaml). (Method versions are immutable: a new
-# config needs a new version.)
+# game is live its model has nothing to say, so only the stop or the settlement closes it (no hedge, spec 5.11,
+# sells part of a winner). The live method manages positions with the global rules (position_management.yaml,
+# and trade_strategies.yaml hedge_strategy). (Method versions are immutable: a new config needs a new version.
+# `hedge` came after v1.1 was first stored: a database that stored v1.1 before keeps its row, which leaves the
+# hedge to the global setting.)
 _HOLD: dict[str, Any] = {"stop_loss": {"high_confidence": "-0.60", "medium_confidence": "-0.60", "low_confidence": "-0.60"},
          "profit_targets": {"high_confidence": "0.90", "medium_confidence": "0.90", "low_confidence": "0.90"},
          "trailing_stop": {"enabled": False}, "partial_exits": {"enabled": False, "stages": []},
-         "liquidity": {"max_spread": "0.10", "min_volume": 1}}
+         "liquidity": {"max_spread": "0.10", "min_volume": 1}, "hedge": {"enabled": False}}
 _METHODS: tuple[tuple[str, str, str, str, str, dict[str, Any]], ...] = (
     ("nfl_elo_pregame", DEMO_PRE_GAME, DEMO_ELO, "elo", "pre_game", _HOLD),
     ("nfl_live_wp", DEMO_LIVE, DEMO_WP, "wp", "live", {}))

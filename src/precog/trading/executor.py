@@ -417,7 +417,7 @@ class Executor:
         assert pos is not None
         origin.position_id = pos.position_id
         origin.method_id, origin.strategy_id, origin.model_id = pos.method_id, pos.strategy_id, pos.model_id
-        if tags.stage is not None and tags.exit_condition == "partial_exit_target":
+        if tags.stage is not None and tags.exit_condition in ("partial_exit_target", "hedge"):
             origin.metadata["stage"] = tags.stage
             origin.metadata["stage_quantity"] = tags.stage_quantity
 

@@ -1,4 +1,5 @@
-"""Exit conditions, the priority resolver, partial-exit stages and exit pricing (spec §5.6, §5.8, §5.9).
+"""Exit conditions, the priority resolver, partial-exit stages, the hedge and exit pricing (spec §5.6, §5.8, §5.9,
+§5.11).
 
 Everything here is pure: a position's situation goes in, the triggers (and the price of each walk) come
 out. The executor turns a decision into orders and `exit_attempts` rows.
@@ -11,16 +12,21 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from precog.domain.fees import DEFAULT_FEES, FeeSchedule
 from precog.domain.money import CENT, ZERO, to_decimal
 
 PRIORITY_RANK = {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 3, "LOW": 4}
 
-# The 10 conditions, their priority and their order within a priority (spec §5.6 table order).
+# The 10 conditions of spec §5.6 and the hedge (§5.11), their priority and their order within a priority (§5.6
+# table order; the hedge after the partial exit, so a due stage sells first and the hedge comes at a later check).
 CONDITIONS: tuple[tuple[str, str], ...] = (
     ("stop_loss", "CRITICAL"), ("circuit_breaker", "CRITICAL"), ("trailing_stop", "HIGH"),
     ("time_based_urgent", "HIGH"), ("liquidity_dried_up", "HIGH"), ("profit_target", "MEDIUM"),
-    ("partial_exit_target", "MEDIUM"), ("early_exit", "LOW"), ("edge_disappeared", "LOW"), ("rebalance", "LOW"),
+    ("partial_exit_target", "MEDIUM"), ("hedge", "MEDIUM"), ("early_exit", "LOW"), ("edge_disappeared", "LOW"),
+    ("rebalance", "LOW"),
 )
+# the hedge is recorded on the position as a one-off stage of this name (executed_stages / stage_sold)
+HEDGE_STAGE = "hedge"
 PRIORITY_OF = dict(CONDITIONS)
 _ORDER = {name: i for i, (name, _) in enumerate(CONDITIONS)}
 MIN_PX = Decimal("0.01")
@@ -34,6 +40,77 @@ class PartialStage:
     exit_percentage: int
 
 
+# spec 5.11 hedge_strategy keys and their allowed ranges: (low, low inclusive, high, high inclusive)
+HEDGE_TRIGGER_RANGES: dict[str, tuple[Decimal, bool, Decimal, bool]] = {
+    "unrealized_gain_pct": (ZERO, False, Decimal("10"), True),
+    "edge_flip": (ZERO, False, Decimal("1"), True),
+    "minutes_left": (ZERO, True, Decimal("1440"), True),
+    "min_gain_dollars": (ZERO, True, Decimal("1000000"), True),
+}
+HEDGE_SIZING_RANGES: dict[str, tuple[Decimal, bool, Decimal, bool]] = {
+    "lock_fraction": (ZERO, False, Decimal("1"), False),
+}
+HEDGE_METHODS = ("partial_lock",)
+
+
+@dataclass(frozen=True)
+class HedgeRules:
+    """Spec 5.11 hedge_strategy (trade_strategies.yaml; a method's position_mgmt_config `hedge` overrides it): a
+    winning position sells part of itself (on Kalshi a YES and a NO of one market net out, so a hedge IS a partial
+    sale) when a trigger holds, enough to lock `lock_fraction` of its unrealized profit. Off unless configured."""
+
+    enabled: bool = False
+    unrealized_gain_pct: Decimal = Decimal("0.40")
+    edge_flip: Decimal = Decimal("0.10")
+    minutes_left: Decimal = Decimal("5")
+    min_gain_dollars: Decimal = Decimal("50.00")
+    lock_fraction: Decimal = Decimal("0.70")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any] | None, where: str = "trade_strategies.hedge_strategy",
+                    base: HedgeRules | None = None) -> HedgeRules:
+        """A hedge_strategy block (enabled, triggers.*, sizing.method / lock_fraction) over `base` (default: the
+        spec's values, off); a key left out keeps the base's value. An unknown key, a value out of its range or
+        of the wrong type is refused naming the key and the range."""
+        from dataclasses import replace
+
+        out = base or cls()
+        if block is None:
+            return out
+        _known(block, ("enabled", "triggers", "sizing"), where)
+        if "enabled" in block:
+            if not isinstance(block["enabled"], bool):
+                raise ValueError(f"{where}.enabled must be true or false, got {block['enabled']!r}")
+            out = replace(out, enabled=block["enabled"])
+        triggers = block.get("triggers", {})
+        _known(triggers, tuple(HEDGE_TRIGGER_RANGES), f"{where}.triggers")
+        sizing = block.get("sizing", {})
+        _known(sizing, ("method", *HEDGE_SIZING_RANGES), f"{where}.sizing")
+        if "method" in sizing and sizing["method"] not in HEDGE_METHODS:
+            raise ValueError(f"{where}.sizing.method must be one of {', '.join(HEDGE_METHODS)}, got "
+                             f"{sizing['method']!r}")
+        values: dict[str, Any] = {k: _ranged(v, f"{where}.triggers.{k}", HEDGE_TRIGGER_RANGES[k])
+                                   for k, v in triggers.items()}
+        values.update({k: _ranged(v, f"{where}.sizing.{k}", HEDGE_SIZING_RANGES[k]) for k, v in sizing.items()
+                       if k != "method"})
+        return replace(out, **values)
+
+
+def _ranged(value: Any, where: str, bounds: tuple[Decimal, bool, Decimal, bool]) -> Decimal:
+    low, low_in, high, high_in = bounds
+    allowed = f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+    if isinstance(value, bool | float):
+        raise ValueError(f"{where} must be a number in {allowed}, got {value!r}")
+    try:
+        number = to_decimal(value, field=where)
+    except (ValueError, ArithmeticError, TypeError):
+        raise ValueError(f"{where} must be a number in {allowed}, got {value!r}") from None
+    if not number.is_finite() or (number < low if low_in else number <= low) \
+            or (number > high if high_in else number >= high):
+        raise ValueError(f"{where} = {value} is out of range: must be in {allowed}")
+    return number
+
+
 @dataclass(frozen=True)
 class ExitRules:
     stop_loss: dict[str, Decimal]
@@ -45,20 +122,21 @@ class ExitRules:
     edge_disappeared_edge: Decimal = ZERO
     partial_enabled: bool = True
     stages: tuple[PartialStage, ...] = ()
+    hedge: HedgeRules = HedgeRules()
 
     @classmethod
-    def from_config(cls, pm: Mapping[str, Any]) -> ExitRules:
-        """From the position_management section (exit_rules + partial_exits). A key left out keeps the spec's
-        value; a key this does not know (a typo, or the spec's `mandatory`/`discretionary` layout) is refused:
-        ignoring it would trade on a threshold the operator did not set."""
+    def from_config(cls, pm: Mapping[str, Any], hedge: Mapping[str, Any] | None = None) -> ExitRules:
+        """From the position_management section (exit_rules + partial_exits) and trade_strategies' hedge_strategy
+        block (`hedge`; None: no hedge). A key left out keeps the spec's value; a key this does not know (a typo,
+        or the spec's `mandatory`/`discretionary` layout) is refused: ignoring it would trade on a threshold the
+        operator did not set."""
         er = pm.get("exit_rules", {})
         pe = pm.get("partial_exits", {})
         where = "position_management.exit_rules"
         _known(er, _EXIT_RULE_KEYS, where)
         liq = er.get("liquidity", {})
         _known(liq, ("max_spread", "min_volume"), f"{where}.liquidity")
-        stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
-                                    int(s["exit_percentage"])) for s in pe.get("stages", []))
+        stages = _stages(pe.get("stages", []))
         minutes = to_decimal(er.get("time_based_urgent_minutes", 5), field=f"{where}.time_based_urgent_minutes")
         if minutes <= 0:
             raise ValueError(f"{where}.time_based_urgent_minutes must be > 0, got {minutes}")
@@ -73,7 +151,16 @@ class ExitRules:
             early_exit_edge=to_decimal(er.get("early_exit_edge", "0.02"), field=f"{where}.early_exit_edge"),
             edge_disappeared_edge=to_decimal(er.get("edge_disappeared_edge", "0"),
                                              field=f"{where}.edge_disappeared_edge"),
-            partial_enabled=bool(pe.get("enabled", True)), stages=stages)
+            partial_enabled=bool(pe.get("enabled", True)), stages=stages, hedge=HedgeRules.from_config(hedge))
+
+
+def _stages(block: Any) -> tuple[PartialStage, ...]:
+    stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
+                                int(s["exit_percentage"])) for s in block)
+    if any(st.name == HEDGE_STAGE for st in stages):
+        # the hedge's sales are counted under this name in executed_stages / stage_sold
+        raise ValueError(f"partial_exits.stages: the stage name {HEDGE_STAGE!r} is reserved for the hedge")
+    return stages
 
 
 _EXIT_RULE_KEYS = ("stop_loss", "profit_target", "time_based_urgent_minutes", "liquidity", "early_exit_edge",
@@ -101,7 +188,7 @@ def _levels(block: Mapping[str, Any], where: str) -> dict[str, Decimal]:
 
 def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
     """A method's position_mgmt_config (method_templates shape: stop_loss, profit_targets, partial_exits,
-    early_exit) over the global rules; keys it does not set keep the global value."""
+    early_exit, hedge) over the global rules; keys it does not set keep the global value."""
     from dataclasses import replace
 
     def dmap(block: dict[str, Any] | None, name: str, current: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -115,8 +202,7 @@ def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
                     profit_target=dmap(pm.get("profit_targets"), "profit_targets", base.profit_target))
     pe = pm.get("partial_exits")
     if isinstance(pe, dict):
-        stages = tuple(PartialStage(str(s["name"]), to_decimal(s["profit_threshold"], field="partial_exits.stages"),
-                                    int(s["exit_percentage"])) for s in pe.get("stages", []))
+        stages = _stages(pe.get("stages", []))
         rules = replace(rules, partial_enabled=bool(pe.get("enabled", True)), stages=stages or rules.stages)
     liq = pm.get("liquidity")
     if isinstance(liq, dict):
@@ -130,6 +216,8 @@ def rules_for_method(base: ExitRules, pm: dict[str, Any]) -> ExitRules:
     if isinstance(ed, dict) and "edge_threshold" in ed:
         rules = replace(rules, edge_disappeared_edge=to_decimal(ed["edge_threshold"],
                                                                 field="edge_disappeared.edge_threshold"))
+    if "hedge" in pm:  # `hedge: {enabled: false}` keeps a hold-to-settlement method holding
+        rules = replace(rules, hedge=HedgeRules.from_config(pm["hedge"], "position_mgmt_config.hedge", rules.hedge))
     return rules
 
 
@@ -152,6 +240,8 @@ class ExitSituation:
     executed_stages: frozenset[str] = frozenset()
     # contracts each partial-exit stage has sold so far: a stage is done once it sold its whole quantity
     stage_sold: Mapping[str, int] = field(default_factory=dict)
+    # the quantity a hedge that sold part of it fixed when it fired (None: no hedge has sold yet)
+    hedge_quantity: int | None = None
 
     @property
     def pnl_pct(self) -> Decimal | None:
@@ -184,8 +274,8 @@ class ExitDecision:
                  "detail": t.detail} for t in self.conflicting]
 
 
-def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
-    """All exit conditions that hold now (unsorted)."""
+def evaluate(s: ExitSituation, rules: ExitRules, fees: FeeSchedule = DEFAULT_FEES) -> list[ExitTrigger]:
+    """All exit conditions that hold now (unsorted). `fees` prices the hedge's sale (the taker fee)."""
     out: list[ExitTrigger] = []
     full = s.quantity
     pct = s.pnl_pct
@@ -223,7 +313,66 @@ def evaluate(s: ExitSituation, rules: ExitRules) -> list[ExitTrigger]:
             out.append(ExitTrigger("early_exit", "LOW", full, detail=f"edge {s.recomputed_edge}"))
     if s.better_opportunity and pct is not None and pct > 0:  # never sell losers to rebalance
         out.append(ExitTrigger("rebalance", "LOW", full, detail="better opportunity"))
+    # a hedge never stands in for a full exit: selling everything already locks the whole gain
+    if rules.hedge.enabled and not any(t.quantity >= full for t in out):
+        hedge = hedge_trigger(s, rules.hedge, fees)
+        if hedge is not None:
+            out.append(hedge)
     return out
+
+
+def hedge_reasons(s: ExitSituation, h: HedgeRules) -> list[str]:
+    """The spec 5.11 triggers that hold (any one fires the hedge); none without a bid or a gain at the bid."""
+    if s.bid is None or s.quantity <= 0 or s.entry_price <= 0 or s.bid <= s.entry_price:
+        return []
+    reasons = []
+    pct = (s.bid - s.entry_price) / s.entry_price
+    if pct >= h.unrealized_gain_pct:
+        reasons.append(f"gain {pct:.4f} >= {h.unrealized_gain_pct}")
+    if s.recomputed_edge is not None and s.recomputed_edge <= -h.edge_flip:
+        reasons.append(f"edge {s.recomputed_edge} <= -{h.edge_flip}")
+    gain = (s.bid - s.entry_price) * s.quantity
+    if s.seconds_to_close is not None and Decimal(str(s.seconds_to_close)) <= h.minutes_left * 60 \
+            and gain >= h.min_gain_dollars:
+        reasons.append(f"{s.seconds_to_close:.0f} s left with ${gain} gain >= ${h.min_gain_dollars}")
+    return reasons
+
+
+def hedge_trigger(s: ExitSituation, h: HedgeRules, fees: FeeSchedule = DEFAULT_FEES) -> ExitTrigger | None:
+    """The hedge's sale, once per position: the partial_lock quantity when it fires; after a hedge that sold only
+    part of it, what is left of the quantity fixed then (not sized again)."""
+    if HEDGE_STAGE in s.executed_stages:
+        return None
+    reasons = hedge_reasons(s, h)
+    if not reasons:
+        return None
+    assert s.bid is not None  # hedge_reasons gives none without a bid
+    sold = s.stage_sold.get(HEDGE_STAGE, 0)
+    if sold > 0 and s.hedge_quantity is not None:
+        target = s.hedge_quantity
+        qty = max(min(target - sold, s.quantity), 0)
+    else:
+        target = qty = partial_lock_quantity(s.quantity, s.entry_price, s.bid, h.lock_fraction, fees)
+    if qty <= 0:
+        return None
+    return ExitTrigger("hedge", "MEDIUM", qty, stage=HEDGE_STAGE, detail="; ".join(reasons), stage_target=target)
+
+
+def partial_lock_quantity(quantity: int, entry_price: Decimal, bid: Decimal, lock_fraction: Decimal,
+                          fees: FeeSchedule = DEFAULT_FEES) -> int:
+    """Spec 5.11 sizing partial_lock: the fewest contracts k (1 <= k <= quantity) whose sale at the bid, after its
+    taker fee, locks `lock_fraction` of the unrealized profit even if the contracts kept settle worthless:
+    k x bid - fee(k at bid) - quantity x entry >= lock_fraction x quantity x (bid - entry). None smaller: all."""
+    need = quantity * entry_price + lock_fraction * quantity * (bid - entry_price)
+    if bid <= 0:
+        return quantity
+    # no fee: k >= need / bid; a fee only raises it, so the search starts there
+    k = max(int((need / bid).to_integral_value(rounding=ROUND_CEILING)), 1)
+    while k < quantity:
+        if k * bid - fees.fee(k, bid, taker=True) >= need:
+            return k
+        k += 1
+    return quantity
 
 
 def next_stage(s: ExitSituation, rules: ExitRules) -> PartialStage | None:

@@ -300,9 +300,10 @@ def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterabl
         reason = unsupported_reason(section, path)
         if reason is not None:
             raise MethodError(f"--set {where}: {reason}")
+        hedge_key = _hedge_override(section, path)
         for i, key in enumerate(path[:-1]):
             if key not in node:
-                if section == "sport" and i == 0:
+                if (section == "sport" and i == 0) or hedge_key:
                     node[key] = {}
                 else:
                     raise MethodError(f"--set {where}: {'.'.join(path[:i + 1])!r} does not exist in {section} "
@@ -315,10 +316,23 @@ def apply_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Iterabl
             new_sport_key = section == "sport" and len(path) == 2 and leaf in SPORT_KEYS
             # an execution setting a template may leave out (order_timeout_seconds: the global timeout otherwise)
             new_execution_key = section == "execution" and len(path) == 1 and leaf in EXECUTION_KEYS
-            if not (new_sport_key or new_execution_key):
+            if not (new_sport_key or new_execution_key or hedge_key):
                 raise MethodError(f"--set {where}: unknown key {leaf!r} (known here: {', '.join(sorted(node)) or 'none'})")
         node[leaf] = _coerce(value, node.get(leaf), where)
     return out
+
+
+def _hedge_override(section: str, path: tuple[str, ...]) -> bool:
+    """A key of the spec 5.11 hedge a method may set although its template has none (`position_mgmt.hedge.enabled`,
+    `position_mgmt.hedge.triggers.<key>`, `position_mgmt.hedge.sizing.<key>`)."""
+    from precog.trading.exits import HEDGE_SIZING_RANGES, HEDGE_TRIGGER_RANGES
+
+    if section != "position_mgmt" or not path or path[0] != "hedge":
+        return False
+    rest = path[1:]
+    return rest == ("enabled",) or (len(rest) == 2 and (
+        (rest[0] == "triggers" and rest[1] in HEDGE_TRIGGER_RANGES)
+        or (rest[0] == "sizing" and rest[1] in ("method", *HEDGE_SIZING_RANGES))))
 
 
 def _dec(value: Any, where: str, problems: list[str]) -> Decimal | None:
@@ -398,6 +412,13 @@ def _check_position(pm: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"position_mgmt.{key} is required")
         elif not isinstance(pm[key], Mapping):
             problems.append(f"position_mgmt.{key} must be a group of settings, not {pm[key]!r}")
+    if "hedge" in pm:  # spec 5.11: the same keys and ranges as trade_strategies.yaml hedge_strategy
+        from precog.trading.exits import HedgeRules
+
+        try:
+            HedgeRules.from_config(pm["hedge"], "position_mgmt.hedge")
+        except ValueError as exc:
+            problems.append(str(exc))
     ts_group = pm.get("trailing_stop")
     ts: Mapping[str, Any] = ts_group if isinstance(ts_group, Mapping) else {}
     for key, (lo, hi) in TRAILING_STOP_RANGES.items():

@@ -3,7 +3,8 @@
 Each open position is checked every 30 s, or every 5 s when it is near a threshold (stop loss + 0.02,
 profit target - 0.02, or within 2% of an active trailing stop). Prices come through a 10 s TTL cache that
 also enforces the API budget (60 calls a minute). A check marks the position to market, moves the
-trailing stop, evaluates the 10 exit conditions and hands the winning trigger to the exit manager.
+trailing stop, evaluates the exit conditions (spec 5.6's 10 and the 5.11 hedge) and hands the winning trigger
+to the exit manager.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from precog.alerts.api import AlertRaiser, Severity
+from precog.domain.fees import DEFAULT_FEES, FeeSchedule
 from precog.domain.market import Market
 from precog.domain.money import ONE
 from precog.trading import exits as ex
@@ -125,6 +127,8 @@ class PositionMonitor:
         self.method_rules: dict[int, tuple[ex.ExitRules, trailing.TrailingConfig]] = {}
         # the rules of a method not in `method_rules` (None: it has none of its own); asked once per method
         self.load_method_rules: Callable[[int], tuple[ex.ExitRules, trailing.TrailingConfig] | None] | None = None
+        # the fee schedule a hedge's sale is sized with (the engine sets its own)
+        self.fees: FeeSchedule = DEFAULT_FEES
 
     def rules_of(self, pos: PositionState) -> tuple[ex.ExitRules, trailing.TrailingConfig]:
         if pos.method_id is None:
@@ -157,8 +161,8 @@ class PositionMonitor:
 
     def is_urgent(self, pos: PositionState) -> bool:
         """Spec 5.5: check every 5 s when pct < stop loss + 0.02, pct > profit target - 0.02 (with partial exits
-        on, also the next stage's threshold - 0.02: the profit that is taken next), or an active trailing stop
-        is within 2 % of the price."""
+        on, also the next stage's threshold - 0.02: the profit that is taken next; with the hedge on and not taken
+        yet, its gain trigger - 0.02), or an active trailing stop is within 2 % of the price."""
         price = pos.current_price
         # the exact pct, not the mark stored on the position (rounded to 4 places, which can hide a crossing)
         pct = (price - pos.entry_price) / pos.entry_price if price is not None and pos.entry_price > 0 else None
@@ -172,6 +176,9 @@ class PositionMonitor:
             stage = ex.next_stage_of(rules, pos.initial_quantity, pos.executed_stages, pos.stage_sold) \
                 if rules.partial_enabled else None
             if stage is not None and pct > stage.profit_threshold - near:
+                return True
+            if rules.hedge.enabled and ex.HEDGE_STAGE not in pos.executed_stages \
+                    and pct > rules.hedge.unrealized_gain_pct - near:  # the hedge's gain trigger, not taken yet
                 return True
         st = pos.trailing_stop_state or {}
         if st.get("active") and pos.current_price:
@@ -208,9 +215,9 @@ class PositionMonitor:
             ask=ask, bid_size=size, confidence=pos.metadata.get("confidence", "medium"),
             trailing_triggered=triggered, seconds_to_close=seconds_to_close, recomputed_edge=recomputed_edge,
             breaker_active=breaker_active, better_opportunity=better_opportunity,
-            executed_stages=pos.executed_stages, stage_sold=pos.stage_sold)
-        decision = ex.resolve(ex.evaluate(situation, rules)) if market is not None and market.is_tradable \
-            else None
+            executed_stages=pos.executed_stages, stage_sold=pos.stage_sold, hedge_quantity=pos.hedge_quantity)
+        decision = ex.resolve(ex.evaluate(situation, rules, self.fees)) \
+            if market is not None and market.is_tradable else None
         urgent = self._schedule_next(pos, now)
         material = changed or before_price is None or (bid is not None and before_price is not None
                                                        and abs(bid - before_price) >= Decimal("0.01"))

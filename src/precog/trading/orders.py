@@ -78,7 +78,7 @@ _PURPOSE_OF_LETTER = {v: k for k, v in _PURPOSE_LETTER.items()}
 _CONDITION_CODE = {
     "stop_loss": "sl", "circuit_breaker": "cb", "trailing_stop": "ts", "time_based_urgent": "tu",
     "liquidity_dried_up": "ld", "profit_target": "pt", "partial_exit_target": "px", "early_exit": "ee",
-    "edge_disappeared": "ed", "rebalance": "rb",
+    "edge_disappeared": "ed", "rebalance": "rb", "hedge": "hg",
 }
 _CONDITION_OF_CODE = {v: k for k, v in _CONDITION_CODE.items()}
 _PARTIAL = "partial_exit_target"

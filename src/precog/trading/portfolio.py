@@ -24,6 +24,7 @@ from precog.domain.order import Fill
 from precog.ingest import scd2
 from precog.ingest.scd2 import jsonb
 from precog.trading import trailing
+from precog.trading.exits import HEDGE_STAGE
 from precog.trading.orders import OrderRecord
 from precog.trading.strategies import refresh_owner_metrics
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # the modes whose closes feed the methods' and strategies' stored paper/live metrics
 METRIC_MODES = ("paper", "live")
+
+# exit conditions whose sales count toward a stage of the position (executed_stages / stage_sold)
+STAGED_CONDITIONS = ("partial_exit_target", "hedge")
 
 # position_metadata key a close writes (in the close's own transaction) when its realized P&L owes an alert
 PNL_ALERT_KEY = "pnl_alert"
@@ -115,12 +119,22 @@ class PositionState:
         """Contracts each partial-exit stage has sold (metadata `stage_sold`, kept across restarts)."""
         return {str(k): int(v) for k, v in (self.metadata.get("stage_sold") or {}).items()}
 
+    @property
+    def hedge_quantity(self) -> int | None:
+        """The quantity the hedge fixed when it fired (metadata `hedge_quantity`, once it sold any of it)."""
+        value = self.metadata.get("hedge_quantity")
+        return int(value) if value is not None else None
+
     def record_stage_sale(self, stage: str, quantity: int, target: int | None) -> None:
-        """Count `quantity` contracts sold by partial-exit `stage`; the stage is executed once it has sold its
-        whole `target` (a stage whose attempt gave up part way is attempted again for the rest)."""
+        """Count `quantity` contracts sold by partial-exit `stage` (or the hedge, a one-off stage); the stage is
+        executed once it has sold its whole `target` (a stage whose attempt gave up part way is attempted again for
+        the rest). The hedge's target is kept too: its remainder is what is left of the quantity fixed when it
+        fired, never sized again."""
         sold = self.stage_sold
         sold[stage] = sold.get(stage, 0) + quantity
         self.metadata["stage_sold"] = sold
+        if stage == HEDGE_STAGE and target is not None and "hedge_quantity" not in self.metadata:
+            self.metadata["hedge_quantity"] = target
         if target is not None and sold[stage] >= target:
             stages = list(self.metadata.get("executed_stages", []))
             if stage not in stages:
@@ -326,7 +340,7 @@ class Portfolio:
                     pos.exit_reason = order.exit_condition
                     pos.exit_priority = order.exit_priority
                 pos.exit_price = price
-                if order.exit_condition == "partial_exit_target" and order.metadata.get("stage"):
+                if order.exit_condition in STAGED_CONDITIONS and order.metadata.get("stage"):
                     target = order.metadata.get("stage_quantity")
                     pos.record_stage_sale(str(order.metadata["stage"]), qty, int(target) if target is not None
                                           else None)

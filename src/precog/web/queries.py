@@ -211,6 +211,7 @@ _POSITION_COLUMNS = (
     " p.event_id, p.entry_price, p.current_price, p.quantity, p.initial_quantity, p.fees, p.unrealized_pnl,"
     " p.unrealized_pnl_pct, p.realized_pnl, p.trailing_stop_state, p.exit_reason, p.exit_priority, p.exit_price,"
     " p.entry_time, p.exit_time, p.last_update, p.position_metadata->>'confidence' AS confidence,"
+    " coalesce(p.position_metadata->'executed_stages' @> '[\"hedge\"]'::jsonb, false) AS hedged,"
     " mk.close_time, mk.yes_bid, mk.yes_ask, mk.status AS market_status,"
     " p.method_id, me.method_name, me.method_version, p.strategy_id, s.strategy_name, s.strategy_version,"
     " p.model_id, mo.model_name, mo.model_version"
@@ -246,6 +247,11 @@ def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[
         dist = (price - stop_px) / price
         out.append({"trigger": "trailing_stop", "threshold": stop_px, "distance": dist,
                     "near": dist <= NEAR_TRAILING_RELATIVE})
+    hedge = rules.hedge
+    if hedge.enabled and not pos.get("hedged"):  # spec 5.11: once per position, on the gain at the bid
+        dist = None if pnl_pct is None else hedge.unrealized_gain_pct - pnl_pct
+        out.append({"trigger": "hedge", "threshold": hedge.unrealized_gain_pct, "distance": dist,
+                    "near": dist is not None and dist <= NEAR_PNL_POINTS})
     close: datetime | None = pos.get("close_time")
     if close is not None:
         secs = (close - now).total_seconds()
