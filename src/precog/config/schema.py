@@ -847,6 +847,11 @@ RETIRED_KEYS: dict[str, str] = {
     "markets.prioritization.composite_weights":
         "the weights of sort_by: composite are markets.prioritization.composite.edge / liquidity / confidence "
         "(0.50 / 0.25 / 0.25; docs/trading.md, Risk)",
+    "probability_models.edge_detection.market_efficiency":
+        "not implemented: the spec gives efficiency levels (NFL game_winner 0.75, player_props 0.60, live 0.55, ...) "
+        "and a slope (+0.01 required edge per +0.10 efficiency) but not the efficiency at which no extra edge is "
+        "required, so the adjustment cannot be computed; raise the minimum edge instead (markets.leagues.<sport>."
+        "min_edge, a strategy's min_edge, a method's risk.min_edge_threshold)",
     "trading.execution.retry_on_failure": _ORDER_RETRY,
     "trading.execution.max_retries": _ORDER_RETRY,
     "trading.execution.retry_backoff_seconds": _ORDER_RETRY,
