@@ -22,7 +22,8 @@ from precog.forecast.errors import ForecastError
 forecast_app = typer.Typer(help="Forecasting: Elo, in-game win probability, matrices, evaluation.",
                            no_args_is_help=True)
 elo_app = typer.Typer(help="Pre-game Elo ratings: train, update, predict, tune.", no_args_is_help=True)
-wp_app = typer.Typer(help="In-game win probability (NFL): train, predict.", no_args_is_help=True)
+wp_app = typer.Typer(help="In-game win probability (NFL): train, predict, export ingested states as plays.",
+                     no_args_is_help=True)
 matrix_app = typer.Typer(help="Historical probability matrices (spec 7.2): build, show.", no_args_is_help=True)
 forecast_app.add_typer(elo_app, name="elo")
 forecast_app.add_typer(wp_app, name="wp")
@@ -262,12 +263,7 @@ def elo_update(
     """
     from precog.forecast.elo_update import rated_later_since, update_from_results
 
-    since = None
-    if rebuild_from is not None:
-        try:
-            since = date.fromisoformat(rebuild_from.strip())
-        except ValueError as exc:
-            raise UserError(f"--rebuild-from must be a date YYYY-MM-DD, got {rebuild_from!r}") from exc
+    since = _day(rebuild_from, "--rebuild-from")
     with database() as conn:
         summary = update_from_results(conn, sport=sport.strip().lower(), model=model, dry_run=dry_run,
                                       rebuild_from=since)
@@ -364,12 +360,6 @@ def elo_tune(
 
 
 # ------------------------------------------------------------------------------------------------ wp
-def _artifact_dir(name: str) -> Path:
-    from precog.paths import precog_home
-
-    return precog_home() / "models" / name
-
-
 @wp_app.command("train")
 def wp_train(
     plays: Path = typer.Option(..., "--plays", help="Plays file in the shared data's nflfastR format (.csv or .csv.gz)."),
@@ -386,11 +376,7 @@ def wp_train(
 
     Example: precog forecast wp train --plays ../shared/data/nfl/nflfastr_wp_plays_2020_2022.csv.gz
     """
-    from precog.forecast.configs import config_hash, normalize_config
-    from precog.forecast.metrics import CALIBRATION_MIN_N, calibration, max_calibration_error, score
-    from precog.forecast.plays import read_plays
-    from precog.forecast.registry import create_model, list_models, next_version, parse_ref, record_evaluation
-    from precog.forecast.winprob import WpConfig, holdout_mask, model_inputs, sha256_file, train
+    from precog.forecast.wp_versions import train_version
 
     base: dict[str, Any] = {}
     if config_file is not None:
@@ -401,61 +387,19 @@ def wp_train(
         if not isinstance(base, dict):
             raise UserError(f"{config_file}: the config must be a JSON object")
     if holdout is not None:
-        base["holdout_fraction"] = holdout
-    with user_errors():
-        digest = sha256_file(plays) if plays.is_file() else None
-        base.update({"training_data_sha256": digest, "training_file": plays.name})
-        config_dict = normalize_config("regression", base)
-        config = WpConfig.model_validate(config_dict)
-        if config.holdout_fraction <= 0:
+        if holdout <= 0:
             raise UserError("--holdout must be > 0: a version needs held-out games to be validated")
-        data = read_plays(plays, require_outcomes=True)
+        base["holdout_fraction"] = holdout
     with database() as conn:
-        version = version or next_version(conn, name)
-        parse_ref(f"{name}@{version}")
-        twin = [r for r in list_models(conn, name=name) if r.config_hash == config_hash(config_dict)]
-        if twin:
-            raise UserError(f"{twin[0].ref} was already trained with this config and data (config hash "
-                            f"{twin[0].config_hash}); change the config to train a new version")
-        with user_errors():
-            result = train(data, config)
-        path = _artifact_dir(name) / f"{version}.npz"
-        if path.exists():
-            raise UserError(f"{path} already exists; refusing to overwrite another version's artifact")
-        sha = result.model.save(path)
-        try:
-            with conn.transaction():
-                record = create_model(conn, name, version, "regression", config_dict, sport="nfl",
-                                      description=f"trained on {plays.name}", status="validating",
-                                      artifact_path=str(path), artifact_sha256=sha, created_by=who(),
-                                      training_sample_size=result.train_plays)
-                test = holdout_mask(data.game_id, config.holdout_fraction)
-                y = data.outcome()[test]
-                p = result.model.predict(model_inputs(data, config).take(test))
-                s, table = score(p, y), calibration(p, y)
-                pub = data.published[test] if data.published is not None else None
-                record_evaluation(
-                    conn, record, data_file=str(plays), data_sha256=digest or "", from_season=None, sample_size=s.n,
-                    brier=s.brier, log_loss=s.log_loss, accuracy=s.accuracy,
-                    max_calibration_error=max_calibration_error(table, CALIBRATION_MIN_N),
-                    published_brier=None if pub is None else score(pub, y).brier,
-                    metrics={"kind": "held-out games at training", "test_games": result.test_games,
-                             "scores": s.as_dict()}, created_by=who())
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-    out = {"model": record.ref, "status": record.status, "artifact": str(path), "artifact_sha256": sha,
-           "config_hash": record.config_hash, "train_plays": result.train_plays, "train_games": result.train_games,
-           "test_plays": result.test_plays, "test_games": result.test_games,
-           "test_brier": None if result.test_brier is None else round(result.test_brier, 6),
-           "published_test_brier": None if result.published_test_brier is None else round(result.published_test_brier, 6)}
+        trained = train_version(conn, plays, name=name, version=version, base_config=base, created_by=who())
     if as_json:
-        print_json(out)
+        print_json(trained.as_dict())
         return
-    console.print(f"trained {record.ref} on {result.train_plays} plays of {result.train_games} games; "
-                  f"held out {result.test_games} games ({result.test_plays} plays)", highlight=False)
-    console.print(f"held-out Brier {fmt(result.test_brier)} (file's wp: {fmt(result.published_test_brier)}); "
-                  f"artifact {path} sha256 {sha}; status {record.status}", highlight=False)
+    console.print(f"trained {trained.ref} on {trained.train_plays} plays of {trained.train_games} games; "
+                  f"held out {trained.test_games} games ({trained.test_plays} plays)", highlight=False)
+    console.print(f"held-out Brier {fmt(trained.test_brier)} (file's wp: {fmt(trained.published_test_brier)}); "
+                  f"artifact {trained.artifact} sha256 {trained.artifact_sha256}; status {trained.status}",
+                  highlight=False)
 
 
 def _wp_model(ref: str | None) -> tuple[Any, str]:
@@ -479,6 +423,53 @@ def _wp_model(ref: str | None) -> tuple[Any, str]:
     if record.model_type != "regression" or not record.artifact_path or not record.artifact_sha256:
         raise UserError(f"{record.ref} is not a trained WP model (type {record.model_type})")
     return WpModel.load(resolve_artifact(record.artifact_path), record.artifact_sha256), record.ref
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"{option} must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+@wp_app.command("export")
+def wp_export(
+    out: Path = typer.Option(..., "--out", help="Plays file to write (.csv or .csv.gz)."),
+    base: Path | None = typer.Option(None, "--base", help="A plays file whose rows come first (e.g. the shipped "
+                                     "nflfastR file), so one file trains on both."),
+    start: str | None = typer.Option(None, "--from", metavar="YYYY-MM-DD", help="First game day (Eastern)."),
+    end: str | None = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last game day (Eastern)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Write the in-game states ESPN ingestion stored for finished NFL games as a WP training plays file.
+
+    Each usable live state (possession, down and distance, yards to the goal, timeouts, clock, score) becomes a
+    row in the nflfastR plays format with the game's final score as its outcome; train on it with
+    `precog forecast wp train --plays FILE` (docs/models.md, Keeping the WP model current).
+
+    Example: precog forecast wp export --base ../shared/data/nfl/nflfastr_wp_plays_2020_2022.csv.gz --out plays.csv.gz
+    """
+    from precog.forecast.state_plays import export_plays
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if first is not None and last is not None and first > last:
+        raise UserError(f"--from {first} is after --to {last}")
+    if out.exists() and out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name (.csv or .csv.gz)")
+    with database() as conn:
+        summary = export_plays(conn, out, start=first, end=last, base=base)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    left = ", ".join(f"{k} {v}" for k, v in sorted(summary.left_out.items()))
+    console.print(f"wrote {summary.rows} in-game states of {summary.games} finished NFL games"
+                  + (f" (seasons {', '.join(map(str, summary.seasons))})" if summary.seasons else "")
+                  + (f" after {summary.base_rows} plays of {base}" if base is not None else "")
+                  + f" to {out}" + (f"; states left out: {left}" if left else "")
+                  + (f"; {summary.games_left_out} finished games had no usable state" if summary.games_left_out
+                     else ""), highlight=False)
 
 
 @wp_app.command("predict")

@@ -6,7 +6,8 @@ Each row is the game state before a play. Columns used:
     try), ydstogo, posteam_timeouts_remaining, defteam_timeouts_remaining
     optional: season, game_date (order of games for pre-game strength), week (with season: a playoff game is
     numbered after the regular season's weeks), home_score / away_score (the game's final score: the outcome
-    label), wp (nflfastR's published win probability, for comparison).
+    label), wp (nflfastR's published win probability, for comparison), neutral_site (1 for a game at neither
+    team's stadium; `precog forecast wp export` writes it).
 The files have no site column: neutral-site games are known by game id (`NEUTRAL_SITE_PLAY_GAMES`).
 """
 
@@ -84,8 +85,11 @@ class Plays:
 
     @property
     def neutral_site(self) -> NDArray[np.bool_]:
-        """True for the plays of a game at neither team's stadium (`NEUTRAL_SITE_PLAY_GAMES`)."""
-        return np.isin(self.game_id, np.array(sorted(NEUTRAL_SITE_PLAY_GAMES), dtype=np.str_))
+        """True for the plays of a game at neither team's stadium: `NEUTRAL_SITE_PLAY_GAMES`, or a row whose
+        optional `neutral_site` column is 1 (the plays exported from ingested games carry it)."""
+        known = np.isin(self.game_id, np.array(sorted(NEUTRAL_SITE_PLAY_GAMES), dtype=np.str_))
+        flag = self.extra.get("neutral_site")
+        return known if flag is None else known | (flag == 1.0)
 
     @property
     def overtime(self) -> NDArray[np.bool_]:
@@ -249,6 +253,10 @@ def read_plays(path: Path | str, *, require_outcomes: bool = False) -> Plays:
         week = _floats(table, "week")
         _check(table, "week", (week < 1) | (week > 30) | (week != np.round(week)), week, "{value} is not a week")
         plays.extra["week"] = week
+    if table.has("neutral_site"):  # optional: 1 = a game at neither team's stadium, 0 or empty = as listed
+        flag = _floats(table, "neutral_site", allow_empty=True)
+        _check(table, "neutral_site", np.isfinite(flag) & (flag != 0) & (flag != 1), flag, "{value} is not 0 or 1")
+        plays.extra["neutral_site"] = np.where(np.isfinite(flag), flag, 0.0)
     for col in ("posteam_score", "defteam_score"):
         if table.has(col):
             plays.extra[col] = _floats(table, col, allow_empty=True)
