@@ -22,7 +22,7 @@ from precog.forecast.errors import ForecastError
 forecast_app = typer.Typer(help="Forecasting: Elo, in-game win probability, matrices, evaluation.",
                            no_args_is_help=True)
 elo_app = typer.Typer(help="Pre-game Elo ratings: train, update, predict, tune.", no_args_is_help=True)
-wp_app = typer.Typer(help="In-game win probability (NFL): train, predict, export ingested states as plays.",
+wp_app = typer.Typer(help="In-game win probability (NFL): train, predict, export ingested states, refit.",
                      no_args_is_help=True)
 matrix_app = typer.Typer(help="Historical probability matrices (spec 7.2): build, show.", no_args_is_help=True)
 forecast_app.add_typer(elo_app, name="elo")
@@ -470,6 +470,49 @@ def wp_export(
                   + f" to {out}" + (f"; states left out: {left}" if left else "")
                   + (f"; {summary.games_left_out} finished games had no usable state" if summary.games_left_out
                      else ""), highlight=False)
+
+
+@wp_app.command("refit")
+def wp_refit(
+    force: bool = typer.Option(False, "--force", help="Train now even when no refit is due (needs a finished game "
+                               "with in-game states)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Train a new WP version on the ingested in-game states when one is due (probability_models.wp.auto_refit).
+
+    The ingestion process does this by itself; this runs the same check (and the refit) once. The new version is
+    validating: evaluate it and promote it by hand (docs/models.md, Keeping the WP model current).
+
+    Example: precog forecast wp refit --force
+    """
+    from datetime import UTC, datetime
+
+    from precog.config.loader import load_config
+    from precog.forecast.wp_refit import RefitDecision, RefitSettings, decide, refit
+    from precog.paths import precog_home
+
+    settings = RefitSettings.from_config(load_config())
+    with database() as conn:
+        decision = decide(conn, settings, datetime.now(UTC))
+        if force and not decision.due:
+            if decision.through is None:
+                raise UserError("no finished NFL game with in-game states is stored: nothing to train on")
+            decision = RefitDecision(True, f"forced ({decision.reason})", decision.new_games, decision.since,
+                                     decision.through)
+        trained = refit(conn, settings, decision, precog_home() / "training") if decision.due else None
+    out = {"due": decision.due, "reason": decision.reason, "new_games": decision.new_games,
+           "since": None if decision.since is None else decision.since.isoformat(),
+           "through": None if decision.through is None else decision.through.isoformat(),
+           "trained": None if trained is None else trained.as_dict()}
+    if as_json:
+        print_json(out)
+        return
+    if trained is None:
+        console.print(f"no refit: {decision.reason}", highlight=False)
+        return
+    console.print(f"trained {trained.ref} ({decision.reason}) on {trained.train_plays} plays of "
+                  f"{trained.train_games} games; held-out Brier {fmt(trained.test_brier)} on {trained.test_games} "
+                  f"games; status {trained.status}", highlight=False)
 
 
 @wp_app.command("predict")

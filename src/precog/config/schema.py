@@ -467,6 +467,23 @@ class EloSection(_Open):
     auto_update: EloAutoUpdate
 
 
+class WpAutoRefit(_Closed):
+    """New WP versions trained on the in-game states ingestion stored (precog.forecast.wp_refit)."""
+
+    enabled: bool
+    interval_days: Annotated[int, Field(ge=1, le=90)]
+    min_new_games: Annotated[int, Field(ge=1, le=1000)]
+    # the version in use below this recent/historical Brier ratio refits as soon as there is a new game
+    min_recent_performance: Annotated[Dec, Field(gt=0, le=1)]
+    min_training_games: Annotated[int, Field(ge=20, le=100_000)]
+    base_plays: str | None = None  # a plays file whose rows come first (the shipped nflfastR file, say)
+    check_minutes: Annotated[Dec, Field(ge=1, le=1440)] = Decimal("60")
+
+
+class WpSection(_Closed):
+    auto_refit: WpAutoRefit
+
+
 class ModelHealth(_Closed):
     """Model health from positions held to settlement (spec 7.3 monitoring; precog.forecast.health)."""
 
@@ -486,6 +503,7 @@ class ModelHealth(_Closed):
 class ProbabilityModelsConfig(_Open):
     edge_detection: EdgeDetection
     elo: EloSection
+    wp: WpSection
     # a recorded evaluation this share worse (Brier) than the version's previous validation raises model_degradation
     degradation_alert_pct: Annotated[Dec, Field(gt=0, le=1)]
     health: ModelHealth

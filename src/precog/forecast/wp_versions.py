@@ -45,7 +45,7 @@ def artifact_dir(name: str) -> Path:
 
 def train_version(conn: psycopg.Connection[Any], plays: Path, *, name: str = "wp_nfl", version: str | None = None,
                   base_config: dict[str, Any] | None = None, created_by: str = "precog",
-                  description: str | None = None) -> TrainedVersion:
+                  description: str | None = None, training_end_date: Any = None) -> TrainedVersion:
     """Train `name` on `plays` (nflfastR plays format, with final scores) under `base_config` (the training
     config's keys; the file's name and SHA-256 are added), register it as `validating` and record the held-out
     evaluation. Raises ForecastError for bad data or config, RegistryError when the same config and data were
@@ -80,7 +80,7 @@ def train_version(conn: psycopg.Connection[Any], plays: Path, *, name: str = "wp
             record = create_model(conn, name, version, "regression", config_dict, sport="nfl",
                                   description=description or f"trained on {plays.name}", status="validating",
                                   artifact_path=str(path), artifact_sha256=sha, created_by=created_by,
-                                  training_sample_size=result.train_plays)
+                                  training_sample_size=result.train_plays, training_end_date=training_end_date)
             test = holdout_mask(data.game_id, config.holdout_fraction)
             y = data.outcome()[test]
             p = result.model.predict(model_inputs(data, config).take(test))

@@ -24,6 +24,7 @@ from precog.db.connection import connect
 from precog.domain.jsonutil import dumps
 from precog.feeds.espn import EspnClient
 from precog.forecast.elo_update import EloAutoUpdater
+from precog.forecast.wp_refit import WpAutoRefit
 from precog.ingest.breaker import DataBreaker, PgBreakerStore
 from precog.ingest.game_link import GameLink
 from precog.ingest.game_store import GameStateStore
@@ -66,6 +67,7 @@ class IngestReport:
     recorded_messages: int = 0
     recording_files: list[str] = field(default_factory=list)
     elo_updates: list[dict[str, Any]] = field(default_factory=list)  # Elo passes that applied results
+    wp_refits: list[str] = field(default_factory=list)  # WP versions trained automatically (precog.forecast.wp_refit)
 
 
 def platform_for(venue: str) -> str:
@@ -99,6 +101,7 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
     game_feed: GameFeed | None = None
     market_feed: MarketFeed | None = None
     elo: EloAutoUpdater | None = None
+    refitter: WpAutoRefit | None = None
     try:
         if options.games and not settings.espn_enabled:
             log.warning("data_sources.espn.enabled is false: no game states are polled")
@@ -153,6 +156,14 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
             tasks.append(asyncio.create_task(market_feed.run(stop, once=options.once), name="markets"))
         if elo is not None and not options.once:
             tasks.append(asyncio.create_task(elo.run(stop), name="elo_update"))
+        refit = settings.wp_refit
+        if game_feed is not None and not options.once and refit is not None and refit.enabled \
+                and "nfl" in settings.sports:  # new WP versions from the in-game states this process stores
+            from precog.paths import precog_home
+
+            refitter = WpAutoRefit(lambda: connect(db_url, autocommit=True), refit, precog_home() / "training",
+                                   alerts=alerts)
+            tasks.append(asyncio.create_task(refitter.run(stop), name="wp_refit"))
         if not options.once:
             tasks.append(asyncio.create_task(
                 _status_loop(status_conn, stop, options.status_seconds, platform, game_feed, market_feed, monitor,
@@ -191,6 +202,8 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
         report.markets = market_feed.status()
     if elo is not None:
         report.elo_updates = [s.as_dict() for s in elo.runs if s.applied]
+    if refitter is not None:
+        report.wp_refits = [t.ref for t in refitter.trained]
     return report
 
 

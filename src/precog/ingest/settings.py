@@ -8,6 +8,7 @@ from typing import Any
 
 from precog.feeds.espn import DEFAULT_BASE_URL, SPORT_PARAMS, SPORT_PATHS
 from precog.feeds.game_state import SPORTS
+from precog.forecast.wp_refit import RefitSettings
 from precog.ingest.poll_schedule import PollSchedule
 from precog.ingest.quality import QualityLimits
 from precog.venues.kalshi.client import RetryPolicy
@@ -51,6 +52,8 @@ class IngestSettings:
     elo_update_interval_seconds: float = 600.0
     # data_sources.yaml espn.backfill_days: scoreboard days a restarted ingestion catches up on (0 = none)
     espn_backfill_days: int = 7
+    # probability_models.yaml wp.auto_refit: new WP versions trained on ingested in-game states (None: none)
+    wp_refit: RefitSettings | None = None
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -118,4 +121,5 @@ def load_ingest_settings(config: Any, sports: list[str] | None = None) -> Ingest
         elo_update_interval_seconds=float(_get(config, "probability_models.elo.auto_update.interval_minutes", 10))
         * 60.0,
         espn_backfill_days=int(_get(config, "data_sources.espn.backfill_days", 7)),
+        wp_refit=RefitSettings.from_config(config),
     )
