@@ -127,10 +127,9 @@ def refit(conn: psycopg.Connection[Any], settings: RefitSettings, decision: Refi
     """Export and train (see the module doc). Returns the TrainedVersion; raises ForecastError when the file
     holds fewer than `min_training_games` games (nothing is registered)."""
     from precog.forecast.plays import read_plays
+    from precog.forecast.registry import ensure_builtin_models
     from precog.forecast.state_plays import export_plays
     from precog.forecast.wp_versions import train_version
-
-    from precog.forecast.registry import ensure_builtin_models
 
     through = decision.through
     assert through is not None
