@@ -127,7 +127,7 @@ def run(
         "game_polls": report.game_polls, "markets": report.markets,
         "quality_issues": report.quality_issues, "data_breaker_open": report.breaker_open,
         "recorded_messages": report.recorded_messages, "recording_files": report.recording_files,
-        "elo_updates": report.elo_updates,
+        "elo_updates": report.elo_updates, "wp_refits": report.wp_refits,
     }
     if as_json:
         print_json(summary)
@@ -143,6 +143,8 @@ def run(
     for elo in report.elo_updates:
         typer.echo(f"elo: {elo['model']} applied {elo['games_applied']} final {elo['sport']} results "
                    f"({len(elo['teams'])} teams)")
+    for ref in report.wp_refits:
+        typer.echo(f"wp: trained {ref} on the ingested in-game states (validating; docs/models.md, Automatic refits)")
     if record is not None:
         typer.echo(f"recorded {report.recorded_messages} messages to {record}")
 
