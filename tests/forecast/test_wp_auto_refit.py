@@ -131,3 +131,40 @@ def test_cli_checks_and_forces_a_refit(db: psycopg.Connection[Any], precog_cli) 
     forced = precog_cli("forecast", "wp", "refit", "--force")
     assert forced.returncode == 1 and "needs 256 games in its training file and has 3" in forced.stderr
     assert "Traceback" not in forced.stderr
+
+
+def test_the_ingestion_process_refits_by_itself(db: psycopg.Connection[Any], db_url: str,
+                                                shared_plays_subset_file: Path, tmp_path: Path) -> None:
+    import asyncio
+
+    from precog.config.loader import load_config
+    from precog.feeds.espn_server import LocalEspnServer
+    from precog.ingest.runner import IngestOptions, run_ingest
+    from precog.ingest.settings import load_ingest_settings
+
+    _season(db, date(2025, 12, 1), 4, "a")
+    alerts = RecordingAlerts()
+    with LocalEspnServer() as espn:
+        espn.set_scoreboard("nfl", {"events": []})
+        (tmp_path / "data_sources.yaml").write_text(f"espn:\n  base_url: {espn.base_url}\n")
+        (tmp_path / "probability_models.yaml").write_text(
+            f"wp:\n  auto_refit:\n    min_new_games: 4\n    min_training_games: 60\n"
+            f"    base_plays: {shared_plays_subset_file}\n")
+        settings = load_ingest_settings(load_config(tmp_path, use_env=False, use_overrides=False, environ={}), ["nfl"])
+        assert settings.wp_refit is not None and settings.wp_refit.base_plays == shared_plays_subset_file
+
+        async def scenario() -> Any:
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_ingest(db_url, settings, IngestOptions(venue="local", markets=False),
+                                                  alerts=alerts, stop=stop))
+            deadline = asyncio.get_running_loop().time() + 60
+            while not alerts.of_type("wp_refit_ready") and not alerts.of_type("wp_refit_failed"):
+                assert asyncio.get_running_loop().time() < deadline, "no refit within a minute"
+                await asyncio.sleep(0.1)
+            stop.set()
+            return await task
+
+        report = asyncio.run(scenario())
+    assert alerts.of_type("wp_refit_failed") == []
+    assert report.wp_refits == ["wp_nfl@v1.1"]
+    assert get_model(db, "wp_nfl@v1.1").created_by == AUTO_CREATOR
