@@ -12,7 +12,9 @@ What crosses to the parent, on one queue: the lane's progress (summed into one `
 callback), its log records (handled by the parent's loggers, so its levels and handlers apply), and its outcomes
 or its exception (re-raised in the parent as the same type and message; the child's traceback as a note).
 
-No lane process outlives the run: a failure in one lane, an exception or a cancellation (Ctrl-C) in the parent
+A failing lane ends the run as it would one after another: the lanes before it finish (their windows are
+stored), the lanes after it are stopped and their windows dropped, and its exception is raised once the earlier
+lanes are done. No lane process outlives the run: an exception or a cancellation (Ctrl-C) in the parent
 terminates all of them; the children ignore SIGINT (the parent decides) and exit on their own when the parent
 process goes away, however it went.
 """
@@ -117,6 +119,8 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
 
     def handle(msg: tuple[Any, ...]) -> None:
         kind, lane = msg[0], msg[1]
+        if lane in abandoned and kind != "log":
+            return  # stopped after an earlier lane failed: as one after another, it never ran
         if kind == "log":
             _handle_log(msg[2])
         elif kind == "progress":
@@ -139,12 +143,35 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
             exc, child_traceback = msg[2], msg[3]
             exc.add_note(f"raised in backtest {tasks[lane].describe()}, process {procs[lane].pid}:\n"
                          f"{child_traceback}")
-            raise exc
+            fail(lane, exc)
+
+    failure: list[tuple[int, BaseException]] = []  # the failed lane with the lowest number, and its exception
+
+    def fail(lane: int, exc: BaseException) -> None:
+        """As one after another: the lanes before the failed one finish (their windows are stored); the lanes
+        after it would never have started, so they are stopped and their windows dropped; then the failure is
+        raised (`needed` ends the loop)."""
+        if failure and failure[0][0] < lane:
+            return  # an earlier lane failed already: this one would not have run
+        failure[:] = [(lane, exc)]
+        results[lane] = windows.get(lane, [])
+        waiting.clear()
+        for later in [n for n in procs if n > lane]:
+            p = procs[later]
+            if p.is_alive():
+                p.terminate()
+            abandoned.add(later)
+            windows.pop(later, None)
+
+    def needed() -> list[int]:
+        last = failure[0][0] if failure else len(tasks) - 1
+        return [n for n in range(last + 1) if n not in abandoned]
 
     def check_exits() -> None:
         """A lane whose process exited without its outcomes or its exception (killed, out of memory, could not
         start) fails the run, once what it sent before exiting (all in the queue by then) has been read."""
-        gone = [lane for lane, p in procs.items() if lane not in results and not p.is_alive()]
+        gone = [lane for lane, p in procs.items()
+                if lane not in results and lane not in abandoned and not p.is_alive()]
         if not gone:
             return
         while (msg := _next(messages, block=False)) is not None:
@@ -157,9 +184,10 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
                     raise LanesNotPortable(why + "it could start its replay")
                 raise BacktestError("backtest " + why + "finishing")
 
+    abandoned: set[int] = set()
     try:
         checked = time.monotonic()
-        while len(results) < len(tasks):
+        while any(n not in results for n in needed()):
             while waiting and len(procs) - len(results) < jobs:
                 start(waiting.pop(0))
             msg = await asyncio.to_thread(_next, messages)
@@ -172,6 +200,8 @@ async def run_lanes(tasks: list[LaneTask], jobs: int, progress: Callable[[Progre
         _stop(procs)
         messages.close()
         messages.cancel_join_thread()  # the parent never puts: nothing of ours to flush
+    if failure:
+        raise failure[0][1]
     return [results[lane] for lane in range(len(tasks))]
 
 
