@@ -31,6 +31,7 @@ from precog.feeds.game_state import GameState
 from precog.forecast.elo import EloConfig, EloRatings, replay, season_of
 from precog.forecast.elo_store import store_replay
 from precog.forecast.elo_update import EloAutoUpdater, update_from_results
+from precog.forecast.errors import ForecastError
 from precog.forecast.gamesfile import Game, read_games
 from precog.forecast.interface import load_team_ratings
 from precog.forecast.registry import create_model, ensure_builtin_models, get_model, transition
@@ -396,3 +397,15 @@ def test_a_rebuild_refuses_to_take_back_ratings_it_cannot_replay(db: psycopg.Con
     assert _ratings(db) == ratings and db.execute("SELECT count(*) FROM elo_rating_history").fetchone() == rows
     typo = run_cli("forecast", "elo", "update", "--rebuild-from", "12/01/2013")
     assert typo.exit_code == 1 and "--rebuild-from must be a date YYYY-MM-DD" in str(typo.exception)
+
+
+def test_a_rebuild_refuses_a_season_order_it_cannot_restore(db: psycopg.Connection[Any]) -> None:
+    """NYJ's only rated game is in the 2025 season; a 2024-season result of NYJ stored late cannot be played
+    before it: NYJ's rating before its 2025 game (before that season's regression) is not in the history."""
+    _store(db, _final("n25", date(2025, 9, 14), "NYJ", "BUF", 20, 17))
+    assert [g.game_key for g in update_from_results(db).applied] == ["espn:nfl:n25"]
+    ratings, rows = _ratings(db), _history(db)
+    _store(db, _final("n24", date(2025, 1, 5), "NYJ", "MIA", 32, 20))  # the 2024 season's last week
+    with pytest.raises(ForecastError, match="NYJ's first rated game from then on is in season 2025"):
+        update_from_results(db, rebuild_from=date(2025, 1, 1))
+    assert _ratings(db) == ratings and _history(db) == rows  # nothing taken back
