@@ -168,3 +168,29 @@ def test_the_ingestion_process_refits_by_itself(db: psycopg.Connection[Any], db_
     assert alerts.of_type("wp_refit_failed") == []
     assert report.wp_refits == ["wp_nfl@v1.1"]
     assert get_model(db, "wp_nfl@v1.1").created_by == AUTO_CREATOR
+
+
+def test_a_degraded_wp_version_in_use_refits_at_the_next_new_game(db: psycopg.Connection[Any], tmp_path: Path,
+                                                                  shared_plays_subset_file: Path) -> None:
+    """Spec 7.3 "or when < 90%": the version in use forecast worse lately (recent/historical Brier 0.64 on its
+    positions held to settlement), so one new game is enough, before the week and min_new_games."""
+    from forecast.health_kit import Book
+    from precog.forecast.registry import ensure_builtin_models
+
+    ensure_builtin_models(db)
+    in_use = get_model(db, "wp_nfl")
+    assert in_use.status == "active"
+    now = datetime.now(UTC)
+    book = Book(db)
+    book.many(in_use.model_id, 30, p="0.70", wins=21, when=now - timedelta(days=60))  # Brier 0.21 before
+    book.many(in_use.model_id, 30, p="0.70", wins=12, when=now - timedelta(days=1))  # 0.33 lately
+    settings = RefitSettings(min_new_games=16, min_training_games=60, base_plays=shared_plays_subset_file)
+    assert not decide(db, settings, now).due  # no new game: nothing to learn from yet
+    _season(db, date(2025, 12, 1), 1, "a")
+    decision = decide(db, settings, now)
+    assert decision.due and decision.new_games == 1
+    assert decision.reason == "degraded: wp_nfl@v1.0's recent/historical Brier ratio 0.636 < 0.9"
+    healthy = dataclasses.replace(settings, min_recent_performance=0.5)  # the same record judged with a lower bar
+    assert not decide(db, healthy, now).due
+    trained = WpAutoRefit(lambda: connect(db.info.dsn, autocommit=True), settings, tmp_path).run_once()
+    assert trained is not None and get_model(db, trained.ref).created_by == AUTO_CREATOR
