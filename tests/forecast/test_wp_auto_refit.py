@@ -113,6 +113,9 @@ def test_too_little_data_trains_nothing_and_alerts_once(db: psycopg.Connection[A
     assert "base_plays" in failed["message"]
     assert [r.model_version for r in _versions(db)] == ["v1.0"]  # the shipped version only
     assert list(tmp_path.glob("*.csv.gz")) == []
+    assert refitter.run_once() is None and len(alerts.raised) == 1  # not tried again on the same data
+    _season(db, date(2025, 12, 20), 1, "b")
+    assert refitter.run_once() is None and len(alerts.of_type("wp_refit_failed")) == 2  # a new game: tried again
 
 
 def _versions(db: psycopg.Connection[Any]) -> list[Any]:
@@ -194,3 +197,8 @@ def test_a_degraded_wp_version_in_use_refits_at_the_next_new_game(db: psycopg.Co
     assert not decide(db, healthy, now).due
     trained = WpAutoRefit(lambda: connect(db.info.dsn, autocommit=True), settings, tmp_path).run_once()
     assert trained is not None and get_model(db, trained.ref).created_by == AUTO_CREATOR
+    # still degraded (nobody promoted the new version): the next game waits for the day to pass
+    _season(db, date(2025, 12, 2), 1, "b")
+    later = decide(db, settings, datetime.now(UTC))
+    assert not later.due and "younger than a day" in later.reason
+    assert decide(db, settings, datetime.now(UTC) + timedelta(days=1, minutes=1)).due

@@ -5,7 +5,8 @@ rows of `base_plays` when set) and trains a new version of the WP model on that 
 It is **due** when finished games with in-game states came in after the last automatic version's data
 (`training_end_date`) and either `min_new_games` of them did and `interval_days` passed since that version, or
 the WP version in use has degraded — its recent/historical Brier ratio on positions held to settlement
-(`forecast.health`) is below `min_recent_performance` (0.90) — whatever their number. The version is registered
+(`forecast.health`) is below `min_recent_performance` (0.90) — whatever their number (then at most one a day).
+A refit that failed is not tried again on the same data: the next new game tries again. The version is registered
 `validating` with its held-out evaluation and `created_by` "precog auto-refit"; it never replaces the version in
 use by itself: an operator (or the lifecycle rules) evaluates and promotes it. Too little data (fewer than
 `min_training_games` games in the file) trains nothing and says so.
@@ -34,6 +35,7 @@ from precog.forecast.health import HealthSettings, health_report
 log = logging.getLogger(__name__)
 
 AUTO_CREATOR = "precog auto-refit"
+DEGRADED_SPACING = timedelta(days=1)  # a degraded version in use refits at most this often
 READY_ALERT = "wp_refit_ready"
 FAILED_ALERT = "wp_refit_failed"
 
@@ -114,6 +116,10 @@ def decide(conn: psycopg.Connection[Any], settings: RefitSettings, now: datetime
                              since, through)
     degraded = _degraded(conn, settings, now)
     if degraded is not None:
+        # the version in use stays in use until someone promotes a new one: at most one degraded refit a day
+        if last_at is not None and now - last_at < DEGRADED_SPACING:
+            return RefitDecision(False, f"degraded ({degraded}), but the last automatic version is younger than a "
+                                 "day", n, since, through)
         return RefitDecision(True, f"degraded: {degraded}", n, since, through)
     if last_at is not None and now - last_at < timedelta(days=settings.interval_days):
         return RefitDecision(False, f"the last automatic version is younger than {settings.interval_days} days", n,
@@ -163,16 +169,21 @@ class WpAutoRefit:
         self.now = now
         self.trained: list[Any] = []
         self.last_decision: RefitDecision | None = None
+        self._failed_on: tuple[int, date | None] | None = None  # (new games, through) of the last failed refit
+
 
     def run_once(self) -> Any | None:
         """One check (blocking: call it from a worker thread); the new version, or None."""
+        self.last_decision = None
         try:
             with self.connect() as conn:
                 decision = self.last_decision = decide(conn, self.settings, self.now())
-                if not decision.due:
-                    return None
+                if not decision.due or self._failed_on == (decision.new_games, decision.through):
+                    return None  # not due, or failed on exactly this data already (tried again on new games)
                 trained = refit(conn, self.settings, decision, self.out_dir)
         except Exception as exc:  # noqa: BLE001 - a failed refit must never stop ingestion; it is alerted
+            if self.last_decision is not None:
+                self._failed_on = (self.last_decision.new_games, self.last_decision.through)
             log.exception("automatic %s refit failed", self.settings.name)
             self._alert(FAILED_ALERT, "medium", f"automatic {self.settings.name} refit failed: {exc}",
                         {"error": str(exc)})
