@@ -72,10 +72,12 @@ def test_live_states_of_finished_games_become_plays_the_wp_reader_accepts(db: ps
     _play_out(db, _live("402", home_team="NYG", away_team="DAL", neutral_site=True),  # still playing: left out
               _live("402", home_team="NYG", away_team="DAL", neutral_site=True, clock_seconds=800))
     neutral = "403"
-    _play_out(db, _live(neutral, home_team="JAX", away_team="TEN", neutral_site=True, possession="away"),
+    playoff = {"season_type": "playoffs"}
+    _play_out(db, _live(neutral, home_team="JAX", away_team="TEN", neutral_site=True, possession="away",
+                        metadata=playoff),
               _live(neutral, home_team="JAX", away_team="TEN", neutral_site=True, status="final", possession=None,
                     down=None, distance=None, yards_to_goal=None, home_score=10, away_score=13, period=4,
-                    clock_seconds=0))
+                    clock_seconds=0, metadata=playoff))
     out = tmp_path / "ingested.csv"
     proc = precog_cli("forecast", "wp", "export", "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -95,6 +97,7 @@ def test_live_states_of_finished_games_become_plays_the_wp_reader_accepts(db: ps
     assert list(kc.game_date) == ["2025-12-07"] * 4
     jax = plays.subset(plays.game_id == f"espn_{neutral}")
     assert list(jax.neutral_site) == [True] and not kc.neutral_site.any()
+    assert list(jax.extra["playoff"]) == [1.0] and list(kc.extra["playoff"]) == [0.0] * 4  # ESPN's season type
     assert list(jax.outcome()) == [1.0]  # TEN (away) had the ball and won
 
     text = precog_cli("forecast", "wp", "export", "--out", str(tmp_path / "again.csv.gz"), "--from", "2025-12-08")
@@ -120,6 +123,9 @@ def test_a_wp_version_trains_on_the_shipped_plays_and_the_ingested_states(db: ps
     head = combined.subset(np.arange(len(combined)) < len(base))
     assert (head.game_id == base.game_id).all() and (head.score_diff == base.score_diff).all()
     assert (head.outcome() == base.outcome()).all() and (head.neutral_site == base.neutral_site).all()
+    assert (head.extra["week"] == base.extra["week"]).all()  # the base's weeks (its playoff games) are kept
+    tail = combined.subset(np.arange(len(combined)) >= len(base))
+    assert np.isnan(tail.extra["week"]).all() and (tail.extra["playoff"] == 0).all()
 
     trained = precog_cli("forecast", "wp", "train", "--plays", str(out), "--json")
     assert trained.returncode == 0, trained.stderr
@@ -133,3 +139,21 @@ def test_a_wp_version_trains_on_the_shipped_plays_and_the_ingested_states(db: ps
     missing = precog_cli("forecast", "wp", "export", "--base", str(tmp_path / "nope.csv"), "--out",
                          str(tmp_path / "x.csv"))
     assert missing.returncode == 1 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(("column", "value"), [("playoff", "2"), ("neutral_site", "yes"), ("week", "0")])
+def test_the_plays_reader_refuses_a_bad_optional_column(tmp_path: Path, column: str, value: str) -> None:
+    from precog.forecast.errors import InputFileError
+    from precog.forecast.state_plays import COLUMNS
+
+    row = {"game_id": "espn_1", "posteam": "KC", "defteam": "DEN", "home_team": "KC", "away_team": "DEN",
+           "score_differential": "0", "qtr": "1", "game_seconds_remaining": "3600", "yardline_100": "75", "down": "1",
+           "ydstogo": "10", "posteam_timeouts_remaining": "3", "defteam_timeouts_remaining": "3", "season": "2025",
+           "week": "", "game_date": "2025-12-07", "home_score": "20", "away_score": "17", "neutral_site": "0",
+           "playoff": "0"}
+    path = tmp_path / "plays.csv"
+    path.write_text(",".join(COLUMNS) + "\n" + ",".join({**row, column: value}[c] for c in COLUMNS) + "\n")
+    with pytest.raises(InputFileError, match=column):
+        read_plays(path, require_outcomes=True)
+    path.write_text(",".join(COLUMNS) + "\n" + ",".join(row[c] for c in COLUMNS) + "\n")
+    assert len(read_plays(path, require_outcomes=True)) == 1  # the same row with good values (empty week) reads

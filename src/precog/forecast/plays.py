@@ -7,7 +7,7 @@ Each row is the game state before a play. Columns used:
     optional: season, game_date (order of games for pre-game strength), week (with season: a playoff game is
     numbered after the regular season's weeks), home_score / away_score (the game's final score: the outcome
     label), wp (nflfastR's published win probability, for comparison), neutral_site (1 for a game at neither
-    team's stadium; `precog forecast wp export` writes it).
+    team's stadium) and playoff (1 for a playoff game; both written by `precog forecast wp export`).
 The files have no site column: neutral-site games are known by game id (`NEUTRAL_SITE_PLAY_GAMES`).
 """
 
@@ -249,10 +249,15 @@ def read_plays(path: Path | str, *, require_outcomes: bool = False) -> Plays:
         _check(table, PUBLISHED_COLUMN, np.isfinite(wp) & ((wp < 0) | (wp > 1)), wp,
                "{value} is not a probability in [0, 1]")
         plays.published = wp
-    if table.has("week"):
-        week = _floats(table, "week")
-        _check(table, "week", (week < 1) | (week > 30) | (week != np.round(week)), week, "{value} is not a week")
+    if table.has("week"):  # empty: unknown (a row exported from ingested states: `playoff` says what matters)
+        week = _floats(table, "week", allow_empty=True)
+        _check(table, "week", np.isfinite(week) & ((week < 1) | (week > 30) | (week != np.round(week))), week,
+               "{value} is not a week")
         plays.extra["week"] = week
+    if table.has("playoff"):  # optional: 1 = a playoff game (as a week past the regular season says), 0 or empty
+        flag = _floats(table, "playoff", allow_empty=True)
+        _check(table, "playoff", np.isfinite(flag) & (flag != 0) & (flag != 1), flag, "{value} is not 0 or 1")
+        plays.extra["playoff"] = np.where(np.isfinite(flag), flag, 0.0)
     if table.has("neutral_site"):  # optional: 1 = a game at neither team's stadium, 0 or empty = as listed
         flag = _floats(table, "neutral_site", allow_empty=True)
         _check(table, "neutral_site", np.isfinite(flag) & (flag != 0) & (flag != 1), flag, "{value} is not 0 or 1")

@@ -12,8 +12,9 @@ suspended and between-play states without a down are left out), possession home 
 yards to the goal 1-99, down 1-4 with 1 to (yards to the goal) yards to go, both teams' timeouts 0-3; the game's
 current row is `final` with a score (a 0-0 final is left out). Repeated identical states of one game (versions
 that differ in a field the model does not read) are written once. Neutral-site games carry `neutral_site = 1`
-(the reader's optional column). Game ids are `espn_<ESPN game id>`; the season and game date come from the
-start time (US Eastern day).
+and playoff games (ESPN's season type) `playoff = 1` (the reader's optional columns; `week` stays empty: ESPN's
+scoreboard week is not stored). Game ids are `espn_<ESPN game id>`; the season and game date come from the start
+time (US Eastern day). A base file's rows keep their week.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from psycopg.rows import dict_row
 
 from precog.forecast.csvio import CsvTable
 from precog.forecast.elo import season_of
+from precog.forecast.elo_update import PLAYOFF_SEASON_TYPES
 from precog.forecast.errors import InputFileError
 from precog.forecast.plays import OUTCOME_COLUMNS, STATE_COLUMNS
 from precog.ingest.game_store import from_row
 
 EASTERN = ZoneInfo("America/New_York")
 # what the file holds: the reader's state columns, then the optional ones it understands
-COLUMNS: tuple[str, ...] = (*STATE_COLUMNS, "season", "game_date", *OUTCOME_COLUMNS, "neutral_site")
+COLUMNS: tuple[str, ...] = (*STATE_COLUMNS, "season", "week", "game_date", *OUTCOME_COLUMNS, "neutral_site",
+                             "playoff")
 # why an ingested state is left out (the summary's counts)
 NOT_LIVE = "not_live"
 NO_POSSESSION = "no_possession"
@@ -96,6 +99,7 @@ def _row(state: Any, final: Any, season: int, day: date) -> tuple[dict[str, Any]
         "defteam_timeouts_remaining": away_to if home_has else home_to, "season": season,
         "game_date": day.isoformat(), "home_score": final.home_score, "away_score": final.away_score,
         "neutral_site": 1 if final.neutral_site else 0,
+        "playoff": 1 if (final.metadata or {}).get("season_type") in PLAYOFF_SEASON_TYPES else 0,
     }, None
 
 

@@ -175,12 +175,14 @@ def in_file_strength(plays: Plays, elo: EloConfig) -> FloatArray:
         first_row.setdefault(str(g), i)
     neutral = plays.neutral_site
     week = plays.extra.get("week")
+    flagged = plays.extra.get("playoff")  # ingested states: the playoff flag, their week unknown
     ratings = EloRatings(elo, allow_new_teams=True)
     home_logit: dict[str, float] = {}
     for k, gid in enumerate(game_order(plays)):
         i = first_row[gid]
         season = int(plays.season[i]) if plays.season is not None else 0
-        playoff = week is not None and plays.season is not None and week[i] > regular_season_weeks(season)
+        playoff = (week is not None and plays.season is not None and week[i] > regular_season_weeks(season)) \
+            or (flagged is not None and flagged[i] == 1.0)
         game = Game(row=k, date=_date_of(plays, i), season=season, team1=str(plays.home_team[i]),
                     team2=str(plays.away_team[i]), neutral=bool(neutral[i]), playoff=bool(playoff),
                     score1=int(plays.home_final[i]), score2=int(plays.away_final[i]))
