@@ -55,17 +55,3 @@ async def test_reject_records_who_and_why(make_rig: Any, precog_cli: Any) -> Non
     rows = json_ok(precog_cli("approvals", "list", "--all", "--json"))
     assert [(r["status"], r["decided_by"], r["reason"]) for r in rows] == [("rejected", "bob", "injury news")]
     assert rig.rows("SELECT count(*) FROM orders WHERE purpose = 'entry'") == [(0,)]
-
-
-async def test_an_expired_kalshi_approval_cannot_be_approved(make_rig: Any, precog_cli: Any) -> None:
-    """A loop on Kalshi runs on the real clock: an entry past its expiry can never be sent, so approving it is
-    refused with when it expired (a simulated loop's rows keep its own clock and are not judged here)."""
-    rig = await _held_entry(make_rig)
-    approval_id = json_ok(precog_cli("approvals", "list", "--json"))[0]["approval_id"]
-    rig.rows("UPDATE entry_approvals SET platform_id = 'kalshi', expires_at = now() - interval '1 minute' "
-             "WHERE approval_id = %s RETURNING approval_id", approval_id)
-    fails_with(precog_cli("approvals", "approve", str(approval_id), "--by", "alice"), "expired at")
-    [row] = json_ok(precog_cli("approvals", "list", "--all", "--json"))
-    assert (row["status"], row["decided_by"]) == ("pending", None)  # nothing recorded as approved
-    out = precog_cli("approvals", "reject", str(approval_id), "--by", "bob", "--reason", "too late")
-    assert out.returncode == 0 and "rejected by bob" in out.stdout, out.stderr  # a rejection is still recorded

@@ -387,23 +387,16 @@ def decide(conn: psycopg.Connection[Any], approval_id: int, *, approve: bool, by
     """Approve or reject a pending row (only a pending one: an answer is given once). Returns the row."""
     status = "approved" if approve else "rejected"
     with conn.cursor(row_factory=dict_row) as cur:
-        # a Kalshi loop runs on the real clock: an approval past its expiry could never be sent (the loop expires
-        # it), so it is refused here rather than recorded as approved (a simulated loop keeps its own clock)
         row = cur.execute(
             f"UPDATE entry_approvals SET status = %s, decided_by = %s, decided_at = now(), reason = %s "  # noqa: S608 - constant SQL fragments; values are parameters
-            f"WHERE approval_id = %s AND status = 'pending' "
-            f"AND NOT (%s AND platform_id = 'kalshi' AND expires_at <= now()) RETURNING {_LIST_COLUMNS}",
-            (status, by, reason, approval_id, approve)).fetchone()
+            f"WHERE approval_id = %s AND status = 'pending' RETURNING {_LIST_COLUMNS}",
+            (status, by, reason, approval_id)).fetchone()
         if row is not None:
             return row
-        found = cur.execute("SELECT status, decided_by, platform_id, expires_at, expires_at <= now() AS past "
-                            "FROM entry_approvals WHERE approval_id = %s", (approval_id,)).fetchone()
+        found = cur.execute("SELECT status, decided_by FROM entry_approvals WHERE approval_id = %s",
+                            (approval_id,)).fetchone()
     if found is None:
         raise ApprovalDecisionError(f"no entry approval {approval_id} (see `precog approvals list --all`)")
-    if found["status"] == "pending" and found["past"]:
-        raise ApprovalDecisionError(
-            f"entry approval {approval_id} expired at {found['expires_at'].isoformat()}: nothing can be sent, the "
-            "trading loop marks it expired (reject it to record why, or wait for the loop to propose the entry again)")
     by_whom = f" by {found['decided_by']}" if found["decided_by"] else ""
     raise ApprovalDecisionError(f"entry approval {approval_id} is {found['status']}{by_whom}: only a pending one "
                                 "can be approved or rejected")
