@@ -55,3 +55,17 @@ async def test_reject_records_who_and_why(make_rig: Any, precog_cli: Any) -> Non
     rows = json_ok(precog_cli("approvals", "list", "--all", "--json"))
     assert [(r["status"], r["decided_by"], r["reason"]) for r in rows] == [("rejected", "bob", "injury news")]
     assert rig.rows("SELECT count(*) FROM orders WHERE purpose = 'entry'") == [(0,)]
+
+
+async def test_approving_past_the_wall_clock_expiry_says_so_and_the_loop_decides(make_rig: Any,
+                                                                                precog_cli: Any) -> None:
+    """The rig's loop runs on a simulated clock in 2025, so its entries are past their expiry by this machine's
+    clock: the command approves and says so (a loop on the real clock would expire it), and the loop, which judges
+    expiry on its own clock, sends it."""
+    rig = await _held_entry(make_rig)
+    approval_id = json_ok(precog_cli("approvals", "list", "--json"))[0]["approval_id"]
+    out = precog_cli("approvals", "approve", str(approval_id), "--by", "alice")
+    assert out.returncode == 0 and "approved by alice" in out.stdout, out.stderr
+    assert "has passed by this machine's clock" in out.stderr
+    await rig.run_until(lambda: rig.open_positions())
+    assert [r["status"] for r in json_ok(precog_cli("approvals", "list", "--all", "--json"))] == ["submitted"]

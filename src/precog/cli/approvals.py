@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
 
 from precog.cli.errors import UserError
-from precog.cli.output import console, print_json, print_table
+from precog.cli.output import console, err_console, print_json, print_table
 from precog.db.connection import connect
 from precog.db.migrate import ensure_migrated
 
@@ -76,6 +77,10 @@ def _answer(approval_id: int, *, approve: bool, by: str, reason: str | None, as_
         console.print(f"entry approval {row['approval_id']} approved by {who}: the trading loop sends buy "
                       f"{row['count']} {row['side']} on {row['market_id']} at <= {row['limit_price']} once the market "
                       f"and every risk check still allow it, before {_when(row['expires_at'])}", highlight=False)
+        if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
+            # only a note: the loop judges expiry on its own clock (a simulated loop's may be anywhere)
+            err_console.print(f"note: {_when(row['expires_at'])} has passed by this machine's clock: a loop on the "
+                              "real clock (Kalshi) expires this entry instead of sending it", highlight=False)
     else:
         console.print(f"entry approval {row['approval_id']} rejected by {who}: nothing is sent, and the loop does "
                       "not ask again for this method, market and side", highlight=False)
