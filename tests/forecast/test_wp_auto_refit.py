@@ -18,12 +18,11 @@ import psycopg
 import pytest
 
 from feeds.espn_testkit import RecordingAlerts
+from forecast.ingested_kit import live_state, store_versions
 from precog.db.connection import connect
-from precog.feeds.game_state import GameState
 from precog.forecast.plays import read_plays
 from precog.forecast.registry import get_model
 from precog.forecast.wp_refit import AUTO_CREATOR, RefitSettings, WpAutoRefit, decide
-from precog.ingest.game_store import GameStateStore
 
 
 @pytest.fixture
@@ -35,22 +34,16 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 def _played(db: psycopg.Connection[Any], game_id: str, day: date, home_won: bool = True) -> None:
     """A finished game as ingestion stores it: a few live states, then the final."""
     kickoff = datetime(day.year, day.month, day.day, 18, tzinfo=UTC)
-    base = GameState(
-        sport="nfl", game_id=game_id, start_time=kickoff, name="Denver at Kansas City", short_name="DEN @ KC",
-        home_team="KC", away_team="DEN", home_team_id="12", away_team_id="7", home_team_name="Chiefs",
-        away_team_name="Broncos", status="live", status_detail="live", period=1, clock_seconds=900,
-        display_clock="15:00", home_score=0, away_score=0, possession="home", down=1, distance=10, yard_line=25,
-        yards_to_goal=75, home_timeouts=3, away_timeouts=3, neutral_site=False, metadata={})
-    states = [base, dataclasses.replace(base, period=2, clock_seconds=300, possession="away", down=2, distance=6,
-                                        yards_to_goal=44, home_score=7),
-              dataclasses.replace(base, period=4, clock_seconds=100, down=3, distance=2, yards_to_goal=20,
-                                  home_score=14, away_score=10),
-              dataclasses.replace(base, status="final", period=4, clock_seconds=0, possession=None, down=None,
-                                  distance=None, yards_to_goal=None, home_score=24 if home_won else 10,
-                                  away_score=10 if home_won else 24)]
-    store = GameStateStore(db)
-    for i, state in enumerate(states):
-        store.write([state], kickoff + timedelta(minutes=i + 1))
+    base = live_state(game_id, kickoff)
+    store_versions(
+        db, base,
+        dataclasses.replace(base, period=2, clock_seconds=300, possession="away", down=2, distance=6, yards_to_goal=44,
+                            home_score=7),
+        dataclasses.replace(base, period=4, clock_seconds=100, down=3, distance=2, yards_to_goal=20, home_score=14,
+                            away_score=10),
+        dataclasses.replace(base, status="final", period=4, clock_seconds=0, possession=None, down=None,
+                            distance=None, yards_to_goal=None, home_score=24 if home_won else 10,
+                            away_score=10 if home_won else 24))
 
 
 def _season(db: psycopg.Connection[Any], first: date, n: int, prefix: str) -> None:

@@ -7,10 +7,9 @@ its outcome), optionally after a base file's rows, and `precog forecast wp train
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ import numpy as np
 import psycopg
 import pytest
 
+from forecast.ingested_kit import live_state, store_versions
 from precog.db.connection import connect
 from precog.feeds.game_state import GameState
 from precog.forecast.plays import read_plays
-from precog.ingest.game_store import GameStateStore
 
 KICKOFF = datetime(2025, 12, 7, 18, 0, tzinfo=UTC)  # 1 PM Eastern, the 2025 season
 
@@ -33,19 +32,11 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _live(game_id: str, **kw: Any) -> GameState:
-    base = GameState(
-        sport="nfl", game_id=game_id, start_time=KICKOFF, name="Denver at Kansas City", short_name="DEN @ KC",
-        home_team="KC", away_team="DEN", home_team_id="12", away_team_id="7", home_team_name="Chiefs",
-        away_team_name="Broncos", status="live", status_detail="live", period=1, clock_seconds=900,
-        display_clock="15:00", home_score=0, away_score=0, possession="home", down=1, distance=10, yard_line=25,
-        yards_to_goal=75, home_timeouts=3, away_timeouts=3, neutral_site=False, metadata={})
-    return dataclasses.replace(base, **kw)
+    return live_state(game_id, KICKOFF, **kw)
 
 
 def _play_out(db: psycopg.Connection[Any], *states: GameState) -> None:
-    store = GameStateStore(db)
-    for i, state in enumerate(states):  # one version per poll that saw a change
-        store.write([state], KICKOFF + timedelta(seconds=30 * (i + 1)))
+    store_versions(db, *states)
 
 
 def _game(db: psycopg.Connection[Any], game_id: str = "401") -> None:

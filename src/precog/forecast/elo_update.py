@@ -227,28 +227,18 @@ def _rewind(conn: psycopg.Connection[Any], sport: str, record: Any, day: date, t
             f"{record.ref}'s ratings from {day.isoformat()} on include games that are not ingested results (e.g. "
             f"{foreign[0] or 'a game without a key'} on {foreign[1]}), which a rebuild cannot play again: rebuild from "
             f"a later day, or train the ratings again with `precog forecast elo train`")
+    # per team moved from `day` on: its first such row (where it stood then) and its last row before `day`
     restored = conn.execute(
-        "SELECT t.team_code, r.rating, r.season, r.last_game FROM teams t CROSS JOIN LATERAL ("
-        "  SELECT coalesce((SELECT h.rating_after FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "                    AND h.team_id = t.team_id AND h.game_date < %(d)s"
-        "                    ORDER BY h.game_date DESC, h.history_id DESC LIMIT 1),"
-        "                   (SELECT h.rating_before FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "                    AND h.team_id = t.team_id AND h.game_date >= %(d)s"
-        "                    ORDER BY h.game_date, h.history_id LIMIT 1)) AS rating,"
-        "         coalesce((SELECT h.season FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "                    AND h.team_id = t.team_id AND h.game_date < %(d)s"
-        "                    ORDER BY h.game_date DESC, h.history_id DESC LIMIT 1),"
-        "                   (SELECT h.season FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "                    AND h.team_id = t.team_id AND h.game_date >= %(d)s"
-        "                    ORDER BY h.game_date, h.history_id LIMIT 1)) AS season,"
-        "         (SELECT max(h.game_date) FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "          AND h.team_id = t.team_id AND h.game_date < %(d)s) AS last_game) r"
-        " WHERE t.sport = %(s)s AND EXISTS (SELECT 1 FROM elo_rating_history h WHERE h.model_id = %(m)s"
-        "                                   AND h.team_id = t.team_id AND h.game_date >= %(d)s)",
-        {"m": record.model_id, "d": day, "s": sport}).fetchall()
+        "SELECT t.team_code, coalesce(b.rating_after, a.rating_before), coalesce(b.season, a.season), b.game_date"
+        " FROM teams t"
+        " JOIN LATERAL (SELECT h.rating_before, h.season FROM elo_rating_history h WHERE h.model_id = %(m)s"
+        "               AND h.team_id = t.team_id AND h.game_date >= %(d)s"
+        "               ORDER BY h.game_date, h.history_id LIMIT 1) a ON true"
+        " LEFT JOIN LATERAL (SELECT h.rating_after, h.season, h.game_date FROM elo_rating_history h"
+        "                    WHERE h.model_id = %(m)s AND h.team_id = t.team_id AND h.game_date < %(d)s"
+        "                    ORDER BY h.game_date DESC, h.history_id DESC LIMIT 1) b ON true"
+        " WHERE t.sport = %(s)s", {"m": record.model_id, "d": day, "s": sport}).fetchall()
     for code, rating, season, last_game in restored:
-        if rating is None:
-            continue  # no rating in its rows: it keeps the stored one
         team = teams[code]
         team.rating, team.last_season, team.last_game = float(rating), season, last_game
     # the history is append-only but for a rebuild, which archives what it takes back (migration 0021)
@@ -259,7 +249,7 @@ def _rewind(conn: psycopg.Connection[Any], sport: str, record: Any, day: date, t
         " SELECT %(m)s, %(s)s, %(d)s, count(*), coalesce(jsonb_agg(to_jsonb(gone) ORDER BY gone.history_id), '[]')"
         " FROM gone RETURNING rows_removed", {"m": record.model_id, "d": day, "s": sport}).fetchone()
     conn.execute("SET LOCAL precog.elo_rebuild = 'off'")
-    return (removed[0] if removed else 0), {code for code, rating, *_ in restored if rating is not None}
+    return (removed[0] if removed else 0), {code for code, *_ in restored}
 
 
 def update_from_results(conn: psycopg.Connection[Any], *, sport: str = "nfl", model: str | None = None,

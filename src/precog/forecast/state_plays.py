@@ -103,14 +103,20 @@ def _row(state: Any, final: Any, season: int, day: date) -> tuple[dict[str, Any]
     }, None
 
 
+# SQL over `game_states g`: the NFL games whose states are learned from (current row final, with a score), and a
+# game's US Eastern day (wp_refit counts the same games)
+FINISHED_GAME = ("g.sport = 'nfl' AND g.row_current_ind AND g.status = 'final' AND g.start_time IS NOT NULL"
+                 " AND (g.home_score > 0 OR g.away_score > 0)")
+GAME_DAY = "(g.start_time AT TIME ZONE 'America/New_York')::date"
+
+
 def _finished_games(conn: psycopg.Connection[Any], start: date | None, end: date | None) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT * FROM game_states WHERE sport = 'nfl' AND row_current_ind AND status = 'final'"
-            " AND start_time IS NOT NULL AND (home_score > 0 OR away_score > 0)"
-            " AND (%(start)s::date IS NULL OR (start_time AT TIME ZONE 'America/New_York')::date >= %(start)s)"
-            " AND (%(end)s::date IS NULL OR (start_time AT TIME ZONE 'America/New_York')::date <= %(end)s)"
-            " ORDER BY start_time, external_game_id", {"start": start, "end": end}).fetchall()
+            f"SELECT * FROM game_states g WHERE {FINISHED_GAME}"  # noqa: S608 - constant SQL fragments; values are parameters
+            f" AND (%(start)s::date IS NULL OR {GAME_DAY} >= %(start)s)"
+            f" AND (%(end)s::date IS NULL OR {GAME_DAY} <= %(end)s)"
+            " ORDER BY g.start_time, g.external_game_id", {"start": start, "end": end}).fetchall()
 
 
 def _versions(conn: psycopg.Connection[Any], game_id: str) -> Iterator[dict[str, Any]]:

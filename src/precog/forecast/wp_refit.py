@@ -85,11 +85,11 @@ def _last_auto(conn: psycopg.Connection[Any], name: str) -> tuple[date | None, d
 def _new_games(conn: psycopg.Connection[Any], since: date | None) -> tuple[int, date | None]:
     """Finished NFL games (current row final, scored) after `since` with at least one live state with the ball
     placed; and the newest such game's Eastern day."""
+    from precog.forecast.state_plays import FINISHED_GAME, GAME_DAY
+
     row = conn.execute(
-        "SELECT count(*), max((g.start_time AT TIME ZONE 'America/New_York')::date) FROM game_states g"
-        " WHERE g.sport = 'nfl' AND g.row_current_ind AND g.status = 'final' AND g.start_time IS NOT NULL"
-        " AND (g.home_score > 0 OR g.away_score > 0)"
-        " AND (%(since)s::date IS NULL OR (g.start_time AT TIME ZONE 'America/New_York')::date > %(since)s)"
+        f"SELECT count(*), max({GAME_DAY}) FROM game_states g WHERE {FINISHED_GAME}"  # noqa: S608 - constant SQL fragments; values are parameters
+        f" AND (%(since)s::date IS NULL OR {GAME_DAY} > %(since)s)"
         " AND EXISTS (SELECT 1 FROM game_states v WHERE v.sport = 'nfl' AND v.external_game_id = g.external_game_id"
         "             AND v.status = 'live' AND v.possession IS NOT NULL AND v.sport_metadata ->> 'down' IS NOT NULL)",
         {"since": since}).fetchone()
