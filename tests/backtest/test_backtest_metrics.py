@@ -25,6 +25,16 @@ def test_sharpe_uses_daily_returns_and_needs_variation() -> None:
     assert s is not None and s > 0
 
 
+def test_sharpe_counts_a_quiet_day_as_a_zero_return() -> None:
+    # 100 -> 110 on day 1, nothing on day 2, 121 on day 3: daily returns 0.10, 0, 0.10 (not 0.10, 0.10, which has
+    # no spread); mean 1/15, sample sd 1/sqrt(300), annualized with sqrt(365)
+    curve = [(0, Decimal("100")), (DAY, Decimal("110")), (3 * DAY + 5_000, Decimal("121"))]
+    assert _sharpe(curve) == round((1 / 15) / (1 / 300 ** 0.5) * 365 ** 0.5, 3) == 22.061
+    # several samples in a day: the day's last one counts
+    intraday = [(0, Decimal("100")), (DAY, Decimal("90")), (DAY + 60_000, Decimal("110")), (3 * DAY, Decimal("121"))]
+    assert _sharpe(intraday) == 22.061
+
+
 def test_ab_lanes_add_up_holding_each_lanes_last_value() -> None:
     curves = {"a": [(0, Decimal("100")), (10, Decimal("110"))], "b": [(0, Decimal("100")), (5, Decimal("95"))]}
     assert _combined(curves) == [(0, Decimal("200")), (5, Decimal("195")), (10, Decimal("205"))]

@@ -19,7 +19,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -295,11 +295,22 @@ def _drawdown(curve: list[tuple[int, Decimal]]) -> tuple[list[tuple[int, Decimal
 
 
 def _sharpe(curve: list[tuple[int, Decimal]]) -> float | None:
-    """Annualized Sharpe of daily equity returns (days with a sample; zero risk-free rate)."""
-    by_day: dict[str, Decimal] = {}
+    """Annualized Sharpe of daily equity returns over every calendar day (UTC) from the first sample to the last
+    (zero risk-free rate). A day without a sample keeps the previous day's equity: a return of 0, not a day left
+    out. Leaving quiet days out (games are played on a few days a week) would overstate the mean daily return
+    against its spread and so the √365-annualized ratio."""
+    by_day: dict[date, Decimal] = {}
     for ts, eq in curve:
-        by_day[datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d")] = eq
-    vals = [float(v) for _, v in sorted(by_day.items())]
+        by_day[datetime.fromtimestamp(ts / 1000, tz=UTC).date()] = eq
+    if len(by_day) < 2:
+        return None
+    days = sorted(by_day)
+    vals: list[float] = []
+    day, last = days[0], by_day[days[0]]
+    while day <= days[-1]:
+        last = by_day.get(day, last)
+        vals.append(float(last))
+        day += timedelta(days=1)
     rets = [(b - a) / a for a, b in zip(vals, vals[1:], strict=False) if a > 0]
     if len(rets) < 2:
         return None
