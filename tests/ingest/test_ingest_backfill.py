@@ -76,12 +76,47 @@ def test_the_days_a_restart_catches_up_on(db: psycopg.Connection[Any]) -> None:
         assert feed.backfill_days("nfl", 7) == ["20261124", "20261125", "20261126"]
         assert feed.backfill_days("nfl", 2) == ["20261125", "20261126"]  # at most `days` of them
         assert feed.backfill_days("nfl", 0) == []  # off
+        # a one-shot run: the start day of the game left live only
+        assert feed.backfill_days("nfl", 7, missed_only=True) == ["20261124"]
+        assert feed.backfill_days("nfl", 2, missed_only=True) == []  # further back than `days`
         late_evening = datetime(2026, 11, 27, 3, tzinfo=UTC)  # 10 PM Eastern on the 26th: still the 26th there
         assert _feed(espn, GameStateStore(db), late_evening).backfill_days("nfl", 7) == ["20261124", "20261125"]
         # every started game ended: from the latest one's day (later games of that day may be missing)
         store.write([_state("a", date(2026, 11, 24), "KC", "BAL", 17, 3, "final"),
                      _state("c", date(2026, 11, 25), "NE", "NYJ", 21, 20, "final")], now)
         assert _feed(espn, GameStateStore(db), now).backfill_days("nfl", 7) == ["20261125", "20261126"]
+        # a one-shot run asks only for the days of games that still lack an end: here none
+        assert _feed(espn, GameStateStore(db), now).backfill_days("nfl", 7, missed_only=True) == []
+
+
+def test_a_one_shot_run_fetches_the_final_it_missed_and_nothing_more(
+        db_url: str, db: psycopg.Connection[Any], espn_samples: dict[str, bytes], tmp_path: Path) -> None:
+    """`precog ingest run --once` from cron: the game left live by an earlier run gets its final from its day's
+    scoreboard; once nothing lacks an end, a run asks ESPN for the current scoreboard only."""
+    today = datetime.now(EASTERN).date()
+    d1 = today - timedelta(days=2)
+    GameStateStore(db).write([_state(GAME, d1, "CLE", "SF", 7, 10, "live")], datetime.now(UTC))
+    missed = copy.deepcopy(json.loads(espn_samples["nfl"]))
+    missed["events"] = [e for e in missed["events"] if e["id"] == GAME]
+    stamp = f"{d1.isoformat()}T18:00Z"
+    missed["events"][0]["date"] = stamp
+    competition(missed, GAME)["date"] = stamp
+    with LocalEspnServer() as espn:
+        espn.set_scoreboard("nfl", {"events": []})
+        espn.set_scoreboard("nfl", missed, day=d1.strftime("%Y%m%d"))
+        (tmp_path / "data_sources.yaml").write_text(f"espn:\n  base_url: {espn.base_url}\n  backfill_days: 5\n"
+                                                    "  requests_per_minute: 600\n")
+        settings = load_ingest_settings(load_config(tmp_path, use_env=False, use_overrides=False, environ={}), ["nfl"])
+        once = IngestOptions(venue="local", markets=False, once=True)
+        first = asyncio.run(run_ingest(db_url, settings, once, alerts=RecordingAlerts()))
+        days = [r.query.get("dates", [None])[0] for r in espn.requests_for("nfl")]
+        assert days == [None, d1.strftime("%Y%m%d")]  # the current scoreboard, then the missed day only
+        assert [p["date"] for p in first.game_polls] == days and first.game_polls[1]["changed"] == 1
+        row = db.execute("SELECT status, home_score, away_score FROM game_states WHERE external_game_id = %s"
+                         " AND row_current_ind", (GAME,)).fetchone()
+        assert row == ("final", 8, 26)
+        asyncio.run(run_ingest(db_url, settings, once, alerts=RecordingAlerts()))
+        assert [r.query.get("dates", [None])[0] for r in espn.requests_for("nfl")][2:] == [None]
 
 
 def test_a_restart_stores_the_finals_it_missed_and_elo_plays_them_in_order(

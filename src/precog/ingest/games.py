@@ -80,28 +80,34 @@ class GameFeed:
     def games(self, sport: str) -> list[GameState]:
         return [g for (s, _), g in self.latest.items() if s == sport]
 
-    def backfill_days(self, sport: str, days: int) -> list[str]:
+    def backfill_days(self, sport: str, days: int, *, missed_only: bool = False) -> list[str]:
         """The scoreboard days (YYYYMMDD, oldest first) a restart catches up on, through yesterday and at most
         `days` of them: from the earliest stored game that started but has no end stored (left live, or still
         scheduled after its start: it ended while nothing polled), else from the latest game that started (later
-        games of that day may be missing). None without a stored state of the sport (a first run starts today)."""
+        games of that day may be missing). None without a stored state of the sport (a first run starts today).
+        `missed_only` (a one-shot run, e.g. from cron): only the start days of the games without a stored end (each
+        is on its start day's scoreboard), so a run that missed nothing asks ESPN for nothing more."""
         now = self.now()
         today = now.astimezone(EASTERN).date()
         started = [g for g in self.games(sport) if g.start_time is not None and g.start_time <= now]
         if days <= 0 or not started:
             return []
         unended = [g.start_time for g in started if g.status not in _ENDED and g.start_time is not None]
+        first: date
+        if missed_only:
+            first = today - timedelta(days=days)
+            return sorted({d.strftime("%Y%m%d") for t in unended if first <= (d := t.astimezone(EASTERN).date()) < today})
         since = min(unended) if unended else max(g.start_time for g in started if g.start_time is not None)
-        first: date = max(since.astimezone(EASTERN).date(), today - timedelta(days=days))
+        first = max(since.astimezone(EASTERN).date(), today - timedelta(days=days))
         return [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range((today - first).days)]
 
-    async def backfill(self, days: int, stop: asyncio.Event,
-                       on_poll: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
+    async def backfill(self, days: int, stop: asyncio.Event, on_poll: Callable[[PollOutcome], None] | None = None,
+                       *, missed_only: bool = False) -> list[PollOutcome]:
         """Poll each sport's missed scoreboard days once (`backfill_days`), stored as any poll is: final scores
         that came while no ingestion ran reach `game_states` (and the Elo ratings) after a restart."""
         outcomes: list[PollOutcome] = []
         for sport in self.sports:
-            for day in self.backfill_days(sport, days):
+            for day in self.backfill_days(sport, days, missed_only=missed_only):
                 if stop.is_set():
                     return outcomes
                 outcome = await self.poll(sport, day)

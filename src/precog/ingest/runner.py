@@ -210,9 +210,15 @@ async def run_ingest(db_url: str, settings: IngestSettings, options: IngestOptio
 async def _games(feed: GameFeed, stop: asyncio.Event, options: IngestOptions, settings: IngestSettings,
                  on_poll: Callable[[PollOutcome], None]) -> None:
     """The game feed. A long run polls ESPN's current scoreboards once first (live data is not held back), then
-    catches up on the scoreboard days it missed while stopped (data_sources.espn.backfill_days), then polls on."""
-    if options.once or options.game_date is not None or settings.espn_backfill_days <= 0:
+    catches up on the scoreboard days it missed while stopped (data_sources.espn.backfill_days), then polls on.
+    A one-shot run (`--once`, e.g. from cron) polls the current scoreboards, then only the start days of stored
+    games still without an end after that poll (their finals came while nothing polled)."""
+    if options.game_date is not None or settings.espn_backfill_days <= 0:
         await feed.run(stop, once=options.once, on_poll=on_poll)
+        return
+    if options.once:
+        await feed.run(stop, once=True, on_poll=on_poll)
+        await feed.backfill(settings.espn_backfill_days, stop, on_poll=on_poll, missed_only=True)
         return
     await feed.run(stop, once=True, on_poll=on_poll)
     due = dict(feed.due_at)  # each sport's next poll, as its first poll scheduled it
