@@ -123,7 +123,8 @@ def trip(
     name = _check_name(name)
     with ExitStack() as stack:
         board = _board(url, stack)
-        tripped = board.trip(name, reason, by=_by(by), trigger_value={"manual": True})
+        # an empty --reason keeps the default: a trip is never refused, and the record says what it was
+        tripped = board.trip(name, reason.strip() or "manual trip", by=_by(by), trigger_value={"manual": True})
         if tripped is None:
             raise UserError(f"breaker {name} is already open (reset it with `precog breakers reset {name} --by NAME`)")
         data = _state_json(board)
@@ -196,7 +197,7 @@ def halt(
     url = ensure_migrated()
     with ExitStack() as stack:
         board = _board(url, stack)
-        if board.trip("manual", reason, by=_by(by), trigger_value={"manual": True}) is None:
+        if board.trip("manual", reason.strip() or "manual halt", by=_by(by), trigger_value={"manual": True}) is None:
             raise UserError("trading is already halted by hand (`precog resume --by NAME` to resume)")
         data = _state_json(board)
     if as_json:

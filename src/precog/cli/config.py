@@ -74,7 +74,8 @@ def get_cmd(key: str = typer.Argument(..., help="Dotted key, e.g. trading.accoun
         typer.echo(f"{value}    ({cfg.source_of(key)})")
 
 
-@config_app.command("set")
+# A negative value (`... stop_loss.high_confidence -0.20`) is the value, not an unknown option.
+@config_app.command("set", context_settings={"ignore_unknown_options": True})
 def set_cmd(key: str, value: str,
             reason: str = typer.Option(..., "--reason", help="Why (stored with the override)."),
             expires: str = typer.Option(None, "--expires", help="Lifetime such as 30m, 2h, 1d."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -41,8 +42,8 @@ def demo(
     from precog.db.migrate import migrate
     from precog.engine.demo import DemoOptions, DemoProgress, run_demo
 
-    if speed < 0:
-        raise UserError(f"--speed must be >= 0, got {speed}")
+    if not math.isfinite(speed) or speed < 0:  # NaN passes `< 0` and ran a demo whose clock never moved right
+        raise UserError(f"--speed must be a number >= 0 (0 = as fast as possible), got {speed}")
     if transport not in ("http", "inprocess"):
         raise UserError(f"--transport must be http or inprocess, got {transport!r}")
     url = database_url()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,8 +107,10 @@ def serve(
                         f"{len(key_ids)} keys)")
     if scenario is not None and scenario not in SCENARIOS:
         raise UserError(f"unknown --scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
-    if speed <= 0:
-        raise UserError(f"--speed must be > 0, got {speed}")
+    if not math.isfinite(speed) or speed <= 0:  # NaN passes `<= 0`
+        raise UserError(f"--speed must be a number > 0, got {speed}")
+    if not math.isfinite(max_skew) or max_skew <= 0:  # no signed request would ever be accepted
+        raise UserError(f"--max-skew must be a number of seconds > 0, got {max_skew}")
     if not is_loopback(host) and not admin_token:
         raise UserError(f"--host {host} is not a loopback address; set --admin-token to expose the exchange")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,9 +115,28 @@ def _floats(text: str | None, option: str) -> list[float] | None:
     if text is None:
         return None
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"{option}: {text!r} is not a comma-separated list of numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UserError(f"{option}: {text!r} holds a value that is not a finite number")
+    return values
+
+
+def _check_grid(base: Any, grid: dict[str, list[float]]) -> None:
+    """Every value of the tuning grid is a valid Elo parameter (before the games are read), named by its option."""
+    from pydantic import ValidationError
+
+    from precog.forecast.elo import EloConfig
+
+    options = {"k_factor": "--k", "home_field_advantage": "--hfa", "season_regression": "--regression",
+               "playoff_multiplier": "--playoff"}
+    for name, values in grid.items():
+        for value in values:
+            try:
+                EloConfig.model_validate(base.model_dump() | {name: value})
+            except ValidationError as exc:
+                raise UserError(f"{options[name]} {value:g}: {exc.errors()[0]['msg']}") from None
 
 
 def _elo_config_from(ref: str | None) -> tuple[Any, str, int | None]:
@@ -328,6 +348,7 @@ def elo_tune(
         ("k_factor", _floats(k, "--k")), ("home_field_advantage", _floats(hfa, "--hfa")),
         ("season_regression", _floats(regression, "--regression")), ("playoff_multiplier", _floats(playoff, "--playoff")),
     ) if values}
+    _check_grid(FIVETHIRTYEIGHT_CONFIG, grid)
     with user_errors():
         game_list = read_games(games, require_results=True)
         initial = _initial_ratings(initial_elos, quiet=as_json)
@@ -831,11 +852,12 @@ def health_cmd(
     from datetime import UTC, datetime
 
     from precog.config.loader import load_config
-    from precog.db.connection import database_url
+    from precog.db.migrate import ensure_migrated
     from precog.forecast.health import HealthSettings, health_report
     from precog.forecast.registry import get_model
 
-    settings = HealthSettings.from_config(load_config(db_url=database_url()))
+    # Migrated first: the overrides the configuration reads live in a table of the schema.
+    settings = HealthSettings.from_config(load_config(db_url=ensure_migrated()))
     now = datetime.now(UTC)
     with database() as conn:
         ids = None if model is None else [get_model(conn, model).model_id]
@@ -911,6 +933,15 @@ def predict_cmd(
     from precog.forecast.interface import load_model
     from precog.forecast.state import SimpleState
 
+    if home.upper() == away.upper():
+        raise UserError(f"home and away are the same team ({home.upper()})")
+    in_game = {"--clock": clock, "--home-score": home_score or None, "--away-score": away_score or None,
+               "--possession": possession, "--down": down, "--distance": distance, "--yards-to-goal": yards_to_goal,
+               "--home-timeouts": home_timeouts, "--away-timeouts": away_timeouts}
+    given = [name for name, value in in_game.items() if value is not None]
+    if period is None and not halftime and given:
+        # without a period the forecast is pre-game: the state the user typed would be silently ignored
+        raise UserError(f"{', '.join(given)} {'describes' if len(given) == 1 else 'describe'} a game in progress: give --period (or --halftime) too")
     with database() as conn:
         forecaster = load_model(conn, model)
     with user_errors():

@@ -194,6 +194,8 @@ def replay(
     """
     if not path.exists():
         raise UserError(f"{path}: no such file or directory")
+    if path.is_dir() and not any(path.rglob("*.jsonl.gz")):
+        raise UserError(f"{path}: no recording files (*.jsonl.gz) in this directory")
     counts: dict[str, int] = {}
     shown = 0
     try:

@@ -114,6 +114,13 @@ def run() -> None:
             traceback.print_exc()
         if isinstance(exc, readable_errors()):
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            # a file the user named (--out into a missing directory, a directory for a file): the path and why
+            where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+            from rich.markup import escape
+
+            err_console.print(f"[red]error:[/red] {escape(where)}: {exc.strerror}", highlight=False, markup=True,
+                              soft_wrap=True)
         else:
             err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}  (run with --debug for the traceback)",
                               highlight=False, soft_wrap=True)

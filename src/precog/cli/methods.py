@@ -38,11 +38,15 @@ class _Session:
 
         self.conn = connect(self.url, autocommit=True)
         if self.sync:
+            from precog.forecast.registry import ensure_builtin_models
+
             try:
                 sync_strategies(self.conn, load_strategy_definitions(self.cfg))
             except StrategyError as exc:
                 self.conn.close()
                 raise UserError(str(exc)) from exc
+            # the shipped models (elo_nfl@v1.0 ...) that `precog models list` shows exist on a fresh database too
+            ensure_builtin_models(self.conn)
         return self.conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

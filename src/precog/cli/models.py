@@ -17,6 +17,8 @@ models_app = typer.Typer(help="Model registry: list, show, create, promote, depr
                          no_args_is_help=True)
 
 NEXT_STEP = {"draft": "testing", "training": "validating", "validating": "testing", "testing": "active"}
+# the sports a market (and so a model's forecast) can have: the CHECK of markets.sport / events.sport
+MARKET_SPORTS = ("nfl", "ncaaf", "nba", "ncaab", "mlb", "nhl", "soccer", "tennis", "ufc")
 
 
 def register(app: typer.Typer) -> None:
@@ -104,7 +106,17 @@ def _read_config(config_file: Path | None, config_json: str | None, model_type: 
             raise UserError(f"{config_file}: cannot read ({exc})") from exc
     elif config_json is not None:
         text = config_json
+    from precog.forecast.configs import MODEL_TYPES
+
+    if model_type not in MODEL_TYPES:  # before "a bogus model needs --config FILE"
+        raise UserError(f"--type {model_type!r} is not one of {', '.join(MODEL_TYPES)}")
+    if sport not in MARKET_SPORTS:
+        raise UserError(f"--sport {sport!r} is not one of {', '.join(MARKET_SPORTS)}")
     if text is None:
+        if model_type == "elo" and not _elo_defaults_exist(sport):
+            # a typo'd or unlisted sport would silently get generic Elo parameters
+            raise UserError(f"no probability_models.elo.{sport} parameters in probability_models.yaml: add them, "
+                            "or give --config-json '{...}'")
         if model_type in ("elo", "regression", "ensemble", "historical"):
             return _default_config(model_type, sport)
         raise UserError(f"a {model_type} model needs --config FILE or --config-json '{{...}}'")
@@ -115,6 +127,12 @@ def _read_config(config_file: Path | None, config_json: str | None, model_type: 
     if not isinstance(data, dict):
         raise UserError(f"{source}: the config must be a JSON object")
     return data
+
+
+def _elo_defaults_exist(sport: str) -> bool:
+    from precog.config.loader import load_config
+
+    return bool(load_config(use_overrides=False).get(f"probability_models.elo.{sport}", None))
 
 
 def _default_config(model_type: str, sport: str = "nfl") -> dict[str, Any]:

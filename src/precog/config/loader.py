@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
@@ -126,7 +126,7 @@ def _is_open(path: str) -> bool:
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, source: str,
-           sources: dict[str, str], *, open_entry: bool = False) -> None:
+           sources: dict[str, str], *, open_entry: bool = False, wrong_types: list[str] | None = None) -> None:
     """Deep-merge `over` into `base`, refusing keys the defaults do not know (typos) outside open mappings.
 
     Open mappings merge key by key too (changing one league or sport keeps the others and the entry's other
@@ -143,10 +143,59 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, source: str
             known = ", ".join(sorted(map(str, base))) or "none"
             raise ConfigError(f"{source}: unknown key {sub.split('.', 1)[1]!r} (known keys here: {known})")
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value, sub, source, sources, open_entry=is_open)
+            _merge(base[key], value, sub, source, sources, open_entry=is_open, wrong_types=wrong_types)
         else:
+            problem = _type_problem(base.get(key), value, sub, source)
+            if problem is not None and wrong_types is not None and not _modelled_by_schema(sub):
+                wrong_types.append(problem)
             base[key] = copy.deepcopy(value)
             sources[sub] = source
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "list"
+    return "mapping" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _modelled_by_schema(path: str) -> bool:
+    """Whether the schema declares this key (or a typed mapping or list above it): the schema then decides
+    its type, which may differ from the default's (`reset.rapid_loss: 1800` or `manual`)."""
+    file, _, rest = path.partition(".")
+    node: Any = FILE_MODELS.get(file)
+    for part in rest.split("."):
+        if get_origin(node) is dict:  # a typed mapping (leagues: dict[str, League]): `part` is one of its keys
+            node = get_args(node)[1]
+            continue
+        candidates = (node, *getattr(node, "__args__", ()))
+        models = [a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not models:
+            return node is not None
+        model = models[0]
+        if part in model.model_fields:
+            node = model.model_fields[part].annotation
+        elif "__pydantic_extra__" in get_type_hints(model):  # typed open keys (sports, leagues)
+            node = getattr(get_type_hints(model)["__pydantic_extra__"], "__args__", (None,))[-1]
+        else:
+            return False
+    return True
+
+
+def _type_problem(default: Any, value: Any, path: str, source: str) -> str | None:
+    """A file's value of a true/false, number or list key has that type (docs/configuration.md: "300" in quotes,
+    true for a number or "false" for a true/false key is refused, not converted), also for keys the schema
+    does not model, whose readers would convert it (bool("false") is True). null is left to the schema."""
+    if default is None or value is None or isinstance(default, str | Mapping) or _kind(default) == _kind(value):
+        return None
+    shown = _DECIMAL_REPR.sub(r"\1", repr(value))
+    return (f"{source}: {path.split('.', 1)[1]} = {shown} is invalid: must be "
+            f"{'a ' if _kind(default) != 'true/false' else ''}{_kind(default)}, not {_kind(value)}")
 
 
 def coerce(key: str, text: str, current: Any) -> Any:
@@ -272,7 +321,9 @@ def validate_file(name: str, data: dict[str, Any], file_for_key: Any) -> None:
             value = err.get("input")
             shown = str(value) if isinstance(value, Decimal | int) else _DECIMAL_REPR.sub(r"\1", repr(value))
             message = _DECIMAL_REPR.sub(r"\1", err["msg"])  # "Decimal('0.50')" -> "0.50", as the file writes it
-            problems.append(f"{where}: {dotted} = {shown} is invalid: {message}{_range_hint(model, loc)}")
+            # a whole block (exit_execution) is named, not printed: its message names the key inside it
+            shown = f" = {shown}" if len(shown) <= 200 else ""
+            problems.append(f"{where}: {dotted}{shown} is invalid: {message}{_range_hint(model, loc)}")
         raise ConfigError("; ".join(problems)) from None
 
 
@@ -295,15 +346,20 @@ def load_config(config_dir: Path | None = None, *, db_url: str | None = None, us
     default_dir = defaults_dir()
     data: dict[str, dict[str, Any]] = {name: load_yaml_file(default_dir / f"{name}.yaml") for name in CONFIG_FILES}
 
+    wrong_types: list[str] = []  # values of the wrong type for keys the schema does not model
     user_dir = config_dir if config_dir is not None else user_config_dir()
     if user_dir is not None:
         if not user_dir.is_dir():
-            raise ConfigError(f"configuration directory {user_dir} does not exist")
+            raise ConfigError(f"configuration directory {user_dir} "
+                              f"{'is not a directory' if user_dir.exists() else 'does not exist'}")
         for path in sorted(user_dir.glob("*.yaml")) + sorted(user_dir.glob("*.yml")):
             name = path.stem
+            if path.suffix == ".yml" and path.with_suffix(".yaml").exists():
+                # both would be merged, the .yml silently over the .yaml
+                raise ConfigError(f"{path}: {path.with_suffix('.yaml').name} is in the same directory; keep one")
             if name not in data:
                 raise ConfigError(f"{path}: unknown configuration file (expected one of: {', '.join(CONFIG_FILES)})")
-            _merge(data[name], load_yaml_file(path), name, str(path), sources)
+            _merge(data[name], load_yaml_file(path), name, str(path), sources, wrong_types=wrong_types)
 
     def current(key: str, origin: str) -> Any:
         try:
@@ -342,4 +398,6 @@ def load_config(config_dir: Path | None = None, *, db_url: str | None = None, us
 
     for name in CONFIG_FILES:
         validate_file(name, data[name], file_for_key)
+    if wrong_types:
+        raise ConfigError("; ".join(wrong_types))
     return Config(data, sources)

@@ -308,12 +308,44 @@ class Freshness(_Open):
     on_stale_data: Literal["stop_trading"]
 
 
+def _hours_window(value: object) -> object:
+    """["HH:MM", "HH:MM"], start before end on the 24-hour clock: the risk check compares the texts, so "9:00"
+    or an unquoted 23:00 (YAML reads it as the number 1380) would silently move the window."""
+    import re
+
+    hhmm = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(t, str) and hhmm.match(t) for t in value)):
+        raise ValueError('must be ["HH:MM", "HH:MM"] in quotes, 00:00 to 24:00 (e.g. ["09:00", "23:00"])')
+    if value[0] >= value[1]:
+        raise ValueError(f"the start {value[0]} must be before the end {value[1]} (a window cannot cross midnight)")
+    return value
+
+
 class TradingHours(_Open):
+    enabled: bool
     timezone: TimeZone
+    weekday: Annotated[list[str], BeforeValidator(_hours_window)]
+    weekend: Annotated[list[str], BeforeValidator(_hours_window)]
 
 
 class MarketFilters(_Open):
+    min_volume_contracts: Annotated[int, Field(ge=0)]
+    max_spread_pct: Prob
+    exclude_categories: list[str]
+    min_seconds_to_close: Annotated[int, Field(ge=0)]
+    # price sanity of an entry; a price outside [0.01, 0.99] is no price a binary contract trades at
+    min_price: Annotated[Dec, Field(ge=Decimal("0.01"), le=Decimal("0.99"))]
+    max_price: Annotated[Dec, Field(ge=Decimal("0.01"), le=Decimal("0.99"))]
     trading_hours: TradingHours
+
+    @field_validator("max_price")
+    @classmethod
+    def _above_min_price(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        low = info.data.get("min_price")
+        if low is not None and value <= low:
+            raise ValueError(f"max_price ({value}) must be above min_price ({low})")
+        return value
 
 
 class LiveProdLimits(_Open):
@@ -427,6 +459,17 @@ class SizingAdjustments(_Open):
     _baseline_longer = _not_below("volatility_baseline_minutes", "volatility_recent_minutes", strictly=True)
 
 
+def _exit_execution(value: object) -> object:
+    """The engine's own check of the exit policies (order type, price style, escalation, waits), run here too so
+    `precog config validate` and `precog health` refuse what `precog run` would refuse at its start."""
+    from precog.trading.exits import execution_policies
+
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping of priorities (CRITICAL, HIGH, MEDIUM, LOW)")
+    execution_policies(value)
+    return value
+
+
 class PositionManagementConfig(_Open):
     portfolio: Portfolio
     monitoring: Monitoring
@@ -434,10 +477,12 @@ class PositionManagementConfig(_Open):
     trailing_stop: TrailingStop
     partial_exits: PartialExits
     sizing_adjustments: SizingAdjustments
+    exit_execution: Annotated[dict[str, Any], BeforeValidator(_exit_execution)]
 
 
 # ---------------------------------------------------------------- the rest
 class EdgeDetection(_Open):
+    assume_taker: bool
     shrinkage_factor: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.5"))]
     expected_slippage_pct: Annotated[Dec, Field(ge=Decimal("0"), le=Decimal("0.10"))]
 

@@ -29,6 +29,28 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decima
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 
 
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A mapping whose keys are unique: YAML itself keeps the last of two `account:` blocks and drops the first
+    without a word."""
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *defaults` then a key of its own is an override, not a duplicate
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str | int | Decimal | bool | None):
+            continue  # an unhashable key: construct_mapping below says so
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(f"line {mark.line + 1}: key {key!r} appears twice in the same block "
+                              f"(first on line {seen[key] + 1}); only one can apply")
+        seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=True)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
 def load_yaml_text(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - SafeLoader subclass
@@ -52,4 +74,6 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the file as UTF-8") from exc
     return load_yaml_text(text, str(path))

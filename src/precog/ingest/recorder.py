@@ -191,22 +191,32 @@ def recorded_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _read_file(path: Path, sources: Collection[str] | None) -> Iterator[RecordedMessage]:
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic and magic != b"\x1f\x8b":
+        # recorded_lines takes a bad gzip stream for a torn tail: a file that is no gzip at all read as empty
+        raise ValueError(f"{path}: not a recording (a recording is gzip-compressed JSON lines, *{SUFFIX})")
     for lineno, line in recorded_lines(path):
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}:{lineno}: not a JSON line ({exc})") from exc
-        if sources is not None and not any(
-            row["source"] == s or row["source"].startswith(s + ":") for s in sources
-        ):
-            continue
-        yield RecordedMessage(
-            seq=int(row["seq"]),
-            source=row["source"],
-            received_at=datetime.fromisoformat(row["received_at"]),
-            recv_ns=int(row["recv_ns"]),
-            payload=row["payload"],
-        )
+        try:
+            if sources is not None and not any(
+                row["source"] == s or row["source"].startswith(s + ":") for s in sources
+            ):
+                continue
+            message = RecordedMessage(
+                seq=int(row["seq"]),
+                source=row["source"],
+                received_at=datetime.fromisoformat(row["received_at"]),
+                recv_ns=int(row["recv_ns"]),
+                payload=row["payload"],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}:{lineno}: not a recorded message (needs seq, source, received_at, recv_ns, "
+                             f"payload; {type(exc).__name__}: {exc})") from exc
+        yield message
 
 
 def read_recording(path: str | Path, *, sources: Collection[str] | None = None) -> Iterator[RecordedMessage]:
