@@ -24,7 +24,6 @@ import pytest
 from engine.conftest import make_rig  # noqa: F401  (fixture)
 from precog.domain.money import ZERO
 from precog.engine.simulated_runs import (
-    START_GRACE_SECONDS,
     end_abandoned_runs,
     end_simulated_run,
     hold_run_lock,
@@ -116,18 +115,17 @@ async def test_the_world_of_a_dead_process_is_ended_a_live_one_is_not(make_rig: 
     alive = await alive_rig.engine_with_position(kind="run")
     alive_lock = hold_run_lock(db_url, alive.run_id)
     try:
-        rig.conn.execute("UPDATE engine_runs SET started_at = now() - make_interval(secs => %s)",
-                         (START_GRACE_SECONDS + 5,))
         assert end_abandoned_runs(rig.conn) == []  # both processes hold their locks
         dead_lock.close()  # the process died: the server ends its session and releases the lock
         ended = _once_released(rig.conn)
         assert [e.run_id for e in ended] == [dead.run_id] and ended[0].positions_closed == 1
         assert _open_rows(rig.conn, dead.run_id) == []
         assert len(_open_rows(rig.conn, alive.run_id)) == 1
-        # a run younger than the grace period is left alone even without a lock (it may be taking it)
+        # however young, a run with a position and no lock is gone: its process took the lock before trading
         alive_lock.close()
         rig.conn.execute("UPDATE engine_runs SET started_at = now() WHERE run_id = %s", (alive.run_id,))
-        assert end_abandoned_runs(rig.conn) == []
+        assert [e.run_id for e in _once_released(rig.conn)] == [alive.run_id]
+        assert _open_rows(rig.conn, alive.run_id) == []
     finally:
         for c in (dead_lock, alive_lock):
             c.close()
@@ -155,9 +153,7 @@ def test_a_killed_run_is_ended_by_the_next_one_and_a_stopped_run_ends_itself(db_
         proc.communicate(timeout=30)
         killed = conn.execute("SELECT run_id FROM engine_runs WHERE kind = 'run'").fetchone()[0]  # type: ignore[index]
         assert conn.execute("SELECT ended_at FROM engine_runs WHERE run_id = %s", (killed,)).fetchone() == (None,)
-        conn.execute("UPDATE engine_runs SET started_at = now() - make_interval(secs => %s)",
-                     (START_GRACE_SECONDS + 5,))
-        left = open_positions()
+        left = open_positions()  # restarted at once: the killed world is seconds old, and ended all the same
         second = _precog(db_url, "--speed", "200", "--interval", "0.05", "--quiet", "--seed", "5", "--games", "2",
                          "--duration", "6")
         out, err = second.communicate(timeout=150)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from precog.engine.account_lock import AccountClaim, AccountInUse, close_refused_run
 from precog.engine.core import Engine
 from precog.trading.orders import TERMINAL
 
@@ -70,6 +71,16 @@ def seconds_to_entry_timeout(engine: Engine) -> float | None:
     return min(ahead) if ahead else None
 
 
+def is_outage(exc: BaseException) -> bool:
+    """A failed cycle that is an operational outage, not a bug: the venue unreachable, answering 5xx or 429 past
+    the client's retries, or the database connection failing."""
+    import psycopg
+
+    from precog.venues.kalshi.errors import KalshiRateLimited, KalshiServerError, KalshiTransportError
+
+    return isinstance(exc, KalshiTransportError | KalshiServerError | KalshiRateLimited | psycopg.OperationalError)
+
+
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -95,12 +106,25 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread / platform without signals
             pass
+    # one loop per venue account (precog.engine.account_lock): refused before anything reaches the venue
+    claim = AccountClaim(engine)
+    try:
+        await claim.take()
+    except AccountInUse as exc:
+        close_refused_run(engine, str(exc))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        raise
     started = monotonic()
     last = started
     next_step = started
     try:
         await engine.start()
         while not stop.is_set():
+            await claim.follow()  # a database reconnect lost the claim with the old session
             now = monotonic()
             if before_step is not None:
                 before_step(now - last)
@@ -113,7 +137,11 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
                     await engine.expire_entry_orders()
                     await engine.check_positions()
             except Exception as exc:  # noqa: BLE001 - one bad cycle must not kill the loop (spec 5.12)
-                log.exception("engine step failed: %s", exc)
+                if is_outage(exc):  # expected while the venue or the database is down: one line (the alert below)
+                    log.error("engine step failed: %s", exc)
+                    log.debug("engine step failed", exc_info=exc)  # the traceback with --debug / LOG_LEVEL=DEBUG
+                else:
+                    log.exception("engine step failed: %s", exc)
                 try:
                     engine.record_failure(exc)  # database errors feed the db_failures breaker
                 except Exception:  # noqa: BLE001 - the breaker board itself may be what fails
@@ -145,5 +173,8 @@ async def run_loop(engine: Engine, *, interval_s: float, venue_label: str,
             except (NotImplementedError, RuntimeError):
                 pass
         final = status_of(engine, venue_label, "stopping")
-        await engine.stop({"steps": engine.stats.steps, "pnl": str(final.pnl), "breakers": final.breakers})
+        try:
+            await engine.stop({"steps": engine.stats.steps, "pnl": str(final.pnl), "breakers": final.breakers})
+        finally:
+            claim.release()
     return status_of(engine, venue_label, "stopped")

@@ -12,8 +12,9 @@ today's P&L. So:
 - a killed process cannot, so the next simulated run or demo ends the worlds of dead processes first
   (`end_abandoned_runs`). A live process holds a PostgreSQL advisory lock on its run id for as long as it runs
   (`hold_run_lock`; the server releases it when the session ends, however the process died); a run whose lock
-  can be taken has no process left. Runs younger than `START_GRACE_SECONDS` are left alone (a process that
-  just started may not hold its lock yet).
+  can be taken has no process left. Only runs with open positions or orders are looked at, and a process takes
+  its lock before its first cycle, so such a run without its lock is gone however young it is (a restart right
+  after a kill ends the killed world at once).
 
 Only simulated runs are touched: platform `local`, kind `run` or `demo`, never a backtest or a Kalshi run.
 """
@@ -35,7 +36,6 @@ from precog.trading.portfolio import Portfolio, PositionState
 SIMULATED_PLATFORM = "local"
 SIMULATED_KINDS = ("run", "demo")
 LOCK_NAMESPACE = 0x70726563  # "prec": the advisory-lock key space of simulated runs
-START_GRACE_SECONDS = 60
 EXIT_REASON = "simulation_ended"
 
 
@@ -135,10 +135,9 @@ def end_abandoned_runs(conn: psycopg.Connection[Any], *, keep: int | None = None
         "  WHERE p.row_current_ind AND p.status = 'open' AND p.platform_id = %s "
         "  UNION SELECT o.run_id FROM orders o WHERE o.platform_id = %s AND o.status = ANY(%s)) "
         "SELECT r.run_id, r.ended_at IS NOT NULL FROM engine_runs r JOIN open_runs u ON u.run_id = r.run_id "
-        "WHERE r.platform_id = %s AND r.kind = ANY(%s) AND r.started_at < now() - make_interval(secs => %s) "
-        "AND r.run_id IS DISTINCT FROM %s ORDER BY r.run_id",
+        "WHERE r.platform_id = %s AND r.kind = ANY(%s) AND r.run_id IS DISTINCT FROM %s ORDER BY r.run_id",
         (SIMULATED_PLATFORM, SIMULATED_PLATFORM, [s.value for s in OPEN_STATES], SIMULATED_PLATFORM,
-         list(SIMULATED_KINDS), START_GRACE_SECONDS, keep)).fetchall()
+         list(SIMULATED_KINDS), keep)).fetchall()
     ended: list[EndedRun] = []
     for run_id, stopped in candidates:
         if not stopped:
