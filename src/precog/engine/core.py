@@ -338,12 +338,29 @@ class Engine:
                 refresh_owner_metrics(self.conn, method.method_id, method.strategy_id)
 
     async def stop(self, summary: dict[str, Any] | None = None) -> None:
+        """Cancel our working entries, book the last fills, record the balance and end the run. With the venue
+        unreachable the venue's part cannot be done: the run still ends, its summary lists what was left
+        (`stop_incomplete`) and a warning says so; the next start reconciles orders and fills with the venue."""
+        left: list[str] = []
         for rec in list(self.executor.open.values()):
             if rec.status not in TERMINAL and rec.purpose == "entry":
-                await self.executor.cancel(rec, reason="engine stopping")
-        await self.executor.sync_fills()
+                try:
+                    await self.executor.cancel(rec, reason="engine stopping")
+                except Exception as exc:  # noqa: BLE001 - an outage must not keep the run from ending
+                    left.append(f"entry {rec.client_order_id} not canceled ({type(exc).__name__}: {exc})")
+        try:
+            await self.executor.sync_fills()
+        except Exception as exc:  # noqa: BLE001 - as above
+            left.append(f"fills not booked ({type(exc).__name__}: {exc})")
         self._raise_pnl_alerts()
-        await self.record_balance()
+        try:
+            await self.record_balance()
+        except Exception as exc:  # noqa: BLE001 - as above
+            left.append(f"balance not recorded ({type(exc).__name__}: {exc})")
+        if left:
+            log.warning("run %s stopped with the venue unreachable: %s; the next start reconciles orders and fills "
+                        "with the venue", self.run_id, "; ".join(left))
+            summary = {**(summary or {}), "stop_incomplete": left}
         self.conn.execute("UPDATE engine_runs SET ended_at = now(), summary = %s WHERE run_id = %s",
                           (jsonb(summary or {}), self.run_id))
 
