@@ -61,3 +61,6 @@ class Settlement:
     fee_cost: Decimal
     settled_time: datetime | None = None
     value: Decimal | None = None  # payout of one YES contract in dollars (fractional settlements)
+    # the venue gave these figures in whole cents (Kalshi's `revenue` and `value` are integers): a sub-cent
+    # settlement's exact figures cannot be compared with them beyond the cent
+    cents_only: frozenset[str] = frozenset()

@@ -31,7 +31,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from precog.alerts.api import AlertRaiser
-from precog.domain.money import ONE, ZERO, floor_cent, q4
+from precog.domain.money import CENT, ONE, ZERO, floor_cent, q4
 from precog.domain.portfolio import Settlement as VenueSettlement
 from precog.ingest.scd2 import jsonb
 from precog.trading.portfolio import Portfolio, PositionState
@@ -86,14 +86,24 @@ def differences(ours: Booked, venue: VenueSettlement) -> list[dict[str, str]]:
     for side, mine, theirs in (("yes", ours.yes_count, venue.yes_count), ("no", ours.no_count, venue.no_count)):
         if mine != theirs:
             out.append(_difference("contracts", side, mine, theirs))
-    if ours.payout != venue.revenue:  # the venue's revenue is the market's payout, both sides
+    cents = venue.cents_only
+    if _differ(ours.payout, venue.revenue, "revenue" in cents):  # the venue's revenue: the market's payout
         out.append(_difference("payout", "market", ours.payout, venue.revenue))
     if venue.market_result and venue.market_result != ours.outcome:
         out.append(_difference("outcome", "market", ours.outcome, venue.market_result))
     venue_value = venue.value if venue.value is not None else _RESULT_VALUE.get(venue.market_result)
-    if venue_value is not None and venue_value != ours.value:
+    if venue_value is not None and _differ(ours.value, venue_value, "value" in cents and venue.value is not None):
         out.append(_difference("value", "market", ours.value, venue_value))
     return out
+
+
+def _differ(ours: Decimal, venue: Decimal, in_whole_cents: bool) -> bool:
+    """Whether two figures disagree. A venue figure given in whole cents (Kalshi's integer `revenue`, `value`)
+    stands for an exact one within a cent of it (a 0.4533 settlement value arrives as 45 or 46, the venue does not
+    say which rounding): only a difference of a cent or more is one."""
+    if not in_whole_cents:
+        return ours != venue
+    return abs(ours - venue) >= CENT
 
 
 def _difference(figure: str, side: str, ours: object, venue: object) -> dict[str, str]:

@@ -306,12 +306,32 @@ def parse_series(p: Payload) -> Series:
     )
 
 
+def _price_ranges_tick(p: Payload, kind: str) -> Decimal | None:
+    """The finest price step of `price_ranges` ([{start, end, step}] dollar strings), the form OpenAPI v3.13 gives
+    a market's ticks in (its integer-cents `tick_size` is deprecated and cannot carry a deci-cent step)."""
+    ranges = _get(p, "price_ranges")
+    if ranges is _MISSING:
+        return None
+    if not isinstance(ranges, list):
+        raise KalshiSchemaError("price_ranges", f"is not a list: {type(ranges).__name__}", kind=kind)
+    steps = []
+    for i, entry in enumerate(ranges):
+        step = _get(_mapping(entry, f"price_ranges[{i}]", kind), "step")
+        if not isinstance(step, str):
+            raise KalshiSchemaError(f"price_ranges[{i}].step", f"is not a dollar string: {step!r}", kind=kind)
+        value = _decimal_text(step, f"price_ranges[{i}].step", kind)
+        if not ZERO < value <= ONE:
+            raise KalshiSchemaError(f"price_ranges[{i}].step", f"is outside (0, 1] dollars: {step!r}", kind=kind)
+        steps.append(value)
+    return min(steps) if steps else None
+
+
 def parse_market(p: Payload) -> Market:
     kind = "market"
     raw_status = text(p, "status", kind)
+    tick_size = _price_ranges_tick(p, kind)
     tick = _get(p, "tick_size")
-    tick_size: Decimal | None = None
-    if tick is not _MISSING:
+    if tick_size is None and tick is not _MISSING:
         # legacy tick_size is in cents
         tick_size = _legacy_number(tick, "tick_size", kind) / HUNDRED if not isinstance(tick, str) else (
             _decimal_text(tick, "tick_size", kind)
@@ -602,7 +622,14 @@ def parse_settlement(p: Payload) -> Settlement:
         fee_cost=dollars(p, "fee_cost", kind, required=False) or ZERO,
         settled_time=timestamp(p, "settled_time", kind),
         value=dollars(p, "value", kind, required=False),
+        cents_only=_in_whole_cents(p, ("revenue", "value")),
     )
+
+
+def _in_whole_cents(p: Payload, names: tuple[str, ...]) -> frozenset[str]:
+    """The figures a payload gave only as legacy integer cents (no `*_dollars` / `*_fixed` string)."""
+    return frozenset(n for n in names if isinstance(_get(p, n), int | float) and not isinstance(_get(p, n), bool)
+                     and _get(p, n + "_dollars") is _MISSING and _get(p, n + "_fixed") is _MISSING)
 
 
 # --------------------------------------------------------------------------------------- stream payloads
