@@ -112,17 +112,19 @@ def test_resolved_original_does_not_suppress(alerting) -> None:
 
 
 def test_resolution_seen_by_another_process_stops_suppression(alerting, db_url, clock) -> None:
-    """Process A caches the open window; process B (the CLI) resolves it; A's next batch notices."""
+    """Process A caches the open window; process B (the CLI) resolves it; A's next batch notices, and the
+    occurrence buffered after the resolution becomes a new, notifying alert (later ones count on it)."""
     a = alerting()
     first = a.manager.raise_alert("venue_down", "critical", "kalshi", "down", dedup_key="k")
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE alerts SET acknowledged_at = %s, acknowledged_by = 'bob', resolved_at = %s,"
                      " resolved_by = 'bob', resolution_action = 'fixed' WHERE alert_id = %s",
                      (clock.now(), clock.now(), first))
-    a.manager.raise_alert("venue_down", "critical", "kalshi", "down", dedup_key="k")  # still counted (cached)
-    a.manager.flush()  # the batch's counter update reports the original as resolved -> cache entry dropped
+    again = a.manager.raise_alert("venue_down", "critical", "kalshi", "down", dedup_key="k")  # buffered (cached)
+    a.manager.flush()  # the batch sees the original resolved: `again` is raised as a new occurrence
+    assert not a.manager.get(again).suppressed
     fresh = a.manager.raise_alert("venue_down", "critical", "kalshi", "down", dedup_key="k")
-    assert not a.manager.get(fresh).suppressed
+    assert a.manager.get(fresh).duplicate_of == again
 
 
 def test_two_processes_share_one_original(alerting, db_url) -> None:

@@ -266,12 +266,15 @@ class AlertManager:
                 self._flush_wanted.set()
         return repeat.alert_id
 
-    def _raise_first(self, fields: dict[str, Any], window: int, rank: int) -> int:
+    def _raise_first(self, fields: dict[str, Any], window: int, rank: int, *, alert_id: int | None = None,
+                     repeats: list[_Repeat] | None = None) -> int:
+        """Insert the first occurrence (or find an open original elsewhere). `alert_id`: the id to give the row
+        (a buffered repeat raised again as a new occurrence); `repeats`: collect a repeat there instead of
+        buffering it (the flusher, which must not re-enter flush())."""
         now: datetime = fields["at"]
         fp: str = fields["fingerprint"]
         silences = self._active_silences(now)
         found: _Original | None = None
-        alert_id = 0
         # Pipeline mode: BEGIN + lock + lookup travel together, then the one insert statement, then COMMIT.
         with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             if window > 0:
@@ -288,10 +291,15 @@ class AlertManager:
                     # is a repeat of it, written like every other repeat (after this read-only transaction).
                     found = _Original(int(row[0]), SEVERITY_RANK[row[1]], row[2] + timedelta(minutes=window))
             if found is None:
-                alert_id = self._insert_original(conn, fields, silences)
+                alert_id = self._insert_original(conn, fields, silences, alert_id)
         if found is not None:
             self._cache[fp] = found
-            return self._buffer_repeat(_Repeat(alert_id=self._next_id(), original_id=found.alert_id, **fields))
+            repeat = _Repeat(alert_id=alert_id or self._next_id(), original_id=found.alert_id, **fields)
+            if repeats is not None:
+                repeats.append(repeat)
+                return repeat.alert_id
+            return self._buffer_repeat(repeat)
+        assert alert_id is not None
         if window > 0:
             self._cache[fp] = _Original(alert_id, rank, now + timedelta(minutes=window))
         self._raised += 1
@@ -299,7 +307,8 @@ class AlertManager:
             self._sweep_cache(now)
         return alert_id
 
-    def _insert_original(self, conn: psycopg.Connection[Any], fields: dict[str, Any], silences: list[Silence]) -> int:
+    def _insert_original(self, conn: psycopg.Connection[Any], fields: dict[str, Any], silences: list[Silence],
+                         alert_id: int | None = None) -> int:
         """Insert a notifying alert with its outbox rows (inside the caller's transaction)."""
         now: datetime = fields["at"]
         alert_type: str = fields["alert_type"]
@@ -317,7 +326,7 @@ class AlertManager:
         if "database" in routes:
             channels_state["database"] = True
         return store.insert_alert_queued(
-            conn, queue=deliver, kind="initial", notify_channel=outbox.NOTIFY_CHANNEL,
+            conn, queue=deliver, kind="initial", notify_channel=outbox.NOTIFY_CHANNEL, alert_id=alert_id,
             alert_type=alert_type, severity=fields["severity"], category=fields["category"],
             component=fields["component"], message=fields["message"], details=fields["details"],
             source_table=fields["source_table"], source_id=fields["source_id"], triggered_at=now,
@@ -472,10 +481,13 @@ class AlertManager:
             items, self._buffer = self._buffer, []
         if not items:
             return 0
+        keep: list[_Repeat] = items
+        late: list[_Repeat] = []
         try:
             with self._pool.connection() as conn, conn.transaction():
-                resolved = self._write_repeats(conn, items)
-            written = len(items)
+                keep, late = self._split_late(conn, items)
+                resolved = self._write_repeats(conn, keep) if keep else []
+            written = len(keep)
             self._database_reached()
         except _DB_ERRORS as exc:
             self._spool_repeats(items, exc)
@@ -483,7 +495,7 @@ class AlertManager:
         except psycopg.Error:
             # One unstorable row must not sink the batch: write them one by one.
             resolved, written = [], 0
-            for item in items:
+            for item in keep:
                 try:
                     with self._pool.connection() as conn, conn.transaction():
                         resolved += self._write_repeats(conn, [item])
@@ -497,7 +509,52 @@ class AlertManager:
             for fp, o in list(self._cache.items()):
                 if o.alert_id == original_id:
                     self._cache.pop(fp, None)
+        for item in sorted(late, key=lambda r: r.at):
+            written += self._raise_late(item)
         return written
+
+    def _split_late(self, conn: psycopg.Connection[Any], items: list[_Repeat]) -> tuple[list[_Repeat], list[_Repeat]]:
+        """Split buffered repeats into real repeats and those raised after their original was resolved by another
+        process (e.g. `precog alerts resolve`; this process's cached window did not know). The latter are new
+        occurrences that must notify, not be counted silently on a resolved alert."""
+        rows = conn.execute("SELECT alert_id, resolved_at FROM alerts WHERE alert_id = ANY(%s)"
+                            " AND resolved_at IS NOT NULL", (list({r.original_id for r in items}),)).fetchall()
+        if not rows:
+            return items, []
+        resolved_at = {int(r[0]): r[1] for r in rows}
+        for fp, o in list(self._cache.items()):
+            if o.alert_id in resolved_at:
+                self._cache.pop(fp, None)
+        keep: list[_Repeat] = []
+        late: list[_Repeat] = []
+        for r in items:
+            at = resolved_at.get(r.original_id)
+            (late if at is not None and r.at >= at else keep).append(r)
+        return keep, late
+
+    def _raise_late(self, item: _Repeat) -> int:
+        """Raise a repeat that came after its original's resolution as a new occurrence (keeping the id
+        raise_alert returned for it), or as a repeat of a newer open original. Returns rows written.
+
+        No stripe lock here (a raising thread may hold one while it waits for flush()); the advisory lock in
+        _raise_first still gives one original per window."""
+        fields = {k: getattr(item, k) for k in _Repeat.__slots__ if k not in ("alert_id", "original_id")}
+        rank = SEVERITY_RANK[item.severity]
+        follow: list[_Repeat] = []
+        try:
+            original = self._cache.get(item.fingerprint)
+            if original is not None and item.at < original.until and rank >= original.rank:
+                follow.append(_Repeat(alert_id=item.alert_id, original_id=original.alert_id, **fields))
+            else:
+                self._raise_first(fields, self.settings.window_minutes(item.alert_type), rank,
+                                  alert_id=item.alert_id, repeats=follow)
+            if follow:
+                with self._pool.connection() as conn, conn.transaction():
+                    self._write_repeats(conn, follow)
+        except _DB_ERRORS as exc:
+            self._spool_repeats([item], exc)
+            return 0
+        return 1
 
     def _spool_repeats(self, items: list[_Repeat], exc: BaseException) -> None:
         """Keep repeats durable while the database is away: the spool replays them (as repeats) later."""

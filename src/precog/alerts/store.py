@@ -62,15 +62,17 @@ def insert_alert(conn: psycopg.Connection[Any], *, alert_type: str, severity: st
 
 
 def insert_alert_queued(conn: psycopg.Connection[Any], *, queue: list[str], kind: str, notify_channel: str,
-                        **alert: Any) -> int:
+                        alert_id: int | None = None, **alert: Any) -> int:
     """Insert the alert AND its outbox rows (one per channel in `queue`) in one statement, and NOTIFY
-    listening notifiers when something was queued (delivered on commit). One round trip instead of many."""
+    listening notifiers when something was queued (delivered on commit). One round trip instead of many.
+    `alert_id`: an id already taken from the alerts sequence (a buffered repeat raised as a new occurrence)."""
     row = conn.execute(
         "WITH new AS ("
-        " INSERT INTO alerts (alert_type, severity, category, component, message, details, source_table, source_id,"
-        " triggered_at, environment, fingerprint, dedup_key, tags, suppressed, duplicate_count, last_seen_at,"
-        " notification_channels, last_notified_at, silence_id, inhibited_by)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, FALSE, 0, %s, %s, %s, %s, %s)"
+        " INSERT INTO alerts (alert_id, alert_type, severity, category, component, message, details, source_table,"
+        " source_id, triggered_at, environment, fingerprint, dedup_key, tags, suppressed, duplicate_count,"
+        " last_seen_at, notification_channels, last_notified_at, silence_id, inhibited_by)"
+        " VALUES (COALESCE(%s::bigint, nextval(pg_get_serial_sequence('alerts', 'alert_id'))),"
+        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, FALSE, 0, %s, %s, %s, %s, %s)"
         " RETURNING alert_id"
         "), queued AS ("
         " INSERT INTO alert_outbox (alert_id, channel, kind, status, next_attempt_at, created_at)"
@@ -78,7 +80,7 @@ def insert_alert_queued(conn: psycopg.Connection[Any], *, queue: list[str], kind
         " ORDER BY q.i RETURNING outbox_id"
         ") SELECT new.alert_id, (SELECT count(*) FROM queued),"
         " CASE WHEN cardinality(%s::text[]) > 0 THEN pg_notify(%s, new.alert_id::text) END FROM new",
-        (alert["alert_type"], alert["severity"], alert["category"], alert["component"], alert["message"],
+        (alert_id, alert["alert_type"], alert["severity"], alert["category"], alert["component"], alert["message"],
          Jsonb(alert["details"]) if alert["details"] is not None else None, alert["source_table"],
          alert["source_id"], alert["triggered_at"], alert["environment"], alert["fingerprint"], alert["dedup_key"],
          Jsonb(alert["tags"]) if alert["tags"] is not None else None, alert["triggered_at"],

@@ -54,7 +54,9 @@ class TwilioSmsChannel:
         return out
 
     def send(self, notification: Notification) -> DeliveryResult:
-        problems = [p for p in self.problems() if "recipients" not in p]
+        # A mistyped recipient is refused alone below (and reported at start): it must not stop the page to
+        # the valid numbers. Missing credentials or a bad From number stop every SMS.
+        problems = [p for p in self.problems() if "recipients" not in p and not p.startswith(tuple(PHONE_VARS.values()))]
         if problems:
             raise ChannelConfigError("sms is not configured: " + "; ".join(problems))
         severity = notification.alert.severity
@@ -72,6 +74,9 @@ class TwilioSmsChannel:
         permanent: dict[str, str] = {}
         for number in numbers:
             if notification.done_with(number):
+                continue
+            if not _E164.match(number):
+                permanent[number] = "not an E.164 phone number like +15551234567"
                 continue
             try:
                 post(self._client, url, "Twilio", self.redactor,
