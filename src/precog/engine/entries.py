@@ -413,7 +413,9 @@ class EngineRisk:
         # with no room left for the minimum position (spec 5.3: min $10 after every cap) the full size goes to
         # the gate, which names the exhausted limit
         room = min(h for _, h in self.risk.headroom(view, unit.strategy, unit.method))
-        unit_cost = price + slippage + plan.edge.fee_per_contract
+        # the one-contract fee at the limit too: below 0.50 a fill above the ask pays a dearer fee per contract
+        fee_one = max(plan.edge.fee_per_contract, self.risk.costs.schedule(view.fee_multiplier).fee(1, plan.limit_price))
+        unit_cost = price + slippage + fee_one
         fits = int((room / unit_cost).to_integral_value(rounding=ROUND_FLOOR)) if room > 0 else 0
         quantity = plan.quantity
         if 1 <= fits < plan.quantity and fits * unit_cost >= self.risk.settings.min_position_dollars:
@@ -421,7 +423,7 @@ class EngineRisk:
         intent = OrderIntent(
             intent_id=f"{method.method_id}:{m.ticker}:{plan.side}:{now:.3f}", market=view, side=plan.side,
             quantity=quantity, price=price, p_side=plan.edge.p_true, fee_per_contract=plan.edge.fee_per_contract,
-            slippage=slippage,
+            slippage=slippage, limit_price=plan.limit_price,
             edge=plan.edge.edge, ev_pct=plan.edge.ev_pct,
             confidence=CONFIDENCE_OF_LEVEL.get(confidence, Decimal("0.50")), confidence_level=confidence,
             strategy=unit.strategy, model=unit.model, method=unit.method, order_type=plan.order_type,

@@ -32,6 +32,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+from precog.domain.fees import FeeSchedule
 from precog.domain.money import ONE, ZERO
 from precog.trading.edges import CostTable, effective_min_edge, q4
 from precog.trading.exposure import ExposureBook
@@ -106,6 +107,9 @@ class OrderIntent(NamedTuple):
     calculation_run_id: str = ""
     size_limit: str = ""
     size_adjustments: tuple[str, ...] = ()  # spec 5.3 size reductions applied (e.g. "high_volatility")
+    # the order's limit when it may fill above `price` (a market-style entry of the trading loop: price +
+    # slippage); None: it fills at `price` at most (the decision layer sends at the ask)
+    limit_price: Decimal | None = None
 
     @property
     def ticker(self) -> str:
@@ -432,6 +436,15 @@ class RiskManager:
         self.recorder.record(rejection)
         return rejection
 
+    def _order_fee(self, fees: FeeSchedule, intent: OrderIntent, price: Decimal) -> Decimal:
+        """The fee the order can pay: at `price`, or at its limit when it may fill up to one above it and that
+        fee is dearer (below 0.50 the fee per contract grows with the price; price + fee per contract always does,
+        so fills at the limit are the most the order can commit)."""
+        fee = fees.fee(intent.quantity, price, taker=self.settings.assume_taker)
+        if intent.limit_price is not None and intent.limit_price > price:
+            fee = max(fee, fees.fee(intent.quantity, intent.limit_price, taker=self.settings.assume_taker))
+        return fee
+
     def _check(self, intent: OrderIntent, now: float) -> tuple[str, str, dict[str, Any]] | Decimal:  # noqa: C901
         """The first failed check as (check, reason, details), or the order's cost when all pass."""
         s = self.settings
@@ -539,7 +552,7 @@ class RiskManager:
         if max_spread is not None and spread > max_spread:
             return "spread", f"spread {spread} above maximum {max_spread}", {}
         # -- money and counts
-        stake = (price + intent.slippage) * intent.quantity + fees.fee(intent.quantity, price, taker=s.assume_taker)
+        stake = (price + intent.slippage) * intent.quantity + self._order_fee(fees, intent, price)
         book = self.book
         if self.balance < s.min_balance_to_trade:
             return "balance", f"balance {self.balance} below the minimum to trade {s.min_balance_to_trade}", {}
