@@ -104,6 +104,20 @@ def test_an_intent_without_a_limit_is_priced_as_before() -> None:
     assert out.cost == (it.price + it.slippage) * 100 + FEES.fee(100, it.price)
 
 
+def test_a_market_order_pays_the_taker_fee_even_when_limits_are_assumed_to_rest() -> None:
+    """probability_models.edge_detection.assume_taker: false prices resting limit orders at the maker fee; a market
+    order takes liquidity, so the gate reserves its taker fee (it was priced at the maker fee, 0 by default)."""
+    risk = RiskManager(replace(settings(), assume_taker=False), clock=lambda: NOW)
+    limit_order = intent(count=100, p="0.70")
+    market_order = limit_order._replace(order_type="market")
+    rested = risk.approve(limit_order)
+    taken = risk.approve(market_order)
+    assert isinstance(rested, Approval) and isinstance(taken, Approval)
+    stake = (limit_order.price + limit_order.slippage) * 100
+    assert rested.cost == stake + FEES.fee(100, limit_order.price, taker=False)
+    assert taken.cost == stake + FEES.fee(100, limit_order.price) > rested.cost
+
+
 # ------------------------------------------------------------------ sizing and fees never exceed the stake
 
 cents = st.integers(min_value=1, max_value=99).map(lambda c: D(c) / 100)

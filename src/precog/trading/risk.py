@@ -440,9 +440,11 @@ class RiskManager:
         """The fee the order can pay: at `price`, or at its limit when it may fill up to one above it and that
         fee is dearer (below 0.50 the fee per contract grows with the price; price + fee per contract always does,
         so fills at the limit are the most the order can commit)."""
-        fee = fees.fee(intent.quantity, price, taker=self.settings.assume_taker)
+        # a market order takes liquidity whatever edge_detection.assume_taker says about resting limits
+        taker = self.settings.assume_taker or intent.order_type == "market"
+        fee = fees.fee(intent.quantity, price, taker=taker)
         if intent.limit_price is not None and intent.limit_price > price:
-            fee = max(fee, fees.fee(intent.quantity, intent.limit_price, taker=self.settings.assume_taker))
+            fee = max(fee, fees.fee(intent.quantity, intent.limit_price, taker=taker))
         return fee
 
     def _check(self, intent: OrderIntent, now: float) -> tuple[str, str, dict[str, Any]] | Decimal:  # noqa: C901
