@@ -215,3 +215,19 @@ def test_realized_pnl_over_fills_partial_exits_a_restart_and_a_fractional_settle
         row = conn.execute("SELECT (SELECT sum(realized_pnl) FROM position_exits WHERE position_id = %s), "
                            "(SELECT sum(realized_pnl) FROM settlements WHERE position_id = %s)", (pid, pid)).fetchone()
         assert row is not None and row[0] + row[1] == cash
+
+
+def test_a_fractional_fill_is_refused_not_truncated(db_url: str) -> None:
+    """Kalshi's `*_fp` counts allow 0.01 contracts on markets with fractional trading. Our books hold whole
+    contracts: `int()` booked a 2.50-contract fill as 2, silently losing half a contract of cash and P&L. Now the
+    fill is refused with its id (the executor raises `fill_not_booked`) and nothing is written."""
+    market_id = "KXNFLGAME-26JAN04-FRACTION-YES"
+    when = datetime(2026, 1, 4, 21, tzinfo=UTC)
+    half = replace(fill(market_id, "frac-1", Action.BUY, 1, "0.40"), count=D("2.50"))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        book = Portfolio(conn, "kalshi", "paper")
+        with pytest.raises(RuntimeError, match=r"fill frac-1 on KXNFLGAME-26JAN04-FRACTION-YES: 2.50 contracts is not a "
+                                             r"whole number"):
+            book.book_fill(half, replace(order(market_id, 1, "buy", None, 3, mode="paper")), when)
+        assert conn.execute("SELECT count(*) FROM positions WHERE market_id = %s", (market_id,)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM trades WHERE market_id = %s", (market_id,)).fetchone() == (0,)

@@ -64,6 +64,16 @@ def cents_to_dollars(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
+def whole_contracts(count: Decimal, what: str) -> int:
+    """A contract count as an int, refusing a fractional one (Kalshi's `*_fp` counts allow 0.01 contracts on markets
+    with fractional trading; our books hold whole contracts): never truncated silently."""
+    whole = int(count)
+    if whole != count:
+        raise ValueError(f"{what}: {count} contracts is not a whole number (fractional trading is not supported); "
+                         "not booked")
+    return whole
+
+
 def is_probability(value: Decimal) -> bool:
     return ZERO <= value <= ONE
 

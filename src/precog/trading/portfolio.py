@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from precog.domain.money import ZERO, q4
+from precog.domain.money import ZERO, q4, whole_contracts
 from precog.domain.order import Fill
 from precog.ingest import scd2
 from precog.ingest.scd2 import jsonb
@@ -302,7 +302,10 @@ class Portfolio:
                   sport: str | None = None, event_id: str | None = None,
                   extra_meta: dict[str, Any] | None = None) -> BookedFill | None:
         """Book one venue fill of `order` (idempotent: None when this fill was already booked)."""
-        qty = int(fill.count)
+        try:
+            qty = whole_contracts(fill.count, f"fill {fill.fill_id} on {fill.ticker}")
+        except ValueError as exc:  # a fill we cannot place: the executor alerts (fill_not_booked), nothing is guessed
+            raise RuntimeError(str(exc)) from exc
         price = fill.price
         fee = fill.fee if fill.fee is not None else ZERO
         with self.conn.transaction():

@@ -139,11 +139,13 @@ async def reconcile(executor: Executor, *, startup: bool, alerts: AlertRaiser | 
     ours: dict[str, int] = {}
     for pos in portfolio.open_positions():
         ours[pos.market_id] = ours.get(pos.market_id, 0) + (pos.quantity if pos.side == "yes" else -pos.quantity)
-    theirs = {p.ticker: int(p.position) for p in await venue.positions() if p.position != 0}
+    # compared as given: a fractional venue position (fractional trading) is a mismatch, never truncated to match
+    theirs = {p.ticker: p.position for p in await venue.positions() if p.position != 0}
     for ticker in sorted(set(ours) | set(theirs)):
-        if ours.get(ticker, 0) != theirs.get(ticker, 0):
+        venue_count = theirs.get(ticker, 0)
+        if ours.get(ticker, 0) != venue_count:
             rep.mismatches.append({"kind": "position", "market": ticker, "ours": ours.get(ticker, 0),
-                                   "venue": theirs.get(ticker, 0)})
+                                   "venue": int(venue_count) if venue_count == int(venue_count) else str(venue_count)})
     if expected_cash is not None:
         if callable(expected_cash):
             expected_cash = expected_cash()
