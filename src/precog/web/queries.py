@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from precog.domain.market import expected_settlement
 from precog.domain.money import ZERO, q4
 from precog.trading import attribution
 from precog.trading.approvals import list_approvals
@@ -212,7 +213,8 @@ _POSITION_COLUMNS = (
     " p.unrealized_pnl_pct, p.realized_pnl, p.trailing_stop_state, p.exit_reason, p.exit_priority, p.exit_price,"
     " p.entry_time, p.exit_time, p.last_update, p.position_metadata->>'confidence' AS confidence,"
     " coalesce(p.position_metadata->'executed_stages' @> '[\"hedge\"]'::jsonb, false) AS hedged,"
-    " mk.close_time, mk.yes_bid, mk.yes_ask, mk.status AS market_status,"
+    " mk.close_time, mk.metadata->>'expected_expiration_time' AS expected_expiration_time, mk.yes_bid, mk.yes_ask,"
+    " mk.status AS market_status,"
     " p.method_id, me.method_name, me.method_version, p.strategy_id, s.strategy_name, s.strategy_version,"
     " p.model_id, mo.model_name, mo.model_version"
 )
@@ -222,6 +224,24 @@ _POSITION_JOINS = (
     " LEFT JOIN strategies s ON s.strategy_id = p.strategy_id"
     " LEFT JOIN probability_models mo ON mo.model_id = p.model_id"
 )
+
+
+def exit_deadline(pos: dict[str, Any]) -> datetime | None:
+    """The time_based_urgent deadline as the engine's monitor counts it (`Market.exit_deadline`): the expected
+    settlement (Kalshi's expected_expiration_time, kept in the market's metadata; its close_time is the latest
+    close, often weeks after a game), or the close when trading stops first."""
+    close: datetime | None = pos.get("close_time")
+    text = pos.get("expected_expiration_time")
+    try:
+        settles = datetime.fromisoformat(text) if isinstance(text, str) and text else None
+    except ValueError:
+        settles = None
+    if settles is not None and settles.tzinfo is None:
+        settles = None  # not a time the ingest wrote: fall back to the close
+    settles = expected_settlement(settles, close)
+    if settles is None or close is None:
+        return settles
+    return min(settles, close)
 
 
 def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[dict[str, Any]]:
@@ -252,9 +272,12 @@ def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[
         dist = None if pnl_pct is None else hedge.unrealized_gain_pct - pnl_pct
         out.append({"trigger": "hedge", "threshold": hedge.unrealized_gain_pct, "distance": dist,
                     "near": dist is not None and dist <= NEAR_PNL_POINTS})
-    close: datetime | None = pos.get("close_time")
-    if close is not None:
-        secs = (close - now).total_seconds()
+    deadline = exit_deadline(pos)
+    entry_time: datetime | None = pos.get("entry_time")
+    # the engine never time-exits a position entered inside the window on purpose (it is held to settlement)
+    if deadline is not None and not (entry_time is not None and
+                                     (deadline - entry_time).total_seconds() < rules.time_based_urgent_seconds):
+        secs = (deadline - now).total_seconds()
         out.append({"trigger": "time_based_urgent", "threshold": rules.time_based_urgent_seconds,
                     "distance": Decimal(int(secs)),
                     "near": secs <= rules.time_based_urgent_seconds * NEAR_CLOSE_FACTOR})
@@ -439,15 +462,15 @@ def pnl_breakdown(conn: psycopg.Connection[Any], *, mode: str | None) -> dict[st
 
 def methods(conn: psycopg.Connection[Any], *, mode: str | None = None) -> list[dict[str, Any]]:
     """Methods with their versions and, like every money figure of the dashboard, the positions and realized P&L
-    of the dashboard's mode only (method_performance would add up every mode, backtests included)."""
+    of the dashboard's mode only (method_performance would add up every mode, backtests included). Realized P&L
+    counts every position's, partial exits of open ones included: the figure of `precog pnl --by method`."""
     where, params = _mode_clause("p", mode)
     return _rows(conn, "SELECT me.method_id, me.method_name, me.method_version, me.status, me.capital_share,"  # noqa: S608
                        " me.activated_at, me.deactivated_at, me.paper_trades_count, me.live_trades_count, me.paper_roi,"
                        " me.live_roi, me.win_rate, me.total_trades, me.config_hash, me.description,"
                        " s.strategy_name, s.strategy_version, mo.model_name, mo.model_version,"
                        " count(p.position_id) FILTER (WHERE p.status IN ('closed', 'settled')) AS closed_positions,"
-                       " coalesce(sum(p.realized_pnl) FILTER (WHERE p.status IN ('closed', 'settled')), 0)"
-                       " AS realized_pnl,"
+                       " coalesce(sum(p.realized_pnl), 0) AS realized_pnl,"
                        " count(p.position_id) FILTER (WHERE p.status IN ('closed', 'settled') AND p.realized_pnl > 0)"
                        " AS winning_positions,"
                        " count(p.position_id) FILTER (WHERE p.status = 'open') AS open_positions"

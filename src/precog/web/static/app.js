@@ -427,7 +427,7 @@ async function loadOverview() {
 function triggerChips(p) {
   return h("div", { class: "chips" }, (p.triggers || []).map((t) => {
     let text;
-    if (t.trigger === "time_based_urgent") text = "close in " + Math.max(0, Math.round(Number(t.distance) / 60)) + " min";
+    if (t.trigger === "time_based_urgent") text = "settles/closes in " + Math.max(0, Math.round(Number(t.distance) / 60)) + " min";
     else if (t.trigger === "trailing_stop") text = "trail " + price(t.threshold) + " (" + pct(t.distance) + " away)";
     else text = t.trigger.replace("_", " ") + " " + pct(t.threshold, 0) + " (" + (t.distance === null ? "?" : pct(t.distance) + " away") + ")";
     return pill(text, t.near ? "warn" : "dim");
