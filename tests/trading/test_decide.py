@@ -115,3 +115,18 @@ def test_forecast_with_no_opinion_produces_no_edges() -> None:
     m = market()
     result = engine({}).scan([m], {}, now=NOW)
     assert result.edges == [] and result.markets == 1
+
+
+def test_a_market_style_signal_is_sized_at_the_taker_fee_even_when_limits_are_assumed_to_rest() -> None:
+    """edge_detection.assume_taker: false prices resting limits at the maker fee, but a market-style entry takes
+    liquidity and the risk gate reserves its taker fee: sized at the maker fee up to the $500 cap, it was refused
+    by the gate at the cap; sized at the taker fee it fits and is approved for what it can cost."""
+    m = market(bid="0.50", ask="0.52")
+    cfg = settings(assume_taker=False)
+    result = engine({m.ticker: "0.75"}, cfg=cfg).scan([m], {EVENT: game(start_in=3 * 3600)}, positions=[],
+                                                       balance=D("10000"), now=NOW)
+    assert not result.rejections, [r.reason for r in result.rejections]
+    assert len(result.approved) == 1
+    approval = result.approved[0]
+    assert isinstance(approval, Approval) and approval.intent.order_type == "market"
+    assert approval.cost == approval.intent.stake <= D("500")

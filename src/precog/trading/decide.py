@@ -383,9 +383,11 @@ class DecisionEngine:
         return (rank, -edge) < (best.rank, -best.side.edge)
 
     # ------------------------------------------------------------ size and approve
-    def size(self, unit: DecisionUnit, m: MarketView, side: SideEdge, forecast: Forecast, now: float) -> SizeResult:
+    def size(self, unit: DecisionUnit, m: MarketView, side: SideEdge, forecast: Forecast, now: float, *,
+             market_style: bool = False) -> SizeResult:
         """The size of one signal by the configured sizing method (trading.yaml position_sizing.method: Kelly,
-        fixed or fixed_fraction), fitted under every cap and the room left in the book."""
+        fixed or fixed_fraction), fitted under every cap and the room left in the book. A market-style order is
+        fitted at the taker fee whatever edge_detection.assume_taker says (the risk gate prices it so)."""
         settings, risk = self.settings, self.risk
         strategy, method = unit.strategy, unit.method
         bankroll = risk.balance
@@ -414,14 +416,17 @@ class DecisionEngine:
         return size_position(p=side.p_side, price=side.price, fee_per_contract=side.fee, slippage=side.slippage,
                              fees=fees, bankroll=bankroll, fraction=fraction, caps=caps,
                              min_position=settings.min_position_dollars, adjustment=factor, adjustments=names,
-                             taker=settings.assume_taker, method=settings.sizing,
+                             taker=settings.assume_taker or market_style, method=settings.sizing,
                              event_multiplier=special_event_multiplier(settings, m.special_event))
 
     def _act(self, best: Signal, m: MarketView, game: GameView | None, now: float, result: ScanResult) -> None:
         unit, side, ev = best.unit, best.side, best.evaluation
         strategy, method = unit.strategy, unit.method
         forecast = ev.forecast
-        sized = self.size(unit, m, side, forecast, now)
+        # spec 5.2 / 5.10: market-style when the edge is above market_order_edge (0.15; at it: limit) or the strategy
+        # is market-style (settlement arbitrage)
+        market_style = strategy.order_type == "market" or side.edge > self.settings.market_order_edge
+        sized = self.size(unit, m, side, forecast, now, market_style=market_style)
         result.sized[m.ticker] = sized
         method_id = method.method_id if method is not None else None
         if sized.count == 0:
@@ -434,9 +439,6 @@ class DecisionEngine:
                                                   "sizing_method": sized.method},
                 calculation_run_id=result.run_id))
             return
-        # spec 5.2 / 5.10: market-style when the edge is above market_order_edge (0.15; at it: limit) or the strategy
-        # is market-style (settlement arbitrage)
-        market_style = strategy.order_type == "market" or side.edge > self.settings.market_order_edge
         order_type = "market" if market_style else (method.order_type if method is not None else "limit")
         intent = OrderIntent(
             intent_id=f"{result.run_id}:{m.ticker}:{side.side}:{unit.label}", market=m, side=side.side,
