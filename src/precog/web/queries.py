@@ -20,7 +20,7 @@ from precog.trading import attribution
 from precog.trading.approvals import list_approvals
 from precog.trading.breakers import SIMULATION_RUN
 from precog.trading.drawdown import DrawdownRule
-from precog.trading.exits import ExitRules, rules_for_method
+from precog.trading.exits import ExitRules, next_stage_of, rules_for_method
 from precog.trading.var import Holding, VarRule, value_at_risk
 
 # How close an exit trigger must be before the Positions page flags it (P&L percentage points / relative
@@ -213,6 +213,7 @@ _POSITION_COLUMNS = (
     " p.unrealized_pnl_pct, p.realized_pnl, p.trailing_stop_state, p.exit_reason, p.exit_priority, p.exit_price,"
     " p.entry_time, p.exit_time, p.last_update, p.position_metadata->>'confidence' AS confidence,"
     " coalesce(p.position_metadata->'executed_stages' @> '[\"hedge\"]'::jsonb, false) AS hedged,"
+    " p.position_metadata->'executed_stages' AS executed_stages, p.position_metadata->'stage_sold' AS stage_sold,"
     " mk.close_time, mk.metadata->>'expected_expiration_time' AS expected_expiration_time, mk.yes_bid, mk.yes_ask,"
     " mk.status AS market_status,"
     " p.method_id, me.method_name, me.method_version, p.strategy_id, s.strategy_name, s.strategy_version,"
@@ -256,11 +257,20 @@ def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[
         dist = None if pnl_pct is None else pnl_pct - stop
         out.append({"trigger": "stop_loss", "threshold": stop, "distance": dist,
                     "near": dist is not None and dist <= NEAR_PNL_POINTS})
-    target = rules.profit_target.get(confidence)
-    if target is not None:
-        dist = None if pnl_pct is None else target - pnl_pct
-        out.append({"trigger": "profit_target", "threshold": target, "distance": dist,
-                    "near": dist is not None and dist <= NEAR_PNL_POINTS})
+    if rules.partial_enabled:  # the engine then takes profit by the partial stages, never by the profit target
+        executed = frozenset(str(n) for n in pos.get("executed_stages") or ())
+        sold = {str(k): int(v) for k, v in (pos.get("stage_sold") or {}).items()}
+        stage = next_stage_of(rules, int(pos.get("initial_quantity") or pos.get("quantity") or 0), executed, sold)
+        if stage is not None:
+            dist = None if pnl_pct is None else stage.profit_threshold - pnl_pct
+            out.append({"trigger": "partial_exit_target", "stage": stage.name, "threshold": stage.profit_threshold,
+                        "distance": dist, "near": dist is not None and dist <= NEAR_PNL_POINTS})
+    else:
+        target = rules.profit_target.get(confidence)
+        if target is not None:
+            dist = None if pnl_pct is None else target - pnl_pct
+            out.append({"trigger": "profit_target", "threshold": target, "distance": dist,
+                        "near": dist is not None and dist <= NEAR_PNL_POINTS})
     ts = pos.get("trailing_stop_state") or {}
     if ts.get("active") and ts.get("current_stop_price") is not None and price is not None and price > 0:
         stop_px = Decimal(str(ts["current_stop_price"]))

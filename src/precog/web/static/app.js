@@ -429,6 +429,7 @@ function triggerChips(p) {
     let text;
     if (t.trigger === "time_based_urgent") text = "settles/closes in " + Math.max(0, Math.round(Number(t.distance) / 60)) + " min";
     else if (t.trigger === "trailing_stop") text = "trail " + price(t.threshold) + " (" + pct(t.distance) + " away)";
+    else if (t.trigger === "partial_exit_target") text = "partial exit " + t.stage + " " + pct(t.threshold, 0) + " (" + (t.distance === null ? "?" : pct(t.distance) + " away") + ")";
     else text = t.trigger.replace("_", " ") + " " + pct(t.threshold, 0) + " (" + (t.distance === null ? "?" : pct(t.distance) + " away") + ")";
     return pill(text, t.near ? "warn" : "dim");
   }));
