@@ -43,8 +43,10 @@ def test_optional_fields_and_second_times() -> None:
     assert quote is not None
     assert quote.last_price is None and quote.volume == D(12) and quote.open_interest == D(4)  # integer fields
     assert quote.ts == datetime.fromtimestamp(1764000000, UTC)
-    quote = fast_ticker(frame(volume_fp=True, open_interest_fp=None), None)
-    assert quote is not None and quote.volume is None and quote.open_interest is None
+    # a null `*_fp` is absent: the legacy integer is read, as the full parser does
+    text = frame(open_interest_fp=None)
+    quote = fast_ticker(text, None)
+    assert quote is not None and quote.open_interest == parse_ticker(json.loads(text)["msg"]).open_interest == D(4)
 
 
 @pytest.mark.parametrize("changes", [
@@ -53,6 +55,13 @@ def test_optional_fields_and_second_times() -> None:
     {"yes_bid_dollars": "NaN"},
     {"yes_bid_dollars": "forty"},
     {"market_ticker": 17},
+    # counts and the last price it cannot read exactly: the full parser reads them (a number under a *_dollars
+    # or *_fp name) or rejects the frame with a schema alert (a boolean, NaN); never silently dropped (audit s16)
+    {"volume_fp": True},
+    {"volume_fp": 12.5},
+    {"open_interest_fp": "NaN"},
+    {"volume_fp": "Infinity"},
+    {"price_dollars": 0.41},
 ])
 def test_frames_it_cannot_read_exactly_go_to_the_full_parser(changes: dict[str, Any]) -> None:
     assert fast_ticker(frame(**changes), TIME) is None

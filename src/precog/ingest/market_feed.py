@@ -112,7 +112,10 @@ class RecordingWebSocket(KalshiWebSocket):
         if kind == "ticker" and self.on_event is not None:
             quote = fast_ticker(text, self.frame_time)
             if quote is not None:  # the common case, without the generic parser's per-field machinery
-                self.on_event(TickerUpdated(quote))
+                try:
+                    self.on_event(TickerUpdated(quote))
+                except Exception:  # noqa: BLE001 - as in _emit: a consumer bug must not end the reader task
+                    log.exception("market stream handler failed on a ticker frame")
                 return
         super()._on_raw(raw)
 
@@ -301,6 +304,9 @@ class MarketFeed:
             issues = quote_issues(m.ticker, yes_bid=m.yes_bid, yes_ask=m.yes_ask, no_bid=m.no_bid, no_ask=m.no_ask,
                                   last_price=m.last_price, event_time=None, received_at=None,
                                   max_age_seconds=self.settings.max_price_age_seconds)
+            bad_count = _count_issue(m.ticker, volume=m.volume, volume_24h=m.volume_24h, open_interest=m.open_interest)
+            if bad_count is not None:
+                issues.append(bad_count)
             row = market_row(m, self.settings.platform_id)
             # JSON text once per snapshot, not once per version written (stream updates never touch it)
             row["metadata"] = dumps(row["metadata"]) if row["metadata"] is not None else None
@@ -311,6 +317,8 @@ class MarketFeed:
                     continue
                 # a new market with a bad quote: keep its identity, not its prices
                 row.update(yes_bid=None, yes_ask=None, no_bid=None, no_ask=None, last_price=None)
+                if bad_count is not None:
+                    row.update(volume=None, volume_24h=None, open_interest=None)
                 derive_prices(row)
             self.cache.setdefault(m.ticker, row)
             if requested_at is not None:
@@ -376,6 +384,11 @@ class MarketFeed:
         if no_ask is None and yes_bid is not None:
             no_ask = ONE - yes_bid
         event_ts = ts.timestamp() if ts is not None else received
+        bad_count = _count_issue(ticker, volume=volume, open_interest=open_interest)
+        if bad_count is not None:
+            self.monitor.report([bad_count])
+            self.stats.rejected += 1
+            return  # a malformed frame is rejected whole, never stored (nor defaulted)
         # fast screen (every message); the detailed checks run only when something looks wrong
         if not (_price_ok(yes_bid) and _price_ok(yes_ask) and _price_ok(last) and _price_ok(no_bid)
                 and _price_ok(no_ask) and (yes_bid is None or yes_ask is None or yes_bid <= yes_ask
@@ -687,7 +700,25 @@ def _price(text: str) -> Decimal:
 
 
 def _count(value: Any) -> Decimal | None:
-    return Decimal(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    """A count the fast path reads exactly; anything else (a float, a boolean, NaN) raises ValueError so the
+    frame goes to the full parser, which reads or rejects it with a schema alert (never silently dropped)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"not a count: {value!r}")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"not a count: {value!r}")
+    return result
+
+
+def _count_issue(ticker: str, **counts: Decimal | None) -> QualityIssue | None:
+    """Contract counts (volume, open interest) are never negative or non-finite: such a payload is malformed."""
+    bad = {k: str(v) for k, v in counts.items() if v is not None and (not v.is_finite() or v < 0)}
+    if not bad:
+        return None
+    return QualityIssue("schema_drift", ticker, f"{ticker}: malformed contract count: "
+                        + ", ".join(f"{k}={v}" for k, v in bad.items()), "high", bad)
 
 
 def fast_ticker(text: str, frame_time: datetime | None) -> Quote | None:
@@ -696,8 +727,11 @@ def fast_ticker(text: str, frame_time: datetime | None) -> Quote | None:
     try:
         msg = _decode_ticker(text).msg
         last = msg.price_dollars
-        volume = msg.volume if msg.volume_fp is msgspec.UNSET else msg.volume_fp
-        interest = msg.open_interest if msg.open_interest_fp is msgspec.UNSET else msg.open_interest_fp
+        if last is not None and not isinstance(last, str):
+            return None  # e.g. an unquoted number: the full parser reads it as dollars
+        # a null `*_fp` counts as absent, as in the full parser (which then reads the legacy integer)
+        volume = msg.volume if msg.volume_fp in (msgspec.UNSET, None) else msg.volume_fp
+        interest = msg.open_interest if msg.open_interest_fp in (msgspec.UNSET, None) else msg.open_interest_fp
         ts = frame_time
         if ts is None and isinstance(msg.ts, int) and not isinstance(msg.ts, bool):
             ts = datetime.fromtimestamp(msg.ts, UTC)
