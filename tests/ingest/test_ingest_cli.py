@@ -209,3 +209,21 @@ def test_ingest_without_a_key_polls_the_local_exchange_as_it_would_kalshi(local_
     assert proc.returncode == 0, err
     assert "no API key (KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH): the venue refuses the WebSocket" in out
     assert "mode polling" in out
+
+
+def test_status_of_an_ingester_that_is_gone_says_down(db_url: str) -> None:
+    """`precog ingest status` after the ingester was killed kept showing `streaming True` for good (its last row);
+    a row not written for 30 s (a running ingester writes every 2 s) is shown as down, its last report kept."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO ingest_feed_status (feed, platform_id, mode, reliable_realtime, last_message_at, "
+                     "updated_at) VALUES ('local:markets', 'local', 'streaming', TRUE, now() - interval '5 minutes', "
+                     "now() - interval '5 minutes'), ('espn:nfl', NULL, 'polling', FALSE, now(), now())")
+    result = precog("ingest", "status", "--json", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    feeds = {f["feed"]: f for f in json.loads(result.stdout)["feeds"]}
+    gone = feeds["local:markets"]
+    assert gone["mode"].startswith("down") and gone["reliable_realtime"] is False
+    assert gone["reported_mode"] == "streaming" and gone["status_age_seconds"] > 290
+    assert feeds["espn:nfl"]["mode"] == "polling"  # written just now: as reported
+    table = precog("ingest", "status", db_url=db_url)
+    assert "no status from an ingester" in " ".join(table.stdout.split())

@@ -158,6 +158,9 @@ def _has_key(venue: str, env: str) -> bool:
         return True  # half configured: the run itself stops with the variable to fix
 
 
+STATUS_STALE_SECONDS = 30  # `precog ingest run` writes its feeds' status every 2 s
+
+
 @ingest_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Health of each ingestion feed (streaming / polling / down) and the data breaker.
@@ -168,7 +171,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     with connect(url) as conn:
         breaker = read_data_breaker(conn)
         with conn.cursor(row_factory=dict_row) as cur:
-            feeds = cur.execute("SELECT * FROM ingest_feed_status ORDER BY feed").fetchall()
+            feeds = cur.execute("SELECT *, extract(epoch FROM now() - updated_at)::float8 AS status_age_seconds "
+                                "FROM ingest_feed_status ORDER BY feed").fetchall()
+    for f in feeds:
+        # a running ingester writes its status every few seconds: a row not written for STATUS_STALE_SECONDS is
+        # the last word of a process that is gone (killed, or stopped without saying so), not a live feed
+        f["reported_mode"] = f["mode"]
+        if f["status_age_seconds"] is not None and f["status_age_seconds"] > STATUS_STALE_SECONDS \
+                and f["mode"] != "down":
+            f["mode"], f["reliable_realtime"] = "down (no status from an ingester)", False
     data = {"data_breaker": {"open": breaker.open, "event_id": breaker.event_id,
                              "triggered_at": breaker.triggered_at, "reopens_at": breaker.reopens_at},
             "feeds": feeds}
