@@ -785,8 +785,23 @@ class HedgeStrategy(_Closed):
     sizing: HedgeSizing
 
 
+class AbTesting(_Open):
+    # the capital split of active methods without explicit shares: the others share existing_share, the newest
+    # gets new_share (read as proportions: they need not add up to 1, but cannot both be 0)
+    existing_share: Prob
+    new_share: Prob
+
+    @field_validator("new_share")
+    @classmethod
+    def _not_both_zero(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if value == 0 and info.data.get("existing_share") == 0:
+            raise ValueError("existing_share and new_share cannot both be 0 (no method would get capital)")
+        return value
+
+
 class TradeStrategiesConfig(_Open):
     strategies: EntryStrategies
+    ab_testing: AbTesting
     hedge_strategy: HedgeStrategy
     # the order one market's competing signals are chosen in: every entry strategy, once
     strategy_priority: list[EntryStrategyName]

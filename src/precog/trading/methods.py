@@ -922,6 +922,11 @@ def capital_split(conn: Any, *, existing_share: Decimal = Decimal("0.70"), new_s
     existing_share equally (each rounded down to 0.0001, the newest taking the rounding remainder, so the shares
     add up to exactly 1 and never to more). When every active method has an explicit share, capital they leave
     unassigned stays idle."""
+    # the config schema does not check trade_strategies.yaml ab_testing: a negative share gave the newest method
+    # more than the whole bankroll (existing -0.5 / new 1.5 -> 1.5) and two zeros crashed on 0 / 0
+    if existing_share < ZERO or new_share < ZERO or existing_share + new_share <= ZERO:
+        raise MethodError(f"trade_strategies.yaml ab_testing: existing_share {existing_share} and new_share "
+                          f"{new_share} must be >= 0 and not both 0")
     active = sorted(list_methods(conn, "active"), key=lambda m: (m.activated_at or m.created_at, m.method_id))
     if not active:
         return {}
