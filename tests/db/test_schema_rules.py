@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from precog.db.migrate import MigrationError, migrate, migrations_dir, status
 
@@ -46,6 +47,28 @@ def test_strategy_and_method_configs_are_immutable(conn):
     with pytest.raises(psycopg.errors.RestrictViolation):
         conn.execute("UPDATE methods SET risk_config = '{\"kelly_fraction\": \"0.5\"}' WHERE method_id = %s", (meth,))
     conn.rollback()
+
+
+def test_deprecated_is_final_and_no_version_returns_to_draft(conn):
+    """The registries refuse these lifecycle moves; so does the database, for a hand-written UPDATE too."""
+    model_id = _model(conn, "elo_final")
+    sid = conn.execute("INSERT INTO strategies (strategy_name, strategy_version, config) VALUES ('s_final','v1.0','{}') "
+                       "RETURNING strategy_id").fetchone()[0]
+    meth = conn.execute(
+        "INSERT INTO methods (method_name, method_version, strategy_id, model_id, position_mgmt_config, risk_config, "
+        "execution_config, sport_config, config_hash) VALUES ('m_final','v1.0',%s,%s,'{}','{}','{}','{}','final') "
+        "RETURNING method_id", (sid, model_id)).fetchone()[0]
+    for table, key, row in (("methods", "method_id", meth), ("strategies", "strategy_id", sid),
+                            ("probability_models", "model_id", model_id)):
+        move = sql.SQL("UPDATE {} SET status = %s WHERE {} = %s").format(sql.Identifier(table), sql.Identifier(key))
+        conn.execute(move, ("testing", row))  # draft -> testing: fine
+        with pytest.raises(psycopg.errors.RestrictViolation, match="never returns to draft"), conn.transaction():
+            conn.execute(move, ("draft", row))
+        conn.execute(move, ("deprecated", row))
+        with pytest.raises(psycopg.errors.RestrictViolation, match="deprecated is final"), conn.transaction():
+            conn.execute(move, ("active", row))
+        read = sql.SQL("SELECT status FROM {} WHERE {} = %s").format(sql.Identifier(table), sql.Identifier(key))
+        assert conn.execute(read, (row,)).fetchone() == ("deprecated",)
 
 
 @pytest.mark.parametrize("table,insert", [
