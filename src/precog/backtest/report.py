@@ -424,6 +424,8 @@ def build_summary(conn: psycopg.Connection[Any], backtest_id: int, params: dict[
                      "test": [str(o.window.test_from), str(o.window.test_to)], "trained_on": o.trained_on,
                      "models": o.models,
                      "start_cash": str(o.equity[0][1]), "pnl": str(o.equity[-1][1] - o.equity[0][1]),
+                     # the money the next window of the lane starts with (open contracts are not carried)
+                     "end_cash": o.engine_stats.get("end_cash"),
                      "steps": o.steps, "idle_steps_skipped": o.engine_stats.get("idle_steps_skipped", 0),
                      "position_checks": o.engine_stats.get("position_checks"),
                      "replay_seconds": o.engine_stats.get("replay_seconds"),

@@ -38,7 +38,7 @@ from precog.backtest.methods import ChosenMethod, ensure_default_methods, resolv
 from precog.backtest.models import BacktestModel, builtin_models, describe
 from precog.backtest.report import WorldView
 from precog.backtest.stepping import BacktestEngine, BacktestVenue
-from precog.backtest.walkforward import WalkForward, Window, windows
+from precog.backtest.walkforward import Span, WalkForward, Window, windows
 from precog.backtest.world import BacktestWorld, MakerConfig
 from precog.config.loader import Config, load_config
 from precog.db.connection import connect
@@ -151,17 +151,23 @@ def backtest_breaker_settings(cfg: Config) -> BreakerSettings:
     return replace(base, reset_seconds=resets)
 
 
+def _account_cash(exchange: Exchange) -> Decimal:
+    """Cash + money held for our resting orders (returned when they are cancelled): what the account owns in money,
+    without the open contracts."""
+    acct = exchange.account(USER)
+    return acct.balance + sum((o.hold for o in acct.orders.values() if o.status == xm.RESTING), ZERO)
+
+
 def _account_equity(exchange: Exchange, world: BacktestWorld) -> Decimal:
     """Cash + money held for our resting orders + open contracts at the market's fair value."""
     acct = exchange.account(USER)
-    held = sum((o.hold for o in acct.orders.values() if o.status == xm.RESTING), ZERO)
     value = ZERO
     for t, p in acct.positions.items():
         if p.held[0] or p.held[1]:
             g = world.games.get(t)
             fair = g.fair if g is not None else Decimal("0.5")
             value += p.held[0] * fair + p.held[1] * (1 - fair)
-    return acct.balance + held + value
+    return _account_cash(exchange) + value
 
 
 def _midnight_ms(day: date, tz: tzinfo = UTC) -> int:
@@ -316,6 +322,10 @@ async def _run_window(conn: psycopg.Connection[Any], cfg: Config, opts: Backtest
     venue_cash = exchange.account(USER).balance
     our_cash = bankroll + engine.our_cash_delta()
     stats["ledger"] = {"our_cash": str(our_cash), "venue_cash": str(venue_cash), "match": our_cash == venue_cash}
+    # what the next window starts with: money only. Contracts still open here (a recording cut off before its
+    # market settled) stay with this window's engine run, unrealized; their mark is no cash the next window's
+    # fresh exchange could hold.
+    stats["end_cash"] = str(_account_cash(exchange))
     stats["world"] = world.snapshot()
     return WindowOutcome(win, engine.run_id, WorldView.of(world), equity, trained, engine.stats.steps, stats,
                          models=model_info)
@@ -386,7 +396,7 @@ async def run_lane(conn: psycopg.Connection[Any], cfg: Config, opts: BacktestOpt
             continue
         out.lane = lane
         out.lane_methods = [c.ref for c in lane_methods]
-        cash = out.equity[-1][1].quantize(CENT, rounding=ROUND_FLOOR)
+        cash = Decimal(out.engine_stats["end_cash"]).quantize(CENT, rounding=ROUND_FLOOR)
         on_window(out)
 
 
@@ -398,7 +408,8 @@ def plan_windows(opts: BacktestOptions, dataset: Dataset) -> list[Window]:
         raise BacktestError(f"--from {start} is after --to {end}")
     if opts.walk_forward is not None:
         return windows(opts.walk_forward, start, end)
-    train_from = date(start.year - opts.train_years, start.month, min(start.day, 28)) if opts.train_years else None
+    # that many calendar years before --from (a February 29 goes back to the 28th), not a few days more
+    train_from = Span(opts.train_years, "y").sub(start) if opts.train_years else None
     return [Window(0, train_from, start if opts.train_years else None, start, end)]
 
 
