@@ -27,6 +27,15 @@ def expected_settlement(expected_expiration: _When | None, close: _When | None) 
     return expected_expiration if expected_expiration is not None else close
 
 
+def exit_deadline(expected_expiration: _When | None, close: _When | None) -> _When | None:
+    """The last moment an exit can still beat the result: the expected settlement, or the close when trading stops
+    before it (a market that closes at kickoff and settles after the game)."""
+    settles = expected_settlement(expected_expiration, close)
+    if settles is None or close is None:
+        return settles
+    return min(settles, close)
+
+
 class MarketStatus(StrEnum):
     """Our market lifecycle (the `markets.status` column): what a trader can do with the market."""
 
@@ -104,12 +113,8 @@ class Market:
         return expected_settlement(self.expected_expiration_time, self.close_time)
 
     def exit_deadline(self) -> datetime | None:
-        """The last moment an exit can still beat the result: the expected settlement, or the close when trading
-        stops before it (a market that closes at kickoff and settles after the game)."""
-        settles = self.settles_at()
-        if settles is None or self.close_time is None:
-            return settles
-        return min(settles, self.close_time)
+        """The last moment an exit can still beat the result (`exit_deadline`)."""
+        return exit_deadline(self.expected_expiration_time, self.close_time)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -319,6 +320,18 @@ def evaluate(s: ExitSituation, rules: ExitRules, fees: FeeSchedule = DEFAULT_FEE
         if hedge is not None:
             out.append(hedge)
     return out
+
+
+def seconds_to_time_exit(deadline: datetime | None, entry_time: datetime | None, now: datetime,
+                         rules: ExitRules) -> float | None:
+    """Seconds left to the time_based_urgent deadline (`Market.exit_deadline`); None without one, or for a
+    position entered inside the window on purpose (settlement arbitrage buys with <= 120 s left): selling it at
+    the next check would only pay the spread and fees twice, so it is held to settlement."""
+    if deadline is None:
+        return None
+    if entry_time is not None and (deadline - entry_time).total_seconds() < rules.time_based_urgent_seconds:
+        return None
+    return (deadline - now).total_seconds()
 
 
 def hedge_reasons(s: ExitSituation, h: HedgeRules) -> list[str]:

@@ -203,13 +203,8 @@ class PositionMonitor:
         # time_based_urgent (spec 5.6 "< 5 min to settlement/close"): to the expected settlement (Kalshi's
         # expected_expiration_time; its close_time is the latest close, often weeks after a game), or to the
         # close when trading stops first
-        deadline = market.exit_deadline() if market is not None else None
-        seconds_to_close = (deadline - now).total_seconds() if deadline is not None else None
-        if deadline is not None and pos.entry_time is not None and \
-                (deadline - pos.entry_time).total_seconds() < rules.time_based_urgent_seconds:
-            # entered inside the window on purpose (settlement arbitrage buys with <= 120 s left): selling it at
-            # the next check would only pay the spread and fees twice; it is held to settlement
-            seconds_to_close = None
+        seconds_to_close = ex.seconds_to_time_exit(market.exit_deadline() if market is not None else None,
+                                                   pos.entry_time, now, rules)
         situation = ex.ExitSituation(
             quantity=pos.quantity, initial_quantity=pos.initial_quantity, entry_price=pos.entry_price, bid=bid,
             ask=ask, bid_size=size, confidence=pos.metadata.get("confidence", "medium"),

@@ -14,13 +14,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from precog.domain.market import expected_settlement
+from precog.domain.market import exit_deadline
 from precog.domain.money import ZERO, q4
 from precog.trading import attribution
 from precog.trading.approvals import list_approvals
 from precog.trading.breakers import SIMULATION_RUN
 from precog.trading.drawdown import DrawdownRule
-from precog.trading.exits import ExitRules, next_stage_of, rules_for_method
+from precog.trading.exits import ExitRules, next_stage_of, rules_for_method, seconds_to_time_exit
 from precog.trading.var import Holding, VarRule, value_at_risk
 
 # How close an exit trigger must be before the Positions page flags it (P&L percentage points / relative
@@ -227,11 +227,9 @@ _POSITION_JOINS = (
 )
 
 
-def exit_deadline(pos: dict[str, Any]) -> datetime | None:
-    """The time_based_urgent deadline as the engine's monitor counts it (`Market.exit_deadline`): the expected
-    settlement (Kalshi's expected_expiration_time, kept in the market's metadata; its close_time is the latest
-    close, often weeks after a game), or the close when trading stops first."""
-    close: datetime | None = pos.get("close_time")
+def _exit_deadline(pos: dict[str, Any]) -> datetime | None:
+    """The time_based_urgent deadline as the engine's monitor counts it (`Market.exit_deadline`), from the row:
+    Kalshi's expected_expiration_time is kept in the market's metadata as ISO text."""
     text = pos.get("expected_expiration_time")
     try:
         settles = datetime.fromisoformat(text) if isinstance(text, str) and text else None
@@ -239,10 +237,7 @@ def exit_deadline(pos: dict[str, Any]) -> datetime | None:
         settles = None
     if settles is not None and settles.tzinfo is None:
         settles = None  # not a time the ingest wrote: fall back to the close
-    settles = expected_settlement(settles, close)
-    if settles is None or close is None:
-        return settles
-    return min(settles, close)
+    return exit_deadline(settles, pos.get("close_time"))
 
 
 def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[dict[str, Any]]:
@@ -282,12 +277,8 @@ def exit_triggers(pos: dict[str, Any], rules: ExitRules, now: datetime) -> list[
         dist = None if pnl_pct is None else hedge.unrealized_gain_pct - pnl_pct
         out.append({"trigger": "hedge", "threshold": hedge.unrealized_gain_pct, "distance": dist,
                     "near": dist is not None and dist <= NEAR_PNL_POINTS})
-    deadline = exit_deadline(pos)
-    entry_time: datetime | None = pos.get("entry_time")
-    # the engine never time-exits a position entered inside the window on purpose (it is held to settlement)
-    if deadline is not None and not (entry_time is not None and
-                                     (deadline - entry_time).total_seconds() < rules.time_based_urgent_seconds):
-        secs = (deadline - now).total_seconds()
+    secs = seconds_to_time_exit(_exit_deadline(pos), pos.get("entry_time"), now, rules)
+    if secs is not None:
         out.append({"trigger": "time_based_urgent", "threshold": rules.time_based_urgent_seconds,
                     "distance": Decimal(int(secs)),
                     "near": secs <= rules.time_based_urgent_seconds * NEAR_CLOSE_FACTOR})
