@@ -384,9 +384,11 @@ class MarketFeed:
         if no_ask is None and yes_bid is not None:
             no_ask = ONE - yes_bid
         event_ts = ts.timestamp() if ts is not None else received
-        bad_count = _count_issue(ticker, volume=volume, open_interest=open_interest)
-        if bad_count is not None:
-            self.monitor.report([bad_count])
+        # every message: the two comparisons first, the issue built only for a malformed count
+        if not (_count_ok(volume) and _count_ok(open_interest)):
+            issue = _count_issue(ticker, volume=volume, open_interest=open_interest)
+            assert issue is not None
+            self.monitor.report([issue])
             self.stats.rejected += 1
             return  # a malformed frame is rejected whole, never stored (nor defaulted)
         # fast screen (every message); the detailed checks run only when something looks wrong
@@ -712,9 +714,13 @@ def _count(value: Any) -> Decimal | None:
     return result
 
 
+def _count_ok(value: Decimal | None) -> bool:
+    return value is None or (value.is_finite() and value >= 0)
+
+
 def _count_issue(ticker: str, **counts: Decimal | None) -> QualityIssue | None:
     """Contract counts (volume, open interest) are never negative or non-finite: such a payload is malformed."""
-    bad = {k: str(v) for k, v in counts.items() if v is not None and (not v.is_finite() or v < 0)}
+    bad = {k: str(v) for k, v in counts.items() if not _count_ok(v)}
     if not bad:
         return None
     return QualityIssue("schema_drift", ticker, f"{ticker}: malformed contract count: "
